@@ -1,0 +1,266 @@
+/**
+ * The file-access contract every backend implements: the SFTP codec over SSH or an agent, the Docker
+ * copy/exec client, and node:fs for local folders. The workspace VFS sees only this interface.
+ *
+ * Paths are absolute POSIX paths on the remote ("/home/u/src/a.txt"). A backend resolves `~` and
+ * relative destination paths before it hands paths to the VFS (see `FileClient.realpath`).
+ *
+ * Every method rejects with an {@link FsError} whose `code` is an errno name and whose `syscall` is
+ * the method name. ENOTCONN or ECONNABORTED mean the transport is gone: every later call fails the
+ * same way, promptly, until a new client is made.
+ */
+
+import type { FsError } from './fs-error.ts';
+
+/** A point in time with nanoseconds, as `struct timespec`. */
+export interface Timespec {
+  sec: number;
+  nsec: number;
+}
+
+/** File type bits of `mode`, as in <sys/stat.h>. */
+export const S_IFMT = 0o170000;
+export const S_IFSOCK = 0o140000;
+export const S_IFLNK = 0o120000;
+export const S_IFREG = 0o100000;
+export const S_IFBLK = 0o060000;
+export const S_IFDIR = 0o040000;
+export const S_IFCHR = 0o020000;
+export const S_IFIFO = 0o010000;
+
+/**
+ * Attributes of a file, as the remote reports them. `mode` carries the S_IFMT type bits.
+ * Optional fields are absent when the transport cannot report them (SFTP v3 has no inode number,
+ * link count or ctime); the VFS then synthesises stable values.
+ */
+export interface FileStat {
+  /** Type and permission bits (st_mode). */
+  mode: number;
+  /** Size in bytes. */
+  size: number;
+  uid: number;
+  gid: number;
+  atime: Timespec;
+  mtime: Timespec;
+  /** Change time; absent when the remote does not report it. */
+  ctime?: Timespec;
+  /** The remote's inode number; absent when unknown. */
+  ino?: number;
+  /** Link count; absent when unknown. */
+  nlink?: number;
+  /** Device number of a character or block device node. */
+  rdev?: number;
+  /** 512-byte blocks allocated; absent when unknown. */
+  blocks?: number;
+}
+
+/** One directory entry with its attributes (lstat semantics: a symlink describes itself). */
+export interface DirEntry {
+  name: string;
+  stat: FileStat;
+}
+
+/** File system statistics, as statvfs(3). */
+export interface StatFs {
+  bsize: number;
+  frsize: number;
+  blocks: number;
+  bfree: number;
+  bavail: number;
+  files: number;
+  ffree: number;
+  favail: number;
+  /** ST_RDONLY = 1, ST_NOSUID = 2. */
+  flag: number;
+  namemax: number;
+}
+
+/**
+ * Attribute changes for `setattr`. A missing field is left as it is (UTIME_OMIT for times);
+ * 'now' asks for the remote's current time (UTIME_NOW).
+ */
+export interface SetAttr {
+  /** Permission bits only (07777); the type bits are ignored. */
+  mode?: number;
+  uid?: number;
+  gid?: number;
+  size?: number;
+  atime?: Timespec | 'now';
+  mtime?: Timespec | 'now';
+}
+
+/** How `open` opens a file. At least one of `read`/`write` is true. */
+export interface OpenFlags {
+  read: boolean;
+  write: boolean;
+  /** Every write goes to the end of the file, whatever its position says. */
+  append?: boolean;
+  /** Create the file when it does not exist. */
+  create?: boolean;
+  /** With `create`: fail with EEXIST when it does exist (O_EXCL). */
+  exclusive?: boolean;
+  /** Cut the file to length 0 on open (O_TRUNC). */
+  truncate?: boolean;
+}
+
+/**
+ * What a client can do beyond the always-present operations. The VFS consults these once at mount;
+ * a false flag means the matching call rejects with ENOSYS/ENOTSUP (or, for `fsync`, that `sync()`
+ * is a successful no-op).
+ */
+export interface FileCapabilities {
+  /** `FileHandle.sync()` reaches stable storage on the remote (fsync@openssh.com). */
+  fsync: boolean;
+  /** `link()` works (hardlink@openssh.com). */
+  hardlink: boolean;
+  /** `symlink()`/`readlink()` work. */
+  symlink: boolean;
+  /** `statfs()` reports real numbers (statvfs@openssh.com); otherwise it reports made-up totals. */
+  statvfs: boolean;
+  /** `rename()` replaces an existing target atomically (posix-rename@openssh.com). */
+  posixRename: boolean;
+  /** `setattr(..., { noFollow: true })` changes a symlink itself (lsetstat@openssh.com). */
+  noFollowSetattr: boolean;
+  /** Server-side copy between two handles (copy-data). */
+  copyData: boolean;
+  /** `~`-paths are expanded by the server (expand-path@openssh.com). */
+  expandPath: boolean;
+  /** The client can report remote changes (the agent's watch extension). */
+  watch: boolean;
+  /** `stat` reports the remote's inode numbers, link counts and ctime. */
+  inodes: boolean;
+  /** Times keep nanoseconds both ways. */
+  nanoseconds: boolean;
+  /** Largest read one request carries; larger reads are split by the client. */
+  maxRead: number;
+  /** Largest write one request carries; larger writes are split by the client. */
+  maxWrite: number;
+}
+
+/**
+ * An open file. Calls may be issued concurrently; each resolves independently. Buffers passed in
+ * are only read (write) or filled (read) until the returned promise settles; the caller owns them.
+ */
+export interface FileHandle {
+  /** The path the handle was opened with. */
+  readonly path: string;
+  /**
+   * Reads up to `length` bytes at `position` into `buffer` at `offset`.
+   * Resolves with the number of bytes read, short only at end of file; 0 means end of file
+   * (never throws at EOF). Large reads are split and issued concurrently.
+   * @throws FsError EBADF if the handle was closed; EISDIR; ENOTCONN if the transport dropped.
+   */
+  read(buffer: Uint8Array, offset: number, length: number, position: number): Promise<number>;
+  /**
+   * Writes `length` bytes from `buffer` at `offset` to the file at `position` (ignored in append
+   * mode). Resolves once the remote acknowledged every byte; never writes partially and succeeds.
+   * @throws FsError EBADF; ENOSPC/EDQUOT; EFBIG; ENOTCONN.
+   */
+  write(buffer: Uint8Array, offset: number, length: number, position: number): Promise<void>;
+  /** The open file's attributes (fstat). */
+  stat(): Promise<FileStat>;
+  /** Changes the open file's attributes (ftruncate, fchmod, fchown, futimens). */
+  setattr(attrs: SetAttr): Promise<void>;
+  /**
+   * Flushes the file to stable storage on the remote. A successful no-op when
+   * `capabilities.fsync` is false.
+   */
+  sync(): Promise<void>;
+  /** Closes the handle. Later calls reject with EBADF; a second close resolves. */
+  close(): Promise<void>;
+}
+
+/** Options for path-based `setattr`. */
+export interface SetAttrOptions {
+  /** Change a symlink itself rather than its target (lchown, utimensat AT_SYMLINK_NOFOLLOW). */
+  noFollow?: boolean;
+}
+
+/** Options for `rename`. */
+export interface RenameOptions {
+  /** Fail with EEXIST when the target exists (RENAME_NOREPLACE). */
+  noReplace?: boolean;
+}
+
+/** The file-access contract. Safe for concurrent use. */
+export interface FileClient {
+  /** What this client can do; fixed once the client is made. */
+  readonly capabilities: FileCapabilities;
+
+  /**
+   * Opens (and with `flags.create`, creates with `mode`, default 0o666 before the remote umask)
+   * a regular file.
+   * @throws FsError ENOENT, EEXIST (create+exclusive), EISDIR, EACCES, ENOTDIR.
+   */
+  open(path: string, flags: OpenFlags, mode?: number): Promise<FileHandle>;
+  /** Attributes of `path`, following symlinks. @throws FsError ENOENT, ENOTDIR, EACCES, ELOOP. */
+  stat(path: string): Promise<FileStat>;
+  /** Attributes of `path` itself (a symlink describes itself). @throws FsError ENOENT, ENOTDIR. */
+  lstat(path: string): Promise<FileStat>;
+  /**
+   * Every entry of a directory but `.` and `..`, each with its attributes (lstat semantics), in
+   * the remote's order. @throws FsError ENOENT, ENOTDIR, EACCES.
+   */
+  readdir(path: string): Promise<DirEntry[]>;
+  /** The target of a symlink, as stored. @throws FsError ENOENT, EINVAL (not a symlink). */
+  readlink(path: string): Promise<string>;
+  /** Creates a directory. @throws FsError EEXIST, ENOENT (parent), ENOTDIR, EACCES. */
+  mkdir(path: string, mode?: number): Promise<void>;
+  /** Removes an empty directory. @throws FsError ENOENT, ENOTEMPTY, ENOTDIR, EBUSY. */
+  rmdir(path: string): Promise<void>;
+  /** Removes a non-directory. @throws FsError ENOENT, EISDIR (or EPERM), EACCES. */
+  unlink(path: string): Promise<void>;
+  /**
+   * Renames with POSIX semantics: an existing target file (or empty directory) is replaced.
+   * @throws FsError ENOENT, EEXIST (noReplace), ENOTEMPTY, EISDIR, ENOTDIR, EXDEV, EINVAL.
+   */
+  rename(from: string, to: string, options?: RenameOptions): Promise<void>;
+  /** Creates a symlink at `path` pointing at `target` (stored as given). @throws FsError EEXIST. */
+  symlink(target: string, path: string): Promise<void>;
+  /** Creates a hard link. @throws FsError EEXIST, ENOENT, EPERM, ENOSYS when unsupported. */
+  link(existing: string, newPath: string): Promise<void>;
+  /**
+   * Changes attributes: chmod, chown, utimensat, truncate in one call where the remote allows.
+   * @throws FsError ENOENT, EPERM, EACCES; ENOTSUP for `noFollow` when unsupported.
+   */
+  setattr(path: string, attrs: SetAttr, options?: SetAttrOptions): Promise<void>;
+  /** File system statistics for the file system holding `path`. */
+  statfs(path: string): Promise<StatFs>;
+  /**
+   * Canonical absolute form of `path`. `'.'` is the login folder; a leading `~` or `~/` is the
+   * home folder (also where the server lacks expand-path). @throws FsError ENOENT.
+   */
+  realpath(path: string): Promise<string>;
+  /** Closes the transport; pending and later calls reject with ENOTCONN. Idempotent. */
+  close(): Promise<void>;
+}
+
+/** Errors a FileClient may reject with. */
+export type FileClientError = FsError;
+
+/** Type bits of a mode. */
+export function fileType(mode: number): number {
+  return mode & S_IFMT;
+}
+/** True for a directory mode. */
+export function isDirMode(mode: number): boolean {
+  return (mode & S_IFMT) === S_IFDIR;
+}
+/** True for a regular-file mode. */
+export function isFileMode(mode: number): boolean {
+  return (mode & S_IFMT) === S_IFREG;
+}
+/** True for a symlink mode. */
+export function isSymlinkMode(mode: number): boolean {
+  return (mode & S_IFMT) === S_IFLNK;
+}
+
+/** Milliseconds since the epoch → Timespec. */
+export function timespecFromMs(ms: number): Timespec {
+  const sec = Math.floor(ms / 1000);
+  return { sec, nsec: Math.round((ms - sec * 1000) * 1e6) };
+}
+/** Timespec → milliseconds since the epoch (loses sub-microsecond precision). */
+export function timespecToMs(t: Timespec): number {
+  return t.sec * 1000 + t.nsec / 1e6;
+}
