@@ -1,0 +1,292 @@
+import { constants, type BigIntStats } from 'node:fs';
+import * as fsp from 'node:fs/promises';
+import { homedir } from 'node:os';
+import { posix } from 'node:path';
+import { FsError } from '../../remote/fs-error.ts';
+import type {
+  DirEntry, FileCapabilities, FileClient, FileHandle, FileStat, OpenFlags, RenameOptions,
+  SetAttr, SetAttrOptions, StatFs, Timespec,
+} from '../../remote/file-client.ts';
+import { isSymlinkMode } from '../../remote/file-client.ts';
+import { toFsError } from './fs-errors.ts';
+
+const NS = 1_000_000_000n;
+
+function timespec(ns: bigint): Timespec {
+  return { sec: Number(ns / NS), nsec: Number(ns % NS) };
+}
+
+/** node:fs BigIntStats → FileStat with nanosecond times and the real inode numbers. */
+export function fileStatFromNode(st: BigIntStats): FileStat {
+  return {
+    mode: Number(st.mode), size: Number(st.size), uid: Number(st.uid), gid: Number(st.gid),
+    atime: timespec(st.atimeNs), mtime: timespec(st.mtimeNs), ctime: timespec(st.ctimeNs),
+    ino: Number(st.ino), nlink: Number(st.nlink), rdev: Number(st.rdev), blocks: Number(st.blocks),
+  };
+}
+
+function seconds(t: Timespec | 'now'): number {
+  return t === 'now' ? Date.now() / 1000 : t.sec + t.nsec / 1e9;
+}
+
+function openMode(flags: OpenFlags): number {
+  let f = flags.read && flags.write ? constants.O_RDWR : flags.write ? constants.O_WRONLY : constants.O_RDONLY;
+  if (flags.append) f |= constants.O_APPEND;
+  if (flags.create) f |= constants.O_CREAT;
+  if (flags.create && flags.exclusive) f |= constants.O_EXCL;
+  if (flags.truncate) f |= constants.O_TRUNC;
+  return f;
+}
+
+// Directory listings stat their entries with this many lstat calls in flight.
+const READDIR_STAT_CONCURRENCY = 64;
+
+/**
+ * FileClient over node:fs: the embedded default backend and the reference implementation that the
+ * contract suite holds every other client to.
+ */
+export class LocalFileClient implements FileClient {
+  readonly capabilities: FileCapabilities = {
+    fsync: true, hardlink: true, symlink: true, statvfs: true, posixRename: true,
+    noFollowSetattr: true, copyData: false, expandPath: true, watch: false, inodes: true,
+    // utimes goes through a double of seconds, which cannot hold every nanosecond.
+    nanoseconds: false,
+    maxRead: 1 << 20, maxWrite: 1 << 20,
+  };
+  #closed = false;
+
+  #check(syscall: string, path?: string): void {
+    if (this.#closed) throw new FsError('ENOTCONN', syscall, path);
+  }
+
+  async open(path: string, flags: OpenFlags, mode = 0o666): Promise<FileHandle> {
+    this.#check('open', path);
+    try {
+      const fh = await fsp.open(path, openMode(flags), mode);
+      return new LocalFileHandle(path, fh);
+    } catch (error) {
+      throw toFsError(error, 'open', path);
+    }
+  }
+
+  async stat(path: string): Promise<FileStat> {
+    this.#check('stat', path);
+    try { return fileStatFromNode(await fsp.stat(path, { bigint: true })); } catch (e) { throw toFsError(e, 'stat', path); }
+  }
+
+  async lstat(path: string): Promise<FileStat> {
+    this.#check('lstat', path);
+    try { return fileStatFromNode(await fsp.lstat(path, { bigint: true })); } catch (e) { throw toFsError(e, 'lstat', path); }
+  }
+
+  async readdir(path: string): Promise<DirEntry[]> {
+    this.#check('readdir', path);
+    let names: string[];
+    try { names = await fsp.readdir(path); } catch (e) { throw toFsError(e, 'readdir', path); }
+    const out: (DirEntry | undefined)[] = new Array(names.length);
+    let next = 0;
+    const worker = async (): Promise<void> => {
+      while (next < names.length) {
+        const i = next++;
+        const name = names[i]!;
+        try {
+          out[i] = { name, stat: fileStatFromNode(await fsp.lstat(posix.join(path, name), { bigint: true })) };
+        } catch (e) {
+          // Removed between readdir and lstat: leave it out, as a later readdir would.
+          if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw toFsError(e, 'readdir', path);
+        }
+      }
+    };
+    await Promise.all(Array.from({ length: Math.min(READDIR_STAT_CONCURRENCY, names.length) }, worker));
+    return out.filter((e): e is DirEntry => e !== undefined);
+  }
+
+  async readlink(path: string): Promise<string> {
+    this.#check('readlink', path);
+    try { return await fsp.readlink(path); } catch (e) { throw toFsError(e, 'readlink', path); }
+  }
+
+  async mkdir(path: string, mode = 0o777): Promise<void> {
+    this.#check('mkdir', path);
+    try { await fsp.mkdir(path, { mode }); } catch (e) { throw toFsError(e, 'mkdir', path); }
+  }
+
+  async rmdir(path: string): Promise<void> {
+    this.#check('rmdir', path);
+    try { await fsp.rmdir(path); } catch (e) { throw toFsError(e, 'rmdir', path); }
+  }
+
+  async unlink(path: string): Promise<void> {
+    this.#check('unlink', path);
+    try { await fsp.unlink(path); } catch (e) { throw toFsError(e, 'unlink', path); }
+  }
+
+  async rename(from: string, to: string, options: RenameOptions = {}): Promise<void> {
+    this.#check('rename', from);
+    try {
+      if (options.noReplace) {
+        // node:fs has no renameat2; link+unlink is atomic for files, directories get a check first.
+        const st = await fsp.lstat(from);
+        if (!st.isDirectory()) {
+          await fsp.link(from, to);
+          await fsp.unlink(from);
+          return;
+        }
+        if (await exists(to)) throw new FsError('EEXIST', 'rename', to);
+      }
+      await fsp.rename(from, to);
+    } catch (e) {
+      throw toFsError(e, 'rename', from);
+    }
+  }
+
+  async symlink(target: string, path: string): Promise<void> {
+    this.#check('symlink', path);
+    try { await fsp.symlink(target, path); } catch (e) { throw toFsError(e, 'symlink', path); }
+  }
+
+  async link(existing: string, newPath: string): Promise<void> {
+    this.#check('link', newPath);
+    try { await fsp.link(existing, newPath); } catch (e) { throw toFsError(e, 'link', newPath); }
+  }
+
+  async setattr(path: string, attrs: SetAttr, options: SetAttrOptions = {}): Promise<void> {
+    this.#check('setattr', path);
+    try {
+      const noFollow = options.noFollow === true && isSymlinkMode(Number((await fsp.lstat(path)).mode));
+      if (attrs.size !== undefined) {
+        if (noFollow) throw new FsError('EINVAL', 'setattr', path);
+        await fsp.truncate(path, attrs.size);
+      }
+      if (attrs.mode !== undefined) {
+        // Linux cannot chmod a symlink itself (fchmodat AT_SYMLINK_NOFOLLOW gives EOPNOTSUPP).
+        if (noFollow) throw new FsError('ENOTSUP', 'setattr', path);
+        await fsp.chmod(path, attrs.mode & 0o7777);
+      }
+      if (attrs.uid !== undefined || attrs.gid !== undefined) {
+        const st = await (noFollow ? fsp.lstat(path) : fsp.stat(path));
+        const uid = attrs.uid ?? st.uid;
+        const gid = attrs.gid ?? st.gid;
+        await (noFollow ? fsp.lchown(path, uid, gid) : fsp.chown(path, uid, gid));
+      }
+      if (attrs.atime !== undefined || attrs.mtime !== undefined) {
+        const st = await (noFollow ? fsp.lstat(path, { bigint: true }) : fsp.stat(path, { bigint: true }));
+        const atime = attrs.atime === undefined ? seconds(timespec(st.atimeNs)) : seconds(attrs.atime);
+        const mtime = attrs.mtime === undefined ? seconds(timespec(st.mtimeNs)) : seconds(attrs.mtime);
+        await (noFollow ? fsp.lutimes(path, atime, mtime) : fsp.utimes(path, atime, mtime));
+      }
+    } catch (e) {
+      throw toFsError(e, 'setattr', path);
+    }
+  }
+
+  async statfs(path: string): Promise<StatFs> {
+    this.#check('statfs', path);
+    try {
+      const s = await fsp.statfs(path);
+      return {
+        bsize: s.bsize, frsize: s.bsize, blocks: s.blocks, bfree: s.bfree, bavail: s.bavail,
+        files: s.files, ffree: s.ffree, favail: s.ffree, flag: 0, namemax: 255,
+      };
+    } catch (e) {
+      throw toFsError(e, 'statfs', path);
+    }
+  }
+
+  async realpath(path: string): Promise<string> {
+    this.#check('realpath', path);
+    const expanded = path === '~' || path === '.' ? homedir() : path.startsWith('~/') ? posix.join(homedir(), path.slice(2)) : path;
+    try { return await fsp.realpath(expanded); } catch (e) { throw toFsError(e, 'realpath', path); }
+  }
+
+  async close(): Promise<void> {
+    this.#closed = true;
+  }
+}
+
+async function exists(path: string): Promise<boolean> {
+  try {
+    await fsp.lstat(path);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** An open local file. */
+class LocalFileHandle implements FileHandle {
+  #fh: fsp.FileHandle | undefined;
+  constructor(readonly path: string, fh: fsp.FileHandle) {
+    this.#fh = fh;
+  }
+
+  #handle(syscall: string): fsp.FileHandle {
+    if (this.#fh === undefined) throw new FsError('EBADF', syscall, this.path);
+    return this.#fh;
+  }
+
+  async read(buffer: Uint8Array, offset: number, length: number, position: number): Promise<number> {
+    const fh = this.#handle('read');
+    let done = 0;
+    try {
+      while (done < length) {
+        const { bytesRead } = await fh.read(buffer, offset + done, length - done, position + done);
+        if (bytesRead === 0) break;
+        done += bytesRead;
+      }
+    } catch (e) {
+      throw toFsError(e, 'read', this.path);
+    }
+    return done;
+  }
+
+  async write(buffer: Uint8Array, offset: number, length: number, position: number): Promise<void> {
+    const fh = this.#handle('write');
+    let done = 0;
+    try {
+      while (done < length) {
+        const { bytesWritten } = await fh.write(buffer, offset + done, length - done, position + done);
+        done += bytesWritten;
+      }
+    } catch (e) {
+      throw toFsError(e, 'write', this.path);
+    }
+  }
+
+  async stat(): Promise<FileStat> {
+    try { return fileStatFromNode(await this.#handle('fstat').stat({ bigint: true })); } catch (e) { throw toFsError(e, 'fstat', this.path); }
+  }
+
+  async setattr(attrs: SetAttr): Promise<void> {
+    const fh = this.#handle('fsetattr');
+    try {
+      if (attrs.size !== undefined) await fh.truncate(attrs.size);
+      if (attrs.mode !== undefined) await fh.chmod(attrs.mode & 0o7777);
+      if (attrs.uid !== undefined || attrs.gid !== undefined) {
+        const st = await fh.stat();
+        await fh.chown(attrs.uid ?? st.uid, attrs.gid ?? st.gid);
+      }
+      if (attrs.atime !== undefined || attrs.mtime !== undefined) {
+        const st = await fh.stat({ bigint: true });
+        await fh.utimes(
+          attrs.atime === undefined ? seconds(timespec(st.atimeNs)) : seconds(attrs.atime),
+          attrs.mtime === undefined ? seconds(timespec(st.mtimeNs)) : seconds(attrs.mtime),
+        );
+      }
+    } catch (e) {
+      throw toFsError(e, 'fsetattr', this.path);
+    }
+  }
+
+  async sync(): Promise<void> {
+    try { await this.#handle('fsync').sync(); } catch (e) { throw toFsError(e, 'fsync', this.path); }
+  }
+
+  async close(): Promise<void> {
+    const fh = this.#fh;
+    this.#fh = undefined;
+    if (fh !== undefined) {
+      try { await fh.close(); } catch (e) { throw toFsError(e, 'close', this.path); }
+    }
+  }
+}

@@ -1,0 +1,51 @@
+import { Command, CommanderError } from 'commander';
+import { registerDoctor } from './commands/doctor.ts';
+import { registerExec } from './commands/exec.ts';
+import { registerLs } from './commands/ls.ts';
+import { registerPlatform } from './commands/platform.ts';
+import type { CliContext } from './context.ts';
+import { exitCodeForError, renderError } from './errors.ts';
+
+/** Builds the command tree. */
+export function buildProgram(ctx: CliContext): Command {
+  const program = new Command('rmount')
+    .description('mount a remote workspace (SSH host, Docker container, Compose service or local folder) and run commands there')
+    .version('0.1.0')
+    .option('--debug', 'print stacks and causes of errors')
+    .enablePositionalOptions()
+    .exitOverride()
+    .configureOutput({
+      writeOut: s => ctx.stdout.write(s),
+      writeErr: s => ctx.stderr.write(s),
+    })
+    .showSuggestionAfterError(true);
+  program.addHelpText('after', `
+Destinations:
+  [user@]host:[path]                scp/sshfs form (SSH)
+  ssh://[user@]host[:port][/path]   /~/x is home-relative; [::1] for IPv6
+  docker://container[/path]
+  compose://project/service[/N][/path]
+  local:/abs/path`);
+  registerPlatform(program, ctx);
+  registerExec(program, ctx);
+  registerLs(program, ctx);
+  registerDoctor(program, ctx);
+  for (const cmd of program.commands) cmd.exitOverride();
+  return program;
+}
+
+/** Runs the CLI with `argv` (without node and script); resolves with the exit code. */
+export async function main(argv: string[], ctx: CliContext): Promise<number> {
+  const program = buildProgram(ctx);
+  try {
+    await program.parseAsync(argv, { from: 'user' });
+    return ctx.exitCode;
+  } catch (error) {
+    if (error instanceof CommanderError) {
+      // commander already printed its message; help and version exit 0.
+      return error.exitCode === 0 ? 0 : 2;
+    }
+    ctx.stderr.write(`${renderError(error, program.opts().debug === true)}\n`);
+    return exitCodeForError(error);
+  }
+}
