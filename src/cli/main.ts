@@ -2,6 +2,9 @@ import { Command, CommanderError } from 'commander';
 import { registerDoctor } from './commands/doctor.ts';
 import { registerExec } from './commands/exec.ts';
 import { registerLs } from './commands/ls.ts';
+import { registerMount } from './commands/mount.ts';
+import { registerStatus } from './commands/status.ts';
+import { registerUnmount } from './commands/unmount.ts';
 import { registerPlatform } from './commands/platform.ts';
 import type { CliContext } from './context.ts';
 import { exitCodeForError, renderError } from './errors.ts';
@@ -26,6 +29,9 @@ Destinations:
   docker://container[/path]
   compose://project/service[/N][/path]
   local:/abs/path`);
+  registerMount(program, ctx);
+  registerUnmount(program, ctx);
+  registerStatus(program, ctx);
   registerPlatform(program, ctx);
   registerExec(program, ctx);
   registerLs(program, ctx);

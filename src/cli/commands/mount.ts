@@ -1,0 +1,126 @@
+import { Option, type Command } from 'commander';
+import { spawn } from 'node:child_process';
+import { closeSync, openSync, writeSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { parseMountOptions } from '../../mount/mount-options.ts';
+import { mountId, runtimeDir } from '../../mount/registry.ts';
+import { parseDestination } from '../../remote/destination.ts';
+import { RmountError } from '../../remote/errors.ts';
+import { addConnectOptions, type CliContext } from '../context.ts';
+import { backendOptions, type ConnectFlags } from '../connect.ts';
+import { renderError } from '../errors.ts';
+import { streamLogger } from '../logger.ts';
+
+interface MountFlags extends ConnectFlags {
+  o: string[];
+  foreground?: boolean;
+  readyFd?: string;
+}
+
+/** The daemon's one message to the parent that started it, on the ready fd. */
+interface ReadyMessage {
+  ok: boolean;
+  error?: string;
+  code?: string;
+}
+
+/** `rmount mount <dest> <mountpoint>`: mounts in the background (or with -f in the foreground). */
+export function registerMount(program: Command, ctx: CliContext): void {
+  addConnectOptions(program.command('mount')
+    .description('mount the remote folder on a local folder; returns once the mount answers')
+    .argument('<dest>', 'destination')
+    .argument('<mountpoint>', 'an empty local folder')
+    .option('-o <options>', 'mount options, comma-separated (ro, allow_other, uid=, gid=, umask=, idmap=user|none, cache_timeout=, attr_timeout=, entry_timeout=, negative_timeout=, dir_timeout=, timeout=, nonempty, writeback_cache, debug)', (v: string, acc: string[]) => [...acc, v], [] as string[])
+    .option('-f, --foreground', 'stay in the foreground; Ctrl-C unmounts')
+    .addOption(new Option('--ready-fd <fd>', 'internal: where the daemon reports readiness').hideHelp()))
+    .action(async (destText: string, mountpoint: string, flags: MountFlags) => {
+      // Usage errors are found here, before a daemon is started.
+      parseDestination(destText);
+      parseMountOptions(flags.o);
+      if (flags.foreground) {
+        await runForeground(destText, mountpoint, flags, ctx);
+        return;
+      }
+      ctx.exitCode = await startBackground(destText, mountpoint, flags, ctx);
+    });
+}
+
+async function runForeground(destText: string, mountpointArg: string, flags: MountFlags, ctx: CliContext): Promise<void> {
+  const readyFd = flags.readyFd === undefined ? undefined : Number(flags.readyFd);
+  const say = (m: ReadyMessage): void => {
+    if (readyFd === undefined) return;
+    try {
+      writeSync(readyFd, `${JSON.stringify(m)}\n`);
+      closeSync(readyFd);
+    } catch {
+      // The parent went away; nothing to tell.
+    }
+  };
+  const log = streamLogger(ctx.stderr, flags.o.some(o => o.split(',').includes('debug')));
+  const dir = await runtimeDir(ctx.env);
+  const mountpoint = resolve(mountpointArg);
+  // Loaded here so that commands which never mount do not pay for the VFS and the addon.
+  const { startMount } = await import('../../mount/daemon.ts');
+  let mount;
+  try {
+    mount = await startMount(parseDestination(destText), mountpoint, {
+      mount: parseMountOptions(flags.o),
+      backend: backendOptions(flags),
+      log,
+      logFile: readyFd === undefined ? '' : join(dir, `${mountId(mountpoint)}.log`),
+      env: ctx.env,
+    });
+  } catch (error) {
+    say({ ok: false, error: renderError(error), ...(error instanceof RmountError ? { code: error.code } : {}) });
+    throw error;
+  }
+  say({ ok: true });
+  if (readyFd === undefined) ctx.stderr.write(`rmount: ${destText} mounted on ${mountpoint}; Ctrl-C unmounts\n`);
+  const onSignal = (): void => void mount.stop();
+  for (const s of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.on(s, onSignal);
+  await mount.ended;
+  for (const s of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.off(s, onSignal);
+}
+
+/** Starts the daemon detached, waits for its ready message, and says how it went. */
+async function startBackground(destText: string, mountpointArg: string, flags: MountFlags, ctx: CliContext): Promise<number> {
+  const mountpoint = resolve(mountpointArg);
+  const dir = await runtimeDir(ctx.env);
+  const logFile = join(dir, `${mountId(mountpoint)}.log`);
+  const logFd = openSync(logFile, 'a', 0o600);
+  const args = [...process.execArgv, process.argv[1]!, 'mount', '--foreground', '--ready-fd', '3', ...rebuildFlags(flags), destText, mountpoint];
+  const child = spawn(process.execPath, args, { detached: true, stdio: ['ignore', logFd, logFd, 'pipe'], env: ctx.env });
+  closeSync(logFd);
+  const ready = child.stdio[3] as NodeJS.ReadableStream;
+  const message = await new Promise<ReadyMessage | undefined>(resolveMessage => {
+    let text = '';
+    ready.on('data', (b: Buffer) => { text += b.toString(); });
+    ready.on('end', () => {
+      try {
+        resolveMessage(JSON.parse(text.split('\n')[0]!) as ReadyMessage);
+      } catch {
+        resolveMessage(undefined);
+      }
+    });
+    ready.on('error', () => resolveMessage(undefined));
+  });
+  child.unref();
+  if (message?.ok) return 0;
+  if (message?.error !== undefined) {
+    ctx.stderr.write(`${message.error}\n`);
+    return message.code === 'ERR_USAGE' ? 2 : 1;
+  }
+  ctx.stderr.write(`rmount: the mount daemon exited before the mount answered; its log is ${logFile}\n`);
+  return 1;
+}
+
+function rebuildFlags(flags: MountFlags): string[] {
+  const out: string[] = [];
+  for (const o of flags.o) out.push('-o', o);
+  if (flags.acceptNew) out.push('--accept-new');
+  if (flags.sshConfig !== undefined) out.push('--ssh-config', flags.sshConfig);
+  if (flags.identity !== undefined) out.push('--identity', flags.identity);
+  if (flags.knownHosts !== undefined) out.push('--known-hosts', flags.knownHosts);
+  if (flags.connectTimeout !== undefined) out.push('--connect-timeout', flags.connectTimeout);
+  return out;
+}

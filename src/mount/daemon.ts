@@ -1,0 +1,144 @@
+import { existsSync } from 'node:fs';
+import { readdir, stat } from 'node:fs/promises';
+import { resolve } from 'node:path';
+import { connectBackend, type BackendOptions } from '../backends/open.ts';
+import { mountFuse, type FuseMount } from '../fuse/mount.ts';
+import type { Backend } from '../remote/backend.ts';
+import type { Destination } from '../remote/destination.ts';
+import { NotFoundError, StateError, UnsupportedError, UsageError } from '../remote/errors.ts';
+import { isDirMode } from '../remote/file-client.ts';
+import { isFsError } from '../remote/fs-error.ts';
+import { WorkspaceFilesystem } from '../workspacefs/workspace-filesystem.ts';
+import type { Logger } from '../workspacefs/log.ts';
+import type { MountOptions } from './mount-options.ts';
+import { findMount } from './mountinfo.ts';
+import { removeRecord, runtimeDir, writeRecord, type MountRecord } from './registry.ts';
+
+/** A running mount: the backend, the filesystem over it and the kernel mount. */
+export interface RunningMount {
+  readonly mountpoint: string;
+  readonly remotePath: string;
+  readonly backend: Backend;
+  readonly filesystem: WorkspaceFilesystem;
+  /** Resolves when the mount has ended (unmounted by us or from outside). */
+  readonly ended: Promise<void>;
+  /** Unmounts and closes the connection; idempotent. */
+  stop(): Promise<void>;
+}
+
+/** What `startMount` needs besides the destination and mountpoint. */
+export interface StartMountOptions {
+  mount: MountOptions;
+  backend: BackendOptions;
+  log: Logger;
+  /** The log file recorded for `rmount status`. */
+  logFile: string;
+  env?: NodeJS.ProcessEnv;
+}
+
+/** Checks a mountpoint before mounting: it exists, is a folder, is not mounted, and is empty. */
+export async function checkMountpoint(mountpoint: string, nonempty: boolean): Promise<void> {
+  let st;
+  try {
+    st = await stat(mountpoint);
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code === 'ENOTCONN') {
+      throw new StateError(`${mountpoint} is a stale mount (transport endpoint is not connected)`, { suggestion: `rmount unmount ${mountpoint}` });
+    }
+    throw new NotFoundError(`mountpoint ${mountpoint} does not exist`, { cause: error, suggestion: `mkdir -p ${mountpoint}` });
+  }
+  if (!st.isDirectory()) throw new UsageError(`mountpoint ${mountpoint} is not a folder`, { suggestion: 'mount on an empty folder' });
+  if (await findMount(mountpoint)) {
+    throw new StateError(`${mountpoint} is already a mountpoint`, { suggestion: `rmount unmount ${mountpoint}` });
+  }
+  if (!nonempty && (await readdir(mountpoint)).length > 0) {
+    throw new UsageError(`mountpoint ${mountpoint} is not empty`, { suggestion: 'use an empty folder, or -o nonempty to mount over it' });
+  }
+}
+
+/** Connects, checks the remote folder, and mounts it. Everything started is stopped again on failure. */
+export async function startMount(dest: Destination, mountpointArg: string, options: StartMountOptions): Promise<RunningMount> {
+  const mountpoint = resolve(mountpointArg);
+  if (!existsSync('/dev/fuse')) {
+    throw new UnsupportedError('/dev/fuse is missing, so nothing can be mounted here', { suggestion: 'run `rmount doctor` for what to fix' });
+  }
+  await checkMountpoint(mountpoint, options.mount.nonempty);
+  const backend = await connectBackend(dest, { ...options.backend, signal: AbortSignal.timeout(options.backend.connectTimeoutMs ?? 30_000) });
+  let fuse: FuseMount | undefined;
+  try {
+    const files = await backend.files();
+    const remotePath = await backend.resolvePath(dest.path);
+    let st;
+    try {
+      st = await files.stat(remotePath);
+    } catch (error) {
+      if (isFsError(error, 'ENOENT')) {
+        throw new NotFoundError(`remote folder ${remotePath} does not exist on ${backend.addr}`, { cause: error, suggestion: `check the path, or create it: rmount exec ${dest.raw} --cwd / -- mkdir -p ${remotePath}` });
+      }
+      throw error;
+    }
+    if (!isDirMode(st.mode)) {
+      throw new UsageError(`remote path ${remotePath} on ${backend.addr} is not a folder`, { suggestion: 'mount a folder; to read one file, use its folder' });
+    }
+    const m = options.mount;
+    const filesystem = new WorkspaceFilesystem(files, {
+      root: remotePath,
+      attrTimeoutMs: m.attrTimeoutMs,
+      entryTimeoutMs: m.entryTimeoutMs,
+      negativeTimeoutMs: m.negativeTimeoutMs,
+      dirTimeoutMs: m.dirTimeoutMs,
+      readOnly: m.readOnly,
+      idmap: m.idmap,
+      ...(m.uid === undefined ? {} : { uid: m.uid }),
+      ...(m.gid === undefined ? {} : { gid: m.gid }),
+      ...(m.umask === undefined ? {} : { umask: m.umask }),
+      opTimeoutMs: m.opTimeoutMs,
+      log: options.log,
+    });
+    fuse = await mountFuse(mountpoint, filesystem, {
+      fsname: `rmount:${dest.raw}`,
+      subtype: 'rmount',
+      readOnly: m.readOnly,
+      allowOther: m.allowOther,
+      writebackCache: m.writebackCache,
+      nonempty: m.nonempty,
+      debug: m.debug,
+    }, { log: options.log });
+    filesystem.attachNotifier(fuse.notifier);
+    const dir = await runtimeDir(options.env);
+    const record: MountRecord = {
+      pid: process.pid, destination: dest.raw, mountpoint, remotePath,
+      startedAt: new Date().toISOString(), logFile: options.logFile,
+    };
+    await writeRecord(dir, record);
+    return running(mountpoint, remotePath, backend, filesystem, fuse, dir, options.log);
+  } catch (error) {
+    await fuse?.unmount().catch(() => {});
+    await backend.close().catch(() => {});
+    throw error;
+  }
+}
+
+function running(mountpoint: string, remotePath: string, backend: Backend, filesystem: WorkspaceFilesystem, fuse: FuseMount, dir: string, log: Logger): RunningMount {
+  let keepAlive: NodeJS.Timeout | undefined;
+  if (backend.keepAliveInterval > 0) {
+    keepAlive = setInterval(() => {
+      backend.sendKeepAlive().catch(error => log.warn(`keepalive failed: ${(error as Error).message}`));
+    }, backend.keepAliveInterval);
+    keepAlive.unref();
+  }
+  let stopping: Promise<void> | undefined;
+  const stop = (): Promise<void> => {
+    stopping ??= (async () => {
+      if (keepAlive !== undefined) clearInterval(keepAlive);
+      await fuse.unmount().catch(error => log.error('unmount failed', error));
+      await backend.close().catch(() => {});
+      await removeRecord(dir, mountpoint).catch(() => {});
+    })();
+    return stopping;
+  };
+  // Unmounted from outside (fusermount3 -u, umount): close down too.
+  const ended = fuse.closed.then(() => stop());
+  return { mountpoint, remotePath, backend, filesystem, ended, stop };
+}

@@ -1,0 +1,40 @@
+import { resolve } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { forceUnmount } from '../fuse/mount.ts';
+import { NotFoundError } from '../remote/errors.ts';
+import { findMount } from './mountinfo.ts';
+import { processAlive, readRecord, removeRecord, runtimeDir } from './registry.ts';
+
+/** How an unmount went. */
+export type UnmountResult = 'stopped' | 'forced';
+
+/**
+ * Unmounts `mountpointArg`: asks its daemon to stop (SIGTERM) and waits; when there is no live
+ * daemon (killed, crashed: "Transport endpoint is not connected"), detaches the mount through
+ * fusermount3. Throws NotFoundError when nothing is mounted there.
+ */
+export async function unmount(mountpointArg: string, options: { env?: NodeJS.ProcessEnv; waitMs?: number } = {}): Promise<UnmountResult> {
+  const mountpoint = resolve(mountpointArg);
+  const dir = await runtimeDir(options.env);
+  const record = await readRecord(dir, mountpoint);
+  const mounted = await findMount(mountpoint);
+  if (record !== undefined && record.pid !== process.pid && processAlive(record.pid) && mounted !== undefined) {
+    process.kill(record.pid, 'SIGTERM');
+    const deadline = Date.now() + (options.waitMs ?? 15_000);
+    while (Date.now() < deadline) {
+      if (!processAlive(record.pid) && (await findMount(mountpoint)) === undefined) {
+        await removeRecord(dir, mountpoint);
+        return 'stopped';
+      }
+      await sleep(50);
+    }
+  }
+  if (mounted === undefined && (await findMount(mountpoint)) === undefined) {
+    await removeRecord(dir, mountpoint);
+    if (record !== undefined) return 'stopped';
+    throw new NotFoundError(`${mountpoint} is not mounted`, { suggestion: 'rmount status lists the mounts' });
+  }
+  await forceUnmount(mountpoint);
+  await removeRecord(dir, mountpoint);
+  return 'forced';
+}
