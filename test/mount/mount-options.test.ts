@@ -1,0 +1,36 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { DEFAULT_MOUNT_OPTIONS, parseMountOptions } from '../../src/mount/mount-options.ts';
+import { parseMountInfo } from '../../src/mount/mountinfo.ts';
+
+describe('parseMountOptions', () => {
+  it('gives the defaults for no options', () => {
+    assert.deepEqual(parseMountOptions([]), DEFAULT_MOUNT_OPTIONS);
+  });
+  it('reads flags and values from several -o lists, later ones winning', () => {
+    const o = parseMountOptions(['ro,allow_other', 'uid=1000,gid=100,umask=022', 'cache_timeout=5,attr_timeout=1.5', 'rw']);
+    assert.equal(o.readOnly, false);
+    assert.equal(o.allowOther, true);
+    assert.equal(o.uid, 1000);
+    assert.equal(o.gid, 100);
+    assert.equal(o.umask, 0o022);
+    assert.equal(o.entryTimeoutMs, 5000);
+    assert.equal(o.attrTimeoutMs, 1500);
+  });
+  it('rejects unknown options and bad values with a usage error', () => {
+    for (const bad of ['frob', 'uid=x', 'umask=999', 'idmap=maybe', 'timeout=0', 'uid', 'cache_timeout=-1']) {
+      assert.throws(() => parseMountOptions([bad]), { code: 'ERR_USAGE' }, bad);
+    }
+  });
+});
+
+describe('parseMountInfo', () => {
+  it('reads mountpoints with escaped spaces and the fuse type', () => {
+    const text = '36 35 0:32 / /tmp/a\\040b rw,nosuid - fuse.rmount rmount:local:/x rw,user_id=0\n'
+      + '22 1 8:1 / / rw - ext4 /dev/vda rw\n';
+    assert.deepEqual(parseMountInfo(text), [
+      { mountpoint: '/tmp/a b', fstype: 'fuse.rmount', source: 'rmount:local:/x' },
+      { mountpoint: '/', fstype: 'ext4', source: '/dev/vda' },
+    ]);
+  });
+});
