@@ -173,6 +173,8 @@ export class SftpClient {
   #queue: Buffer[] = [];
   #draining = false;
   #failure: SftpConnectionError | undefined;
+  /** The stream ended, closed or errored on its own: nothing to wait for in `end()`. */
+  #peerGone = false;
   #onVersion: ((r: PacketReader) => void) | undefined;
   #version = 0;
   #extensions = new Map<string, string>();
@@ -372,10 +374,12 @@ export class SftpClient {
   };
 
   #onError = (error: Error): void => {
+    this.#peerGone = true;
     this.#fail(error);
   };
 
   #onEnd = (): void => {
+    this.#peerGone = true;
     this.#fail(undefined);
   };
 
@@ -391,17 +395,19 @@ export class SftpClient {
   }
 
   /**
-   * Ends the stream after failing every pending request; resolves once the stream finished (or
-   * after two seconds of a peer that does not read). Idempotent.
+   * Ends the stream after failing every pending request; resolves once the stream finished (at
+   * most two seconds for a peer that stops reading), then destroys it. Idempotent.
    */
   async end(): Promise<void> {
     this.#fail(new Error('client closed'));
     const stream = this.#stream;
     stream.off('data', this.#onData);
-    if (!stream.destroyed) {
+    // Late 'error' events of a dying stream must not become uncaught exceptions.
+    stream.on('error', () => undefined);
+    if (stream.destroyed) return;
+    if (!this.#peerGone && !stream.writableFinished) {
       await new Promise<void>(resolve => {
         const timer = setTimeout(done, 2000);
-        timer.unref();
         function done(): void {
           clearTimeout(timer);
           stream.off('finish', done);
@@ -412,13 +418,10 @@ export class SftpClient {
         stream.once('finish', done);
         stream.once('close', done);
         stream.once('error', done);
-        if (stream.writableEnded) done();
-        else stream.end();
+        if (!stream.writableEnded) stream.end();
       });
-      stream.destroy();
     }
-    // Late 'error' events of a destroyed stream must not become uncaught exceptions.
-    stream.on('error', () => undefined);
+    stream.destroy();
   }
 
   // uint32 id, string filename, uint32 pflags, ATTRS attrs → HANDLE

@@ -338,7 +338,13 @@ export class SftpFileClient implements FileClient {
       await this.sftp.rename(from, to);
       return;
     } catch (error) {
-      if (!(error instanceof SftpStatusError) || error.status !== STATUS.FAILURE || (await this.#probe(to)) === undefined) throw error;
+      if (!(error instanceof SftpStatusError) || error.status !== STATUS.FAILURE) throw error;
+      const [a, b] = await Promise.all([this.#probe(from), this.#probe(to)]);
+      if (a === undefined || b === undefined) throw error;
+      // rename(2)'s checks, made before anything moves.
+      if (isDir(b) && !isDir(a)) throw new FsError('EISDIR', 'rename', to, { cause: error });
+      if (!isDir(b) && isDir(a)) throw new FsError('ENOTDIR', 'rename', to, { cause: error });
+      if (isDir(b) && !(await this.#isEmptyDir(to))) throw new FsError('ENOTEMPTY', 'rename', to, { cause: error });
     }
     const aside = `${to}.rmount-${process.pid}-${Date.now().toString(36)}`;
     await this.sftp.rename(to, aside);
@@ -350,6 +356,16 @@ export class SftpFileClient implements FileClient {
     }
     const a = await this.sftp.lstat(aside);
     await (isDir(a) ? this.sftp.rmdir(aside) : this.sftp.remove(aside));
+  }
+
+  async #isEmptyDir(path: string): Promise<boolean> {
+    const handle = await this.sftp.opendir(path);
+    try {
+      const names = await this.sftp.readdirAll(handle);
+      return names.every(n => n.filename === '.' || n.filename === '..');
+    } finally {
+      await this.sftp.close(handle);
+    }
   }
 
   /** @inheritDoc */
