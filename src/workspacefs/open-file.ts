@@ -1,0 +1,234 @@
+import type { FileHandle } from '../remote/file-client.ts';
+import type { FsError } from '../remote/fs-error.ts';
+import type { Node } from './inode-table.ts';
+import type { RemoteCaller } from './remote-call.ts';
+import type { Counters } from './stats.ts';
+
+/** Tuning of one open file, from the workspace options. */
+export interface OpenFileTuning {
+  writeGatherBytes: number;
+  writeInFlightBytes: number;
+  writeFlushDelayMs: number;
+  readAheadBytes: number;
+  readChunkBytes: number;
+}
+
+/** A gathered write on its way to the remote. `done` never rejects; failures land in `error`. */
+interface InFlight {
+  start: number;
+  end: number;
+  done: Promise<void>;
+}
+
+/** One read-ahead chunk; `data` is short only at end of file. */
+interface Chunk {
+  data: Promise<Buffer>;
+}
+
+/**
+ * An open file handle of the VFS: the remote FileHandle plus write gathering and read-ahead.
+ *
+ * Writes: consecutive writes are gathered into one buffer and sent as one large remote write
+ * when it is full, when the file is read/stat'ed/flushed, or after a short idle time. The send runs
+ * in the background; its failure is kept and reported by the next write, flush or fsync, never
+ * dropped. Sends that overlap an earlier send (or any send, in append mode) wait for it, so bytes
+ * land in the order the application wrote them.
+ *
+ * Reads: once reads are sequential, aligned chunks are fetched ahead, concurrently, up to the
+ * read-ahead window, and later reads are served from them. Any write drops the window.
+ */
+export class OpenFile {
+  readonly node: Node;
+  readonly remote: FileHandle;
+  readonly readable: boolean;
+  readonly writable: boolean;
+  readonly append: boolean;
+  readonly #caller: RemoteCaller;
+  readonly #counters: Counters;
+  readonly #tuning: OpenFileTuning;
+
+  #buffer: Buffer[] = [];
+  #bufferStart = 0;
+  #bufferLength = 0;
+  #flushTimer: NodeJS.Timeout | undefined;
+  readonly #inFlight = new Set<InFlight>();
+  #inFlightBytes = 0;
+  #error: FsError | undefined;
+
+  readonly #chunks = new Map<number, Chunk>();
+  #lastReadEnd = -1;
+  /** Chunk index at which the file ended when last read ahead, if known. */
+  #eofChunk = Infinity;
+
+  constructor(node: Node, remote: FileHandle, mode: { read: boolean; write: boolean; append: boolean },
+    caller: RemoteCaller, counters: Counters, tuning: OpenFileTuning) {
+    this.node = node;
+    this.remote = remote;
+    this.readable = mode.read;
+    this.writable = mode.write;
+    this.append = mode.append;
+    this.#caller = caller;
+    this.#counters = counters;
+    this.#tuning = tuning;
+  }
+
+  /** The remote path the handle was opened with (for messages; the file may have moved since). */
+  get path(): string {
+    return this.remote.path;
+  }
+
+  /** True while written bytes have not been acknowledged by the remote. */
+  get dirty(): boolean {
+    return this.#bufferLength > 0 || this.#inFlight.size > 0;
+  }
+
+  /**
+   * Gathers `data` for position `position` (ignored in append mode). Resolves with its length once
+   * buffered; waits only when too many bytes are in flight. Rejects with the error of an earlier
+   * background write (which stays pending for flush).
+   */
+  async write(data: Buffer, position: number): Promise<number> {
+    if (this.#error !== undefined) throw this.#error;
+    this.dropReadAhead();
+    if (this.#bufferLength > 0 && !this.append && this.#bufferStart + this.#bufferLength !== position) this.#send();
+    if (this.#bufferLength === 0) this.#bufferStart = position;
+    this.#buffer.push(data);
+    this.#bufferLength += data.length;
+    if (this.#bufferLength >= this.#tuning.writeGatherBytes) this.#send();
+    else this.#armFlushTimer();
+    while (this.#inFlightBytes > this.#tuning.writeInFlightBytes && this.#inFlight.size > 0) {
+      await Promise.race([...this.#inFlight].map(f => f.done));
+    }
+    return data.length;
+  }
+
+  /** Sends what is buffered and waits until every write is acknowledged. Never rejects. */
+  async settle(): Promise<void> {
+    this.#send();
+    while (this.#inFlight.size > 0) await Promise.all([...this.#inFlight].map(f => f.done));
+  }
+
+  /** The failure of a background write since the last call, cleared by this call. */
+  takeError(): FsError | undefined {
+    const error = this.#error;
+    this.#error = undefined;
+    return error;
+  }
+
+  /** Reads up to `size` bytes at `offset`, from read-ahead chunks when reads are sequential. */
+  async read(size: number, offset: number): Promise<Buffer> {
+    await this.settle();
+    const chunkSize = this.#tuning.readChunkBytes;
+    const windowChunks = Math.ceil(this.#tuning.readAheadBytes / chunkSize);
+    const first = Math.floor(offset / chunkSize);
+    const sequential = windowChunks > 0 && size > 0
+      && ((offset === this.#lastReadEnd && offset > 0) || this.#chunks.has(first));
+    let out: Buffer;
+    if (!sequential) {
+      this.dropReadAhead();
+      out = await this.#direct(size, offset);
+      this.#counters.cache.readAhead.misses++;
+    } else {
+      out = await this.#fromChunks(size, offset, first, windowChunks).catch(() => {
+        // A failed prefetch is retried as a plain read; that one reports the error if it persists.
+        this.dropReadAhead();
+        return this.#direct(size, offset);
+      });
+      this.#counters.cache.readAhead.hits++;
+    }
+    this.#lastReadEnd = offset + out.length;
+    return out;
+  }
+
+  /** Forgets prefetched data (the file changed through the VFS). */
+  dropReadAhead(): void {
+    this.#chunks.clear();
+    this.#eofChunk = Infinity;
+  }
+
+  /** Settles writes, then closes the remote handle. Resolves with the unreported write error, if any. */
+  async close(): Promise<FsError | undefined> {
+    await this.settle();
+    clearTimeout(this.#flushTimer);
+    this.dropReadAhead();
+    const error = this.takeError();
+    await this.#caller.call('handle.close', this.path, () => this.remote.close());
+    return error;
+  }
+
+  async #direct(size: number, offset: number): Promise<Buffer> {
+    const buffer = Buffer.alloc(size);
+    const n = await this.#caller.call('handle.read', this.path, () => this.remote.read(buffer, 0, size, offset));
+    this.#counters.remoteBytesRead += n;
+    return buffer.subarray(0, n);
+  }
+
+  async #fromChunks(size: number, offset: number, first: number, windowChunks: number): Promise<Buffer> {
+    const chunkSize = this.#tuning.readChunkBytes;
+    const last = Math.floor((offset + size - 1) / chunkSize);
+    for (const index of this.#chunks.keys()) if (index < first) this.#chunks.delete(index);
+    for (let i = first; i <= last + windowChunks && i <= this.#eofChunk; i++) this.#chunk(i);
+    const out = Buffer.alloc(size);
+    let filled = 0;
+    for (let i = first; i <= last && filled < size; i++) {
+      const chunk = this.#chunks.get(i);
+      if (chunk === undefined) break; // beyond end of file
+      const data = await chunk.data;
+      const from = Math.max(0, offset + filled - i * chunkSize);
+      filled += data.copy(out, filled, from, Math.min(data.length, from + size - filled));
+      if (data.length < chunkSize) break;
+    }
+    return out.subarray(0, filled);
+  }
+
+  #chunk(index: number): void {
+    if (this.#chunks.has(index)) return;
+    const chunkSize = this.#tuning.readChunkBytes;
+    const data = this.#direct(chunkSize, index * chunkSize).then(buffer => {
+      if (buffer.length < chunkSize) this.#eofChunk = Math.min(this.#eofChunk, index);
+      return buffer;
+    });
+    // Prefetched chunks may never be awaited (window dropped); their failure is reported by the read that needs them.
+    data.catch(() => {});
+    this.#chunks.set(index, { data });
+  }
+
+  #armFlushTimer(): void {
+    if (this.#flushTimer !== undefined || this.#tuning.writeFlushDelayMs <= 0) return;
+    this.#flushTimer = setTimeout(() => {
+      this.#flushTimer = undefined;
+      this.#send();
+    }, this.#tuning.writeFlushDelayMs);
+    this.#flushTimer.unref();
+  }
+
+  /** Starts sending the gathered buffer; tracked in #inFlight until acknowledged. */
+  #send(): void {
+    clearTimeout(this.#flushTimer);
+    this.#flushTimer = undefined;
+    if (this.#bufferLength === 0) return;
+    const data = this.#buffer.length === 1 ? this.#buffer[0]! : Buffer.concat(this.#buffer, this.#bufferLength);
+    const start = this.#bufferStart;
+    const end = start + data.length;
+    this.#buffer = [];
+    this.#bufferLength = 0;
+    const before = [...this.#inFlight]
+      .filter(f => this.append || (f.start < end && start < f.end))
+      .map(f => f.done);
+    const entry: InFlight = { start, end, done: Promise.resolve() };
+    entry.done = (async () => {
+      try {
+        await Promise.all(before);
+        await this.#caller.call('handle.write', this.path, () => this.remote.write(data, 0, data.length, start));
+        this.#counters.remoteBytesWritten += data.length;
+      } catch (error) {
+        this.#error ??= error as FsError; // RemoteCaller only throws FsError
+      } finally {
+        this.#inFlight.delete(entry);
+        this.#inFlightBytes -= data.length;
+      }
+    })();
+    this.#inFlight.add(entry);
+    this.#inFlightBytes += data.length;
+  }
+}

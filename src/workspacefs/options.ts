@@ -1,0 +1,147 @@
+import type { Logger } from './log.ts';
+import { silentLogger } from './log.ts';
+
+/** How a {@link WorkspaceFilesystem} behaves. Only `root` is required. */
+export interface WorkspaceOptions {
+  /** Absolute remote path of the mount root. */
+  root: string;
+  /** Sets every cache lifetime below that is not given on its own (sshfs `cache_timeout=`). */
+  cacheTimeoutMs?: number;
+  /** How long attributes are trusted, here and in the kernel. Default 2000. */
+  attrTimeoutMs?: number;
+  /** How long a name → inode mapping is trusted by the kernel. Default 2000. */
+  entryTimeoutMs?: number;
+  /** How long "no such name" is remembered, here and in the kernel. 0 answers ENOENT uncached. Default 1000. */
+  negativeTimeoutMs?: number;
+  /** How long a directory listing (with attributes) is reused. Default 2000. */
+  dirTimeoutMs?: number;
+  /** Refuse every mutation with EROFS. */
+  readOnly?: boolean;
+  /**
+   * 'user' (default): files owned by the remote owner of the mount root show as `localUid`/`localGid`
+   * (and chown to the local ids maps back); other owners keep their numbers. 'none': remote ids as is.
+   */
+  idmap?: 'user' | 'none';
+  /** The local user the remote root owner maps to. Default: this process's uid. */
+  localUid?: number;
+  /** The local group the remote root group maps to. Default: this process's gid. */
+  localGid?: number;
+  /** Show every file as owned by this uid (sshfs `uid=`); wins over idmap. */
+  uid?: number;
+  /** Show every file as owned by this gid (sshfs `gid=`); wins over idmap. */
+  gid?: number;
+  /** Permission bits cleared from every mode shown (sshfs `umask=`). Default 0. */
+  umask?: number;
+  /** Bound on every remote call; on expiry the op fails with EIO. Default 30000. */
+  opTimeoutMs?: number;
+  /** Where diagnostics go. Default: nowhere. */
+  log?: Logger;
+  /** Consecutive writes are gathered per handle up to this many bytes. Default 1 MiB. */
+  writeGatherBytes?: number;
+  /** Gathered writes in flight per handle before `write` waits. Default 4 MiB. */
+  writeInFlightBytes?: number;
+  /** A partly filled write buffer is sent after this idle time. Default 200 ms. */
+  writeFlushDelayMs?: number;
+  /** Read-ahead window per handle once reads are sequential. Default 2 MiB; 0 turns it off. */
+  readAheadBytes?: number;
+  /** Size of one read-ahead request. Default 512 KiB. */
+  readChunkBytes?: number;
+  /** Milliseconds clock for cache expiry (tests pass a fake). Default `performance.now`. */
+  now?: () => number;
+}
+
+/** {@link WorkspaceOptions} with every default filled in. */
+export interface ResolvedWorkspaceOptions {
+  root: string;
+  attrTimeoutMs: number;
+  entryTimeoutMs: number;
+  negativeTimeoutMs: number;
+  dirTimeoutMs: number;
+  readOnly: boolean;
+  idmap: 'user' | 'none';
+  localUid: number;
+  localGid: number;
+  uid: number | undefined;
+  gid: number | undefined;
+  umask: number;
+  opTimeoutMs: number;
+  log: Logger;
+  writeGatherBytes: number;
+  writeInFlightBytes: number;
+  writeFlushDelayMs: number;
+  readAheadBytes: number;
+  readChunkBytes: number;
+  now: () => number;
+}
+
+/** Fills in defaults and normalises the root path. @throws TypeError for a relative root. */
+export function resolveOptions(options: WorkspaceOptions): ResolvedWorkspaceOptions {
+  if (!options.root.startsWith('/')) throw new TypeError(`workspace root must be absolute, got "${options.root}"`);
+  const root = options.root.length > 1 ? options.root.replace(/\/+$/, '') || '/' : '/';
+  const cache = options.cacheTimeoutMs;
+  return {
+    root,
+    attrTimeoutMs: options.attrTimeoutMs ?? cache ?? 2000,
+    entryTimeoutMs: options.entryTimeoutMs ?? cache ?? 2000,
+    negativeTimeoutMs: options.negativeTimeoutMs ?? cache ?? 1000,
+    dirTimeoutMs: options.dirTimeoutMs ?? cache ?? 2000,
+    readOnly: options.readOnly ?? false,
+    idmap: options.idmap ?? 'user',
+    localUid: options.localUid ?? process.getuid?.() ?? 0,
+    localGid: options.localGid ?? process.getgid?.() ?? 0,
+    uid: options.uid,
+    gid: options.gid,
+    umask: (options.umask ?? 0) & 0o7777,
+    opTimeoutMs: options.opTimeoutMs ?? 30_000,
+    log: options.log ?? silentLogger,
+    writeGatherBytes: options.writeGatherBytes ?? 1 << 20,
+    writeInFlightBytes: options.writeInFlightBytes ?? 4 << 20,
+    writeFlushDelayMs: options.writeFlushDelayMs ?? 200,
+    readAheadBytes: options.readAheadBytes ?? 2 << 20,
+    readChunkBytes: options.readChunkBytes ?? 512 << 10,
+    now: options.now ?? (() => performance.now()),
+  };
+}
+
+/**
+ * Turns sshfs-style `-o` options into {@link WorkspaceOptions} fields: `cache_timeout`,
+ * `attr_timeout`, `entry_timeout`, `negative_timeout`, `dir_timeout` (seconds), `ro`, `uid`, `gid`,
+ * `umask` (octal), `idmap` (user|none), `op_timeout` (seconds). Returns the names it did not know.
+ */
+export function parseMountOptions(
+  options: Record<string, string | true>,
+): { options: Partial<WorkspaceOptions>; unknown: string[] } {
+  const out: Partial<WorkspaceOptions> = {};
+  const unknown: string[] = [];
+  const seconds = (key: string, value: string | true): number => {
+    const n = Number(value);
+    if (value === true || !Number.isFinite(n) || n < 0) throw new TypeError(`-o ${key}= needs a number of seconds`);
+    return Math.round(n * 1000);
+  };
+  const int = (key: string, value: string | true, radix = 10): number => {
+    const n = value === true ? NaN : Number.parseInt(value, radix);
+    if (!Number.isInteger(n) || n < 0) throw new TypeError(`-o ${key}= needs a non-negative integer`);
+    return n;
+  };
+  for (const [key, value] of Object.entries(options)) {
+    switch (key) {
+      case 'cache_timeout': out.cacheTimeoutMs = seconds(key, value); break;
+      case 'attr_timeout': out.attrTimeoutMs = seconds(key, value); break;
+      case 'entry_timeout': out.entryTimeoutMs = seconds(key, value); break;
+      case 'negative_timeout': out.negativeTimeoutMs = seconds(key, value); break;
+      case 'dir_timeout': out.dirTimeoutMs = seconds(key, value); break;
+      case 'op_timeout': out.opTimeoutMs = seconds(key, value); break;
+      case 'ro': out.readOnly = true; break;
+      case 'rw': out.readOnly = false; break;
+      case 'uid': out.uid = int(key, value); break;
+      case 'gid': out.gid = int(key, value); break;
+      case 'umask': out.umask = int(key, value, 8); break;
+      case 'idmap':
+        if (value !== 'user' && value !== 'none') throw new TypeError('-o idmap= must be user or none');
+        out.idmap = value;
+        break;
+      default: unknown.push(key);
+    }
+  }
+  return { options: out, unknown };
+}
