@@ -1,0 +1,187 @@
+/**
+ * Real FUSE mounts for end-to-end tests: `rmount mount` run through the CLI with a private
+ * runtime folder, and a cleanup that leaves nothing mounted, running or on disk, even when the
+ * test failed or the daemon hangs.
+ */
+import { execFile } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { mkdtemp, readdir, readFile, rm, rmdir } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { runCli, type CliResult } from './cli.ts';
+import { requirePart, which } from './skip.ts';
+import type { AfterHook } from './sshd.ts';
+
+const ROOT = fileURLToPath(new URL('../..', import.meta.url));
+
+/** The compiled N-API addon the mount daemon loads. */
+export const ADDON_PATH = join(ROOT, 'build/Release/fuse_binding.node');
+
+/** Why real mounts cannot run here, or false. Under RMOUNT_TEST_REQUIRE=all a reason throws. */
+export function fuseSkipReason(): string | false {
+  if (!existsSync('/dev/fuse')) return requirePart('no /dev/fuse on this machine (FUSE)');
+  if (!which('fusermount3')) return requirePart('fusermount3 not installed (FUSE; Debian package fuse3)');
+  if (!existsSync(ADDON_PATH)) return requirePart(`FUSE addon not built: ${ADDON_PATH} missing (run npx node-gyp rebuild)`);
+  return false;
+}
+
+/** A live mount made by {@link mountFor}. */
+export interface TestMount {
+  /** The mounted folder (absolute). */
+  mountpoint: string;
+  /** The daemon's pid, as `rmount status --json` reports it. */
+  pid: number;
+  /** The environment every CLI call about this mount must get (its private RMOUNT_RUNTIME_DIR). */
+  env: NodeJS.ProcessEnv;
+  /** Unmounts now (idempotent); the registered cleanup still runs afterwards. */
+  unmount(): Promise<void>;
+}
+
+/** Options of {@link mountFor}. */
+export interface MountForOptions {
+  /** Values for `-o`, one flag each. */
+  o?: string[];
+  /** More CLI arguments (for ssh: -F, --known-hosts, -i). */
+  extraArgs?: string[];
+  /** Mount on this existing folder instead of a fresh empty one; it is not removed afterwards. */
+  mountpoint?: string;
+  /** Use this runtime folder (shared by several mounts); it is not removed afterwards. */
+  runtimeDir?: string;
+}
+
+/** One `rmount status --json` record. */
+export interface StatusRecord {
+  mountpoint: string;
+  pid: number;
+  state: string;
+  destination: string;
+}
+
+/** The mountpoints the kernel lists in /proc/self/mountinfo (octal escapes decoded). */
+export async function mountedPaths(): Promise<string[]> {
+  const text = await readFile('/proc/self/mountinfo', 'utf8');
+  return text.split('\n').filter(l => l !== '').map(l => l.split(' ')[4]!
+    .replace(/\\([0-7]{3})/g, (_, o: string) => String.fromCharCode(parseInt(o, 8))));
+}
+
+/** True when `path` is a mountpoint right now. */
+export async function isMounted(path: string): Promise<boolean> {
+  return (await mountedPaths()).includes(resolve(path));
+}
+
+/** True when a process with this pid exists (zombies included). */
+export function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/** Waits until `check` holds or `limitMs` passes; resolves with the last result. */
+export async function waitFor(check: () => boolean | Promise<boolean>, limitMs: number, stepMs = 100): Promise<boolean> {
+  const deadline = Date.now() + limitMs;
+  for (;;) {
+    if (await check()) return true;
+    if (Date.now() > deadline) return false;
+    await sleep(stepMs);
+  }
+}
+
+/** `rmount status --json` with `env`; throws when it fails or prints something else than JSON. */
+export async function statusRecords(env: NodeJS.ProcessEnv): Promise<StatusRecord[]> {
+  const r = await runCli(['status', '--json'], { env });
+  if (r.code !== 0) throw new Error(`rmount status --json exited ${r.code}: ${r.stderr}`);
+  return JSON.parse(r.stdout.toString()) as StatusRecord[];
+}
+
+/** The daemon logs in a runtime folder, for failure messages. */
+export async function daemonLogs(runtimeDir: string): Promise<string> {
+  let out = '';
+  for (const name of await readdir(runtimeDir).catch(() => [] as string[])) {
+    if (name.endsWith('.log')) out += `--- ${name}\n${await readFile(join(runtimeDir, name), 'utf8').catch(() => '')}`;
+  }
+  return out.slice(-16 * 1024);
+}
+
+/** A fresh private runtime folder, removed by the cleanup registered with `t`. */
+export async function runtimeDirFor(t: AfterHook): Promise<{ dir: string; env: NodeJS.ProcessEnv }> {
+  const dir = await mkdtemp(join(tmpdir(), 'rmount-run-'));
+  t.after(() => rm(dir, { recursive: true, force: true }));
+  return { dir, env: { RMOUNT_RUNTIME_DIR: dir } };
+}
+
+/** `rmount mount` arguments for `dest` on `mountpoint` with `opts`. */
+export function mountArgs(dest: string, mountpoint: string, opts: MountForOptions = {}): string[] {
+  return ['mount', ...(opts.o ?? []).flatMap(o => ['-o', o]), ...(opts.extraArgs ?? []), dest, mountpoint];
+}
+
+/**
+ * Mounts `dest` through `rmount mount` on a fresh empty folder and registers with `t.after` a
+ * cleanup that runs even when the test failed: `rmount unmount`, then `fusermount3 -uz` as a
+ * last resort, then SIGKILL of the daemon (by its own pid) if it is still alive, then removal of
+ * the temporary folders. A mountpoint that is still mounted is never removed recursively.
+ */
+export async function mountFor(t: AfterHook, dest: string, opts: MountForOptions = {}): Promise<TestMount> {
+  let dir: string;
+  let env: NodeJS.ProcessEnv;
+  if (opts.runtimeDir === undefined) ({ dir, env } = await runtimeDirFor(t));
+  else ({ dir, env } = { dir: opts.runtimeDir, env: { RMOUNT_RUNTIME_DIR: opts.runtimeDir } });
+  const ownMountpoint = opts.mountpoint === undefined;
+  const mountpoint = ownMountpoint ? await mkdtemp(join(tmpdir(), 'rmount-mnt-')) : resolve(opts.mountpoint!);
+  let pid: number | undefined;
+
+  let unmounting: Promise<void> | undefined;
+  const unmount = (): Promise<void> => {
+    unmounting ??= (async () => {
+      if (await isMounted(mountpoint)) {
+        const r = await runCli(['unmount', mountpoint], { env, timeoutMs: 60_000 }).catch(() => undefined);
+        if (r?.code !== 0 && (await isMounted(mountpoint))) await fusermountLazy(mountpoint);
+      }
+      pid ??= await recordedPid(dir, mountpoint);
+      if (pid !== undefined && !(await waitFor(() => !alive(pid!), 10_000))) {
+        process.kill(pid, 'SIGKILL');
+        await waitFor(() => !alive(pid!), 10_000);
+      }
+      if (await isMounted(mountpoint)) await fusermountLazy(mountpoint);
+    })();
+    return unmounting;
+  };
+  // Registered before the mount starts, so a half-made mount is cleaned up too.
+  t.after(async () => {
+    await unmount();
+    if (ownMountpoint && !(await isMounted(mountpoint))) await rmdir(mountpoint).catch(() => {});
+  });
+
+  const r = await runCli(mountArgs(dest, mountpoint, opts), { env, timeoutMs: 120_000 });
+  if (r.code !== 0) throw new Error(`rmount mount ${dest} failed (exit ${r.code}): ${r.stderr}\n${await daemonLogs(dir)}`);
+  const record = (await statusRecords(env)).find(s => s.mountpoint === mountpoint);
+  if (record === undefined) throw new Error(`rmount status --json does not list ${mountpoint}\n${await daemonLogs(dir)}`);
+  pid = record.pid;
+  return { mountpoint, pid, env, unmount };
+}
+
+/** `rmount` CLI run with a mount's env; the result as runCli gives it. */
+export function cliFor(mount: Pick<TestMount, 'env'>, args: string[]): Promise<CliResult> {
+  return runCli(args, { env: mount.env });
+}
+
+async function recordedPid(dir: string, mountpoint: string): Promise<number | undefined> {
+  for (const name of await readdir(dir).catch(() => [] as string[])) {
+    if (!name.endsWith('.json')) continue;
+    try {
+      const rec = JSON.parse(await readFile(join(dir, name), 'utf8')) as { mountpoint?: string; pid?: number };
+      if (rec.mountpoint === mountpoint && typeof rec.pid === 'number') return rec.pid;
+    } catch {
+      // A record being rewritten: skip it.
+    }
+  }
+  return undefined;
+}
+
+function fusermountLazy(mountpoint: string): Promise<void> {
+  return new Promise(done => execFile('fusermount3', ['-uz', mountpoint], { timeout: 30_000 }, () => done()));
+}
