@@ -50,12 +50,14 @@ export class PacketWriter {
     this.#buf = next;
   }
 
+  /** A byte. */
   u8(value: number): this {
     this.#ensure(1);
     this.#buf[this.#pos++] = value;
     return this;
   }
 
+  /** A big-endian uint32. */
   u32(value: number): this {
     this.#ensure(4);
     this.#buf.writeUInt32BE(value >>> 0, this.#pos);
@@ -138,6 +140,7 @@ export class PacketReader {
     this.#pos = pos;
   }
 
+  /** Bytes left after the read position. */
   get remaining(): number {
     return this.buf.length - this.#pos;
   }
@@ -148,11 +151,13 @@ export class PacketReader {
     }
   }
 
+  /** A byte. */
   u8(): number {
     this.#need(1);
     return this.buf[this.#pos++]!;
   }
 
+  /** A big-endian uint32. */
   u32(): number {
     this.#need(4);
     const v = this.buf.readUInt32BE(this.#pos);
@@ -186,12 +191,14 @@ export class PacketReader {
     return v;
   }
 
+  /** Steps over a `string` without decoding it. */
   skipString(): void {
     const n = this.u32();
     this.#need(n);
     this.#pos += n;
   }
 
+  /** An ATTRS structure (layout above `PacketWriter.attrs`). */
   attrs(): SftpAttrs {
     const flags = this.u32();
     const a: SftpAttrs = {};

@@ -167,6 +167,24 @@ export function fileClientContract(
         await assert.rejects(client.open(`${root}/d`, { read: false, write: true }), { name: 'FsError', code: 'EISDIR' });
       });
 
+      it('read of a directory opened for reading throws EISDIR', async t => {
+        const { client, root } = await make(t);
+        await client.mkdir(`${root}/d`);
+        let h: FileHandle;
+        try {
+          h = await client.open(`${root}/d`, { read: true, write: false });
+        } catch (error) {
+          // Refusing the open itself is as good.
+          assert.equal((error as { code?: string }).code, 'EISDIR');
+          return;
+        }
+        try {
+          await assert.rejects(h.read(Buffer.alloc(10), 0, 10, 0), { name: 'FsError', code: 'EISDIR' });
+        } finally {
+          await h.close();
+        }
+      });
+
       it('read at end of file returns 0', async t => {
         const { client, root } = await make(t);
         await writeFile(client, `${root}/f`, 'abc');
@@ -359,6 +377,23 @@ export function fileClientContract(
         await assert.rejects(client.rename(`${root}/a`, `${root}/b`), { name: 'FsError', code: 'ENOTEMPTY' });
       });
 
+      it('rename of a directory over an empty directory replaces it', async t => {
+        const { client, root } = await make(t);
+        await client.mkdir(`${root}/a`);
+        await writeFile(client, `${root}/a/f`, 'x');
+        await client.mkdir(`${root}/b`);
+        await client.rename(`${root}/a`, `${root}/b`);
+        assert.equal(await readText(client, `${root}/b/f`), 'x');
+        assert.equal(await exists(client, `${root}/a`), false);
+      });
+
+      it('rename of a file over a directory throws EISDIR', async t => {
+        const { client, root } = await make(t);
+        await writeFile(client, `${root}/f`, 'x');
+        await client.mkdir(`${root}/d`);
+        await assert.rejects(client.rename(`${root}/f`, `${root}/d`), { name: 'FsError', code: 'EISDIR' });
+      });
+
       it('unlink removes a file', async t => {
         const { client, root } = await make(t);
         await writeFile(client, `${root}/f`, 'x');
@@ -485,6 +520,16 @@ export function fileClientContract(
           assert.equal((error as { code?: string }).code, 'ENOTSUP');
         }
         assert.equal((await client.stat(`${root}/f`)).mtime.sec, 1_000_000_000);
+      });
+
+      it('setattr noFollow on a symlink sets the link\'s own times', async t => {
+        const { client, root } = await make(t);
+        if (!client.capabilities.noFollowSetattr) return t.skip('client cannot change a symlink itself');
+        await writeFile(client, `${root}/f`, 'x');
+        await client.symlink('f', `${root}/l`);
+        const mtime = { sec: 1_500_000_000, nsec: 0 };
+        await client.setattr(`${root}/l`, { atime: mtime, mtime }, { noFollow: true });
+        assert.equal((await client.lstat(`${root}/l`)).mtime.sec, 1_500_000_000);
       });
 
       it('link creates a second name for the same file', async t => {

@@ -53,10 +53,12 @@ describe('SftpClient framing and ordering (scripted peer)', () => {
   });
 
   it('a reply split into single-byte chunks is decoded', async t => {
+    let sending: Promise<void> | undefined;
     const { client } = await fakeClient(t, {
       onRequest: (req, s) => {
         const reply = s.attrs(req.id, { size: 1234, permissions: 0o100644, atime: 5, mtime: 6 });
-        void (async () => {
+        // One byte per event-loop turn, so that each arrives as its own chunk.
+        sending = (async () => {
           for (const byte of reply) {
             s.send(Buffer.from([byte]));
             await tick();
@@ -65,6 +67,7 @@ describe('SftpClient framing and ordering (scripted peer)', () => {
       },
     });
     const st = await client.lstat('x');
+    await sending;
     assert.deepEqual([st.size, st.mode, st.atime.sec, st.mtime.sec], [1234, 0o100644, 5, 6]);
   });
 
