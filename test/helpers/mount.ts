@@ -119,21 +119,36 @@ export function mountArgs(dest: string, mountpoint: string, opts: MountForOption
   return ['mount', ...(opts.o ?? []).flatMap(o => ['-o', o]), ...(opts.extraArgs ?? []), dest, mountpoint];
 }
 
+/** What {@link attemptMount} returns: the CLI's answer and where it tried to mount. */
+export interface MountAttempt {
+  result: CliResult;
+  mountpoint: string;
+  env: NodeJS.ProcessEnv;
+  /** The private runtime folder (records and daemon logs). */
+  runtimeDir: string;
+  /** Unmounts if mounted and stops the daemon (idempotent); the registered cleanup does it too. */
+  unmount(): Promise<void>;
+}
+
 /**
- * Mounts `dest` through `rmount mount` on a fresh empty folder and registers with `t.after` a
- * cleanup that runs even when the test failed: `rmount unmount`, then `fusermount3 -uz` as a
- * last resort, then SIGKILL of the daemon (by its own pid) if it is still alive, then removal of
- * the temporary folders. A mountpoint that is still mounted is never removed recursively.
+ * Runs `rmount mount` for `dest` on a fresh empty folder (or `opts.mountpoint`) and registers
+ * with `t.after` a cleanup that runs even when the test failed: `rmount unmount`, then
+ * `fusermount3 -uz` as a last resort, then SIGKILL of the daemon (by its own pid, from the
+ * private runtime folder) if it is still alive, then removal of the temporary folders. A
+ * mountpoint that is still mounted is never removed, let alone recursively.
+ * Resolves with the CLI's result whatever it was: for tests of failing mounts.
  */
-export async function mountFor(t: AfterHook, dest: string, opts: MountForOptions = {}): Promise<TestMount> {
+export async function attemptMount(t: AfterHook, dest: string, opts: MountForOptions = {}): Promise<MountAttempt> {
+  const stack = cleanupStack(t);
   let dir: string;
   let env: NodeJS.ProcessEnv;
-  if (opts.runtimeDir === undefined) ({ dir, env } = await runtimeDirFor(t));
+  if (opts.runtimeDir === undefined) ({ dir, env } = await runtimeDirFor(stack));
   else ({ dir, env } = { dir: opts.runtimeDir, env: { RMOUNT_RUNTIME_DIR: opts.runtimeDir } });
   const ownMountpoint = opts.mountpoint === undefined;
   const mountpoint = ownMountpoint ? await mkdtemp(join(tmpdir(), 'rmount-mnt-')) : resolve(opts.mountpoint!);
-  let pid: number | undefined;
+  if (ownMountpoint) stack.after(async () => { if (!(await isMounted(mountpoint))) await rmdir(mountpoint).catch(() => {}); });
 
+  let knownPid: number | undefined;
   let unmounting: Promise<void> | undefined;
   const unmount = (): Promise<void> => {
     unmounting ??= (async () => {
@@ -141,27 +156,55 @@ export async function mountFor(t: AfterHook, dest: string, opts: MountForOptions
         const r = await runCli(['unmount', mountpoint], { env, timeoutMs: 60_000 }).catch(() => undefined);
         if (r?.code !== 0 && (await isMounted(mountpoint))) await fusermountLazy(mountpoint);
       }
-      pid ??= await recordedPid(dir, mountpoint);
-      if (pid !== undefined && !(await waitFor(() => !alive(pid!), 10_000))) {
+      const pid = await recordedPid(dir, mountpoint) ?? knownPid;
+      if (pid !== undefined && !(await waitFor(() => !alive(pid), 10_000))) {
         process.kill(pid, 'SIGKILL');
-        await waitFor(() => !alive(pid!), 10_000);
+        await waitFor(() => !alive(pid), 10_000);
       }
       if (await isMounted(mountpoint)) await fusermountLazy(mountpoint);
     })();
     return unmounting;
   };
-  // Registered before the mount starts, so a half-made mount is cleaned up too.
-  t.after(async () => {
-    await unmount();
-    if (ownMountpoint && !(await isMounted(mountpoint))) await rmdir(mountpoint).catch(() => {});
-  });
+  // Registered before the mount starts, so a half-made mount is cleaned up too (last in, first out).
+  stack.after(unmount);
 
-  const r = await runCli(mountArgs(dest, mountpoint, opts), { env, timeoutMs: 120_000 });
-  if (r.code !== 0) throw new Error(`rmount mount ${dest} failed (exit ${r.code}): ${r.stderr}\n${await daemonLogs(dir)}`);
-  const record = (await statusRecords(env)).find(s => s.mountpoint === mountpoint);
-  if (record === undefined) throw new Error(`rmount status --json does not list ${mountpoint}\n${await daemonLogs(dir)}`);
-  pid = record.pid;
-  return { mountpoint, pid, env, unmount };
+  const result = await runCli(mountArgs(dest, mountpoint, opts), { env, timeoutMs: 120_000 });
+  // The record disappears when the daemon stops itself; remember the pid while it is there.
+  knownPid = await recordedPid(dir, mountpoint);
+  return { result, mountpoint, env, runtimeDir: dir, unmount };
+}
+
+/**
+ * Mounts `dest` through `rmount mount` on a fresh empty folder (see {@link attemptMount} for the
+ * cleanup), and reads the daemon's pid from `rmount status --json`. Throws with the CLI's stderr
+ * and the daemon log when the mount fails.
+ */
+export async function mountFor(t: AfterHook, dest: string, opts: MountForOptions = {}): Promise<TestMount> {
+  const a = await attemptMount(t, dest, opts);
+  if (a.result.code !== 0) throw new Error(`rmount mount ${dest} failed (exit ${a.result.code}): ${a.result.stderr}\n${await daemonLogs(a.runtimeDir)}`);
+  const record = (await statusRecords(a.env)).find(s => s.mountpoint === a.mountpoint);
+  if (record === undefined) throw new Error(`rmount status --json does not list ${a.mountpoint}\n${await daemonLogs(a.runtimeDir)}`);
+  return { mountpoint: a.mountpoint, pid: record.pid, env: a.env, unmount: a.unmount };
+}
+
+/**
+ * An {@link AfterHook} whose callbacks run last-in-first-out in one `t.after` (node:test runs
+ * `after` callbacks first-in-first-out), so a folder is removed after the mount over it.
+ */
+export function cleanupStack(t: AfterHook): AfterHook {
+  const fns: (() => Promise<void> | void)[] = [];
+  t.after(async () => {
+    const errors: unknown[] = [];
+    for (const fn of fns.reverse()) {
+      try {
+        await fn();
+      } catch (error) {
+        errors.push(error);
+      }
+    }
+    if (errors.length > 0) throw new AggregateError(errors, 'cleanup failed');
+  });
+  return { after: fn => { fns.push(fn); } };
 }
 
 /** `rmount` CLI run with a mount's env; the result as runCli gives it. */
