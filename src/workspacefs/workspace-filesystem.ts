@@ -154,8 +154,13 @@ export class WorkspaceFilesystem implements FuseOperations {
   /** Resolves `name` in `parent` to an entry (a new kernel reference), or a negative entry. */
   lookup(parent: number, name: string, _ctx: RequestContext): Promise<Entry> {
     return this.#op('lookup', async () => {
-      this.#checkName(name, 'lookup');
       const dir = this.#dir(parent, 'lookup');
+      if (name === '.' || name === '..') {
+        // Only sent for NFS export ("lookup of .." to reconnect a handle); counts as a reference.
+        const target = name === '.' ? dir : (dir.firstLink()?.parent ?? this.#table.root);
+        return this.#refEntry(target, await this.#attr(target));
+      }
+      this.#checkName(name, 'lookup');
       const child = this.#table.child(dir, name);
       if (child !== undefined && this.#handles.filesOf(child).some(f => f.dirty)) await this.#settle(child);
       if (child !== undefined && this.#fresh(child)) {
@@ -217,7 +222,7 @@ export class WorkspaceFilesystem implements FuseOperations {
     return this.#op('setattr', async () => {
       this.#writable('setattr');
       const node = this.#node(ino, 'setattr');
-      const attrs = await this.#remoteSetAttr(changes);
+      const attrs = this.#remoteSetAttr(changes);
       await this.#settle(node);
       if (Object.keys(attrs).length > 0) {
         if (attrs.size !== undefined && node.isDir) throw new FsError('EISDIR', 'setattr');
@@ -919,7 +924,7 @@ export class WorkspaceFilesystem implements FuseOperations {
   }
 
   /** SetattrIn → SetAttr for the remote: only changed fields, ids mapped back. */
-  async #remoteSetAttr(changes: SetattrIn): Promise<SetAttr> {
+  #remoteSetAttr(changes: SetattrIn): SetAttr {
     const attrs: SetAttr = {};
     if (changes.mode !== undefined) attrs.mode = changes.mode & 0o7777;
     if (changes.uid !== undefined) attrs.uid = this.#remoteId(changes.uid, 'uid');
