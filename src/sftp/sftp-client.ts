@@ -199,7 +199,14 @@ export class SftpClient {
     const client = new SftpClient(stream, options);
     try {
       await client.#handshake(options.signal);
-      if (client.has(EXT.LIMITS)) client.#limits = await client.#negotiateLimits();
+      if (client.has(EXT.LIMITS)) {
+        try {
+          client.#limits = await client.#negotiateLimits();
+        } catch (error) {
+          // A server that advertises limits but refuses the request still works with the defaults.
+          if (!(error instanceof SftpStatusError)) throw error;
+        }
+      }
     } catch (error) {
       await client.end();
       throw error;
@@ -346,6 +353,11 @@ export class SftpClient {
     try {
       this.#framer.push(chunk, this.#onPacket);
     } catch (error) {
+      if (this.#onVersion !== undefined && error instanceof SftpProtocolError) {
+        // The classic cause: a shell startup file on the remote printing to stdout.
+        const text = JSON.stringify(chunk.subarray(0, 60).toString('latin1'));
+        error = new SftpProtocolError(`expected the SFTP VERSION packet, got ${text} (does a shell startup file print text?)`, { cause: error });
+      }
       this.#fail(error);
       this.#stream.destroy();
     }

@@ -2,7 +2,9 @@ import assert from 'node:assert/strict';
 import { readFile, writeFile } from 'node:fs/promises';
 import { describe, it, type TestContext } from 'node:test';
 import { setImmediate as tick } from 'node:timers/promises';
+import type { FsError } from '../../src/remote/fs-error.ts';
 import { FXP, STATUS } from '../../src/sftp/constants.ts';
+import { SftpProtocolError } from '../../src/sftp/packet.ts';
 import { SftpFileClient, SftpFileHandle, type SftpFileClientOptions } from '../../src/sftp/sftp-file-client.ts';
 import { tempDir } from '../helpers/tmp.ts';
 import { FakeSftpServer, type FakeRequest, type FakeServerOptions } from './fake-server.ts';
@@ -138,6 +140,15 @@ describe('SftpClient framing and ordering (scripted peer)', () => {
     fake.toServer.resume();
     fake.end();
     await assert.rejects(SftpFileClient.over(fake.clientStream), { name: 'FsError', code: 'ENOTCONN' });
+  });
+
+  it('text before the VERSION packet fails the handshake with ENOTCONN', async () => {
+    const fake = new FakeSftpServer();
+    fake.toServer.removeAllListeners('data');
+    fake.toServer.resume();
+    fake.send(Buffer.from('Welcome to the box!\n'));
+    await assert.rejects(SftpFileClient.over(fake.clientStream), (error: FsError) =>
+      error.code === 'ENOTCONN' && (error.cause as Error).cause instanceof SftpProtocolError);
   });
 
   it('an aborted handshake rejects with ENOTCONN', async () => {
