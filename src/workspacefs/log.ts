@@ -1,8 +1,11 @@
+import type { Logger as FuseLogger } from '../fuse/log.ts';
+
 /**
- * The logger the workspace VFS writes to. Library code never prints: the mount daemon hands in a
- * logger (src/fuse/log.ts did not exist when this was written; if it appears, the two shapes match).
+ * The logger the workspace VFS writes to; library code never prints. It extends the FUSE layer's
+ * logger (src/fuse/log.ts) with `info` and any number of details, so the one logger the daemon
+ * makes serves both layers.
  */
-export interface Logger {
+export interface Logger extends FuseLogger {
   error(message: string, ...details: unknown[]): void;
   warn(message: string, ...details: unknown[]): void;
   info(message: string, ...details: unknown[]): void;

@@ -61,6 +61,8 @@ export class WorkspaceFilesystem implements FuseOperations {
   #rootOwnerLoading: Promise<void> | undefined;
   #fsyncNoticeLogged = false;
   #connection: ConnectionInfo | undefined;
+  /** The kernel caches writes: it may read through write-only handles and applies O_APPEND itself. */
+  #writeback = false;
 
   /** A VFS over `client` showing the remote folder `options.root`. */
   constructor(client: FileClient, options: WorkspaceOptions) {
@@ -141,6 +143,7 @@ export class WorkspaceFilesystem implements FuseOperations {
   /** Remembers what the kernel negotiated. */
   init(info: ConnectionInfo): void {
     this.#connection = info;
+    this.#writeback = info.capabilities.includes('writeback_cache');
     this.#log.debug(`fuse init: protocol ${info.protoMajor}.${info.protoMinor}, max_write ${info.maxWrite}`);
   }
 
@@ -396,7 +399,7 @@ export class WorkspaceFilesystem implements FuseOperations {
     return this.#op('open', async () => {
       const node = this.#node(ino, 'open');
       if (node.isDir) throw new FsError('EISDIR', 'open');
-      const mode = decodeAccess(flags);
+      const mode = this.#access(flags);
       const truncate = (flags & O_TRUNC) !== 0;
       if (this.#opts.readOnly && (mode.write || truncate)) throw new FsError('EROFS', 'open');
       const path = this.#path(node, 'open');
@@ -415,7 +418,7 @@ export class WorkspaceFilesystem implements FuseOperations {
       this.#checkName(name, 'create');
       const dir = this.#dir(parent, 'create');
       const path = joinPath(this.#path(dir, 'create'), name);
-      const access = decodeAccess(flags);
+      const access = this.#access(flags);
       const openFlags: OpenFlags = { ...access, create: true };
       if ((flags & O_EXCL) !== 0) openFlags.exclusive = true;
       if ((flags & O_TRUNC) !== 0) openFlags.truncate = true;
@@ -703,6 +706,13 @@ export class WorkspaceFilesystem implements FuseOperations {
 
   #writable(syscall: string): void {
     if (this.#opts.readOnly) throw new FsError('EROFS', syscall);
+  }
+
+  /** open(2) flags → remote access; under writeback caching a write-only open reads too and never appends. */
+  #access(flags: number): { read: boolean; write: boolean; append: boolean } {
+    const access = decodeAccess(flags);
+    if (this.#writeback && access.write) return { read: true, write: true, append: false };
+    return access;
   }
 
   #createMode(mode: number, ctx: RequestContext): number {

@@ -78,4 +78,17 @@ describe('WorkspaceFilesystem under concurrency and remote change', () => {
     await assert.rejects(fs.read(ino, fh, 1, 0, ctx), { code: 'EBADF' });
     await assert.rejects(fs.releasedir(ino, fh, ctx), { code: 'EBADF' });
   });
+
+  it('under writeback caching a write-only open can read and O_APPEND is left to the kernel', async () => {
+    const { client, fs } = makeFs();
+    fs.init({ protoMajor: 7, protoMinor: 31, maxWrite: 1 << 20, maxRead: 1 << 20, maxReadahead: 1 << 17, capabilities: ['writeback_cache'] });
+    client.put('/work/f', 'abc');
+    const { ino } = await fs.lookup(ROOT_INO, 'f', ctx);
+    const { fh } = await fs.open(ino, O_WRONLY | 0o2000, ctx);
+    assert.equal(Buffer.from(await fs.read(ino, fh, 10, 0, ctx)).toString(), 'abc');
+    await fs.write(ino, fh, Buffer.from('d'), 3, ctx);
+    await fs.release(ino, fh, ctx);
+    assert.deepEqual(client.log.find(c => c.method === 'open')!.args[1], { read: true, write: true, append: false });
+    assert.equal(client.content('/work/f').toString(), 'abcd');
+  });
 });
