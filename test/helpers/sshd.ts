@@ -34,6 +34,8 @@ export interface SshdOptions {
   sftp?: boolean;
   /** Also give the server an RSA host key (default false: ed25519 only). */
   rsa?: boolean;
+  /** Allow direct-tcpip forwarding, which ProxyJump needs (default true). */
+  tcpForwarding?: boolean;
 }
 
 /** A running test sshd. Fields that depend on the host key change after `restart({ newHostKey })`. */
@@ -111,7 +113,7 @@ export async function startSshd(t: AfterHook, options: SshdOptions = {}): Promis
 
   const port = await freePort();
   const sshdConfig = join(dir, 'sshd_config');
-  await writeFile(sshdConfig, renderSshdConfig({ dir, port, rsa: options.rsa === true, sftp: options.sftp !== false }));
+  await writeFile(sshdConfig, renderSshdConfig({ dir, port, rsa: options.rsa === true, sftp: options.sftp !== false, tcpForwarding: options.tcpForwarding !== false }));
 
   let hostPublicKey = await publicKeyLine(hostKey);
   let hostKeyFingerprint = await fingerprint(`${hostKey}.pub`);
@@ -166,7 +168,7 @@ export async function startSshd(t: AfterHook, options: SshdOptions = {}): Promis
   };
 }
 
-function renderSshdConfig(o: { dir: string; port: number; rsa: boolean; sftp: boolean }): string {
+function renderSshdConfig(o: { dir: string; port: number; rsa: boolean; sftp: boolean; tcpForwarding: boolean }): string {
   return [
     'ListenAddress 127.0.0.1',
     `Port ${o.port}`,
@@ -183,7 +185,7 @@ function renderSshdConfig(o: { dir: string; port: number; rsa: boolean; sftp: bo
     'PrintMotd no',
     'PrintLastLog no',
     'X11Forwarding no',
-    'AllowTcpForwarding yes',
+    `AllowTcpForwarding ${o.tcpForwarding ? 'yes' : 'no'}`,
     'MaxStartups 100',
     'MaxSessions 100',
     'LogLevel VERBOSE',

@@ -1,0 +1,98 @@
+/**
+ * A remote command on one ssh2 exec channel. The channel is a duplex stream: its writable side is
+ * the command's stdin, its readable side the stdout, `channel.stderr` the stderr.
+ */
+import type { Readable, Writable } from 'node:stream';
+import type { ClientChannel } from 'ssh2';
+import { signalName, type ExitStatus, type Session } from '../../remote/session.ts';
+
+/** Signals the SSH "signal" channel request can carry (RFC 4254 §6.10, as ssh2 accepts them). */
+const SSH_SIGNALS = new Set(['ABRT', 'ALRM', 'FPE', 'HUP', 'ILL', 'INT', 'KILL', 'PIPE', 'QUIT', 'SEGV', 'TERM', 'USR1', 'USR2']);
+
+/** How long a signalled command gets to end before the next way of stopping it is tried. */
+const KILL_GRACE_MS = 400;
+
+/** Sends signal `name` ('TERM') to a session's processes without its channel; best effort. */
+export type FallbackKill = (name: string) => Promise<void>;
+
+/** A Session over an ssh2 exec channel. */
+export class SshSession implements Session {
+  readonly stdin: Writable;
+  readonly stdout: Readable;
+  readonly stderr: Readable;
+  readonly pty: boolean;
+  readonly #channel: ClientChannel;
+  readonly #done: Promise<ExitStatus>;
+  readonly #fallbackKill: FallbackKill | undefined;
+  #closed = false;
+
+  /**
+   * Wraps an exec channel that was just opened (before any of its events fired). `fallbackKill`
+   * signals the command some other way when the server ignores the channel's signal request.
+   */
+  constructor(channel: ClientChannel, pty: boolean, options: { signal?: AbortSignal; fallbackKill?: FallbackKill } = {}) {
+    const { signal } = options;
+    this.#channel = channel;
+    this.#fallbackKill = options.fallbackKill;
+    this.pty = pty;
+    this.stdin = channel;
+    this.stdout = channel;
+    this.stderr = channel.stderr;
+    let status: ExitStatus = { code: null, signal: null };
+    // 'exit' carries either a code or a signal name ('TERM'); it may be missing when the server
+    // closes the channel without exit-status (a dropped connection): then both stay null.
+    channel.once('exit', (code: number | null, sig?: string) => {
+      status = typeof code === 'number' ? { code, signal: null } : { code: null, signal: sig ? signalName(sig) : null };
+    });
+    this.#done = new Promise(resolve => channel.once('close', () => { this.#closed = true; resolve(status); }));
+    if (signal) {
+      const onAbort = (): void => { void this.kill('SIGTERM'); };
+      signal.addEventListener('abort', onAbort, { once: true });
+      void this.#done.finally(() => signal.removeEventListener('abort', onAbort));
+    }
+  }
+
+  resize(cols: number, rows: number): void {
+    if (this.pty) this.#channel.setWindow(rows, cols, 0, 0);
+  }
+
+  async kill(sig: NodeJS.Signals = 'SIGTERM'): Promise<void> {
+    if (this.#closed) return;
+    const name = sig.replace(/^SIG/, '');
+    // sshd delivers a signal request with killpg() to the command's process group, but only where
+    // privilege separation runs: it ignores them for root logins ("session signalling requires
+    // privilege separation") and the request has no reply. So: ask, give it a moment, then
+    // signal through a second channel, and as the last resort close the channel.
+    if (SSH_SIGNALS.has(name)) {
+      try {
+        this.#channel.signal(name);
+        if (await this.#endsWithin(KILL_GRACE_MS)) return;
+      } catch {
+        // the channel is gone or refuses: fall through
+      }
+    }
+    if (this.#fallbackKill) {
+      await this.#fallbackKill(name).catch(() => {});
+      if (await this.#endsWithin(KILL_GRACE_MS)) return;
+    }
+    this.#channel.close();
+  }
+
+  async #endsWithin(ms: number): Promise<boolean> {
+    let timer: NodeJS.Timeout | undefined;
+    const ended = await Promise.race([
+      this.#done.then(() => true),
+      new Promise<boolean>(resolve => { timer = setTimeout(() => resolve(false), ms); }),
+    ]);
+    clearTimeout(timer);
+    return ended;
+  }
+
+  wait(): Promise<ExitStatus> {
+    return this.#done;
+  }
+
+  close(): void {
+    if (!this.#closed) this.#channel.close();
+  }
+}
