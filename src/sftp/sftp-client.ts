@@ -62,6 +62,11 @@ export interface SftpClientOptions {
   signal?: AbortSignal;
 }
 
+/** Packets below this size are gathered per turn; larger ones are written at once. */
+const SMALL_PACKET = 4096;
+/** A gathered write is flushed early once it reaches this size. */
+const MAX_BATCH = 64 * 1024;
+
 type Decode<T> = (type: number, r: PacketReader, request: string) => T;
 
 interface Pending {
@@ -170,8 +175,13 @@ export class SftpClient {
   #pending = new Map<number, Pending>();
   #nextId = 0;
   #budget: ByteBudget;
+  /** Packets waiting for 'drain' (the stream's buffer is full). */
   #queue: Buffer[] = [];
   #draining = false;
+  /** Small packets of the current turn, written together by `#flushBatch`. */
+  #batch: Buffer[] = [];
+  #batchBytes = 0;
+  #flushScheduled = false;
   #failure: SftpConnectionError | undefined;
   /** The stream ended, closed or errored on its own: nothing to wait for in `end()`. */
   #peerGone = false;
@@ -326,12 +336,41 @@ export class SftpClient {
     return this.#nextId;
   }
 
+  /**
+   * Queues a packet. Small packets issued in the same turn (a burst of lstats, the pieces of a
+   * large read) go out as one write: one syscall, one SSH channel packet. Large ones go at once.
+   */
   #send(packet: Buffer): void {
-    if (this.#draining) {
-      this.#queue.push(packet);
+    if (packet.length >= SMALL_PACKET) {
+      this.#flushBatch();
+      this.#write(packet);
       return;
     }
-    if (!this.#stream.write(packet)) {
+    this.#batch.push(packet);
+    this.#batchBytes += packet.length;
+    if (this.#batchBytes >= MAX_BATCH) this.#flushBatch();
+    else if (!this.#flushScheduled) {
+      this.#flushScheduled = true;
+      queueMicrotask(this.#flushBatch);
+    }
+  }
+
+  #flushBatch = (): void => {
+    this.#flushScheduled = false;
+    if (this.#batch.length === 0) return;
+    const out = this.#batch.length === 1 ? this.#batch[0]! : Buffer.concat(this.#batch, this.#batchBytes);
+    this.#batch = [];
+    this.#batchBytes = 0;
+    this.#write(out);
+  };
+
+  #write(bytes: Buffer): void {
+    if (this.#failure !== undefined) return;
+    if (this.#draining) {
+      this.#queue.push(bytes);
+      return;
+    }
+    if (!this.#stream.write(bytes)) {
       this.#draining = true;
       this.#stream.once('drain', this.#onDrain);
     }
@@ -401,6 +440,8 @@ export class SftpClient {
     const reason = cause === undefined ? 'the stream closed' : cause instanceof Error ? cause.message : String(cause);
     this.#failure = new SftpConnectionError(`${this.name}: connection lost: ${reason}`, { cause });
     this.#queue.length = 0;
+    this.#batch = [];
+    this.#batchBytes = 0;
     const pending = [...this.#pending.values()];
     this.#pending.clear();
     for (const p of pending) p.reject(this.#failure);

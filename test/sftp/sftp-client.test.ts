@@ -164,6 +164,20 @@ describe('SftpClient framing and ordering (scripted peer)', () => {
     });
   });
 
+  it('small requests issued in one turn go out in one write', async t => {
+    const { fake, client } = await fakeClient(t, { onRequest: (req, s) => s.send(s.attrs(req.id, { size: 1 })) });
+    const stream = fake.clientStream;
+    const write = stream.write.bind(stream) as (chunk: Buffer) => boolean;
+    let writes = 0;
+    stream.write = ((chunk: Buffer) => {
+      writes++;
+      return write(chunk);
+    }) as typeof stream.write;
+    await Promise.all(Array.from({ length: 10 }, (_, i) => client.lstat(`/p${i}`)));
+    assert.equal(writes, 1);
+    assert.equal(fake.requests.length, 10);
+  });
+
   it('writes wait for drain once the stream reports backpressure', async t => {
     const record = { reads: [] as number[], writes: [] as Array<[number, Buffer]> };
     const { fake, client } = await fakeClient(t, { highWaterMark: 1024, onRequest: fileServer(record) });
