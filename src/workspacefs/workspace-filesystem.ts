@@ -152,7 +152,6 @@ export class WorkspaceFilesystem implements FuseOperations {
     this.#log.debug(`fuse destroy (${this.#connection === undefined ? 'never initialised' : 'initialised'})`);
   }
 
-  // ---- names -------------------------------------------------------------------------------
 
   /** Resolves `name` in `parent` to an entry (a new kernel reference), or a negative entry. */
   lookup(parent: number, name: string, _ctx: RequestContext): Promise<Entry> {
@@ -392,7 +391,6 @@ export class WorkspaceFilesystem implements FuseOperations {
     });
   }
 
-  // ---- files -------------------------------------------------------------------------------
 
   /** Opens a regular file (flags: open(2) flags; O_TRUNC and O_APPEND honoured). */
   open(ino: number, flags: number, _ctx: RequestContext): Promise<OpenReply> {
@@ -524,7 +522,6 @@ export class WorkspaceFilesystem implements FuseOperations {
     });
   }
 
-  // ---- directories -------------------------------------------------------------------------
 
   /** Opens a directory and snapshots its listing, so offsets stay consistent. */
   opendir(ino: number, _flags: number, _ctx: RequestContext): Promise<OpenReply> {
@@ -596,7 +593,6 @@ export class WorkspaceFilesystem implements FuseOperations {
     return this.#op('fsyncdir', async () => undefined);
   }
 
-  // ---- the rest ----------------------------------------------------------------------------
 
   /** statvfs of the remote file system holding the root; namemax is at most 255. */
   statfs(_ino: number, _ctx: RequestContext): Promise<StatFs> {
@@ -624,7 +620,6 @@ export class WorkspaceFilesystem implements FuseOperations {
     });
   }
 
-  // ---- internals ---------------------------------------------------------------------------
 
   /** Runs one op: counts it, makes sure the root owner is known, converts failures once. */
   async #op<T>(name: string, fn: () => Promise<T>): Promise<T> {

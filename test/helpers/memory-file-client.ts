@@ -93,7 +93,6 @@ export class MemoryFileClient implements FileClient {
     this.log.length = 0;
   }
 
-  // ---- test set-up helpers (no hook, no counting) -----------------------------------------
 
   /** Writes a whole file, creating parent folders. */
   put(path: string, content: string | Buffer, mode = 0o644): MemoryInode {
@@ -152,7 +151,6 @@ export class MemoryFileClient implements FileClient {
     this.#detach(dir, name, node);
   }
 
-  // ---- FileClient ----------------------------------------------------------------------------
 
   async open(path: string, flags: OpenFlags, mode = 0o666): Promise<FileHandle> {
     await this.#enter('open', [path, flags, mode]);
@@ -302,7 +300,6 @@ export class MemoryFileClient implements FileClient {
     this.#closed = true;
   }
 
-  // ---- shared with handles ------------------------------------------------------------------
 
   /** Counts a call, runs latency and the hook; rejects with ENOTCONN after close. @internal */
   async enter(method: string, args: unknown[]): Promise<void> {
