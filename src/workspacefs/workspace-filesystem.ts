@@ -152,7 +152,6 @@ export class WorkspaceFilesystem implements FuseOperations {
     this.#log.debug(`fuse destroy (${this.#connection === undefined ? 'never initialised' : 'initialised'})`);
   }
 
-
   /** Resolves `name` in `parent` to an entry (a new kernel reference), or a negative entry. */
   lookup(parent: number, name: string, _ctx: RequestContext): Promise<Entry> {
     return this.#op('lookup', async () => {
@@ -391,7 +390,6 @@ export class WorkspaceFilesystem implements FuseOperations {
     });
   }
 
-
   /** Opens a regular file (flags: open(2) flags; O_TRUNC and O_APPEND honoured). */
   open(ino: number, flags: number, _ctx: RequestContext): Promise<OpenReply> {
     return this.#op('open', async () => {
@@ -522,7 +520,6 @@ export class WorkspaceFilesystem implements FuseOperations {
     });
   }
 
-
   /** Opens a directory and snapshots its listing, so offsets stay consistent. */
   opendir(ino: number, _flags: number, _ctx: RequestContext): Promise<OpenReply> {
     return this.#op('opendir', async () => {
@@ -593,7 +590,6 @@ export class WorkspaceFilesystem implements FuseOperations {
     return this.#op('fsyncdir', async () => undefined);
   }
 
-
   /** statvfs of the remote file system holding the root; namemax is at most 255. */
   statfs(_ino: number, _ctx: RequestContext): Promise<StatFs> {
     return this.#op('statfs', async () => {
@@ -619,7 +615,6 @@ export class WorkspaceFilesystem implements FuseOperations {
       if ((mask & (R_OK | W_OK | X_OK) & ~bits) !== 0) throw new FsError('EACCES', 'access');
     });
   }
-
 
   /** Runs one op: counts it, makes sure the root owner is known, converts failures once. */
   async #op<T>(name: string, fn: () => Promise<T>): Promise<T> {

@@ -93,7 +93,6 @@ export class MemoryFileClient implements FileClient {
     this.log.length = 0;
   }
 
-
   /** Writes a whole file, creating parent folders. */
   put(path: string, content: string | Buffer, mode = 0o644): MemoryInode {
     const parts = split(path);
@@ -150,7 +149,6 @@ export class MemoryFileClient implements FileClient {
     if (node === undefined) throw new FsError('ENOENT', 'unlink', path);
     this.#detach(dir, name, node);
   }
-
 
   async open(path: string, flags: OpenFlags, mode = 0o666): Promise<FileHandle> {
     await this.#enter('open', [path, flags, mode]);
@@ -299,7 +297,6 @@ export class MemoryFileClient implements FileClient {
   async close(): Promise<void> {
     this.#closed = true;
   }
-
 
   /** Counts a call, runs latency and the hook; rejects with ENOTCONN after close. @internal */
   async enter(method: string, args: unknown[]): Promise<void> {
