@@ -62,6 +62,8 @@ export interface SftpClientOptions {
   signal?: AbortSignal;
 }
 
+/** Upper bound on the negotiated read/write size. */
+const MAX_IO_SIZE = 4 * 1024 * 1024;
 /** Packets below this size are gathered per turn; larger ones are written at once. */
 const SMALL_PACKET = 4096;
 /** A gathered write is flushed early once it reaches this size. */
@@ -185,7 +187,9 @@ export class SftpClient {
   #failure: SftpConnectionError | undefined;
   /** The stream ended, closed or errored on its own: nothing to wait for in `end()`. */
   #peerGone = false;
+  /** Set while the handshake waits for VERSION. */
   #onVersion: ((r: PacketReader) => void) | undefined;
+  #onHandshakeFailure: ((error: unknown) => void) | undefined;
   #version = 0;
   #extensions = new Map<string, string>();
   #limits: SftpLimits = { maxPacket: 0, maxRead: DEFAULT_IO_SIZE, maxWrite: DEFAULT_IO_SIZE, maxOpenHandles: 0 };
@@ -262,26 +266,20 @@ export class SftpClient {
       const done = (error?: unknown): void => {
         signal?.removeEventListener('abort', onAbort);
         this.#onVersion = undefined;
+        this.#onHandshakeFailure = undefined;
         if (error === undefined) resolve();
         else reject(error);
       };
-      this.#pending.set(-1, {
-        request: 'INIT',
-        decode: () => undefined,
-        resolve: () => undefined,
-        reject: done,
-      });
+      this.#onHandshakeFailure = done;
       // byte SSH_FXP_VERSION, uint32 version, (string name, string data)*
       this.#onVersion = r => {
-        this.#pending.delete(-1);
         try {
           this.#version = r.u32();
           if (this.#version !== SFTP_VERSION) throw new SftpProtocolError(`server speaks SFTP version ${this.#version}, not 3`);
           while (r.remaining > 0) this.#extensions.set(r.string(), r.string());
           done();
         } catch (error) {
-          this.#fail(error);
-          done(this.#failure);
+          this.#fail(error); // rejects through #onHandshakeFailure
         }
       };
       this.#send(new PacketWriter(FXP.INIT, 9).u32(SFTP_VERSION).finish());
@@ -296,14 +294,11 @@ export class SftpClient {
     const maxRead = r.u64();
     const maxWrite = r.u64();
     const maxOpenHandles = r.u64();
-    // 0 means "not stated"; then stay within the packet size, or at the v3 minimum.
+    // 0 means "not stated"; then stay within the packet size, or at the v3 minimum. A huge value
+    // would only defeat pipelining under the bytes-in-flight cap, so it is clamped.
     const fallback = maxPacket > 1024 ? maxPacket - 1024 : DEFAULT_IO_SIZE;
-    return {
-      maxPacket,
-      maxRead: maxRead > 0 ? maxRead : fallback,
-      maxWrite: maxWrite > 0 ? maxWrite : fallback,
-      maxOpenHandles,
-    };
+    const size = (n: number): number => Math.min(n > 0 ? n : fallback, MAX_IO_SIZE);
+    return { maxPacket, maxRead: size(maxRead), maxWrite: size(maxWrite), maxOpenHandles };
   }
 
   /**
@@ -445,6 +440,7 @@ export class SftpClient {
     const pending = [...this.#pending.values()];
     this.#pending.clear();
     for (const p of pending) p.reject(this.#failure);
+    this.#onHandshakeFailure?.(this.#failure);
   }
 
   /**
