@@ -368,15 +368,20 @@ export function posixSuite(name: string, makeTarget: MakeTarget, options: { skip
       assert.equal((await lstat(join(b, 'link'))).mtimeMs, 1e12);
     });
 
-    it('link shows link count 2 and the same inode on both names', async t => {
+    it('link shows link count 2 on both names', async t => {
       const { m, b } = await caseDir(t);
       await writeFile(join(m, 'a'), 'x');
       await link(join(m, 'a'), join(m, 'b'));
-      const [sa, sb] = [await stat(join(m, 'a')), await stat(join(m, 'b'))];
-      assert.equal(sa.nlink, 2);
-      assert.equal(sb.nlink, 2);
-      assert.equal(sa.ino, sb.ino);
-      assert.equal((await stat(join(b, 'a'))).ino, (await stat(join(b, 'b'))).ino);
+      assert.equal((await stat(join(b, 'a'))).nlink, 2, 'on the remote');
+      assert.equal((await stat(join(m, 'a'))).nlink, 2, 'first name through the mount');
+      assert.equal((await stat(join(m, 'b'))).nlink, 2, 'second name through the mount');
+    });
+
+    it('link shows the same inode number on both names', async t => {
+      const { m } = await caseDir(t);
+      await writeFile(join(m, 'a'), 'x');
+      await link(join(m, 'a'), join(m, 'b'));
+      assert.equal((await stat(join(m, 'a'))).ino, (await stat(join(m, 'b'))).ino);
     });
 
     it('write through one hard link is read through the other', async t => {
@@ -399,9 +404,15 @@ export function posixSuite(name: string, makeTarget: MakeTarget, options: { skip
       const { m, b } = await caseDir(t);
       await writeFile(join(m, 'f'), 'x');
       ok(await run('touch', ['-m', '-d', '2001-09-09 01:46:40.123456789 UTC', join(m, 'f')]), 'touch -m');
-      const stored = (await stat(join(b, 'f'), { bigint: true })).mtimeNs;
       const expected = target.nanosecondTimes ? 1_000_000_000_123_456_789n : 1_000_000_000_000_000_000n;
-      assert.equal(stored, expected);
+      assert.equal((await stat(join(b, 'f'), { bigint: true })).mtimeNs, expected);
+    });
+
+    it('stat through the mount reports the mtime the remote stored after utimes', async t => {
+      const { m, b } = await caseDir(t);
+      await writeFile(join(m, 'f'), 'x');
+      ok(await run('touch', ['-m', '-d', '2001-09-09 01:46:40.123456789 UTC', join(m, 'f')]), 'touch -m');
+      const stored = (await stat(join(b, 'f'), { bigint: true })).mtimeNs;
       assert.equal((await stat(join(m, 'f'), { bigint: true })).mtimeNs, stored);
     });
 
