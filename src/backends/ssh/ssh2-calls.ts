@@ -52,8 +52,10 @@ export function handshake(client: Client, config: ConnectConfig, signal: AbortSi
       client.removeListener('ready', onReady);
       client.removeListener('error', onError);
       client.removeListener('close', onClose);
-      if (error === undefined) resolve();
-      else reject(error);
+      if (error === undefined) return resolve();
+      // The caller destroys a failed client; ssh2 may still emit 'error' while it winds down.
+      client.on('error', () => {});
+      reject(error);
     };
     const onAbort = (): void => { client.destroy(); finish(signal.reason); };
     const onReady = (): void => finish();
