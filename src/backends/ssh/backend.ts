@@ -235,7 +235,7 @@ export class SshBackend implements Backend {
     }
     // The codec sees only a duplex stream; it never knows it runs over SSH.
     const { SftpFileClient } = await import('../../sftp/sftp-file-client.ts');
-    return SftpFileClient.over(channel as Duplex);
+    return SftpFileClient.over(channel as Duplex, { name: `sftp over ssh://${this.addr}` });
   }
 
   async detectPlatform(): Promise<PlatformInfo> {
