@@ -108,6 +108,7 @@ export class SshBackend implements Backend {
     return this.#options.keepAliveIntervalMs ?? this.#config.serverAliveInterval * 1000;
   }
 
+  /** Connects (through ProxyJump hops), checks the host key and authenticates. Rejects with UnreachableError, TimeoutError (also when `signal` aborts), HostKeyError or AuthError. */
   async start(signal?: AbortSignal): Promise<void> {
     if (this.#closed) throw new UnreachableError(`${this.addr}: the backend was closed`, { suggestion: 'make a new backend' });
     if (this.#connection) return;
@@ -153,14 +154,17 @@ export class SshBackend implements Backend {
     }
   }
 
+  /** True between a successful `start` and the connection's end. */
   isConnected(): boolean {
     return this.#connected;
   }
 
+  /** Why the connection failed or ended, if it did. */
   lastError(): Error | undefined {
     return this.#lastError;
   }
 
+  /** Proves the connection answers (one global-request round trip); rejects with TimeoutError and closes it when not. */
   async sendKeepAlive(): Promise<void> {
     const client = this.#client();
     // A global request with want-reply is a full round trip with no side effect: cancelling a
@@ -183,6 +187,7 @@ export class SshBackend implements Backend {
     }
   }
 
+  /** Starts `argv` on one exec channel: quoted into `cd CWD && exec env K=V argv…`, never spliced. `options.user` does not apply over SSH. */
   async exec(argv: readonly string[], options: ExecOptions = {}): Promise<Session> {
     if (options.signal?.aborted) {
       throw new TimeoutError(`exec on ${this.addr} was cancelled before it started`, { cause: options.signal.reason });
@@ -216,6 +221,7 @@ export class SshBackend implements Backend {
     await this.#collect(new SshSession(await openExec(this.#client(), `sh -c ${quoteArg(script)}`), false));
   }
 
+  /** The SFTP client over this connection's `sftp` subsystem, opened on first call and shared. Rejects with UnsupportedError when the server has no sftp subsystem. */
   files(): Promise<FileClient> {
     this.#files ??= this.#openFiles();
     return this.#files;
@@ -238,6 +244,7 @@ export class SshBackend implements Backend {
     return SftpFileClient.over(channel as Duplex, { name: `sftp over ssh://${this.addr}` });
   }
 
+  /** `uname -s; uname -m` mapped to GOOS/GOARCH; on a server without a POSIX shell, Windows' `ver` and PROCESSOR_ARCHITECTURE. */
   async detectPlatform(): Promise<PlatformInfo> {
     const unix = await this.#run(['sh', '-c', 'uname -s; uname -m']);
     if (unix.code === 0) {
@@ -253,6 +260,7 @@ export class SshBackend implements Backend {
     return { os: '', arch: '', variant: '' };
   }
 
+  /** An absolute path stays as it is (normalised); `~`, `~/x`, relative and missing paths resolve against the login folder, found through SFTP realpath('.'). */
   async resolvePath(path?: string): Promise<string> {
     if (path !== undefined && path.startsWith('/')) return normalizeRemotePath(posix.normalize(path));
     const home = await this.#homeDir();
@@ -269,6 +277,7 @@ export class SshBackend implements Backend {
     return this.#home;
   }
 
+  /** Closes the file client, the connection and its jump hosts. Idempotent. */
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;

@@ -52,10 +52,12 @@ export class SshSession implements Session {
     }
   }
 
+  /** Tells the pty its new size (window-change); ignored without a pty. */
   resize(cols: number, rows: number): void {
     if (this.pty) this.#channel.setWindow(rows, cols, 0, 0);
   }
 
+  /** Signals the command: the SSH signal request, then the fallback, then closing the channel. */
   async kill(sig: NodeJS.Signals = 'SIGTERM'): Promise<void> {
     if (this.#closed) return;
     const name = sig.replace(/^SIG/, '');
@@ -88,10 +90,12 @@ export class SshSession implements Session {
     return ended;
   }
 
+  /** Resolves with the exit code, or the signal ('SIGTERM') that ended the command, once the channel closes. */
   wait(): Promise<ExitStatus> {
     return this.#done;
   }
 
+  /** Closes the channel without waiting. */
   close(): void {
     if (!this.#closed) this.#channel.close();
   }
