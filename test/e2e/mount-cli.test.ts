@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { describe, it, type TestContext } from 'node:test';
+import { describe, it as nodeIt, type TestContext, type TestOptions } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { runCli } from '../helpers/cli.ts';
 import {
@@ -70,6 +70,12 @@ function sshArgs(sshd: SshdFixture): string[] {
 }
 
 const PEER_GONE = ['EIO', 'ENOTCONN', 'ETIMEDOUT'];
+
+/** `it` with a default timeout, so an operation hung on a broken mount fails its test, not the run. */
+function it(name: string, a: TestOptions | ((t: TestContext) => Promise<void>), b?: (t: TestContext) => Promise<void>): void {
+  const [options, fn] = typeof a === 'function' ? [{}, a] : [a, b!];
+  nodeIt(name, { timeout: 180_000, ...options }, fn);
+}
 
 describe('rmount mount/status/unmount through the CLI', { skip: fuseSkip }, () => {
   it('mount on a missing mountpoint exits 1 with ERR_NOT_FOUND', async t => {

@@ -12,7 +12,7 @@ import {
   appendFile, chmod, link, lstat, mkdir, open, readdir, readFile, readlink, rename, rm, rmdir, stat, statfs, symlink, truncate, unlink, writeFile,
 } from 'node:fs/promises';
 import { join } from 'node:path';
-import { after, before, describe, it, type TestContext } from 'node:test';
+import { after, before, describe, it as nodeIt, type TestContext, type TestOptions } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { requirePart, which } from '../helpers/skip.ts';
 import { tempDir } from '../helpers/tmp.ts';
@@ -35,6 +35,12 @@ export type MakeTarget = (hook: AfterHook) => Promise<PosixTarget>;
 
 const MiB = 1 << 20;
 const LONG = { timeout: 600_000 };
+
+/** `it` with a default timeout, so an operation hung on a broken mount fails its test, not the run. */
+function it(name: string, a: TestOptions | ((t: TestContext) => Promise<void>), b?: (t: TestContext) => Promise<void>): void {
+  const [options, fn] = typeof a === 'function' ? [{}, a] : [a, b!];
+  nodeIt(name, { timeout: 120_000, ...options }, fn);
+}
 const pythonSkip = which('python3') ? false : requirePart('python3 not installed (renameat2 helper)');
 
 /** The outcome of a child process. */
@@ -553,6 +559,12 @@ export function posixSuite(name: string, makeTarget: MakeTarget, options: { skip
         assert.notEqual(expected, '', 'the write test did not run');
         assert.equal((await stat(mounted)).size, 256 * MiB);
         assert.equal(await sha256File(mounted), expected);
+      });
+
+      it('read back through a fresh mount (no page cache) has the same SHA-256', LONG, async t => {
+        assert.notEqual(expected, '', 'the write test did not run');
+        const mnt = await target.remount(t, []);
+        assert.equal(await sha256File(join(mnt, backing.slice(target.back.length + 1))), expected);
       });
     });
 
