@@ -435,6 +435,15 @@ export function posixSuite(name: string, makeTarget: MakeTarget, options: { skip
       assert.equal(seen.mtimeMs, 1_100_000_000_000);
     });
 
+    it('touch -m (UTIME_OMIT on atime) leaves a sub-second atime exactly unchanged', async t => {
+      const { m, b } = await caseDir(t);
+      await writeFile(join(b, 'f'), 'x');
+      ok(await run('touch', ['-a', '-d', '2001-09-09 01:46:40.123456789 UTC', join(b, 'f')]), 'touch -a on the remote');
+      const before = (await stat(join(b, 'f'), { bigint: true })).atimeNs;
+      ok(await run('touch', ['-m', '-d', '@1100000000', join(m, 'f')]), 'touch -m');
+      assert.equal((await stat(join(b, 'f'), { bigint: true })).atimeNs, before);
+    });
+
     it('statfs on the mount answers with sizes', async () => {
       const s = await statfs(target.mnt);
       assert.ok(s.bsize > 0, `bsize ${s.bsize}`);
