@@ -956,7 +956,8 @@ export class WorkspaceFilesystem implements FuseOperations {
     return {
       ino: node?.ino ?? 0,
       mode: type | (stat.mode & 0o7777 & ~this.#opts.umask),
-      nlink: stat.nlink ?? (type === S_IFDIR ? 2 : 1),
+      // Without the remote's count, hard links made through this mount are still counted.
+      nlink: stat.nlink ?? (type === S_IFDIR ? 2 : Math.max(1, node?.links.size ?? 1)),
       uid,
       gid,
       rdev: stat.rdev ?? 0,

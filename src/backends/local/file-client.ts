@@ -1,3 +1,4 @@
+import { execFile } from 'node:child_process';
 import { constants, type BigIntStats } from 'node:fs';
 import * as fsp from 'node:fs/promises';
 import { homedir } from 'node:os';
@@ -49,8 +50,7 @@ export class LocalFileClient implements FileClient {
   readonly capabilities: FileCapabilities = {
     fsync: true, hardlink: true, symlink: true, statvfs: true, posixRename: true,
     noFollowSetattr: true, copyData: false, expandPath: true, watch: false, inodes: true,
-    // utimes goes through a double of seconds, which cannot hold every nanosecond.
-    nanoseconds: false,
+    nanoseconds: true,
     maxRead: 1 << 20, maxWrite: 1 << 20,
   };
   #closed = false;
@@ -169,12 +169,7 @@ export class LocalFileClient implements FileClient {
         const gid = attrs.gid ?? st.gid;
         await (noFollow ? fsp.lchown(path, uid, gid) : fsp.chown(path, uid, gid));
       }
-      if (attrs.atime !== undefined || attrs.mtime !== undefined) {
-        const st = await (noFollow ? fsp.lstat(path, { bigint: true }) : fsp.stat(path, { bigint: true }));
-        const atime = attrs.atime === undefined ? seconds(timespec(st.atimeNs)) : seconds(attrs.atime);
-        const mtime = attrs.mtime === undefined ? seconds(timespec(st.mtimeNs)) : seconds(attrs.mtime);
-        await (noFollow ? fsp.lutimes(path, atime, mtime) : fsp.utimes(path, atime, mtime));
-      }
+      if (attrs.atime !== undefined || attrs.mtime !== undefined) await setTimes(path, attrs, noFollow);
     } catch (e) {
       throw toFsError(e, 'setattr', path);
     }
@@ -202,6 +197,37 @@ export class LocalFileClient implements FileClient {
   async close(): Promise<void> {
     this.#closed = true;
   }
+}
+
+/**
+ * utimensat with UTIME_OMIT for a missing time. node:fs passes times as doubles and keeps only
+ * microseconds, so a time with finer nanoseconds goes through coreutils' touch, which keeps them.
+ */
+async function setTimes(path: string, attrs: SetAttr, noFollow: boolean): Promise<void> {
+  const fine = (t: Timespec | 'now' | undefined): boolean => t !== undefined && t !== 'now' && t.nsec % 1000 !== 0;
+  // One time omitted: re-setting it through node:fs would round it, so only touch the other.
+  if (fine(attrs.atime) || fine(attrs.mtime) || attrs.atime === undefined || attrs.mtime === undefined) {
+    for (const [flag, t] of [['-a', attrs.atime], ['-m', attrs.mtime]] as const) {
+      if (t === undefined) continue;
+      const args = ['-c', flag, ...(noFollow ? ['-h'] : [])];
+      if (t !== 'now') args.push('-d', `@${t.sec}.${String(t.nsec).padStart(9, '0')}`);
+      await touch([...args, '--', path]);
+    }
+    return;
+  }
+  const atime = seconds(attrs.atime);
+  const mtime = seconds(attrs.mtime);
+  await (noFollow ? fsp.lutimes(path, atime, mtime) : fsp.utimes(path, atime, mtime));
+}
+
+function touch(args: string[]): Promise<void> {
+  return new Promise((resolve, reject) => {
+    execFile('touch', args, (error, _stdout, stderr) => {
+      if (error === null) return resolve();
+      const code = /Permission denied/.test(stderr) ? 'EACCES' : /Operation not permitted/.test(stderr) ? 'EPERM' : /No such file/.test(stderr) ? 'ENOENT' : 'EIO';
+      reject(new FsError(code, 'setattr', args[args.length - 1], { cause: error }));
+    });
+  });
 }
 
 async function exists(path: string): Promise<boolean> {
@@ -266,13 +292,7 @@ class LocalFileHandle implements FileHandle {
         const st = await fh.stat();
         await fh.chown(attrs.uid ?? st.uid, attrs.gid ?? st.gid);
       }
-      if (attrs.atime !== undefined || attrs.mtime !== undefined) {
-        const st = await fh.stat({ bigint: true });
-        await fh.utimes(
-          attrs.atime === undefined ? seconds(timespec(st.atimeNs)) : seconds(attrs.atime),
-          attrs.mtime === undefined ? seconds(timespec(st.mtimeNs)) : seconds(attrs.mtime),
-        );
-      }
+      if (attrs.atime !== undefined || attrs.mtime !== undefined) await setTimes(this.path, attrs, false);
     } catch (e) {
       throw toFsError(e, 'fsetattr', this.path);
     }
