@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { parseMountOptions, resolveOptions } from '../../src/workspacefs/options.ts';
+import { resolveOptions } from '../../src/workspacefs/options.ts';
 
 describe('workspace options', () => {
   it('cache_timeout sets every cache lifetime not given on its own', () => {
@@ -15,10 +15,4 @@ describe('workspace options', () => {
     assert.throws(() => resolveOptions({ root: 'w' }), TypeError);
   });
 
-  it('parses sshfs-style -o options and names the unknown ones', () => {
-    const { options, unknown } = parseMountOptions({ cache_timeout: '3', uid: '1000', umask: '022', ro: true, idmap: 'none', reconnect: true });
-    assert.deepEqual(options, { cacheTimeoutMs: 3000, uid: 1000, umask: 0o22, readOnly: true, idmap: 'none' });
-    assert.deepEqual(unknown, ['reconnect']);
-    assert.throws(() => parseMountOptions({ idmap: 'file' }), TypeError);
-  });
 });
