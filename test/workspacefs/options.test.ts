@@ -14,5 +14,4 @@ describe('workspace options', () => {
   it('a relative root is refused', () => {
     assert.throws(() => resolveOptions({ root: 'w' }), TypeError);
   });
-
 });
