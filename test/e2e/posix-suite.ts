@@ -435,13 +435,16 @@ export function posixSuite(name: string, makeTarget: MakeTarget, options: { skip
       assert.equal(seen.mtimeMs, 1_100_000_000_000);
     });
 
-    it('touch -m (UTIME_OMIT on atime) leaves a sub-second atime exactly unchanged', async t => {
+    it('touch -m (UTIME_OMIT on atime) leaves a sub-second atime unchanged as far as the protocol can', async t => {
       const { m, b } = await caseDir(t);
       await writeFile(join(b, 'f'), 'x');
       ok(await run('touch', ['-a', '-d', '2001-09-09 01:46:40.123456789 UTC', join(b, 'f')]), 'touch -a on the remote');
       const before = (await stat(join(b, 'f'), { bigint: true })).atimeNs;
       ok(await run('touch', ['-m', '-d', '@1100000000', join(m, 'f')]), 'touch -m');
-      assert.equal((await stat(join(b, 'f'), { bigint: true })).atimeNs, before);
+      // SFTP v3 sets both times at once, in whole seconds: the atime is sent back as read, and
+      // only its sub-second part can be lost (sshfs sets it to "now"). The agent keeps it all.
+      const expected = target.nanosecondTimes ? before : (before / 1_000_000_000n) * 1_000_000_000n;
+      assert.equal((await stat(join(b, 'f'), { bigint: true })).atimeNs, expected);
     });
 
     it('statfs on the mount answers with sizes', async () => {
