@@ -59,7 +59,7 @@ static int fb_req_grow(struct fb_req_table *t)
 		return -1;
 	for (i = t->cap; i < cap; i++) {
 		slots[i].req = NULL;
-		slots[i].gen = 0;
+		slots[i].gen = 1;	/* id 0 stays free for forget and destroy */
 		slots[i].next_free = i + 1 < cap ? i + 1 : t->free_head;
 	}
 	t->free_head = t->cap;

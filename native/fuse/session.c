@@ -661,22 +661,25 @@ napi_value fb_session_notify_inode(napi_env env, napi_callback_info info)
 	struct fb_session *s;
 	uint64_t ino, off, len;
 	double ticket = 0;
+	int res;
 
 	NAPI_CALL(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
 	if (argc < 4 || !(s = fb_session_from(env, argv[0])) ||
 	    !fb_get_u64(env, argv[1], &ino) || !fb_get_u64(env, argv[2], &off) ||
 	    !fb_get_u64(env, argv[3], &len))
 		return NULL;
-	return fb_ticket(env, fb_notify_inode(&s->notifier, ino, (off_t) off, (off_t) len, &ticket), ticket);
+	res = fb_notify_inode(&s->notifier, ino, (off_t) off, (off_t) len, &ticket);
+	return fb_ticket(env, res, ticket);
 }
 
 /* notifyInvalEntry(handle, parent, name) -> ticket; the result comes through notified(). */
 napi_value fb_session_notify_entry(napi_env env, napi_callback_info info)
 {
 	size_t argc = 3;
-	napi_value argv[3], result;
+	napi_value argv[3];
 	struct fb_session *s;
 	uint64_t parent;
+	int res;
 	char name[1024];
 	size_t len;
 	double ticket = 0;
@@ -689,6 +692,6 @@ napi_value fb_session_notify_entry(napi_env env, napi_callback_info info)
 		napi_throw_range_error(env, "ERR_OUT_OF_RANGE", "name too long");
 		return NULL;
 	}
-	result = fb_ticket(env, fb_notify_entry(&s->notifier, parent, name, len, &ticket), ticket);
-	return result;
+	res = fb_notify_entry(&s->notifier, parent, name, len, &ticket);
+	return fb_ticket(env, res, ticket);
 }

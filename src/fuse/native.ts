@@ -2,7 +2,8 @@
  * The raw N-API binding (native/fuse/*.c), as TypeScript sees it. Only src/fuse/ uses it:
  * dispatch.ts turns requests into FuseOperations calls and mount.ts owns the session.
  *
- * Requests arrive on the JS thread through `NativeCallbacks.request(op, id, ctx, ...args)`.
+ * Requests arrive on the JS thread through `NativeCallbacks.request(op, id, ctx, ...args)`; ids are
+ * never 0 (forget and destroy, which take no reply, come with id 0).
  * Every request with an id must be answered exactly once with one `reply*` call; the C side
  * enforces that: a reply to an unknown or answered id throws (code ERR_FUSE_REPLY) and sends
  * nothing, and a reply of the wrong kind (replyEntry for a read) throws ERR_FUSE_REPLY_TYPE

@@ -26,6 +26,8 @@ export class MemoryFs implements FuseOperations {
   /** Kernel references per inode (lookups minus forgets). */
   readonly refs = new Map<number, number>();
   readonly calls: string[] = [];
+  /** Open files with direct_io, so that every read reaches the filesystem. */
+  directIo = false;
   #next = ROOT_INO + 1;
   #fh = 1;
 
@@ -164,7 +166,7 @@ export class MemoryFs implements FuseOperations {
   async open(ino: number, flags: number): Promise<OpenReply> {
     const node = this.#get(ino, 'open');
     if (flags & 0o1000) node.data = Buffer.alloc(0); // O_TRUNC (atomic_o_trunc)
-    return { fh: this.#fh++ };
+    return { fh: this.#fh++, directIo: this.directIo };
   }
 
   async read(ino: number, _fh: number, size: number, offset: number): Promise<Uint8Array> {
