@@ -6,7 +6,10 @@
  *   node --import tsx bench/mount-workloads.ts [--rtt 0,20] [--size-mb 256] [--files 5000]
  *        [--only a,b] [--targets local,sshfs,sshfs-kc,rmount] [--timeout-s 600] [--rmount-opts o,p]
  *
- * --size-mb and --files take one value, or one per --rtt entry (`--rtt 0,20 --files 5000,1000`).
+ *        [--small-files 1000] [--saves 200] [--no-drop-caches] [--keep]
+ *
+ * --size-mb, --files, --small-files and --saves take one value, or one per --rtt entry
+ * (`--rtt 0,20 --files 5000,500`), so the slow high-latency column can be made smaller.
  * Needs root (sshd logs in as the current user; drop_caches), fuse3, sshfs, git, tar, grep, find.
  *
  * Each workload gets a fresh mount (git status warm is the second run on the cold run's mount).
@@ -14,7 +17,7 @@
  * PID, every mount is unmounted and the temporary folder removed, also on failure and Ctrl-C.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { copyFile, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { copyFile, mkdir, mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir, userInfo, cpus, loadavg } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -40,8 +43,8 @@ interface Options {
   only?: Set<string>;
   targets: TargetId[];
   timeoutMs: number;
-  smallFiles: number;
-  saves: number;
+  smallFiles: number[];
+  saves: number[];
   rmountOpts: string[];
   dropCaches: boolean;
   keep: boolean;
@@ -63,7 +66,7 @@ function numbers(flag: string, text: string): number[] {
 }
 
 function parseOptions(argv: string[]): Options {
-  const o: Options = { rtts: [0, 20], sizeMb: [256], files: [5000], targets: [...ALL_TARGETS], timeoutMs: 600_000, smallFiles: 1000, saves: 200, rmountOpts: [], dropCaches: true, keep: false };
+  const o: Options = { rtts: [0, 20], sizeMb: [256], files: [5000], targets: [...ALL_TARGETS], timeoutMs: 600_000, smallFiles: [1000], saves: [200], rmountOpts: [], dropCaches: true, keep: false };
   for (let i = 0; i < argv.length; i++) {
     const flag = argv[i]!;
     const value = (): string => {
@@ -78,8 +81,8 @@ function parseOptions(argv: string[]): Options {
       case '--only': o.only = new Set(value().split(',').map(s => s.trim())); break;
       case '--targets': o.targets = value().split(',').map(s => s.trim()) as TargetId[]; break;
       case '--timeout-s': o.timeoutMs = numbers(flag, value())[0]! * 1000; break;
-      case '--small-files': o.smallFiles = numbers(flag, value())[0]!; break;
-      case '--saves': o.saves = numbers(flag, value())[0]!; break;
+      case '--small-files': o.smallFiles = numbers(flag, value()); break;
+      case '--saves': o.saves = numbers(flag, value()); break;
       case '--rmount-opts': o.rmountOpts = [value()]; break;
       case '--no-drop-caches': o.dropCaches = false; break;
       case '--keep': o.keep = true; break;
@@ -90,7 +93,7 @@ function parseOptions(argv: string[]): Options {
   }
   for (const t of o.targets) if (!ALL_TARGETS.includes(t)) usage(`unknown target ${t} (known: ${ALL_TARGETS.join(', ')})`);
   for (const w of o.only ?? []) if (!WORKLOAD_IDS.includes(w)) usage(`unknown workload ${w}`);
-  for (const [name, list] of [['--size-mb', o.sizeMb], ['--files', o.files]] as const) {
+  for (const [name, list] of [['--size-mb', o.sizeMb], ['--files', o.files], ['--small-files', o.smallFiles], ['--saves', o.saves]] as const) {
     if (list.length !== 1 && list.length !== o.rtts.length) usage(`${name} takes one value or one per --rtt entry`);
   }
   return o;
@@ -291,6 +294,18 @@ function rmountCli(args: string[], env: Env, timeoutMs = 60_000): Promise<RunRes
   return run(process.execPath, [...TSX_ARGS, join(REPO, 'src', 'cli', 'run.ts'), ...args], { env: env.rmountEnv, timeoutMs, cwd: REPO });
 }
 
+async function rmountDaemonPid(env: Env, mountpoint: string): Promise<number | undefined> {
+  const dir = env.rmountEnv.RMOUNT_RUNTIME_DIR!;
+  try {
+    for (const name of await readdir(dir)) {
+      if (!name.endsWith('.json')) continue;
+      const record = JSON.parse(await readFile(join(dir, name), 'utf8')) as { mountpoint?: string; pid?: number };
+      if (record.mountpoint === mountpoint && typeof record.pid === 'number') return record.pid;
+    }
+  } catch { /* no record: cleanup relies on rmount unmount and fusermount3 */ }
+  return undefined;
+}
+
 async function mountRmount(env: Env): Promise<Mounted> {
   const mountpoint = await newMountpoint(env);
   const dest = `ssh://${env.user}@127.0.0.1:${env.port}${env.backing}`;
@@ -310,12 +325,9 @@ async function mountRmount(env: Env): Promise<Mounted> {
   };
   const forget = onCleanup(`rmount ${mountpoint}`, stop);
   const r = await rmountCli(['mount', dest, mountpoint, '-F', env.sshConfig, '--known-hosts', env.knownHosts, '-i', env.key, ...opts], env, 60_000);
-  // The daemon's PID, so it can be stopped even if `rmount unmount` cannot.
-  const status = await rmountCli(['status', '--json'], env, 30_000);
-  try {
-    const list = JSON.parse(status.stdout) as { mountpoint: string; pid: number }[];
-    pid = list.find(m => m.mountpoint === mountpoint)?.pid;
-  } catch { /* no status: cleanup relies on unmount */ }
+  // The daemon's PID (from its record in our private runtime folder, as `rmount status` reads it),
+  // so it can be stopped even if `rmount unmount` cannot.
+  pid = await rmountDaemonPid(env, mountpoint);
   if (r.code !== 0 || (await mountedAt(mountpoint)) === undefined) {
     await stop();
     forget();
@@ -639,7 +651,7 @@ async function main(): Promise<void> {
       prepared = { tree, gitTemplate, tarball };
       preparedTrees.set(files, prepared);
     }
-    const shared: Shared = { source, sizeMb, files, ...(prepared ?? { tree: '', gitTemplate: '', tarball: '' }), dropCaches: o.dropCaches, smallFiles: o.smallFiles, saves: o.saves };
+    const shared: Shared = { source, sizeMb, files, ...(prepared ?? { tree: '', gitTemplate: '', tarball: '' }), dropCaches: o.dropCaches, smallFiles: perRtt(o.smallFiles, index), saves: perRtt(o.saves, index) };
 
     let port = sshd.port;
     let stopProxy: (() => Promise<void>) | undefined;
@@ -661,7 +673,7 @@ async function main(): Promise<void> {
       table.rows.push(...rows);
       for (const target of o.targets) {
         if (interrupted) return;
-        const cacheKey = `${w.id}/${sizeMb}/${files}`;
+        const cacheKey = `${w.id}/${sizeMb}/${files}/${shared.smallFiles}/${shared.saves}`;
         if (target === 'local' && localCache.has(`${cacheKey}/0`)) {
           rows.forEach((r, i) => { r.cells.local = localCache.get(`${cacheKey}/${i}`)!; });
           continue;
