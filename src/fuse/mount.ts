@@ -123,6 +123,7 @@ export async function mountFuse(
   // Native teardown; never from inside a binding callback (hence the setImmediate callers).
   const closeNative = () => {
     if (handle === undefined) return;
+    process.off('exit', closeNative);
     dispatcher.close();
     try {
       binding.unmount(handle);
@@ -172,6 +173,8 @@ export async function mountFuse(
   });
   dispatcher.attach(handle);
   const h = handle;
+  // process.exit() skips N-API cleanup hooks: unmount here so the folder does not go stale.
+  process.on('exit', closeNative);
 
   const notify = (what: string, queue: () => number): Promise<void> => {
     if (closing || gone) return Promise.resolve();
