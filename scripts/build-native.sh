@@ -10,4 +10,7 @@ fi
 prefix=$(node -p 'require("path").resolve(process.execPath, "..", "..")')
 args=()
 [ -f "$prefix/include/node/node_api.h" ] && args+=("--nodedir=$prefix")
-exec node_modules/.bin/node-gyp rebuild "${args[@]}"
+# node-gyp from devDependencies in a checkout; npm's own copy when installed as a package.
+gyp=node_modules/.bin/node-gyp
+[ -x "$gyp" ] || gyp="${npm_config_node_gyp:-node-gyp}"
+case "$gyp" in *.js) exec node "$gyp" rebuild "${args[@]}" ;; *) exec "$gyp" rebuild "${args[@]}" ;; esac
