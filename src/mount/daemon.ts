@@ -1,17 +1,15 @@
-import { existsSync } from 'node:fs';
-import { readdir, stat } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { connectBackend, type BackendOptions } from '../backends/open.ts';
 import { mountFuse, type FuseMount } from '../fuse/mount.ts';
 import type { Backend } from '../remote/backend.ts';
 import type { Destination } from '../remote/destination.ts';
-import { NotFoundError, StateError, UnsupportedError, UsageError } from '../remote/errors.ts';
+import { NotFoundError, UsageError } from '../remote/errors.ts';
 import { isDirMode } from '../remote/file-client.ts';
 import { isFsError } from '../remote/fs-error.ts';
 import { WorkspaceFilesystem } from '../workspacefs/workspace-filesystem.ts';
 import type { Logger } from '../workspacefs/log.ts';
 import type { MountOptions } from './mount-options.ts';
-import { findMount } from './mountinfo.ts';
+import { checkMountpoint } from './preflight.ts';
 import { removeRecord, runtimeDir, writeRecord, type MountRecord } from './registry.ts';
 
 /** A running mount: the backend, the filesystem over it and the kernel mount. */
@@ -36,33 +34,9 @@ export interface StartMountOptions {
   env?: NodeJS.ProcessEnv;
 }
 
-/** Checks a mountpoint before mounting: it exists, is a folder, is not mounted, and is empty. */
-export async function checkMountpoint(mountpoint: string, nonempty: boolean): Promise<void> {
-  let st;
-  try {
-    st = await stat(mountpoint);
-  } catch (error) {
-    const code = (error as NodeJS.ErrnoException).code;
-    if (code === 'ENOTCONN') {
-      throw new StateError(`${mountpoint} is a stale mount (transport endpoint is not connected)`, { suggestion: `rmount unmount ${mountpoint}` });
-    }
-    throw new NotFoundError(`mountpoint ${mountpoint} does not exist`, { cause: error, suggestion: `mkdir -p ${mountpoint}` });
-  }
-  if (!st.isDirectory()) throw new UsageError(`mountpoint ${mountpoint} is not a folder`, { suggestion: 'mount on an empty folder' });
-  if (await findMount(mountpoint)) {
-    throw new StateError(`${mountpoint} is already a mountpoint`, { suggestion: `rmount unmount ${mountpoint}` });
-  }
-  if (!nonempty && (await readdir(mountpoint)).length > 0) {
-    throw new UsageError(`mountpoint ${mountpoint} is not empty`, { suggestion: 'use an empty folder, or -o nonempty to mount over it' });
-  }
-}
-
 /** Connects, checks the remote folder, and mounts it. Everything started is stopped again on failure. */
 export async function startMount(dest: Destination, mountpointArg: string, options: StartMountOptions): Promise<RunningMount> {
   const mountpoint = resolve(mountpointArg);
-  if (!existsSync('/dev/fuse')) {
-    throw new UnsupportedError('/dev/fuse is missing, so nothing can be mounted here', { suggestion: 'run `rmount doctor` for what to fix' });
-  }
   await checkMountpoint(mountpoint, options.mount.nonempty);
   const backend = await connectBackend(dest, { ...options.backend, signal: AbortSignal.timeout(options.backend.connectTimeoutMs ?? 30_000) });
   let fuse: FuseMount | undefined;

@@ -3,6 +3,7 @@ import { spawn } from 'node:child_process';
 import { closeSync, openSync, writeSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { parseMountOptions } from '../../mount/mount-options.ts';
+import { checkMountpoint } from '../../mount/preflight.ts';
 import { mountId, runtimeDir } from '../../mount/registry.ts';
 import { parseDestination } from '../../remote/destination.ts';
 import { RmountError } from '../../remote/errors.ts';
@@ -85,12 +86,14 @@ async function runForeground(destText: string, mountpointArg: string, flags: Mou
 /** Starts the daemon detached, waits for its ready message, and says how it went. */
 async function startBackground(destText: string, mountpointArg: string, flags: MountFlags, ctx: CliContext): Promise<number> {
   const mountpoint = resolve(mountpointArg);
+  await checkMountpoint(mountpoint, parseMountOptions(flags.o).nonempty);
   const dir = await runtimeDir(ctx.env);
   const logFile = join(dir, `${mountId(mountpoint)}.log`);
   const logFd = openSync(logFile, 'a', 0o600);
   const args = [...process.execArgv, process.argv[1]!, 'mount', '--foreground', '--ready-fd', '3', ...rebuildFlags(flags), destText, mountpoint];
   const child = spawn(process.execPath, args, { detached: true, stdio: ['ignore', logFd, logFd, 'pipe'], env: ctx.env });
   closeSync(logFd);
+  const spawnError = new Promise<Error>(resolveError => child.once('error', resolveError));
   const ready = child.stdio[3] as NodeJS.ReadableStream;
   const message = await new Promise<ReadyMessage | undefined>(resolveMessage => {
     let text = '';
@@ -103,6 +106,7 @@ async function startBackground(destText: string, mountpointArg: string, flags: M
       }
     });
     ready.on('error', () => resolveMessage(undefined));
+    void spawnError.then(() => resolveMessage(undefined));
   });
   child.unref();
   if (message?.ok) return 0;
@@ -110,6 +114,8 @@ async function startBackground(destText: string, mountpointArg: string, flags: M
     ctx.stderr.write(`${message.error}\n`);
     return message.code === 'ERR_USAGE' ? 2 : 1;
   }
+  const failed = await Promise.race([spawnError, Promise.resolve(undefined)]);
+  if (failed !== undefined) throw failed;
   ctx.stderr.write(`rmount: the mount daemon exited before the mount answered; its log is ${logFile}\n`);
   return 1;
 }
