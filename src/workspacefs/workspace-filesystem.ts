@@ -51,8 +51,8 @@ export class WorkspaceFilesystem implements FuseOperations {
   readonly #counters = new Counters();
   readonly #caller: RemoteCaller;
   readonly #table: InodeTable;
-  readonly #negative: NegativeCache;
-  readonly #dirs: DirCache;
+  #negative: NegativeCache;
+  #dirs: DirCache;
   readonly #handles = new HandleTable();
   #notifier: FuseNotifier | undefined;
   readonly #notifications: Array<(n: FuseNotifier) => void> = [];
@@ -125,6 +125,27 @@ export class WorkspaceFilesystem implements FuseOperations {
     }
     const ino = node.ino;
     this.#queueNotification(n => n.invalInode(ino));
+    this.#scheduleDrain();
+  }
+
+  /**
+   * Drops every cached attribute, symlink target, negative lookup and folder listing, and tells
+   * the kernel to drop its attribute, page and name caches for every inode we know
+   * (`rmount cache flush`). Open handles and their pending writes are left alone.
+   */
+  flushCaches(): void {
+    this.#negative = new NegativeCache(this.#opts.negativeTimeoutMs, this.#opts.now);
+    this.#dirs = new DirCache(this.#opts.dirTimeoutMs, this.#opts.now);
+    const pending: Node[] = [this.#table.root];
+    for (let node = pending.pop(); node !== undefined; node = pending.pop()) {
+      this.#expire(node);
+      const ino = node.ino;
+      this.#queueNotification(n => n.invalInode(ino));
+      for (const [name, child] of node.children) {
+        this.#queueNotification(n => n.invalEntry(ino, name));
+        pending.push(child);
+      }
+    }
     this.#scheduleDrain();
   }
 

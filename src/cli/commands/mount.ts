@@ -4,13 +4,16 @@ import { closeSync, openSync, writeSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { parseMountOptions } from '../../mount/mount-options.ts';
 import { checkMountpoint } from '../../mount/preflight.ts';
-import { mountId, runtimeDir } from '../../mount/registry.ts';
+import type { ControlServer } from '../../control/server.ts';
+import type { RunningMount } from '../../mount/daemon.ts';
+import { mountId, readRecord, runtimeDir, writeRecord } from '../../mount/registry.ts';
 import { parseDestination } from '../../remote/destination.ts';
 import { RmountError } from '../../remote/errors.ts';
 import { addConnectOptions, type CliContext } from '../context.ts';
 import { backendOptions, type ConnectFlags } from '../connect.ts';
 import { renderError } from '../errors.ts';
 import { streamLogger } from '../logger.ts';
+import type { Logger } from '../../workspacefs/log.ts';
 
 interface MountFlags extends ConnectFlags {
   o: string[];
@@ -75,12 +78,33 @@ async function runForeground(destText: string, mountpointArg: string, flags: Mou
     say({ ok: false, error: renderError(error), ...(error instanceof RmountError ? { code: error.code } : {}) });
     throw error;
   }
+  // The control socket (status, cache flush, exec over this connection) is served before the
+  // mount is reported ready, so that `rmount exec` right after `rmount mount` finds it.
+  const control = await serveMountControl(mount, destText, dir, log).catch(async error => {
+    await mount.stop();
+    say({ ok: false, error: renderError(error) });
+    throw error;
+  });
   say({ ok: true });
   if (readyFd === undefined) ctx.stderr.write(`rmount: ${destText} mounted on ${mountpoint}; Ctrl-C unmounts\n`);
-  const onSignal = (): void => void mount.stop();
+  const onSignal = (): void => void control.close().finally(() => mount.stop());
   for (const s of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.on(s, onSignal);
   await mount.ended;
+  await control.close();
   for (const s of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.off(s, onSignal);
+}
+
+/** Serves the mount's control socket and records its path in the mount's runtime record. */
+async function serveMountControl(mount: RunningMount, destText: string, dir: string, log: Logger): Promise<ControlServer> {
+  const { serveControl } = await import('../../control/server.ts');
+  const record = await readRecord(dir, mount.mountpoint);
+  const control = await serveControl({
+    destination: destText, mountpoint: mount.mountpoint, remotePath: mount.remotePath,
+    startedAt: record?.startedAt ?? new Date().toISOString(),
+    backend: mount.backend, filesystem: mount.filesystem, stop: () => mount.stop(),
+  }, { socketPath: join(dir, `${mountId(mount.mountpoint)}.sock`), log });
+  if (record !== undefined) await writeRecord(dir, { ...record, socket: control.socketPath });
+  return control;
 }
 
 /** Starts the daemon detached, waits for its ready message, and says how it went. */

@@ -1,0 +1,379 @@
+/**
+ * The control socket a mount daemon serves: status, health, cache flush, unmount, and exec over
+ * the mount's own connection. Wire format in protocol.ts.
+ *
+ * Who may connect. Node has no SO_PEERCRED, so two checks stand in for it:
+ *  1. The kernel's: the socket is created mode 0600 (under a 0177 umask, then chmod) inside the
+ *     0700 runtime folder; connect(2) needs write permission on the socket file, so only its
+ *     owner (or root) gets a connection at all.
+ *  2. Ours, per connection: the `hello` names a fresh random file inside the socket's folder and a
+ *     nonce; the client must create that file holding the nonce before `auth`. The server then
+ *     checks with lstat that it is a regular file owned by our uid (or root) holding the nonce.
+ *     The kernel sets the owner of a new file to the creator's fsuid, so a peer of another uid
+ *     (say one handed a connected descriptor) cannot pass, and cannot create the file in our
+ *     0700 folder to begin with. A refused peer gets an `error` envelope and is disconnected.
+ */
+import { randomBytes } from 'node:crypto';
+import { chmod, lstat, readFile, rm, stat, unlink } from 'node:fs/promises';
+import { createServer, type Server, type Socket } from 'node:net';
+import { dirname, join } from 'node:path';
+import type { Backend } from '../remote/backend.ts';
+import type { Session } from '../remote/session.ts';
+import type { WorkspaceStats } from '../workspacefs/stats.ts';
+import type { Logger } from '../workspacefs/log.ts';
+import {
+  CHANNEL, FrameDecoder, LineDecoder, MAX_FRAME, PROTOCOL_VERSION, encodeControl, encodeFrame, parseEnvelope, renderEnvelope,
+  type Envelope, type ExecRequest, type Frame, type HealthState, type MountStatusPayload, type WireError,
+} from './protocol.ts';
+
+/** What the server needs of a running mount. */
+export interface ControlTarget {
+  readonly destination: string;
+  readonly mountpoint: string;
+  readonly remotePath: string;
+  readonly startedAt: string;
+  readonly backend: Backend;
+  readonly filesystem: { stats(): WorkspaceStats; flushCaches(): void };
+  stop(): Promise<void>;
+}
+
+/** How to serve. */
+export interface ControlServerOptions {
+  /** The socket's path; its folder must exist and be private (mode 0700). */
+  socketPath: string;
+  log: Logger;
+  /** A connection that has not authenticated within this long is dropped (default 5 s). */
+  authTimeoutMs?: number;
+  /** How long remote-call timeouts keep the health `degraded` (default 30 s). */
+  degradedForMs?: number;
+}
+
+/** A listening control socket. */
+export interface ControlServer {
+  readonly socketPath: string;
+  /** The health as `status` reports it. */
+  health(): { state: HealthState; reason?: string };
+  /** Stops listening, ends running exec sessions and removes the socket file. Idempotent. */
+  close(): Promise<void>;
+}
+
+const SIGNALS = new Set(['SIGHUP', 'SIGINT', 'SIGQUIT', 'SIGTERM', 'SIGKILL', 'SIGUSR1', 'SIGUSR2', 'SIGWINCH', 'SIGCONT', 'SIGSTOP', 'SIGTSTP']);
+
+/** Starts serving `target` on `options.socketPath` (a stale socket file there is replaced). */
+export async function serveControl(target: ControlTarget, options: ControlServerOptions): Promise<ControlServer> {
+  const state = new ServerState(target, options);
+  await state.listen();
+  return state;
+}
+
+class ServerState implements ControlServer {
+  readonly socketPath: string;
+  readonly #target: ControlTarget;
+  readonly #log: Logger;
+  readonly #authTimeoutMs: number;
+  readonly #degradedForMs: number;
+  readonly #server: Server;
+  readonly #sockets = new Set<Socket>();
+  readonly #sessions = new Set<Session>();
+  #closing: Promise<void> | undefined;
+  #execStarted = 0;
+  #timeoutsSeen = 0;
+  #lastTimeoutAt = 0;
+
+  constructor(target: ControlTarget, options: ControlServerOptions) {
+    this.socketPath = options.socketPath;
+    this.#target = target;
+    this.#log = options.log;
+    this.#authTimeoutMs = options.authTimeoutMs ?? 5000;
+    this.#degradedForMs = options.degradedForMs ?? 30_000;
+    this.#server = createServer(socket => this.#accept(socket));
+  }
+
+  async listen(): Promise<void> {
+    const dir = dirname(this.socketPath);
+    const st = await stat(dir);
+    if ((st.mode & 0o077) !== 0 && st.uid === process.geteuid?.()) {
+      this.#log.warn(`control: ${dir} was open to other users; made it 0700`);
+      await chmod(dir, 0o700);
+    }
+    await rm(this.socketPath, { force: true });
+    await new Promise<void>((resolve, reject) => {
+      this.#server.once('error', reject);
+      // bind(2) happens inside listen(), synchronously: the umask makes the file 0600 from birth.
+      const umask = process.umask(0o177);
+      try {
+        this.#server.listen(this.socketPath, () => {
+          this.#server.off('error', reject);
+          resolve();
+        });
+      } finally {
+        process.umask(umask);
+      }
+    });
+    await chmod(this.socketPath, 0o600);
+    this.#server.on('error', error => this.#log.error('control socket error', error));
+  }
+
+  health(): { state: HealthState; reason?: string } {
+    if (this.#closing !== undefined) return { state: 'closed', reason: 'the mount is stopping' };
+    const backend = this.#target.backend;
+    if (!backend.isConnected()) {
+      // No reconnect exists yet, so a dropped connection is final: `reconnecting` is never reported.
+      const why = backend.lastError()?.message;
+      return { state: 'closed', reason: why === undefined ? 'the connection is gone' : `the connection is gone: ${why}` };
+    }
+    const timeouts = this.#target.filesystem.stats().timeouts;
+    if (timeouts > this.#timeoutsSeen) {
+      this.#timeoutsSeen = timeouts;
+      this.#lastTimeoutAt = Date.now();
+    }
+    if (this.#lastTimeoutAt !== 0 && Date.now() - this.#lastTimeoutAt < this.#degradedForMs) {
+      return { state: 'degraded', reason: `${timeouts} remote operation(s) timed out, the last ${Math.round((Date.now() - this.#lastTimeoutAt) / 1000)}s ago` };
+    }
+    return { state: 'ready' };
+  }
+
+  close(): Promise<void> {
+    this.#closing ??= (async () => {
+      const closed = new Promise<void>(resolve => this.#server.close(() => resolve()));
+      for (const session of this.#sessions) void session.kill('SIGHUP').catch(() => {}).finally(() => session.close());
+      for (const socket of this.#sockets) socket.destroy();
+      await closed;
+      await rm(this.socketPath, { force: true }).catch(() => {});
+    })();
+    return this.#closing;
+  }
+
+  #status(): MountStatusPayload {
+    const t = this.#target;
+    const stats = t.filesystem.stats();
+    const c = stats.cache;
+    const caches = [c.attr, c.entry, c.negative, c.dir, c.readlink];
+    const hits = caches.reduce((n, h) => n + h.hits, 0);
+    const misses = caches.reduce((n, h) => n + h.misses, 0);
+    const health = this.health();
+    return {
+      destination: t.destination, mountpoint: t.mountpoint, remotePath: t.remotePath, pid: process.pid,
+      health: health.state, ...(health.reason === undefined ? {} : { reason: health.reason }),
+      startedAt: t.startedAt,
+      ops: Object.values(stats.ops).reduce((n, v) => n + v, 0),
+      opsByName: stats.ops,
+      errors: Object.values(stats.errors).reduce((n, v) => n + v, 0),
+      bytesRead: stats.bytesRead, bytesWritten: stats.bytesWritten,
+      remoteBytesRead: stats.remoteBytesRead, remoteBytesWritten: stats.remoteBytesWritten,
+      cacheHits: hits, cacheMisses: misses, cacheHitRatio: hits + misses === 0 ? null : hits / (hits + misses),
+      watch: false,
+      execRunning: this.#sessions.size, execStarted: this.#execStarted,
+    };
+  }
+
+  #accept(socket: Socket): void {
+    if (this.#closing !== undefined) {
+      socket.destroy();
+      return;
+    }
+    this.#sockets.add(socket);
+    socket.on('close', () => this.#sockets.delete(socket));
+    socket.on('error', error => this.#log.debug('control connection error', error));
+    const nonce = randomBytes(16).toString('hex');
+    const challenge = join(dirname(this.socketPath), `auth-${randomBytes(12).toString('hex')}`);
+    const lines = new LineDecoder();
+    let authed = false;
+    let busy = false;
+    const authTimer = setTimeout(() => socket.destroy(), this.#authTimeoutMs);
+    authTimer.unref();
+
+    // Envelopes are handled one at a time, in order; the socket is paused while one is.
+    const pump = async (): Promise<void> => {
+      if (busy) return;
+      busy = true;
+      socket.pause();
+      try {
+        for (let line = lines.next(); line !== undefined; line = lines.next()) {
+          let envelope: Envelope;
+          try {
+            envelope = parseEnvelope(line);
+          } catch {
+            this.#refuse(socket, { code: 'ERR_PROTOCOL', message: 'malformed envelope' });
+            return;
+          }
+          if (!authed) {
+            clearTimeout(authTimer);
+            const refusal = envelope.type === 'auth' ? await checkOwnership(challenge, nonce) : 'the first envelope must be auth';
+            if (refusal !== undefined) {
+              this.#log.warn(`control: refused a connection: ${refusal}`);
+              this.#refuse(socket, { code: 'ERR_PERMISSION', message: `refused: ${refusal}` });
+              return;
+            }
+            authed = true;
+            socket.write(renderEnvelope('ok'));
+            continue;
+          }
+          if (envelope.type === 'exec') {
+            socket.removeListener('data', onData);
+            this.#exec(socket, envelope.payload as ExecRequest, lines.takeRest());
+            return;
+          }
+          socket.write(await this.#answer(envelope));
+        }
+      } finally {
+        busy = false;
+      }
+      if (!socket.destroyed && socket.listenerCount('data') > 0) socket.resume();
+    };
+    const onData = (chunk: Buffer): void => {
+      lines.append(chunk);
+      void pump();
+    };
+    socket.on('data', onData);
+    socket.on('close', () => {
+      clearTimeout(authTimer);
+      void unlink(challenge).catch(() => {});
+    });
+    socket.write(renderEnvelope('hello', { version: PROTOCOL_VERSION, challenge, nonce }));
+  }
+
+  async #answer(envelope: Envelope): Promise<string> {
+    try {
+      switch (envelope.type) {
+        case 'status':
+          return renderEnvelope('status', this.#status());
+        case 'health':
+          return renderEnvelope('health', this.health());
+        case 'cache-flush':
+          this.#target.filesystem.flushCaches();
+          return renderEnvelope('cache-flush', { flushed: true });
+        case 'unmount':
+          // Answered first: stopping closes this socket.
+          setImmediate(() => void this.#target.stop().catch(error => this.#log.error('unmount through the control socket failed', error)));
+          return renderEnvelope('unmount', { stopping: true });
+        default:
+          return renderEnvelope('error', { code: 'ERR_USAGE', message: `unknown request "${envelope.type}"` } satisfies WireError);
+      }
+    } catch (error) {
+      return renderEnvelope('error', wireError(error));
+    }
+  }
+
+  #refuse(socket: Socket, error: WireError): void {
+    socket.end(renderEnvelope('error', error));
+    setTimeout(() => socket.destroy(), 1000).unref();
+  }
+
+  /** Runs one exec request; the connection is in framed mode from here on. */
+  #exec(socket: Socket, request: ExecRequest, early: Buffer): void {
+    const frames = new FrameDecoder();
+    const queued: Frame[] = [];
+    let session: Session | undefined;
+    let exited = false;
+    const fail = (error: unknown): void => {
+      if (socket.writable) socket.end(encodeControl({ error: wireError(error) }));
+    };
+    const onFrame = (frame: Frame): void => {
+      if (session === undefined) {
+        queued.push(frame);
+        return;
+      }
+      const s = session;
+      if (frame.channel === CHANNEL.stdin) {
+        if (frame.payload.length === 0) s.stdin.end();
+        else if (!s.stdin.writableEnded && !s.stdin.write(frame.payload)) {
+          socket.pause();
+          s.stdin.once('drain', () => socket.resume());
+        }
+      } else if (frame.channel === CHANNEL.control) {
+        let message: { resize?: { cols: number; rows: number }; signal?: string };
+        try {
+          message = JSON.parse(frame.payload.toString('utf8')) as typeof message;
+        } catch {
+          return;
+        }
+        if (message.resize !== undefined) s.resize(message.resize.cols, message.resize.rows);
+        if (typeof message.signal === 'string' && SIGNALS.has(message.signal)) {
+          void s.kill(message.signal as NodeJS.Signals).catch(error => this.#log.debug('exec: signal failed', error));
+        }
+      }
+    };
+    const onData = (chunk: Buffer): void => {
+      try {
+        for (const frame of frames.push(chunk)) onFrame(frame);
+      } catch (error) {
+        this.#log.warn('control: bad frame, dropping the exec connection', error);
+        socket.destroy();
+      }
+    };
+    socket.on('data', onData);
+    socket.on('close', () => {
+      if (session === undefined || exited) return;
+      // The client went away (killed, Ctrl-\): hang the command up as a terminal would.
+      const s = session;
+      void s.kill('SIGHUP').catch(() => {}).finally(() => setTimeout(() => s.close(), 2000).unref());
+    });
+    if (early.length > 0) onData(early);
+    socket.resume();
+
+    const argv = Array.isArray(request?.argv) ? request.argv.filter((a): a is string => typeof a === 'string') : [];
+    if (argv.length === 0 || argv.length !== request.argv.length) {
+      fail(Object.assign(new Error('exec needs argv, an array of strings'), { code: 'ERR_USAGE' }));
+      return;
+    }
+    const options: Parameters<Backend['exec']>[1] = {};
+    if (typeof request.cwd === 'string') options.cwd = request.cwd;
+    if (request.env !== undefined) options.env = request.env;
+    if (request.pty !== undefined) options.pty = request.pty;
+    this.#target.backend.exec(argv, options).then(s => {
+      session = s;
+      this.#sessions.add(s);
+      this.#execStarted++;
+      if (socket.destroyed) {
+        void s.kill('SIGHUP').catch(() => {}).finally(() => s.close());
+      }
+      socket.write(encodeControl({ started: { pty: s.pty } }));
+      forward(s.stdout, CHANNEL.stdout, socket);
+      forward(s.stderr, CHANNEL.stderr, socket);
+      for (const frame of queued.splice(0)) onFrame(frame);
+      void s.wait().then(status => {
+        exited = true;
+        this.#sessions.delete(s);
+        if (socket.writable) socket.end(encodeControl({ exit: status }));
+        s.close();
+      });
+    }, fail);
+  }
+}
+
+/** Copies a session stream into frames on `socket`, holding the stream while the socket is full. */
+function forward(from: NodeJS.ReadableStream, channel: typeof CHANNEL.stdout | typeof CHANNEL.stderr, socket: Socket): void {
+  from.on('data', (chunk: Buffer) => {
+    if (socket.destroyed) return;
+    let ok = true;
+    for (let off = 0; off < chunk.length; off += MAX_FRAME) ok = socket.write(encodeFrame(channel, chunk.subarray(off, off + MAX_FRAME)));
+    if (!ok) {
+      from.pause();
+      socket.once('drain', () => from.resume());
+    }
+  });
+  from.on('error', () => {});
+}
+
+/** Undefined when `path` is a regular file of ours (or root's) holding `nonce`; else why not. */
+async function checkOwnership(path: string, nonce: string): Promise<string | undefined> {
+  try {
+    const st = await lstat(path);
+    if (!st.isFile()) return 'the challenge file is not a regular file';
+    const uid = process.geteuid?.() ?? -1;
+    if (st.uid !== uid && st.uid !== 0) return `the challenge file belongs to uid ${st.uid}, not ${uid}`;
+    if (st.nlink !== 1) return 'the challenge file has other links';
+    if ((await readFile(path, 'utf8')) !== nonce) return 'the challenge file does not hold the nonce';
+    return undefined;
+  } catch (error) {
+    return `no challenge file (${(error as NodeJS.ErrnoException).code ?? String(error)})`;
+  } finally {
+    await unlink(path).catch(() => {});
+  }
+}
+
+function wireError(error: unknown): WireError {
+  const e = error as { code?: unknown; message?: unknown };
+  return { code: typeof e?.code === 'string' ? e.code : 'ERR_EXEC', message: typeof e?.message === 'string' ? e.message : String(error) };
+}
