@@ -1,0 +1,517 @@
+package main
+
+import (
+	"encoding/binary"
+	"io"
+	"os"
+	"path"
+	"strings"
+	"syscall"
+)
+
+// Extension names. The OpenSSH ones have OpenSSH's wire formats (its PROTOCOL file); the
+// rmount ones are described in PROTOCOL.md.
+const (
+	extPosixRename = "posix-rename@openssh.com"
+	extStatvfs     = "statvfs@openssh.com"
+	extFstatvfs    = "fstatvfs@openssh.com"
+	extHardlink    = "hardlink@openssh.com"
+	extFsync       = "fsync@openssh.com"
+	extLsetstat    = "lsetstat@openssh.com"
+	extLimits      = "limits@openssh.com"
+	extExpandPath  = "expand-path@openssh.com"
+	extCopyData    = "copy-data"
+	extErrno       = "errno@rmount"
+	extAttrs       = "attrs@rmount"
+	extSetstat     = "setstat@rmount"
+	extReaddir     = "readdir@rmount"
+	extTree        = "tree@rmount"
+	extReadFiles   = "readfiles@rmount"
+	extWatch       = "watch@rmount"
+	extUnwatch     = "unwatch@rmount"
+)
+
+// advertised lists the extensions in VERSION, with their versions.
+func advertised() [][2]string {
+	e := [][2]string{
+		{extPosixRename, "1"}, {extStatvfs, "2"}, {extFstatvfs, "2"}, {extHardlink, "1"},
+		{extFsync, "1"}, {extLsetstat, "1"}, {extLimits, "1"}, {extExpandPath, "1"},
+		{extCopyData, "1"}, {extErrno, "1"}, {extAttrs, "1"}, {extSetstat, "1"},
+		{extReaddir, "1"}, {extTree, "1"}, {extReadFiles, "1"},
+	}
+	if watchSupported {
+		e = append(e, [2]string{extWatch, "1"}, [2]string{extUnwatch, "1"})
+	}
+	return e
+}
+
+// maxBatchReply bounds the replies of readdir@rmount, tree@rmount and readfiles@rmount.
+const maxBatchReply = 32 << 20
+
+// EXTENDED: string extended-request, request-specific data
+func (s *server) opExtended(id uint32, r *reader) ([]byte, error) {
+	name := r.str()
+	if r.err != nil {
+		return nil, r.err
+	}
+	switch name {
+	case extPosixRename:
+		from, to := s.resolve(r.str()), s.resolve(r.str())
+		if r.err != nil {
+			return nil, r.err
+		}
+		return nil, s.fs.Rename(from, to)
+	case extHardlink:
+		from, to := s.resolve(r.str()), s.resolve(r.str())
+		if r.err != nil {
+			return nil, r.err
+		}
+		return nil, s.fs.Link(from, to)
+	case extStatvfs:
+		p := s.resolve(r.str())
+		if r.err != nil {
+			return nil, r.err
+		}
+		v, err := s.fs.Statvfs(p)
+		if err != nil {
+			return nil, err
+		}
+		return statvfsReply(id, v), nil
+	case extFstatvfs:
+		h, ok := s.handles.m[string(r.bytes())]
+		if r.err != nil {
+			return nil, r.err
+		}
+		if !ok {
+			return nil, errBadHandle
+		}
+		v, err := h.f.Statvfs()
+		if err != nil {
+			return nil, err
+		}
+		return statvfsReply(id, v), nil
+	case extFsync:
+		h, err := s.handles.get(r.bytes(), false)
+		if err != nil {
+			return nil, err
+		}
+		return nil, h.f.Sync()
+	case extLsetstat:
+		return nil, s.opSetstat(r, false)
+	case extLimits:
+		// uint64 max-packet-length, max-read-length, max-write-length, max-open-handles
+		return newPacket(fxpExtendedReply, id).u64(maxPacket).u64(maxIO).u64(maxIO).u64(0).finish(), nil
+	case extExpandPath:
+		return s.extExpandPath(id, r)
+	case extCopyData:
+		return nil, s.extCopyData(r)
+	case extSetstat:
+		return nil, s.extSetstat(r)
+	case extReaddir:
+		return s.extReaddir(id, r)
+	case extTree:
+		return s.extTree(id, r)
+	case extReadFiles:
+		return s.extReadFiles(id, r)
+	case extWatch:
+		return s.extWatch(id, r)
+	case extUnwatch:
+		wid := r.u32()
+		if r.err != nil {
+			return nil, r.err
+		}
+		if s.watches == nil {
+			return nil, errBadHandle
+		}
+		return nil, s.watches.remove(wid)
+	}
+	return nil, errUnsupported
+}
+
+// statvfs@openssh.com reply: 11 × uint64 (bsize, frsize, blocks, bfree, bavail, files, ffree,
+// favail, fsid, flag, namemax).
+func statvfsReply(id uint32, v statvfs) []byte {
+	w := newPacket(fxpExtendedReply, id)
+	for _, x := range []uint64{v.bsize, v.frsize, v.blocks, v.bfree, v.bavail, v.files, v.ffree, v.favail, v.fsid, v.flag, v.namemax} {
+		w.u64(x)
+	}
+	return w.finish()
+}
+
+// expand-path@openssh.com: string path → NAME; "~" and "~user" prefixes become home folders,
+// then the result is canonical as REALPATH's.
+func (s *server) extExpandPath(id uint32, r *reader) ([]byte, error) {
+	p := r.str()
+	if r.err != nil {
+		return nil, r.err
+	}
+	if strings.HasPrefix(p, "~") {
+		user, rest := p[1:], ""
+		if i := strings.IndexByte(user, '/'); i >= 0 {
+			user, rest = user[:i], user[i+1:]
+		}
+		home, err := s.fs.Home(user)
+		if err != nil {
+			return nil, err
+		}
+		p = path.Join(home, rest)
+	}
+	abs, err := s.canonical(p)
+	if err != nil {
+		return nil, err
+	}
+	return nameReply(id, abs), nil
+}
+
+// copy-data: string read-handle, uint64 read-offset, uint64 read-length (0: to EOF),
+// string write-handle, uint64 write-offset → STATUS
+func (s *server) extCopyData(r *reader) error {
+	rh, roff, n, wh, woff := r.bytes(), r.u64(), r.u64(), r.bytes(), r.u64()
+	if r.err != nil {
+		return r.err
+	}
+	src, err := s.handles.get(rh, false)
+	if err != nil {
+		return err
+	}
+	dst, err := s.handles.get(wh, false)
+	if err != nil {
+		return err
+	}
+	buf := make([]byte, 256<<10)
+	for n == 0 || n > 0 {
+		want := uint64(len(buf))
+		if n != 0 && n < want {
+			want = n
+		}
+		got, err := src.f.ReadAt(buf[:want], int64(roff))
+		if got > 0 {
+			if _, werr := dst.f.WriteAt(buf[:got], int64(woff)); werr != nil {
+				return werr
+			}
+			roff += uint64(got)
+			woff += uint64(got)
+			if n != 0 {
+				n -= uint64(got)
+				if n == 0 {
+					return nil
+				}
+			}
+		}
+		if err == io.EOF || (err == nil && got == 0) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Field bits of setstat@rmount.
+const (
+	setSize     = 1 << 0
+	setMode     = 1 << 1
+	setUID      = 1 << 2
+	setGID      = 1 << 3
+	setAtime    = 1 << 4
+	setMtime    = 1 << 5
+	setAtimeNow = 1 << 6
+	setMtimeNow = 1 << 7
+
+	setstatNoFollow = 1 << 0
+	setstatHandle   = 1 << 1
+)
+
+// setstat@rmount: uint32 flags, string path-or-handle, uint32 valid, uint64 size, uint32 mode,
+// uint32 uid, uint32 gid, int64 atime-sec, uint32 atime-nsec, int64 mtime-sec, uint32 mtime-nsec
+// → STATUS. Each field applies only when its bit is in valid; a time left out stays as it is.
+func (s *server) extSetstat(r *reader) error {
+	flags, target, valid := r.u32(), r.bytes(), r.u32()
+	size, mode, uid, gid := r.u64(), r.u32(), r.u32(), r.u32()
+	at := timespec{int64(r.u64()), int64(r.u32())}
+	mt := timespec{int64(r.u64()), int64(r.u32())}
+	if r.err != nil {
+		return r.err
+	}
+	if at.nsec >= 1e9 || mt.nsec >= 1e9 {
+		return pathError("setstat", string(target), syscall.EINVAL)
+	}
+	atime := timeSet{omit: valid&(setAtime|setAtimeNow) == 0, now: valid&setAtimeNow != 0, t: at}
+	mtime := timeSet{omit: valid&(setMtime|setMtimeNow) == 0, now: valid&setMtimeNow != 0, t: mt}
+	u, g := -1, -1
+	if valid&setUID != 0 {
+		u = int(uid)
+	}
+	if valid&setGID != 0 {
+		g = int(gid)
+	}
+	times := valid&(setAtime|setMtime|setAtimeNow|setMtimeNow) != 0
+	if flags&setstatHandle != 0 {
+		h, ok := s.handles.m[string(target)]
+		if !ok {
+			return errBadHandle
+		}
+		if valid&setSize != 0 {
+			if err := h.f.Truncate(int64(size)); err != nil {
+				return err
+			}
+		}
+		if valid&setMode != 0 {
+			if err := h.f.Chmod(mode); err != nil {
+				return err
+			}
+		}
+		if u != -1 || g != -1 {
+			if err := h.f.Chown(u, g); err != nil {
+				return err
+			}
+		}
+		if times {
+			return h.f.SetTimes(atime, mtime)
+		}
+		return nil
+	}
+	name := s.resolve(string(target))
+	follow := flags&setstatNoFollow == 0
+	if valid&setSize != 0 {
+		if err := s.fs.Truncate(name, int64(size)); err != nil {
+			return err
+		}
+	}
+	if valid&setMode != 0 {
+		if err := s.fs.Chmod(name, mode, follow); err != nil {
+			return err
+		}
+	}
+	if u != -1 || g != -1 {
+		if err := s.fs.Chown(name, u, g, follow); err != nil {
+			return err
+		}
+	}
+	if times {
+		return s.fs.SetTimes(name, atime, mtime, follow)
+	}
+	return nil
+}
+
+// readdir@rmount: string path → EXTENDED_REPLY uint32 count, (string name, ATTRS)*
+// Every entry but "." and ".." in one answer (lstat attributes).
+func (s *server) extReaddir(id uint32, r *reader) ([]byte, error) {
+	dir := s.resolve(r.str())
+	if r.err != nil {
+		return nil, r.err
+	}
+	names, err := s.listDir(dir)
+	if err != nil {
+		return nil, err
+	}
+	w := newPacket(fxpExtendedReply, id).u32(0)
+	count := uint32(0)
+	for _, n := range names {
+		st, err := s.fs.Lstat(path.Join(dir, n))
+		if err != nil {
+			continue
+		}
+		w.str(n).attrs(&st)
+		count++
+		if len(w.b) > maxBatchReply {
+			return nil, pathError("readdir", dir, syscall.EOVERFLOW)
+		}
+	}
+	binary.BigEndian.PutUint32(w.b[9:], count)
+	return w.finish(), nil
+}
+
+// listDir returns the names in dir; ENOTDIR when it is not a directory.
+func (s *server) listDir(dir string) ([]string, error) {
+	st, err := s.fs.Stat(dir)
+	if err != nil {
+		return nil, err
+	}
+	if st.mode&syscall.S_IFMT != syscall.S_IFDIR {
+		return nil, pathError("readdir", dir, syscall.ENOTDIR)
+	}
+	f, err := s.fs.OpenFile(dir, os.O_RDONLY, 0)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	var all []string
+	for {
+		names, err := f.Readdirnames(1024)
+		all = append(all, names...)
+		if err == io.EOF || (err == nil && len(names) == 0) {
+			return all, nil
+		}
+		if err != nil {
+			return nil, err
+		}
+	}
+}
+
+// tree@rmount: string path, uint32 max-depth, uint32 max-entries →
+// EXTENDED_REPLY uint32 flags (1: truncated), uint32 count, (string relative-path, ATTRS)*
+// The subtree breadth first, symlinks not followed; unreadable folders are listed without
+// their contents.
+func (s *server) extTree(id uint32, r *reader) ([]byte, error) {
+	root, maxDepth, maxEntries := s.resolve(r.str()), r.u32(), r.u32()
+	if r.err != nil {
+		return nil, r.err
+	}
+	if _, err := s.listDir(root); err != nil {
+		return nil, err
+	}
+	w := newPacket(fxpExtendedReply, id).u32(0).u32(0)
+	count, truncated := uint32(0), false
+	type level struct {
+		rel   string
+		depth uint32
+	}
+	queue := []level{{"", 1}}
+	for len(queue) > 0 && !truncated {
+		cur := queue[0]
+		queue = queue[1:]
+		names, err := s.listDir(path.Join(root, cur.rel))
+		if err != nil {
+			continue
+		}
+		for _, n := range names {
+			rel := n
+			if cur.rel != "" {
+				rel = cur.rel + "/" + n
+			}
+			st, err := s.fs.Lstat(path.Join(root, rel))
+			if err != nil {
+				continue
+			}
+			if (maxEntries != 0 && count >= maxEntries) || len(w.b) > maxBatchReply {
+				truncated = true
+				break
+			}
+			w.str(rel).attrs(&st)
+			count++
+			if st.mode&syscall.S_IFMT == syscall.S_IFDIR && (maxDepth == 0 || cur.depth < maxDepth) {
+				queue = append(queue, level{rel, cur.depth + 1})
+			}
+		}
+	}
+	if truncated {
+		binary.BigEndian.PutUint32(w.b[9:], 1)
+	}
+	binary.BigEndian.PutUint32(w.b[13:], count)
+	return w.finish(), nil
+}
+
+// readfiles@rmount: uint32 max-bytes-per-file, uint32 count, string path* →
+// EXTENDED_REPLY uint32 count, (string errno-name or "", ATTRS, string data)*
+// The first max-bytes of each file (stat attributes tell the whole size); a failure for one
+// file is reported in its entry and does not fail the request.
+func (s *server) extReadFiles(id uint32, r *reader) ([]byte, error) {
+	maxBytes, n := r.u32(), r.u32()
+	if r.err != nil {
+		return nil, r.err
+	}
+	if maxBytes > maxIO {
+		maxBytes = maxIO
+	}
+	w := newPacket(fxpExtendedReply, id).u32(n)
+	buf := make([]byte, maxBytes)
+	for i := uint32(0); i < n; i++ {
+		p := s.resolve(r.str())
+		if r.err != nil {
+			return nil, r.err
+		}
+		st, data, err := s.readSmall(p, buf)
+		if err != nil {
+			w.str(errnoName(err)).attrs(nil).str("")
+			continue
+		}
+		w.str("").attrs(&st).bytes(data)
+		if len(w.b) > maxBatchReply {
+			return nil, pathError("readfiles", p, syscall.EOVERFLOW)
+		}
+	}
+	return w.finish(), nil
+}
+
+func (s *server) readSmall(p string, buf []byte) (fileStat, []byte, error) {
+	f, err := s.fs.OpenFile(p, os.O_RDONLY, 0)
+	if err != nil {
+		return fileStat{}, nil, err
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return fileStat{}, nil, err
+	}
+	if st.mode&syscall.S_IFMT == syscall.S_IFDIR {
+		return fileStat{}, nil, pathError("read", p, syscall.EISDIR)
+	}
+	got := 0
+	for got < len(buf) {
+		k, err := f.ReadAt(buf[got:], int64(got))
+		got += k
+		if err == io.EOF || (err == nil && k == 0) {
+			break
+		}
+		if err != nil {
+			return fileStat{}, nil, err
+		}
+	}
+	return st, buf[:got], nil
+}
+
+// watch@rmount: string path → EXTENDED_REPLY uint32 watch-id. Events follow as EXTENDED_REPLY
+// packets with request id 0xFFFFFFFF (PROTOCOL.md).
+func (s *server) extWatch(id uint32, r *reader) ([]byte, error) {
+	p := s.resolve(r.str())
+	if r.err != nil {
+		return nil, r.err
+	}
+	if !watchSupported {
+		return nil, errUnsupported
+	}
+	st, err := s.fs.Stat(p)
+	if err != nil {
+		return nil, err
+	}
+	if st.mode&syscall.S_IFMT != syscall.S_IFDIR {
+		return nil, pathError("watch", p, syscall.ENOTDIR)
+	}
+	if s.watches == nil {
+		s.watches = newWatchSet(s.sendEvents)
+	}
+	wid, err := s.watches.add(p)
+	if err != nil {
+		return nil, err
+	}
+	return newPacket(fxpExtendedReply, id).u32(wid).finish(), nil
+}
+
+// Event bits of a watch event.
+const (
+	evCreate = 1 << 0
+	evRemove = 1 << 1
+	evModify = 1 << 2
+	evAttrib = 1 << 3
+	evRename = 1 << 4
+	// evRescan: events were lost; everything under the watched folder may have changed.
+	evRescan = 1 << 31
+)
+
+// watchEvent is one coalesced change: path relative to the watched folder ("" = the folder).
+type watchEvent struct {
+	mask uint32
+	path string
+}
+
+// sendEvents pushes one batch: EXTENDED_REPLY id 0xFFFFFFFF, string "watch@rmount",
+// uint32 watch-id, uint32 count, (uint32 mask, string path)*
+func (s *server) sendEvents(wid uint32, events []watchEvent) {
+	w := newPacket(fxpExtendedReply, eventID).str(extWatch).u32(wid).u32(uint32(len(events)))
+	for _, e := range events {
+		w.u32(e.mask).str(e.path)
+	}
+	s.out.send(w.finish(), true)
+}

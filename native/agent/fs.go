@@ -1,0 +1,217 @@
+package main
+
+import (
+	"io"
+	"os"
+	"syscall"
+)
+
+// fileStat is everything the agent reports about a file (lstat or stat semantics).
+type fileStat struct {
+	mode   uint32 // st_mode, type bits included
+	size   uint64
+	uid    uint32
+	gid    uint32
+	atime  timespec
+	mtime  timespec
+	ctime  timespec
+	ino    uint64
+	nlink  uint64
+	dev    uint64
+	rdev   uint64
+	blocks uint64
+}
+
+// statvfs is the statvfs@openssh.com reply.
+type statvfs struct {
+	bsize, frsize, blocks, bfree, bavail, files, ffree, favail, fsid, flag, namemax uint64
+}
+
+// timeSet is a time to set: omit leaves it alone, now asks for the current time.
+type timeSet struct {
+	omit bool
+	now  bool
+	t    timespec
+}
+
+// fileSystem is what the server does to files; osFS is the real one, tests substitute others.
+type fileSystem interface {
+	OpenFile(name string, flag int, perm uint32) (file, error)
+	Stat(name string) (fileStat, error)
+	Lstat(name string) (fileStat, error)
+	Mkdir(name string, perm uint32) error
+	// Unlink removes a non-directory.
+	Unlink(name string) error
+	Rmdir(name string) error
+	// Rename is rename(2): an existing target is replaced.
+	Rename(from, to string) error
+	Link(existing, name string) error
+	Symlink(target, name string) error
+	Readlink(name string) (string, error)
+	Chmod(name string, mode uint32, follow bool) error
+	Chown(name string, uid, gid int, follow bool) error
+	Truncate(name string, size int64) error
+	SetTimes(name string, atime, mtime timeSet, follow bool) error
+	Statvfs(name string) (statvfs, error)
+	// Home is the home folder of user ("" = the current user).
+	Home(user string) (string, error)
+	Getwd() (string, error)
+}
+
+// file is an open file or directory.
+type file interface {
+	io.ReaderAt
+	io.WriterAt
+	io.Writer
+	io.Closer
+	Stat() (fileStat, error)
+	Sync() error
+	Truncate(size int64) error
+	Chmod(mode uint32) error
+	Chown(uid, gid int) error
+	SetTimes(atime, mtime timeSet) error
+	Readdirnames(n int) ([]string, error)
+	Statvfs() (statvfs, error)
+}
+
+// osFS is the operating system's file system.
+type osFS struct{}
+
+// osFile wraps *os.File with the calls os.File lacks (nanosecond times, statvfs, raw stat).
+type osFile struct{ *os.File }
+
+func (osFS) OpenFile(name string, flag int, perm uint32) (file, error) {
+	f, err := os.OpenFile(name, flag, os.FileMode(perm&0o777)|modeExtraBits(perm))
+	if err != nil {
+		return nil, err
+	}
+	return osFile{f}, nil
+}
+
+// modeExtraBits carries setuid/setgid/sticky into os.FileMode, which keeps them apart.
+func modeExtraBits(perm uint32) os.FileMode {
+	var m os.FileMode
+	if perm&0o4000 != 0 {
+		m |= os.ModeSetuid
+	}
+	if perm&0o2000 != 0 {
+		m |= os.ModeSetgid
+	}
+	if perm&0o1000 != 0 {
+		m |= os.ModeSticky
+	}
+	return m
+}
+
+func (osFS) Stat(name string) (fileStat, error) {
+	var st syscall.Stat_t
+	if err := syscall.Stat(name, &st); err != nil {
+		return fileStat{}, pathError("stat", name, err)
+	}
+	return fromSys(&st), nil
+}
+
+func (osFS) Lstat(name string) (fileStat, error) {
+	var st syscall.Stat_t
+	if err := syscall.Lstat(name, &st); err != nil {
+		return fileStat{}, pathError("lstat", name, err)
+	}
+	return fromSys(&st), nil
+}
+
+func (osFS) Mkdir(name string, perm uint32) error {
+	return wrap("mkdir", name, syscall.Mkdir(name, perm&0o7777))
+}
+func (osFS) Unlink(name string) error { return wrap("unlink", name, syscall.Unlink(name)) }
+func (osFS) Rmdir(name string) error  { return wrap("rmdir", name, syscall.Rmdir(name)) }
+
+// Rename calls rename(2) directly: os.Rename refuses to replace a directory.
+func (osFS) Rename(from, to string) error { return wrap("rename", from, syscall.Rename(from, to)) }
+func (osFS) Link(existing, name string) error {
+	return wrap("link", name, syscall.Link(existing, name))
+}
+func (osFS) Symlink(target, name string) error {
+	return wrap("symlink", name, syscall.Symlink(target, name))
+}
+func (osFS) Readlink(name string) (string, error) { return os.Readlink(name) }
+
+func (osFS) Chmod(name string, mode uint32, follow bool) error {
+	if !follow {
+		st, err := osFS{}.Lstat(name)
+		if err != nil {
+			return err
+		}
+		if st.mode&syscall.S_IFMT == syscall.S_IFLNK {
+			// Linux has no lchmod; a symlink's mode means nothing there anyway.
+			return pathError("lchmod", name, syscall.ENOTSUP)
+		}
+	}
+	return wrap("chmod", name, syscall.Chmod(name, mode&0o7777))
+}
+
+func (osFS) Chown(name string, uid, gid int, follow bool) error {
+	if follow {
+		return wrap("chown", name, syscall.Chown(name, uid, gid))
+	}
+	return wrap("lchown", name, syscall.Lchown(name, uid, gid))
+}
+
+func (osFS) Truncate(name string, size int64) error {
+	return wrap("truncate", name, syscall.Truncate(name, size))
+}
+
+func (osFS) SetTimes(name string, atime, mtime timeSet, follow bool) error {
+	return wrap("utimensat", name, setTimesPath(name, atime, mtime, follow))
+}
+
+func (osFS) Statvfs(name string) (statvfs, error) {
+	v, err := statvfsPath(name)
+	return v, wrap("statvfs", name, err)
+}
+
+func (osFS) Home(user string) (string, error) { return homeOf(user) }
+func (osFS) Getwd() (string, error)           { return os.Getwd() }
+
+func (f osFile) Stat() (fileStat, error) {
+	var st syscall.Stat_t
+	if err := syscall.Fstat(int(f.Fd()), &st); err != nil {
+		return fileStat{}, pathError("fstat", f.Name(), err)
+	}
+	return fromSys(&st), nil
+}
+func (f osFile) Chmod(mode uint32) error {
+	return wrap("fchmod", f.Name(), syscall.Fchmod(int(f.Fd()), mode&0o7777))
+}
+func (f osFile) Chown(uid, gid int) error {
+	return wrap("fchown", f.Name(), syscall.Fchown(int(f.Fd()), uid, gid))
+}
+func (f osFile) SetTimes(atime, mtime timeSet) error {
+	return wrap("futimens", f.Name(), setTimesFile(f.File, atime, mtime))
+}
+func (f osFile) Statvfs() (statvfs, error) {
+	v, err := statvfsFile(f.File)
+	return v, wrap("fstatvfs", f.Name(), err)
+}
+
+// wrap returns nil for nil and a PathError otherwise.
+func wrap(op, path string, err error) error {
+	if err == nil {
+		return nil
+	}
+	return pathError(op, path, err)
+}
+
+// fillTimes resolves omitted and "now" times against the current ones, for systems without
+// utimensat's UTIME_OMIT/UTIME_NOW.
+func fillTimes(cur fileStat, atime, mtime timeSet, now timespec) (timespec, timespec) {
+	pick := func(s timeSet, old timespec) timespec {
+		switch {
+		case s.omit:
+			return old
+		case s.now:
+			return now
+		}
+		return s.t
+	}
+	return pick(atime, cur.atime), pick(mtime, cur.mtime)
+}

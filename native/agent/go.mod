@@ -1,0 +1,3 @@
+module rmount/agent
+
+go 1.19

@@ -1,0 +1,5 @@
+package main
+
+import "syscall"
+
+func namemax(*syscall.Statfs_t) uint64 { return 255 }

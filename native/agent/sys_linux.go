@@ -1,0 +1,99 @@
+//go:build linux
+
+package main
+
+import (
+	"os"
+	"syscall"
+	"unsafe"
+)
+
+const (
+	utimeNow         = (1 << 30) - 1
+	utimeOmit        = (1 << 30) - 2
+	atSymlinkNofollw = 0x100
+	atFdcwd          = -100
+)
+
+func fromSys(st *syscall.Stat_t) fileStat {
+	return fileStat{
+		mode:   uint32(st.Mode),
+		size:   uint64(st.Size),
+		uid:    st.Uid,
+		gid:    st.Gid,
+		atime:  timespec{int64(st.Atim.Sec), int64(st.Atim.Nsec)},
+		mtime:  timespec{int64(st.Mtim.Sec), int64(st.Mtim.Nsec)},
+		ctime:  timespec{int64(st.Ctim.Sec), int64(st.Ctim.Nsec)},
+		ino:    uint64(st.Ino),
+		nlink:  uint64(st.Nlink),
+		dev:    uint64(st.Dev),
+		rdev:   uint64(st.Rdev),
+		blocks: uint64(st.Blocks),
+	}
+}
+
+func toUtimens(s timeSet) syscall.Timespec {
+	switch {
+	case s.omit:
+		return syscall.Timespec{Nsec: utimeOmit}
+	case s.now:
+		return syscall.Timespec{Nsec: utimeNow}
+	}
+	return syscall.NsecToTimespec(s.t.sec*1e9 + s.t.nsec)
+}
+
+// utimensat(2) with UTIME_OMIT/UTIME_NOW; path nil means the file descriptor itself.
+func utimensat(dirfd int, path *byte, atime, mtime timeSet, flags int) error {
+	ts := [2]syscall.Timespec{toUtimens(atime), toUtimens(mtime)}
+	_, _, e := syscall.Syscall6(syscall.SYS_UTIMENSAT, uintptr(dirfd), uintptr(unsafe.Pointer(path)), uintptr(unsafe.Pointer(&ts[0])), uintptr(flags), 0, 0)
+	if e != 0 {
+		return e
+	}
+	return nil
+}
+
+func setTimesPath(name string, atime, mtime timeSet, follow bool) error {
+	p, err := syscall.BytePtrFromString(name)
+	if err != nil {
+		return err
+	}
+	flags := 0
+	if !follow {
+		flags = atSymlinkNofollw
+	}
+	return utimensat(atFdcwd, p, atime, mtime, flags)
+}
+
+func setTimesFile(f *os.File, atime, mtime timeSet) error {
+	return utimensat(int(f.Fd()), nil, atime, mtime, 0)
+}
+
+func statvfsPath(name string) (statvfs, error) {
+	var s syscall.Statfs_t
+	if err := syscall.Statfs(name, &s); err != nil {
+		return statvfs{}, err
+	}
+	return fromStatfs(&s), nil
+}
+
+func statvfsFile(f *os.File) (statvfs, error) {
+	var s syscall.Statfs_t
+	if err := syscall.Fstatfs(int(f.Fd()), &s); err != nil {
+		return statvfs{}, err
+	}
+	return fromStatfs(&s), nil
+}
+
+func fromStatfs(s *syscall.Statfs_t) statvfs {
+	frsize := uint64(s.Frsize)
+	if frsize == 0 {
+		frsize = uint64(s.Bsize)
+	}
+	// Linux's f_flags uses the statvfs ST_* bits: ST_RDONLY 1, ST_NOSUID 2.
+	return statvfs{
+		bsize: uint64(s.Bsize), frsize: frsize, blocks: uint64(s.Blocks), bfree: uint64(s.Bfree),
+		bavail: uint64(s.Bavail), files: uint64(s.Files), ffree: uint64(s.Ffree), favail: uint64(s.Ffree),
+		fsid: uint64(uint32(s.Fsid.X__val[0]))<<32 | uint64(uint32(s.Fsid.X__val[1])), flag: uint64(s.Flags) & 3,
+		namemax: uint64(s.Namelen),
+	}
+}

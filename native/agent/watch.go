@@ -1,0 +1,89 @@
+package main
+
+import (
+	"sync"
+	"time"
+)
+
+const (
+	// coalesceDelay is how long changes gather before a batch is sent.
+	coalesceDelay = 50 * time.Millisecond
+	// maxPending bounds the distinct paths waiting in one batch; beyond it the batch becomes a
+	// single rescan.
+	maxPending = 4096
+	// maxBatch is the most events one packet carries.
+	maxBatch = 1000
+)
+
+// coalescer gathers events per path (masks OR-ed) and flushes them coalesceDelay after the
+// first one. Safe for concurrent use.
+type coalescer struct {
+	mu      sync.Mutex
+	pending map[string]uint32
+	order   []string
+	rescan  bool
+	timer   *time.Timer
+	flush   func([]watchEvent)
+}
+
+func newCoalescer(flush func([]watchEvent)) *coalescer {
+	return &coalescer{pending: map[string]uint32{}, flush: flush}
+}
+
+// add records a change of rel (mask evRescan: everything may have changed).
+func (c *coalescer) add(rel string, mask uint32) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if mask&evRescan != 0 || (!c.rescan && len(c.pending) >= maxPending) {
+		c.rescan = true
+		c.pending = map[string]uint32{}
+		c.order = nil
+	}
+	if !c.rescan {
+		if old, ok := c.pending[rel]; ok {
+			c.pending[rel] = old | mask
+		} else {
+			c.pending[rel] = mask
+			c.order = append(c.order, rel)
+		}
+	}
+	if c.timer == nil {
+		c.timer = time.AfterFunc(coalesceDelay, c.fire)
+	}
+}
+
+func (c *coalescer) fire() {
+	c.mu.Lock()
+	var events []watchEvent
+	if c.rescan {
+		events = []watchEvent{{evRescan, ""}}
+	} else {
+		events = make([]watchEvent, 0, len(c.order))
+		for _, p := range c.order {
+			events = append(events, watchEvent{c.pending[p], p})
+		}
+	}
+	c.pending = map[string]uint32{}
+	c.order = nil
+	c.rescan = false
+	c.timer = nil
+	c.mu.Unlock()
+	for len(events) > 0 {
+		n := len(events)
+		if n > maxBatch {
+			n = maxBatch
+		}
+		c.flush(events[:n])
+		events = events[n:]
+	}
+}
+
+// stop cancels a pending flush.
+func (c *coalescer) stop() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.timer != nil {
+		c.timer.Stop()
+		c.timer = nil
+	}
+}

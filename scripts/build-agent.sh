@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# Cross-compiles rmount-agent (native/agent, Go standard library only) for every platform rmount
+# can upload it to, into dist/agent/rmount-agent_<os>_<arch>[_<variant>], plus dist/agent/SHA256SUMS.
+# Reproducible: -trimpath, no build id, no VCS stamping, CGO off; nothing is downloaded.
+#   VERSION  version stamped into the binaries (default: package.json's)
+#   JOBS     parallel builds (default 2)
+#   TARGETS  space-separated subset, e.g. "linux/amd64 linux/arm/v7" (default: all)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+if ! command -v go >/dev/null 2>&1; then
+  echo "rmount: Go is missing, so the agent cannot be built: apt-get install golang-go" >&2
+  exit 1
+fi
+VERSION=${VERSION:-$(node -p 'require("./package.json").version' 2>/dev/null || echo dev)}
+COMMIT=${COMMIT:-$(git rev-parse --short=12 HEAD 2>/dev/null || echo unknown)}
+JOBS=${JOBS:-2}
+ALL="linux/amd64 linux/arm64 linux/arm/v6 linux/arm/v7 linux/386 linux/riscv64 linux/ppc64le linux/s390x linux/loong64 darwin/amd64 darwin/arm64 freebsd/amd64"
+TARGETS=${TARGETS:-$ALL}
+out=$PWD/dist/agent
+mkdir -p "$out"
+# A private cache inside the checkout keeps CI runs from touching $HOME and works as any user.
+export GOCACHE=${GOCACHE:-$PWD/build/go-cache} GOFLAGS=-mod=mod GOPROXY=off GOTOOLCHAIN=local GOWORK=off CGO_ENABLED=0
+
+build_one() {
+  local target=$1 os arch variant name
+  IFS=/ read -r os arch variant <<<"$target"
+  name=rmount-agent_${os}_${arch}${variant:+_$variant}
+  (cd native/agent && GOOS=$os GOARCH=$arch GOARM=${variant#v} go build -trimpath -buildvcs=false \
+    -ldflags "-s -w -buildid= -X main.version=$VERSION -X main.commit=$COMMIT" -o "$out/$name.tmp" .)
+  mv "$out/$name.tmp" "$out/$name"
+  echo "built $name"
+}
+export -f build_one
+export VERSION COMMIT out
+printf '%s\n' $TARGETS | xargs -P "$JOBS" -I{} bash -c 'build_one "$@"' _ {}
+(cd "$out" && sha256sum rmount-agent_* | LC_ALL=C sort -k2 > SHA256SUMS)
+echo "rmount-agent $VERSION ($COMMIT): $(wc -l < "$out/SHA256SUMS") builds in dist/agent"
