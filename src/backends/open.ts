@@ -1,6 +1,5 @@
 import type { Backend } from '../remote/backend.ts';
 import type { Destination } from '../remote/destination.ts';
-import { UnsupportedError } from '../remote/errors.ts';
 
 /** Options every backend may use; each takes what applies to it. */
 export interface BackendOptions {
@@ -34,10 +33,10 @@ export async function openBackend(dest: Destination, options: BackendOptions = {
       return new SshBackend(dest, options);
     }
     case 'docker':
-    case 'compose':
-      throw new UnsupportedError(`${dest.type}:// destinations are not supported by this build yet`, {
-        suggestion: 'use an ssh or local destination',
-      });
+    case 'compose': {
+      const { DockerBackend } = await import('./docker/backend.ts');
+      return new DockerBackend(dest, options.connectTimeoutMs === undefined ? {} : { connectTimeoutMs: options.connectTimeoutMs });
+    }
   }
 }
 

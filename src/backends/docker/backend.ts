@@ -1,0 +1,402 @@
+/**
+ * The Docker and Compose backend: dockerode for the Engine API (only this folder imports it),
+ * exec sessions, platform from the image and `uname`, uploads through the archive API, and the
+ * agentless "copy/exec" file client.
+ */
+import { readFileSync } from 'node:fs';
+import { mkdtemp, readFile, rm, stat } from 'node:fs/promises';
+import { homedir, tmpdir } from 'node:os';
+import { join, posix } from 'node:path';
+import { createReadStream } from 'node:fs';
+import Dockerode from 'dockerode';
+import type { Backend } from '../../remote/backend.ts';
+import { normalizeRemotePath, type Destination } from '../../remote/destination.ts';
+import { RmountError, StateError, TimeoutError, UnreachableError, UsageError } from '../../remote/errors.ts';
+import type { FileClient } from '../../remote/file-client.ts';
+import { goarchFromMachine, goosFromUname, type PlatformInfo } from '../../remote/platform.ts';
+import type { ExecOptions, Session } from '../../remote/session.ts';
+import { downloadFile, putEntries, statPath, type PutEntry } from './container-archive.ts';
+import { resolveContainer, type ResolvedContainer } from './container-resolve.ts';
+import { formatEndpoint, resolveEngineEndpoint, type EngineEndpoint } from './engine-endpoint.ts';
+import { DockerExecSession, execError } from './exec-session.ts';
+import { DockerFileClient, type ContainerAccess, type RunResult } from './file-client.ts';
+
+/** Options of a Docker backend. */
+export interface DockerBackendOptions {
+  /** The engine to use; default: resolved from DOCKER_HOST / contexts like the docker CLI. */
+  endpoint?: EngineEndpoint;
+  /** Environment for engine and Compose-project resolution; default process.env. */
+  env?: Record<string, string | undefined>;
+  /** Folder whose name is the Compose project `.`; default process.cwd(). */
+  cwd?: string;
+  /** Limit on reaching the engine and resolving the container, ms (default 30 s). */
+  connectTimeoutMs?: number;
+}
+
+const KEEPALIVE_MS = 5000;
+
+/** Makes a dockerode client for an endpoint. */
+export function dockerFor(ep: EngineEndpoint): Dockerode {
+  switch (ep.kind) {
+    case 'unix': return new Dockerode({ socketPath: ep.socketPath });
+    case 'tcp': {
+      const o: Dockerode.DockerOptions = { host: ep.host, port: ep.port, protocol: ep.tls ? 'https' : 'http' };
+      if (ep.tls?.ca !== undefined) o.ca = ep.tls.ca;
+      if (ep.tls?.cert !== undefined) o.cert = ep.tls.cert;
+      if (ep.tls?.key !== undefined) o.key = ep.tls.key;
+      return new Dockerode(o);
+    }
+    case 'ssh': {
+      const o: Dockerode.DockerOptions = { protocol: 'ssh', host: ep.host, port: ep.port };
+      if (ep.user !== undefined) o.username = ep.user;
+      return new Dockerode(o);
+    }
+  }
+}
+
+/** A running container, named directly or as a Compose service replica. */
+export class DockerBackend implements Backend {
+  readonly type: 'docker' | 'compose';
+  readonly destination: Destination;
+  readonly keepAliveInterval = KEEPALIVE_MS;
+  readonly #options: DockerBackendOptions;
+  #docker: Dockerode | undefined;
+  #endpoint: EngineEndpoint | undefined;
+  #resolved: ResolvedContainer | undefined;
+  #connected = false;
+  #closed = false;
+  #lastError: Error | undefined;
+  #files: Promise<DockerFileClient> | undefined;
+  #home: Promise<string> | undefined;
+  #ids: Promise<{ uid: number; gid: number }> | undefined;
+
+  constructor(dest: Destination, options: DockerBackendOptions = {}) {
+    this.type = dest.type === 'compose' ? 'compose' : 'docker';
+    this.destination = dest;
+    this.#options = options;
+  }
+
+  /** `docker://name` once resolved (the destination's form before). */
+  get addr(): string {
+    if (this.#resolved) return `docker://${this.#resolved.name}`;
+    const d = this.destination;
+    return d.type === 'compose' ? `compose://${d.host}/${d.service}${d.sequence === undefined ? '' : `/${d.sequence}`}` : `docker://${d.host}`;
+  }
+
+  /** The container's configured user ('' = the image default, root). */
+  get user(): string {
+    return this.#resolved?.info.Config.User ?? '';
+  }
+
+  /** The container this backend resolved to (after `start`). */
+  get container(): ResolvedContainer {
+    if (!this.#resolved) throw new UnreachableError(`${this.addr}: not started`, { suggestion: 'call start() first' });
+    return this.#resolved;
+  }
+
+  /** Resolves the engine, reaches it, and resolves the destination to one running container. */
+  async start(signal?: AbortSignal): Promise<void> {
+    if (this.#closed) throw new UnreachableError(`${this.addr}: the backend was closed`, { suggestion: 'make a new backend' });
+    if (this.#connected) return;
+    const env = this.#options.env ?? process.env;
+    try {
+      this.#endpoint = this.#options.endpoint ?? resolveEngineEndpoint({ env, home: homedir(), readFile: readSmall });
+      this.#docker = dockerFor(this.#endpoint);
+      const limit = AbortSignal.timeout(this.#options.connectTimeoutMs ?? 30_000);
+      const both = signal ? AbortSignal.any([signal, limit]) : limit;
+      this.#resolved = await abortable(this.#reach(env), both, () => new TimeoutError(`reaching the Docker engine at ${formatEndpoint(this.#endpoint!)} took too long`, {
+        suggestion: 'check that dockerd runs and answers (docker version)',
+      }));
+      this.#connected = true;
+    } catch (error) {
+      this.#lastError = error as Error;
+      throw error;
+    }
+  }
+
+  async #reach(env: Record<string, string | undefined>): Promise<ResolvedContainer> {
+    const docker = this.#docker!;
+    try {
+      await docker.ping();
+    } catch (error) {
+      throw this.#engineError(error);
+    }
+    try {
+      return await resolveContainer(docker, this.destination, { cwd: this.#options.cwd ?? process.cwd(), env });
+    } catch (error) {
+      if (error instanceof RmountError) throw error;
+      throw this.#engineError(error);
+    }
+  }
+
+  #engineError(error: unknown): RmountError {
+    if (error instanceof RmountError) return error;
+    const where = this.#endpoint ? formatEndpoint(this.#endpoint) : 'the Docker engine';
+    const e = error as { code?: string; message?: string };
+    return new UnreachableError(`cannot reach the Docker engine at ${where}: ${e.code ?? ''} ${e.message ?? String(error)}`.replace(/\s+/g, ' ').trim(), {
+      cause: error,
+      suggestion: e.code === 'EACCES' ? 'add yourself to the docker group, or use sudo' : 'check that dockerd runs, and DOCKER_HOST / DOCKER_CONTEXT',
+    });
+  }
+
+  isConnected(): boolean {
+    return this.#connected;
+  }
+
+  lastError(): Error | undefined {
+    return this.#lastError;
+  }
+
+  /** Inspects the container: rejects (and marks the backend dead) when it stopped or disappeared. */
+  async sendKeepAlive(): Promise<void> {
+    const c = this.#container();
+    try {
+      const info = await c.inspect();
+      if (!info.State.Running) throw new StateError(`container ${this.container.name} stopped (state: ${info.State.Status})`, { suggestion: `start it: docker start ${this.container.name}` });
+    } catch (error) {
+      const err = error instanceof RmountError ? error : (error as { statusCode?: number }).statusCode === 404
+        ? new StateError(`container ${this.container.name} was removed`, { cause: error, suggestion: 'start a new one and mount again' })
+        : this.#engineError(error);
+      this.#lastError = err;
+      this.#connected = false;
+      throw err;
+    }
+  }
+
+  /** Runs argv in the container (env, WorkingDir, --user, TTY as asked); `~` in cwd is the user's home. */
+  async exec(argv: readonly string[], options: ExecOptions = {}): Promise<Session> {
+    if (options.signal?.aborted) throw new TimeoutError(`exec in ${this.addr} was cancelled before it started`, { cause: options.signal.reason });
+    const opts: ExecOptions & { markedKill?: (name: string, marker: string) => Promise<void> } = { ...options };
+    if (options.cwd !== undefined) opts.cwd = await this.#expand(options.cwd, options.user);
+    opts.markedKill = (name, marker) => this.#killMarked(name, marker);
+    return DockerExecSession.start(this.#container(), argv, opts);
+  }
+
+  // Signals the processes whose environment carries `marker`, from a second exec (as root).
+  async #killMarked(name: string, marker: string): Promise<void> {
+    const script = 'for f in /proc/[0-9]*/environ; do if tr "\\000" "\\n" < "$f" 2>/dev/null | grep -qxF "$2"; then p=${f#/proc/}; kill -s "$1" "${p%/environ}" 2>/dev/null; fi; done; true';
+    await this.run(['sh', '-c', script, 'sh', name, marker], { user: '0' });
+  }
+
+  /** Runs argv to completion and collects its output (for the file client and probes). */
+  async run(argv: readonly string[], options: { stdin?: Buffer | NodeJS.ReadableStream; user?: string; cwd?: string } = {}): Promise<RunResult> {
+    const opts: ExecOptions = {};
+    if (options.user !== undefined) opts.user = options.user;
+    if (options.cwd !== undefined) opts.cwd = options.cwd;
+    const session = await DockerExecSession.start(this.#container(), argv, opts);
+    const out: Buffer[] = [];
+    const err: Buffer[] = [];
+    session.stdout.on('data', (b: Buffer) => out.push(b));
+    session.stderr.on('data', (b: Buffer) => err.push(b));
+    if (options.stdin === undefined) session.stdin.end();
+    else if (Buffer.isBuffer(options.stdin)) session.stdin.end(options.stdin);
+    else (options.stdin as NodeJS.ReadableStream).pipe(session.stdin);
+    const status = await session.wait();
+    return { code: status.code, stdout: Buffer.concat(out), stderr: Buffer.concat(err).toString('utf8') };
+  }
+
+  /** The agentless file client, made on first call and shared. */
+  files(): Promise<FileClient> {
+    this.#files ??= DockerFileClient.open(this.#access(), this.addr).catch((error: unknown) => {
+      this.#files = undefined;
+      throw error;
+    });
+    return this.#files;
+  }
+
+  #access(): ContainerAccess {
+    return {
+      container: () => this.#container(),
+      run: (argv, options) => this.run(argv, options),
+      home: () => this.#homeDir(),
+      workingDir: () => this.container.info.Config.WorkingDir ?? '',
+    };
+  }
+
+  /**
+   * The image's Os/Architecture/Variant; `uname -s`/`uname -m` in the container fill what the
+   * image lacks and win where they disagree (an emulated image reports the emulated machine).
+   */
+  async detectPlatform(): Promise<PlatformInfo> {
+    const docker = this.#docker!;
+    let image: { Os?: string; Architecture?: string; Variant?: string } = {};
+    try {
+      image = await docker.getImage(this.container.info.Image).inspect();
+    } catch {
+      // The image may be gone (removed while the container runs): uname decides.
+    }
+    return mergePlatform(image, await this.#uname());
+  }
+
+  async #uname(): Promise<{ sysname: string; machine: string } | undefined> {
+    try {
+      const m = await this.run(['uname', '-m']);
+      if (m.code !== 0) return undefined;
+      const s = await this.run(['uname', '-s']);
+      return { sysname: s.code === 0 ? s.stdout.toString().trim() : '', machine: m.stdout.toString().trim() };
+    } catch {
+      return undefined;
+    }
+  }
+
+  /** Absolute paths as they are; `~`, `~/x` against the home of the container's user; none: WorkingDir, else home. */
+  async resolvePath(path?: string): Promise<string> {
+    if (path !== undefined && path.startsWith('/')) return normalizeRemotePath(posix.normalize(path));
+    if (path === undefined || path === '' || path === '.') {
+      const wd = this.container.info.Config.WorkingDir;
+      if (wd) return normalizeRemotePath(wd);
+      return this.#homeDir();
+    }
+    return this.#expand(path);
+  }
+
+  async #expand(path: string, user?: string): Promise<string> {
+    if (path.startsWith('/')) return path;
+    const home = await this.#homeDir(user);
+    if (path === '~') return home;
+    return posix.join(home, path.startsWith('~/') ? path.slice(2) : path);
+  }
+
+  // $HOME of the container's user (docker exec sets it from /etc/passwd); /etc/passwd through the
+  // archive API where there is no shell; '/' when neither says.
+  #homeDir(user?: string): Promise<string> {
+    const get = async (): Promise<string> => {
+      try {
+        const r = await this.run(['sh', '-c', 'printf %s "$HOME"'], user === undefined ? {} : { user });
+        if (r.code === 0 && r.stdout.toString().startsWith('/')) return r.stdout.toString();
+      } catch {
+        // no shell: fall through
+      }
+      const entry = await this.#passwdEntry(user ?? this.user);
+      return entry?.home || '/';
+    };
+    if (user !== undefined) return get();
+    this.#home ??= get().catch((error: unknown) => { this.#home = undefined; throw error; });
+    return this.#home;
+  }
+
+  async #passwdEntry(user: string): Promise<{ uid: number; gid: number; home: string } | undefined> {
+    const name = user.split(':')[0] || '0';
+    const text = await this.#readContainerFile('/etc/passwd').catch(() => '');
+    for (const line of text.split('\n')) {
+      const f = line.split(':');
+      if (f.length >= 6 && (f[0] === name || f[2] === name)) return { uid: Number(f[2]), gid: Number(f[3]), home: f[5]! };
+    }
+    return undefined;
+  }
+
+  async #readContainerFile(path: string): Promise<string> {
+    const dir = await mkdtemp(join(tmpdir(), 'rmount-docker-'));
+    try {
+      await downloadFile(this.#container(), path, join(dir, 'f'));
+      return await readFile(join(dir, 'f'), 'utf8');
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  }
+
+  // uid/gid of the container's user: numeric `uid[:gid]` as given, a name through /etc/passwd.
+  #userIds(): Promise<{ uid: number; gid: number }> {
+    this.#ids ??= (async () => {
+      const [u = '', g] = this.user.split(':');
+      if (u === '') return { uid: 0, gid: 0 };
+      const entry = /^\d+$/.test(u) ? undefined : await this.#passwdEntry(u);
+      const uid = /^\d+$/.test(u) ? Number(u) : entry?.uid ?? 0;
+      const gid = g !== undefined && /^\d+$/.test(g) ? Number(g) : entry?.gid ?? (/^\d+$/.test(u) ? uid : 0);
+      return { uid, gid };
+    })();
+    return this.#ids;
+  }
+
+  /**
+   * Puts a file into the container through the archive API: a tar (tar-stream) holding the missing
+   * parent folders and the file, with `mode` and the container user's uid/gid. `~` is that user's
+   * home. Resolves with the absolute remote path. Streams a local file; memory stays bounded.
+   */
+  async uploadFile(local: string | Buffer, remote: string, mode: number): Promise<string> {
+    const target = normalizeRemotePath(await this.#expand(remote));
+    if (target === '/' || !target.startsWith('/')) throw new UsageError(`cannot upload to "${remote}"`, { suggestion: 'give a file path' });
+    const { uid, gid } = await this.#userIds();
+    const container = this.#container();
+    // The deepest existing ancestor: the tar is extracted there, so existing folders keep their modes.
+    const missing: string[] = [];
+    let base = posix.dirname(target);
+    for (;;) {
+      try {
+        const st = await statPath(container, base);
+        if ((st.mode & 0o170000) !== 0o040000 && st.linkTarget === '') throw new UsageError(`cannot upload to ${target}: ${base} is not a folder`, { suggestion: 'pick another path' });
+        break;
+      } catch (error) {
+        if ((error as { statusCode?: number }).statusCode !== 404) throw error instanceof RmountError ? error : execError(error, container.id, 'upload');
+        missing.unshift(posix.basename(base));
+        base = posix.dirname(base);
+      }
+    }
+    const entries: PutEntry[] = [];
+    for (let i = 0; i < missing.length; i++) entries.push({ name: missing.slice(0, i + 1).join('/'), type: 'directory', mode: 0o755, uid, gid });
+    const name = [...missing, posix.basename(target)].join('/');
+    const data: PutEntry['data'] = Buffer.isBuffer(local) ? local : { stream: createReadStream(local), size: (await stat(local)).size };
+    entries.push({ name, type: 'file', mode, uid, gid, data });
+    try {
+      await putEntries(container, base, entries);
+    } catch (error) {
+      throw error instanceof RmountError ? error : execError(error, container.id, 'upload');
+    }
+    return target;
+  }
+
+  /** The agent-transfer name of {@link uploadFile}. */
+  uploadAgent(local: string, remote: string, mode: number): Promise<string> {
+    return this.uploadFile(local, remote, mode);
+  }
+
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#connected = false;
+    const files = this.#files;
+    this.#files = undefined;
+    if (files) await files.then(f => f.close()).catch(() => {});
+  }
+
+  #container(): Dockerode.Container {
+    if (!this.#docker || !this.#resolved || this.#closed) {
+      throw new UnreachableError(`${this.addr}: not connected`, { cause: this.#lastError, suggestion: this.#closed ? 'the backend was closed' : 'call start() first' });
+    }
+    return this.#docker.getContainer(this.#resolved.id);
+  }
+}
+
+/** Image platform + `uname` → PlatformInfo; `uname -m` wins when the two disagree. */
+export function mergePlatform(image: { Os?: string; Architecture?: string; Variant?: string }, uname: { sysname: string; machine: string } | undefined): PlatformInfo {
+  const os = (image.Os ?? '').toLowerCase() || (uname ? goosFromUname(uname.sysname) : '');
+  let arch = (image.Architecture ?? '').toLowerCase();
+  let variant = arch === 'arm' ? (image.Variant ?? '') : '';
+  if (uname !== undefined && uname.machine !== '') {
+    const u = goarchFromMachine(uname.machine);
+    if (u.arch !== '' && (arch === '' || u.arch !== arch)) {
+      arch = u.arch;
+      variant = u.arch === 'arm' ? u.variant : '';
+    } else if (u.arch === 'arm' && variant === '') {
+      variant = u.variant;
+    }
+  }
+  return { os, arch, variant };
+}
+
+function readSmall(path: string): string | undefined {
+  try {
+    return readFileSync(path, 'utf8');
+  } catch {
+    return undefined;
+  }
+}
+
+function abortable<T>(work: Promise<T>, signal: AbortSignal, error: () => Error): Promise<T> {
+  if (signal.aborted) return Promise.reject(error());
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = (): void => reject(error());
+    signal.addEventListener('abort', onAbort, { once: true });
+    work.then(resolve, reject).finally(() => signal.removeEventListener('abort', onAbort));
+  });
+}
