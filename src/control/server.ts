@@ -1,6 +1,7 @@
 /**
  * The control socket a mount daemon serves: status, health, cache flush, unmount, and exec over
- * the mount's own connection. Wire format in protocol.ts.
+ * the mount's own connection, and `discover` (the executables on the remote PATH, for stubs).
+ * Wire format in protocol.ts.
  *
  * Who may connect. Node has no SO_PEERCRED, so two checks stand in for it:
  *  1. The kernel's: the socket is created mode 0600 (under a 0177 umask, then chmod) inside the
@@ -243,6 +244,10 @@ class ServerState implements ControlServer {
         case 'cache-flush':
           this.#target.filesystem.flushCaches();
           return renderEnvelope('cache-flush', { flushed: true });
+        case 'discover': {
+          const { discoverCommands } = await import('../stubs/discover.ts');
+          return renderEnvelope('discover', await discoverCommands(this.#target.backend));
+        }
         case 'unmount':
           // Answered first: stopping closes this socket.
           setImmediate(() => void this.#target.stop().catch(error => this.#log.error('unmount through the control socket failed', error)));

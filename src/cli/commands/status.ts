@@ -1,6 +1,7 @@
 import type { Command } from 'commander';
+import type { HealthState, MountStatusPayload } from '../../control/protocol.ts';
 import { findMount } from '../../mount/mountinfo.ts';
-import { listRecords, processAlive, removeRecord, runtimeDir } from '../../mount/registry.ts';
+import { listRecords, processAlive, removeRecord, runtimeDir, type MountRecord } from '../../mount/registry.ts';
 import type { CliContext } from '../context.ts';
 
 /** One mount as `rmount status` shows it. */
@@ -11,14 +12,35 @@ export interface MountStatus {
   pid: number;
   /** 'mounted': daemon alive and kernel mount present; 'stale': mount present, daemon gone. */
   state: 'mounted' | 'stale' | 'starting';
+  /** The daemon's own view, from its control socket; 'stale' when no daemon answers. */
+  health: HealthState | 'stale';
+  /** Why the health is not 'ready', when it is not. */
+  reason?: string;
   uptimeSeconds: number;
   logFile: string;
+  /** The control socket, when the daemon serves one. */
+  socket?: string;
+  /** FUSE operations answered, in all and by name. */
+  ops?: number;
+  opsByName?: Record<string, number>;
+  errors?: number;
+  /** Bytes read and written through the mount, and moved over the connection. */
+  bytesRead?: number;
+  bytesWritten?: number;
+  remoteBytesRead?: number;
+  remoteBytesWritten?: number;
+  /** Hits / (hits + misses) of the attribute, entry, negative, folder and readlink caches; null before any lookup. */
+  cacheHitRatio?: number | null;
+  /** Remote change notifications in use (not available yet: always false). */
+  watch: boolean;
+  /** Exec sessions running now through the mount. */
+  execRunning?: number;
 }
 
 /** `rmount status [--json]`: the mounts of this user. */
 export function registerStatus(program: Command, ctx: CliContext): void {
   program.command('status')
-    .description('list the mounts of this user and their state')
+    .description('list the mounts of this user: state, uptime, operation and byte counters, cache hit ratio')
     .option('--json', 'print as JSON')
     .action(async (flags: { json?: boolean }) => {
       const dir = await runtimeDir(ctx.env);
@@ -30,12 +52,16 @@ export function registerStatus(program: Command, ctx: CliContext): void {
           await removeRecord(dir, r.mountpoint);
           continue;
         }
-        out.push({
+        const base: MountStatus = {
           destination: r.destination, mountpoint: r.mountpoint, remotePath: r.remotePath, pid: r.pid,
           state: alive && mounted ? 'mounted' : alive ? 'starting' : 'stale',
+          health: 'stale',
           uptimeSeconds: Math.round((Date.now() - Date.parse(r.startedAt)) / 1000),
           logFile: r.logFile,
-        });
+          watch: false,
+          ...(r.socket === undefined ? {} : { socket: r.socket }),
+        };
+        out.push(alive ? await withDaemonView(base, r) : base);
       }
       if (flags.json) {
         ctx.stdout.write(`${JSON.stringify(out, null, 2)}\n`);
@@ -45,8 +71,56 @@ export function registerStatus(program: Command, ctx: CliContext): void {
         ctx.stdout.write('no mounts\n');
         return;
       }
-      for (const m of out) {
-        ctx.stdout.write(`${m.mountpoint}  ${m.destination}  ${m.state}  pid ${m.pid}  up ${m.uptimeSeconds}s${m.state === 'stale' ? `  (rmount unmount ${m.mountpoint})` : ''}\n`);
-      }
+      for (const m of out) ctx.stdout.write(`${renderLine(m)}\n`);
     });
+}
+
+/** Adds what the daemon reports on its control socket; a daemon that does not answer leaves health 'stale'. */
+async function withDaemonView(base: MountStatus, record: MountRecord): Promise<MountStatus> {
+  if (record.socket === undefined) return { ...base, health: 'connecting' };
+  const { connectControl } = await import('../../control/client.ts');
+  try {
+    const client = await connectControl(record.socket, { timeoutMs: 3000 });
+    try {
+      const s = await client.request<MountStatusPayload>('status');
+      return {
+        ...base,
+        health: s.health,
+        ...(s.reason === undefined ? {} : { reason: s.reason }),
+        ops: s.ops, opsByName: s.opsByName, errors: s.errors,
+        bytesRead: s.bytesRead, bytesWritten: s.bytesWritten,
+        remoteBytesRead: s.remoteBytesRead, remoteBytesWritten: s.remoteBytesWritten,
+        cacheHitRatio: s.cacheHitRatio, watch: s.watch, execRunning: s.execRunning,
+      };
+    } finally {
+      client.close();
+    }
+  } catch (error) {
+    return { ...base, reason: `control socket: ${(error as Error).message}` };
+  }
+}
+
+function renderLine(m: MountStatus): string {
+  const parts = [m.mountpoint, m.destination, m.state === 'mounted' ? m.health : m.state, `pid ${m.pid}`, `up ${formatUptime(m.uptimeSeconds)}`];
+  if (m.ops !== undefined) {
+    parts.push(`${m.ops} ops`, `read ${formatBytes(m.bytesRead ?? 0)}`, `written ${formatBytes(m.bytesWritten ?? 0)}`);
+    parts.push(`cache hits ${m.cacheHitRatio === null || m.cacheHitRatio === undefined ? '-' : `${Math.round(m.cacheHitRatio * 100)}%`}`);
+    parts.push(`watch ${m.watch ? 'on' : 'off'}`);
+  }
+  if (m.state === 'stale') parts.push(`(rmount unmount ${m.mountpoint})`);
+  else if (m.reason !== undefined) parts.push(`(${m.reason})`);
+  return parts.join('  ');
+}
+
+function formatUptime(s: number): string {
+  if (s < 60) return `${s}s`;
+  if (s < 3600) return `${Math.floor(s / 60)}m${String(s % 60).padStart(2, '0')}s`;
+  return `${Math.floor(s / 3600)}h${String(Math.floor((s % 3600) / 60)).padStart(2, '0')}m`;
+}
+
+function formatBytes(n: number): string {
+  if (n < 1024) return `${n} B`;
+  if (n < 1024 * 1024) return `${(n / 1024).toFixed(1)} KiB`;
+  if (n < 1024 ** 3) return `${(n / 1024 / 1024).toFixed(1)} MiB`;
+  return `${(n / 1024 ** 3).toFixed(2)} GiB`;
 }
