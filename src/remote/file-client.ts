@@ -182,6 +182,25 @@ export interface RenameOptions {
   noReplace?: boolean;
 }
 
+/** What a watch event says happened to its path. */
+export type WatchEventKind = 'create' | 'remove' | 'modify' | 'attrib' | 'rename';
+
+/** A change reported by `FileClient.watch`. Changes to one path within a short window come as one event. */
+export interface WatchEvent {
+  /** Absolute remote path of what changed (the watched folder itself for a rescan). */
+  path: string;
+  /** What happened to it (several when changes were coalesced). */
+  kinds: WatchEventKind[];
+  /** Events were lost: anything under `path` may have changed. */
+  rescan: boolean;
+}
+
+/** A live watch subscription. */
+export interface WatchSubscription {
+  /** Ends the subscription; no event is delivered after it resolves. Idempotent. */
+  close(): Promise<void>;
+}
+
 /** The file-access contract. Safe for concurrent use. */
 export interface FileClient {
   /** What this client can do; fixed once the client is made. */
@@ -231,6 +250,13 @@ export interface FileClient {
    * home folder (also where the server lacks expand-path). @throws FsError ENOENT.
    */
   realpath(path: string): Promise<string>;
+  /**
+   * Reports changes under the folder `root` (recursively) made by anyone, without polling. Present
+   * only when `capabilities.watch` is true. `listener` gets batches of events and must not throw;
+   * after the transport drops it is called no more (the subscription ends with the client).
+   * @throws FsError ENOENT, ENOTDIR, ENOTSUP (the remote cannot watch), ENOSPC (out of watches).
+   */
+  watch?(root: string, listener: (events: WatchEvent[]) => void): Promise<WatchSubscription>;
   /** Closes the transport; pending and later calls reject with ENOTCONN. Idempotent. */
   close(): Promise<void>;
 }

@@ -107,6 +107,56 @@ export const EXT = {
   COPY_DATA: 'copy-data',
 } as const;
 
+/** rmount-agent's own extensions; their wire formats are in native/agent/PROTOCOL.md. */
+export const RMOUNT_EXT = {
+  /** Every failure's status message is an exact errno name. */
+  ERRNO: 'errno@rmount',
+  /** Every ATTRS carries an extended pair of this name: inode, nlink, dev, rdev, blocks, ns times. */
+  ATTRS: 'attrs@rmount',
+  /** SETSTAT with nanosecond times, UTIME_NOW and per-field omission, by path or handle. */
+  SETSTAT: 'setstat@rmount',
+  /** A whole directory's names and attributes in one reply. */
+  READDIR: 'readdir@rmount',
+  /** A whole subtree's relative paths and attributes in one reply. */
+  TREE: 'tree@rmount',
+  /** The first bytes of many files in one reply. */
+  READFILES: 'readfiles@rmount',
+  /** Subscribe to changes under a folder; events arrive as EXTENDED_REPLY with id EVENT_ID. */
+  WATCH: 'watch@rmount',
+  UNWATCH: 'unwatch@rmount',
+} as const;
+
+/** Request id of unsolicited EXTENDED_REPLY packets (watch events); never allocated to a request. */
+export const EVENT_ID = 0xffff_ffff;
+
+/** Mask bits of a watch@rmount event. */
+export const WATCH_MASK = {
+  CREATE: 1 << 0,
+  REMOVE: 1 << 1,
+  MODIFY: 1 << 2,
+  ATTRIB: 1 << 3,
+  RENAME: 1 << 4,
+  RESCAN: 0x8000_0000,
+} as const;
+
+/** `valid` bits of setstat@rmount. */
+export const RMOUNT_SET = {
+  SIZE: 1 << 0,
+  MODE: 1 << 1,
+  UID: 1 << 2,
+  GID: 1 << 3,
+  ATIME: 1 << 4,
+  MTIME: 1 << 5,
+  ATIME_NOW: 1 << 6,
+  MTIME_NOW: 1 << 7,
+} as const;
+
+/** `flags` bits of setstat@rmount. */
+export const RMOUNT_SETSTAT_FLAG = {
+  NOFOLLOW: 1 << 0,
+  HANDLE: 1 << 1,
+} as const;
+
 /** Read/write size every v3 server must accept; used when the server does not offer limits. */
 export const DEFAULT_IO_SIZE = 32 * 1024;
 

@@ -75,6 +75,15 @@ export class PacketWriter {
     return this;
   }
 
+  /** A big-endian int64 from a safe integer (rmount-agent's signed times). */
+  i64(value: number): this {
+    if (!Number.isSafeInteger(value)) throw new RangeError(`not an int64: ${value}`);
+    this.#ensure(8);
+    this.#buf.writeBigInt64BE(BigInt(value), this.#pos);
+    this.#pos += 8;
+    return this;
+  }
+
   /** A `string`: UTF-8 text or raw bytes (handles, data). */
   string(value: string | Uint8Array, offset = 0, length?: number): this {
     if (typeof value === 'string') {
@@ -169,6 +178,14 @@ export class PacketReader {
   u64(): number {
     this.#need(8);
     const v = this.buf.readUInt32BE(this.#pos) * TWO_32 + this.buf.readUInt32BE(this.#pos + 4);
+    this.#pos += 8;
+    return v;
+  }
+
+  /** A big-endian int64 (rmount-agent's signed times); beyond 2^53 it loses precision. */
+  i64(): number {
+    this.#need(8);
+    const v = Number(this.buf.readBigInt64BE(this.#pos));
     this.#pos += 8;
     return v;
   }

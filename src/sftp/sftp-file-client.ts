@@ -18,11 +18,14 @@ import {
   type SetAttrOptions,
   type StatFs,
   type Timespec,
+  type WatchEvent,
+  type WatchEventKind,
+  type WatchSubscription,
 } from '../remote/file-client.ts';
 import { FsError, isErrnoName, type ErrnoName } from '../remote/fs-error.ts';
-import { EXT, PFLAG, STATUS } from './constants.ts';
-import type { SftpAttrs } from './packet.ts';
-import { SftpClient, type SftpStatvfs } from './sftp-client.ts';
+import { EXT, PFLAG, RMOUNT_EXT, RMOUNT_SETSTAT_FLAG, STATUS, WATCH_MASK } from './constants.ts';
+import type { PacketReader, SftpAttrs } from './packet.ts';
+import { SftpClient, type SftpSetstatNs, type SftpSmallFile, type SftpStatvfs, type SftpTreeEntry } from './sftp-client.ts';
 import { SftpConnectionError, SftpStatusError, sftpErrno } from './status.ts';
 
 /** Options of `SftpFileClient.over`. */
@@ -53,9 +56,15 @@ const UINT32_MAX = 0xffff_ffff;
 
 type Refine = (status: number) => Promise<ErrnoName | undefined>;
 
-/** SFTP ATTRS → FileStat. v3 has no inode, link count, ctime or nanoseconds: those stay absent. */
-function toFileStat(a: SftpAttrs): FileStat {
-  return {
+/** Size of the attrs@rmount data: 5 × uint64, then 3 × (int64 sec, uint32 nsec). */
+const RMOUNT_ATTRS_SIZE = 5 * 8 + 3 * 12;
+
+/**
+ * SFTP ATTRS → FileStat. v3 has no inode, link count, ctime or nanoseconds: those stay absent,
+ * unless rmount-agent's attrs@rmount pair carries them.
+ */
+export function toFileStat(a: SftpAttrs): FileStat {
+  const st: FileStat = {
     mode: a.permissions ?? 0,
     size: a.size ?? 0,
     uid: a.uid ?? 0,
@@ -63,6 +72,19 @@ function toFileStat(a: SftpAttrs): FileStat {
     atime: { sec: a.atime ?? 0, nsec: 0 },
     mtime: { sec: a.mtime ?? 0, nsec: 0 },
   };
+  const ext = a.extended?.find(([name]) => name === RMOUNT_EXT.ATTRS)?.[1];
+  if (ext !== undefined && ext.length >= RMOUNT_ATTRS_SIZE) {
+    const u64 = (at: number): number => Number(ext.readBigUInt64BE(at));
+    const time = (at: number): Timespec => ({ sec: Number(ext.readBigInt64BE(at)), nsec: ext.readUInt32BE(at + 8) });
+    st.ino = u64(0);
+    st.nlink = u64(8);
+    st.rdev = u64(24);
+    st.blocks = u64(32);
+    st.atime = time(40);
+    st.mtime = time(52);
+    st.ctime = time(64);
+  }
+  return st;
 }
 
 function toStatFs(v: SftpStatvfs): StatFs {
@@ -135,9 +157,9 @@ export class SftpFileClient implements FileClient {
       noFollowSetattr: sftp.has(EXT.LSETSTAT),
       copyData: sftp.has(EXT.COPY_DATA),
       expandPath: sftp.has(EXT.EXPAND_PATH),
-      watch: false,
-      inodes: false,
-      nanoseconds: false,
+      watch: sftp.has(RMOUNT_EXT.WATCH),
+      inodes: sftp.has(RMOUNT_EXT.ATTRS),
+      nanoseconds: sftp.has(RMOUNT_EXT.ATTRS) && sftp.has(RMOUNT_EXT.SETSTAT),
       maxRead: sftp.limits.maxRead,
       maxWrite: sftp.limits.maxWrite,
     });
@@ -231,6 +253,13 @@ export class SftpFileClient implements FileClient {
 
   /** @inheritDoc */
   async readdir(path: string): Promise<DirEntry[]> {
+    if (this.sftp.has(RMOUNT_EXT.READDIR)) {
+      try {
+        return (await this.sftp.readdirAt(path)).map(e => ({ name: e.path, stat: toFileStat(e.attrs) }));
+      } catch (error) {
+        throw await this.#error('readdir', path, error);
+      }
+    }
     let handle: Buffer;
     try {
       handle = await this.sftp.opendir(path);
@@ -393,6 +422,14 @@ export class SftpFileClient implements FileClient {
    */
   async setattr(path: string, attrs: SetAttr, options: SetAttrOptions = {}): Promise<void> {
     if (options.noFollow && !this.capabilities.noFollowSetattr) throw new FsError('ENOTSUP', 'setattr', path);
+    if (this.sftp.has(RMOUNT_EXT.SETSTAT)) {
+      try {
+        await this.sftp.setstatNs(path, options.noFollow ? RMOUNT_SETSTAT_FLAG.NOFOLLOW : 0, toSetstatNs(attrs));
+      } catch (error) {
+        throw await this.#error('setattr', path, error);
+      }
+      return;
+    }
     try {
       const current = needsCurrent(attrs) ? await (options.noFollow ? this.sftp.lstat(path) : this.sftp.stat(path)) : undefined;
       const a = toSftpAttrs(attrs, current);
@@ -446,8 +483,95 @@ export class SftpFileClient implements FileClient {
     }
   }
 
+  /**
+   * Subscribes to changes under `root` through watch@rmount. Events arrive pushed by the server,
+   * coalesced over ~50 ms; a rescan event means some were lost.
+   * @throws FsError ENOTSUP without the extension; ENOENT/ENOTDIR for a bad root.
+   */
+  async watch(root: string, listener: (events: WatchEvent[]) => void): Promise<WatchSubscription> {
+    if (!this.capabilities.watch) throw new FsError('ENOTSUP', 'watch', root);
+    this.sftp.setEventListener(this.#onEvent);
+    let id: number;
+    try {
+      id = await this.sftp.watch(root);
+    } catch (error) {
+      throw await this.#error('watch', root, error);
+    }
+    const base = root.endsWith('/') && root !== '/' ? root.slice(0, -1) : root;
+    this.#watchers.set(id, { base, listener });
+    let closed = false;
+    return {
+      close: async () => {
+        if (closed) return;
+        closed = true;
+        this.#watchers.delete(id);
+        if (!this.sftp.closed) await this.sftp.unwatch(id).catch(() => undefined);
+      },
+    };
+  }
+
+  readonly #watchers = new Map<number, { base: string; listener: (events: WatchEvent[]) => void }>();
+
+  // string "watch@rmount", uint32 watch-id, uint32 count, (uint32 mask, string path)*
+  #onEvent = (r: PacketReader): void => {
+    try {
+      if (r.string() !== RMOUNT_EXT.WATCH) return;
+      const w = this.#watchers.get(r.u32());
+      if (w === undefined) return;
+      const n = r.u32();
+      const events: WatchEvent[] = [];
+      for (let i = 0; i < n; i++) {
+        const mask = r.u32();
+        const rel = r.string();
+        const path = rel === '' ? w.base : w.base === '/' ? `/${rel}` : `${w.base}/${rel}`;
+        const kinds: WatchEventKind[] = [];
+        if (mask & WATCH_MASK.CREATE) kinds.push('create');
+        if (mask & WATCH_MASK.REMOVE) kinds.push('remove');
+        if (mask & WATCH_MASK.MODIFY) kinds.push('modify');
+        if (mask & WATCH_MASK.ATTRIB) kinds.push('attrib');
+        if (mask & WATCH_MASK.RENAME) kinds.push('rename');
+        events.push({ path, kinds, rescan: (mask & WATCH_MASK.RESCAN) !== 0 });
+      }
+      if (events.length > 0) w.listener(events);
+    } catch {
+      // A malformed event is dropped; the request stream is unaffected.
+    }
+  };
+
+  /**
+   * A whole subtree's paths (relative to `path`) and attributes in one round trip (tree@rmount).
+   * @throws FsError ENOTSUP without the extension; ENOENT, ENOTDIR.
+   */
+  async tree(path: string, options: { maxDepth?: number; maxEntries?: number } = {}): Promise<{ truncated: boolean; entries: DirEntry[] }> {
+    if (!this.sftp.has(RMOUNT_EXT.TREE)) throw new FsError('ENOTSUP', 'tree', path);
+    try {
+      const { truncated, entries } = await this.sftp.tree(path, options.maxDepth ?? 0, options.maxEntries ?? 0);
+      return { truncated, entries: entries.map((e: SftpTreeEntry) => ({ name: e.path, stat: toFileStat(e.attrs) })) };
+    } catch (error) {
+      throw await this.#error('tree', path, error);
+    }
+  }
+
+  /**
+   * The first `maxBytes` of each file and its attributes in one round trip (readfiles@rmount);
+   * a file that cannot be read gets its errno name instead.
+   * @throws FsError ENOTSUP without the extension.
+   */
+  async readFiles(paths: readonly string[], maxBytes = 64 * 1024): Promise<Array<{ path: string; error?: string; stat?: FileStat; data?: Buffer }>> {
+    if (!this.sftp.has(RMOUNT_EXT.READFILES)) throw new FsError('ENOTSUP', 'readFiles', paths[0]);
+    try {
+      const got = await this.sftp.readFiles(paths, maxBytes);
+      return got.map((f: SftpSmallFile, i) => f.error !== undefined
+        ? { path: paths[i]!, error: f.error }
+        : { path: paths[i]!, stat: toFileStat(f.attrs!), data: f.data! });
+    } catch (error) {
+      throw await this.#error('readFiles', paths[0] ?? '', error);
+    }
+  }
+
   /** @inheritDoc */
   async close(): Promise<void> {
+    this.#watchers.clear();
     await this.sftp.end();
   }
 
@@ -455,6 +579,17 @@ export class SftpFileClient implements FileClient {
   convert(op: string, path: string, error: unknown, refine?: Refine): Promise<FsError> {
     return this.#error(op, path, error, refine);
   }
+}
+
+function toSetstatNs(s: SetAttr): SftpSetstatNs {
+  const a: SftpSetstatNs = {};
+  if (s.size !== undefined) a.size = s.size;
+  if (s.mode !== undefined) a.mode = s.mode & 0o7777;
+  if (s.uid !== undefined) a.uid = s.uid;
+  if (s.gid !== undefined) a.gid = s.gid;
+  if (s.atime !== undefined) a.atime = s.atime;
+  if (s.mtime !== undefined) a.mtime = s.mtime;
+  return a;
 }
 
 function needsCurrent(a: SetAttr): boolean {
@@ -550,6 +685,14 @@ export class SftpFileHandle implements FileHandle {
   async setattr(attrs: SetAttr): Promise<void> {
     const h = this.raw('setattr');
     const sftp = this.#client.sftp;
+    if (sftp.has(RMOUNT_EXT.SETSTAT)) {
+      try {
+        await sftp.setstatNs(h, RMOUNT_SETSTAT_FLAG.HANDLE, toSetstatNs(attrs));
+      } catch (error) {
+        throw await this.#client.convert('setattr', this.path, error);
+      }
+      return;
+    }
     try {
       const current = needsCurrent(attrs) ? await sftp.fstat(h) : undefined;
       await sftp.fsetstat(h, toSftpAttrs(attrs, current));
