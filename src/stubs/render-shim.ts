@@ -19,9 +19,8 @@ export interface ShimSpec {
   /** The mountpoint as recorded, and as getcwd shows it (parent symlinks resolved), if different. */
   mountpoint: string;
   physicalMountpoint?: string;
-  /** The node binary and the rmount entry (bin/rmount) to run it with, absolute. */
-  node: string;
-  entry: string;
+  /** How to run rmount, absolute paths: the node binary and bin/rmount, or one executable. */
+  launcher: readonly string[];
   /** Pass --rewrite-output to rmount exec. */
   rewriteOutput?: boolean;
 }
@@ -47,7 +46,7 @@ rmount_inside() {
   return 1
 }
 if rmount_inside "$PWD" || rmount_inside "$(pwd -P)"; then
-  exec ${quoteArg(spec.node)} ${quoteArg(spec.entry)} exec --in "$rmount_mnt" ${execFlags} -- "$rmount_cmd" "$@"
+  exec ${spec.launcher.map(quoteArg).join(' ')} exec --in "$rmount_mnt" ${execFlags} -- "$rmount_cmd" "$@"
 fi
 # Outside the mount: the local command of the same name, if there is one that is not a shim.
 set -f

@@ -1,4 +1,4 @@
-import type { Command } from 'commander';
+import { Option, type Command } from 'commander';
 import { realpath } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -12,6 +12,7 @@ interface StubsFlags {
   exclude?: string;
   remove?: boolean;
   rewriteOutput?: boolean;
+  runner?: string;
 }
 
 /** bin/rmount, which runs dist/ when built and the sources through tsx otherwise. */
@@ -29,6 +30,7 @@ export function registerStubs(program: Command, ctx: CliContext): void {
     .option('--exclude <regexp>', 'with --discover: not names matching this')
     .option('--remove', 'delete the shims written for this mount (all, or the commands named)')
     .option('--rewrite-output', 'the shims map remote paths in the output back to local ones (file:line for editors)')
+    .addOption(new Option('--runner <executable>', 'internal (tests): run this instead of node bin/rmount').hideHelp())
     .action(async (mountpointArg: string, commands: string[], flags: StubsFlags) => {
       const { runtimeDir, readRecord } = await import('../../mount/registry.ts');
       const { removeShims, writeShims } = await import('../../stubs/stub-dir.ts');
@@ -67,7 +69,8 @@ export function registerStubs(program: Command, ctx: CliContext): void {
       const parent = await realpath(dirname(mountpoint)).catch(() => dirname(mountpoint));
       const physical = join(parent, basename(mountpoint));
       const report = await writeShims(dir, [...names].filter(validCommandName).map(command => ({
-        command, mountpoint, physicalMountpoint: physical, node: process.execPath, entry: ENTRY,
+        command, mountpoint, physicalMountpoint: physical,
+        launcher: flags.runner === undefined ? [process.execPath, ENTRY] : [resolve(flags.runner)],
         rewriteOutput: flags.rewriteOutput === true,
       })));
       for (const s of report.skipped) ctx.stderr.write(`rmount: left ${join(dir, s.name)}: ${s.reason}\n`);
