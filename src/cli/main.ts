@@ -1,9 +1,11 @@
 import { Command, CommanderError } from 'commander';
+import { registerCache } from './commands/cache.ts';
 import { registerDoctor } from './commands/doctor.ts';
 import { registerExec } from './commands/exec.ts';
 import { registerLs } from './commands/ls.ts';
 import { registerMount } from './commands/mount.ts';
 import { registerStatus } from './commands/status.ts';
+import { registerStubs } from './commands/stubs.ts';
 import { registerUnmount } from './commands/unmount.ts';
 import { registerPlatform } from './commands/platform.ts';
 import type { CliContext } from './context.ts';
@@ -35,6 +37,8 @@ Destinations:
   registerPlatform(program, ctx);
   registerExec(program, ctx);
   registerLs(program, ctx);
+  registerStubs(program, ctx);
+  registerCache(program, ctx);
   registerDoctor(program, ctx);
   for (const cmd of program.commands) cmd.exitOverride();
   return program;
