@@ -1,14 +1,15 @@
 #!/usr/bin/env bash
 # Installs what rmount needs on Debian 12 / Ubuntu with Node 20, then builds it.
 #   scripts/setup.sh          what the CLI needs (FUSE, libfuse3 headers, an SSH client)
-#   scripts/setup.sh --test   plus what the test suite starts (sshd, sftp-server, sshfs, git, ...)
+#   scripts/setup.sh --test   plus what the test suite starts (sshd, sftp-server, sshfs, git,
+#                             dockerd, busybox for container images, qemu for other architectures)
 # Runs apt-get only for packages that are missing; as root, or through sudo.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-packages=(fuse3 libfuse3-dev pkg-config openssh-client python3 make g++)
+packages=(fuse3 libfuse3-dev pkg-config openssh-client python3 make g++ golang-go)
 if [ "${1:-}" = "--test" ]; then
-  packages+=(openssh-server openssh-sftp-server sshfs git busybox-static)
+  packages+=(openssh-server openssh-sftp-server sshfs git busybox-static docker.io util-linux)
 fi
 
 missing=()
@@ -30,3 +31,5 @@ if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.j
   npm ci --no-audit --no-fund
 fi
 npm run build:ts
+# The agent for every platform rmount can upload it to (dist/agent/).
+npm run build:agent
