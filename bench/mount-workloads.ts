@@ -705,7 +705,7 @@ async function main(): Promise<void> {
           r.cells[target] = cells[i] ?? 'error';
           if (target === 'local') localCache.set(`${cacheKey}/${i}`, r.cells[target]!);
         });
-        log(`[RTT ${rtt} ms] ${rowNames.map((n, i) => `${n}: ${TARGET_LABEL[target]} ${fmt(cells[i])}${typeof cells[i] === 'number' ? ' s' : ''}`).join('; ')}`);
+        log(`[RTT ${rtt} ms] ${rowNames.map((n, i) => `${n}: ${TARGET_LABEL[target]} ${fmt(cells[i])}${typeof cells[i] === 'number' && !Number.isNaN(cells[i]) ? ' s' : ''}`).join('; ')}`);
         // Artifacts of this run (large files, extracted trees) go; the shared tree stays.
         await rm(join(backing, tag), { recursive: true, force: true });
         await rm(join(backing, `${tag}.bin`), { force: true });
