@@ -15,6 +15,8 @@ export interface BackendOptions {
   connectTimeoutMs?: number;
   /** Asks the user (passphrase, password); absent when there is no TTY. */
   prompt?: (question: string, echo: boolean) => Promise<string>;
+  /** SSH: files through the sftp subsystem ('no'), rmount-agent over exec ('yes'), or the agent only when the subsystem is missing ('auto'). */
+  agent?: 'yes' | 'no' | 'auto';
 }
 
 /**

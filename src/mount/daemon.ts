@@ -4,7 +4,7 @@ import { mountFuse, type FuseMount } from '../fuse/mount.ts';
 import type { Backend } from '../remote/backend.ts';
 import type { Destination } from '../remote/destination.ts';
 import { NotFoundError, UsageError } from '../remote/errors.ts';
-import { isDirMode } from '../remote/file-client.ts';
+import { isDirMode, type FileClient, type WatchSubscription } from '../remote/file-client.ts';
 import { isFsError } from '../remote/fs-error.ts';
 import { WorkspaceFilesystem } from '../workspacefs/workspace-filesystem.ts';
 import type { Logger } from '../workspacefs/log.ts';
@@ -18,6 +18,8 @@ export interface RunningMount {
   readonly remotePath: string;
   readonly backend: Backend;
   readonly filesystem: WorkspaceFilesystem;
+  /** True when the remote reports its changes (the agent's watch): caches are dropped as things change. */
+  readonly watching: boolean;
   /** Resolves when the mount has ended (unmounted by us or from outside). */
   readonly ended: Promise<void>;
   /** Unmounts and closes the connection; idempotent. */
@@ -38,7 +40,7 @@ export interface StartMountOptions {
 export async function startMount(dest: Destination, mountpointArg: string, options: StartMountOptions): Promise<RunningMount> {
   const mountpoint = resolve(mountpointArg);
   await checkMountpoint(mountpoint, options.mount.nonempty);
-  const backend = await connectBackend(dest, { ...options.backend, signal: AbortSignal.timeout(options.backend.connectTimeoutMs ?? 30_000) });
+  const backend = await connectBackend(dest, { agent: options.mount.agent, ...options.backend, signal: AbortSignal.timeout(options.backend.connectTimeoutMs ?? 30_000) });
   let fuse: FuseMount | undefined;
   try {
     const files = await backend.files();
@@ -80,13 +82,14 @@ export async function startMount(dest: Destination, mountpointArg: string, optio
       debug: m.debug,
     }, { log: options.log });
     filesystem.attachNotifier(fuse.notifier);
+    const watch = await watchRemote(files, remotePath, filesystem, options.log);
     const dir = await runtimeDir(options.env);
     const record: MountRecord = {
       pid: process.pid, destination: dest.raw, mountpoint, remotePath,
       startedAt: new Date().toISOString(), logFile: options.logFile,
     };
     await writeRecord(dir, record);
-    return running(mountpoint, remotePath, backend, filesystem, fuse, dir, options.log);
+    return running(mountpoint, remotePath, backend, filesystem, fuse, dir, options.log, watch);
   } catch (error) {
     await fuse?.unmount().catch(() => {});
     await backend.close().catch(() => {});
@@ -94,7 +97,26 @@ export async function startMount(dest: Destination, mountpointArg: string, optio
   }
 }
 
-function running(mountpoint: string, remotePath: string, backend: Backend, filesystem: WorkspaceFilesystem, fuse: FuseMount, dir: string, log: Logger): RunningMount {
+/**
+ * Subscribes to remote changes under the mount root when the file client can watch, and drops the
+ * VFS's and the kernel's caches for each changed path (all of them when events were lost).
+ */
+async function watchRemote(files: FileClient, root: string, filesystem: WorkspaceFilesystem, log: Logger): Promise<WatchSubscription | undefined> {
+  if (!files.capabilities.watch || files.watch === undefined) return undefined;
+  try {
+    return await files.watch(root, events => {
+      for (const e of events) {
+        if (e.rescan) filesystem.flushCaches();
+        else filesystem.invalidate(e.path);
+      }
+    });
+  } catch (error) {
+    log.warn(`remote changes will not be watched: ${(error as Error).message}`);
+    return undefined;
+  }
+}
+
+function running(mountpoint: string, remotePath: string, backend: Backend, filesystem: WorkspaceFilesystem, fuse: FuseMount, dir: string, log: Logger, watch?: WatchSubscription): RunningMount {
   let keepAlive: NodeJS.Timeout | undefined;
   if (backend.keepAliveInterval > 0) {
     keepAlive = setInterval(() => {
@@ -106,6 +128,7 @@ function running(mountpoint: string, remotePath: string, backend: Backend, files
   const stop = (): Promise<void> => {
     stopping ??= (async () => {
       if (keepAlive !== undefined) clearInterval(keepAlive);
+      await watch?.close().catch(() => {});
       await fuse.unmount().catch(error => log.error('unmount failed', error));
       await backend.close().catch(() => {});
       await removeRecord(dir, mountpoint).catch(() => {});
@@ -114,5 +137,5 @@ function running(mountpoint: string, remotePath: string, backend: Backend, files
   };
   // Unmounted from outside (fusermount3 -u, umount): close down too.
   const ended = fuse.closed.then(() => stop());
-  return { mountpoint, remotePath, backend, filesystem, ended, stop };
+  return { mountpoint, remotePath, backend, filesystem, watching: watch !== undefined, ended, stop };
 }

@@ -1,6 +1,6 @@
 import { execFile, spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { once } from 'node:events';
-import { mkdir, rename } from 'node:fs/promises';
+import { copyFile, mkdir, rename } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { Duplex } from 'node:stream';
 import type { TestContext } from 'node:test';
@@ -65,4 +65,25 @@ export async function startAgentClient(t: Pick<TestContext, 'after'>, args: stri
   const agent = await spawnAgent(t, args);
   client = await SftpFileClient.over(agent.stream, { name: 'rmount-agent (stdio)' });
   return Object.assign(client, { agent });
+}
+
+/** GOARCH of this machine. */
+export function hostGoarch(): string {
+  return ({ x64: 'amd64', arm64: 'arm64', arm: 'arm', ia32: '386', ppc64: 'ppc64le', s390x: 's390x', riscv64: 'riscv64', loong64: 'loong64' } as Record<string, string>)[process.arch] ?? process.arch;
+}
+
+let dist: Promise<string> | undefined;
+
+/** A dist folder holding the test build under this machine's name (rmount-agent_linux_amd64). */
+export function testAgentDist(): Promise<string> {
+  dist ??= (async () => {
+    const bin = await buildAgent();
+    const dir = join(OUT_DIR, 'dist');
+    await mkdir(dir, { recursive: true });
+    const name = `rmount-agent_${process.platform}_${hostGoarch()}${hostGoarch() === 'arm' ? '_v7' : ''}`;
+    await copyFile(bin, join(dir, `${name}.tmp`));
+    await rename(join(dir, `${name}.tmp`), join(dir, name));
+    return dir;
+  })();
+  return dist;
 }

@@ -40,6 +40,16 @@ export interface SshBackendOptions {
   homeDir?: string;
   /** The local user name (%u, default remote user); default os.userInfo().username. */
   localUser?: string;
+  /**
+   * How files() reaches the remote's files: 'no' (default here; mounts default to 'auto' through
+   * `-o agent`) the `sftp` subsystem, 'yes' rmount-agent over an exec channel (uploaded when
+   * missing), 'auto' the subsystem when the server has one, else the agent.
+   */
+  agent?: 'yes' | 'no' | 'auto';
+  /** Where agent builds are (dist folder or template); default rmount's dist/agent. */
+  agentFrom?: string;
+  /** Remote folders the agent may be installed in, first usable wins; default ~/.cache/rmount, /tmp/.rmount, … */
+  agentDirs?: readonly string[];
 }
 
 /** The system-wide client config OpenSSH reads after the user's. */
@@ -221,18 +231,47 @@ export class SshBackend implements Backend {
     await this.#collect(new SshSession(await openExec(this.#client(), `sh -c ${quoteArg(script)}`), false));
   }
 
-  /** The SFTP client over this connection's `sftp` subsystem, opened on first call and shared. Rejects with UnsupportedError when the server has no sftp subsystem. */
+  /** The file client, opened on first call and shared: the `sftp` subsystem or rmount-agent over exec, as the `agent` option says. Rejects with UnsupportedError when neither can be used. */
   files(): Promise<FileClient> {
-    this.#files ??= this.#openFiles();
+    this.#files ??= this.#openFiles().catch((error: unknown) => {
+      this.#files = undefined; // let a later call try again
+      throw error;
+    });
     return this.#files;
   }
 
   async #openFiles(): Promise<FileClient> {
+    const mode = this.#options.agent ?? 'no';
+    if (mode === 'yes') return this.#openAgentFiles();
+    try {
+      return await this.#openSubsystemFiles();
+    } catch (error) {
+      if (mode === 'no' || !(error instanceof UnsupportedError)) throw error;
+      try {
+        return await this.#openAgentFiles();
+      } catch (agentError) {
+        throw new UnsupportedError(`${error.message}; the rmount agent could not be used either: ${(agentError as Error).message}`, {
+          cause: agentError,
+          suggestion: (agentError as RmountError).suggestion ?? error.suggestion ?? '',
+        });
+      }
+    }
+  }
+
+  // rmount-agent over an exec channel, uploaded first when the remote copy is missing or differs.
+  async #openAgentFiles(): Promise<FileClient> {
+    const { agentFiles } = await import('../../agent/files.ts');
+    return agentFiles(this, {
+      ...(this.#options.agentFrom !== undefined ? { from: this.#options.agentFrom } : {}),
+      ...(this.#options.agentDirs !== undefined ? { candidates: this.#options.agentDirs } : {}),
+    });
+  }
+
+  async #openSubsystemFiles(): Promise<FileClient> {
     let channel: ClientChannel;
     try {
       channel = await openSubsystem(this.#client(), 'sftp');
     } catch (error) {
-      this.#files = undefined; // let a later call try again
       if (error instanceof RmountError) throw error;
       throw new UnsupportedError(`${this.addr} offers no sftp subsystem: ${(error as Error).message}`, {
         cause: error,

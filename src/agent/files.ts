@@ -1,0 +1,38 @@
+/**
+ * The agent as a FileClient: `rmount-agent sftp` started over a backend's exec channel, spoken to
+ * through the same SFTP codec as the `sftp` subsystem. No TTY: the channel carries SFTP packets.
+ */
+import { Duplex } from 'node:stream';
+import type { Backend } from '../remote/backend.ts';
+import { SftpFileClient } from '../sftp/sftp-file-client.ts';
+import { installAgent, type InstallOptions } from './install.ts';
+
+/** Options of `startAgentFiles`. */
+export interface AgentFilesOptions {
+  /** Extra arguments after `sftp` (e.g. `--root DIR`). */
+  args?: string[];
+  /** Receives the agent's stderr lines (its log). */
+  log?: (line: string) => void;
+}
+
+/** Starts the agent at `remotePath` over `backend.exec` and resolves with a client over its stdio. */
+export async function startAgentFiles(backend: Backend, remotePath: string, options: AgentFilesOptions = {}): Promise<SftpFileClient> {
+  const session = await backend.exec([remotePath, 'sftp', ...(options.args ?? [])]);
+  let pending = '';
+  session.stderr.on('data', (chunk: Buffer) => {
+    pending += chunk.toString('utf8');
+    const lines = pending.split('\n');
+    pending = lines.pop()!;
+    for (const line of lines) options.log?.(line);
+  });
+  const stream = Duplex.from({ readable: session.stdout, writable: session.stdin });
+  // When the agent dies the exec stream ends: the codec fails every request with ENOTCONN.
+  stream.once('close', () => session.close());
+  return SftpFileClient.over(stream, { name: `rmount-agent on ${backend.addr}` });
+}
+
+/** Installs the agent if needed (see `installAgent`), then starts it. */
+export async function agentFiles(backend: Backend, install: InstallOptions = {}, options: AgentFilesOptions = {}): Promise<SftpFileClient> {
+  const { remotePath } = await installAgent(backend, install);
+  return startAgentFiles(backend, remotePath, options);
+}

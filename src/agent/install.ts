@@ -1,0 +1,177 @@
+/**
+ * Agent transfer: put a local build on the remote at a per-version path, skipping the upload when
+ * the remote copy already has the same SHA-256, writing to a temporary name, verifying, then
+ * renaming (so a running agent is never overwritten in place). Works over any backend that can
+ * exec a POSIX shell; a backend with `uploadFile` (Docker's archive API) uploads through that.
+ */
+import { createHash } from 'node:crypto';
+import { createReadStream, readFileSync } from 'node:fs';
+import { stat } from 'node:fs/promises';
+import { resolve } from 'node:path';
+import { Transform } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import type { Backend } from '../remote/backend.ts';
+import { PermissionError, StateError } from '../remote/errors.ts';
+import { formatPlatform, type PlatformInfo } from '../remote/platform.ts';
+import { resolveBinary, type ResolvedBinary } from './resolve.ts';
+
+/** rmount's version: the agent's remote file name carries it. */
+export const RMOUNT_VERSION: string = (JSON.parse(readFileSync(resolve(import.meta.dirname, '../../package.json'), 'utf8')) as { version: string }).version;
+
+/** Folders tried in order over SSH; the first writable one that allows exec wins. */
+export const SSH_AGENT_DIRS = ['~/.cache/rmount', '/tmp/.rmount', '/var/tmp/.rmount', '/dev/shm/.rmount'];
+/** Folders tried in order in containers. */
+export const CONTAINER_AGENT_DIRS = ['/tmp/.rmount', '/var/tmp/.rmount', '/dev/shm/.rmount', '/run/.rmount', '/.rmount'];
+
+/** Options of `installAgent`. */
+export interface InstallOptions {
+  /** Where the builds are: an rmount dist folder, a goreleaser dist folder, or a template. Default dist/agent. */
+  from?: string;
+  /** The remote's platform; default `backend.detectPlatform()`. */
+  platform?: PlatformInfo;
+  /** Exact remote path (`agent push --to`); otherwise `<first usable folder>/<name>`. */
+  remotePath?: string;
+  /** Remote file name in the chosen folder; default `agent-<version>`. */
+  name?: string;
+  /** Remote folders to try; default by backend type. `~/` is the remote home. */
+  candidates?: readonly string[];
+  /** File mode; default 0o755. */
+  mode?: number;
+  /** Called as bytes go out (exec uploads only). */
+  onProgress?: (sent: number, total: number) => void;
+}
+
+/** What `installAgent` did. */
+export interface InstallResult {
+  /** Absolute remote path of the executable. */
+  remotePath: string;
+  /** False when the remote copy already matched. */
+  uploaded: boolean;
+  sha256: string;
+  build: ResolvedBinary;
+}
+
+/** SHA-256 of a local file, hex. */
+export async function sha256File(path: string): Promise<string> {
+  const h = createHash('sha256');
+  await pipeline(createReadStream(path), h);
+  return h.digest('hex');
+}
+
+/** Runs `argv` on the remote with optional stdin; collects output. */
+export async function runRemote(backend: Backend, argv: readonly string[], stdin?: NodeJS.ReadableStream): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  const session = await backend.exec(argv);
+  const out: Buffer[] = [];
+  const err: Buffer[] = [];
+  session.stdout.on('data', (c: Buffer) => out.push(c));
+  session.stderr.on('data', (c: Buffer) => err.push(c));
+  if (stdin) await pipeline(stdin, session.stdin).catch(() => undefined);
+  else session.stdin.end();
+  const { code } = await session.wait();
+  return { code, stdout: Buffer.concat(out).toString('utf8'), stderr: Buffer.concat(err).toString('utf8') };
+}
+
+// The remote's SHA-256 of "$1": sha256sum where it exists, else the agent's own answer.
+const SUM_FN = 'sum() { if command -v sha256sum >/dev/null 2>&1; then sha256sum "$1" 2>/dev/null | cut -d" " -f1; elif command -v shasum >/dev/null 2>&1; then shasum -a 256 "$1" 2>/dev/null | cut -d" " -f1; else "$1" version --sha256 2>/dev/null; fi; }';
+
+// $1 file name, then candidate folders. Prints "DIR\t<abs folder>" and "SUM\t<sum or ->" for the
+// first folder that can be created, written and executed from (a probe script must run: noexec
+// mounts refuse it); exit 3 when none can.
+const PROBE = `${SUM_FN}
+name=$1; shift
+for d in "$@"; do
+  case $d in "~/"*) d="$HOME/\${d#"~/"}" ;; esac
+  mkdir -p "$d" 2>/dev/null || continue
+  p="$d/.rmount-probe-$$"
+  printf '#!/bin/sh\\nexit 0\\n' > "$p" 2>/dev/null || continue
+  chmod 700 "$p" 2>/dev/null
+  if "$p" 2>/dev/null; then rm -f "$p"; else rm -f "$p"; printf 'NOEXEC\\t%s\\n' "$d"; continue; fi
+  d=$(cd "$d" && pwd -P)
+  printf 'DIR\\t%s\\n' "$d"
+  s=-; [ -f "$d/$name" ] && s=$(sum "$d/$name"); printf 'SUM\\t%s\\n' "\${s:--}"
+  exit 0
+done
+exit 3`;
+
+// $1 exact path: "DIR\t<folder>" after creating it, "SUM\t<sum or ->".
+const PROBE_PATH = `${SUM_FN}
+f=$1; case $f in "~/"*) f="$HOME/\${f#"~/"}" ;; esac
+mkdir -p "$(dirname "$f")" || exit 3
+printf 'DIR\\t%s\\n' "$(cd "$(dirname "$f")" && pwd -P)"
+s=-; [ -f "$f" ] && s=$(sum "$f"); printf 'SUM\\t%s\\n' "\${s:--}"`;
+
+// $1 temporary file, $2 final path, $3 expected sum: verify, then rename over the final path.
+const COMMIT = `${SUM_FN}
+s=$(sum "$1")
+if [ "$s" = "$3" ]; then mv -f "$1" "$2" && echo OK; else rm -f "$1"; printf 'BAD\\t%s\\n' "$s"; fi`;
+
+function field(out: string, key: string): string | undefined {
+  for (const line of out.split('\n')) if (line.startsWith(`${key}\t`)) return line.slice(key.length + 1);
+  return undefined;
+}
+
+/**
+ * Puts the build for the remote's platform on the remote (see the module comment) and resolves
+ * with its absolute path.
+ * @throws UnsupportedError (no build for the platform), PermissionError (no writable, exec-able
+ * folder), StateError (the uploaded copy does not verify).
+ */
+export async function installAgent(backend: Backend, options: InstallOptions = {}): Promise<InstallResult> {
+  const platform = options.platform ?? (await backend.detectPlatform());
+  const build = resolveBinary(platform, options.from);
+  const sha256 = await sha256File(build.path);
+  const mode = options.mode ?? 0o755;
+  const name = options.name ?? `agent-${RMOUNT_VERSION}`;
+  let dir: string;
+  let remotePath: string;
+  let remoteSum: string;
+  if (options.remotePath !== undefined) {
+    const r = await runRemote(backend, ['sh', '-c', PROBE_PATH, 'sh', options.remotePath]);
+    const d = field(r.stdout, 'DIR');
+    if (r.code !== 0 || d === undefined) throw new PermissionError(`cannot create the folder of ${options.remotePath} on ${backend.addr}: ${r.stderr.trim()}`);
+    dir = d;
+    remotePath = `${dir}/${options.remotePath.split('/').pop()}`;
+    remoteSum = field(r.stdout, 'SUM') ?? '-';
+  } else {
+    const candidates = options.candidates ?? (backend.type === 'ssh' ? SSH_AGENT_DIRS : CONTAINER_AGENT_DIRS);
+    const r = await runRemote(backend, ['sh', '-c', PROBE, 'sh', name, ...candidates]);
+    const d = field(r.stdout, 'DIR');
+    if (r.code !== 0 || d === undefined) {
+      const noexec = r.stdout.split('\n').filter(l => l.startsWith('NOEXEC\t')).map(l => l.slice(7));
+      throw new PermissionError(`no folder on ${backend.addr} can hold an executable agent (tried ${candidates.join(', ')}${noexec.length > 0 ? `; mounted noexec: ${noexec.join(', ')}` : ''})`, {
+        suggestion: 'make one of these folders writable and exec-able, or pass a path with `rmount agent push --to`',
+      });
+    }
+    dir = d;
+    remotePath = `${dir}/${name}`;
+    remoteSum = field(r.stdout, 'SUM') ?? '-';
+  }
+  if (remoteSum === sha256) return { remotePath, uploaded: false, sha256, build };
+
+  const tmp = `${dir}/.${remotePath.split('/').pop()}.tmp-${process.pid}-${Date.now().toString(36)}`;
+  const size = (await stat(build.path)).size;
+  const upload = (backend as Backend & { uploadFile?: (local: string, remote: string, mode: number) => Promise<string> }).uploadFile;
+  if (upload !== undefined) {
+    await upload.call(backend, build.path, tmp, mode);
+    options.onProgress?.(size, size);
+  } else {
+    let sent = 0;
+    const counter = new Transform({
+      transform(chunk: Buffer, _enc, callback) {
+        sent += chunk.length;
+        options.onProgress?.(sent, size);
+        callback(null, chunk);
+      },
+    });
+    const octal = mode.toString(8);
+    const r = await runRemote(backend, ['sh', '-c', 'umask 077; cat > "$1" && chmod "$2" "$1"', 'sh', tmp, octal], createReadStream(build.path).pipe(counter));
+    if (r.code !== 0) throw new PermissionError(`upload of ${formatPlatform(build)} agent to ${tmp} on ${backend.addr} failed: ${r.stderr.trim() || `exit ${r.code}`}`);
+  }
+  const v = await runRemote(backend, ['sh', '-c', COMMIT, 'sh', tmp, remotePath, sha256]);
+  if (!/^OK$/m.test(v.stdout)) {
+    throw new StateError(`the agent uploaded to ${remotePath} on ${backend.addr} does not verify (SHA-256 ${field(v.stdout, 'BAD') || 'unknown'}, expected ${sha256})`, {
+      suggestion: 'the transfer corrupted it or the folder is not writable; try again or choose another folder with --to',
+    });
+  }
+  return { remotePath, uploaded: true, sha256, build };
+}
