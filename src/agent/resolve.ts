@@ -22,6 +22,11 @@ export interface AgentBuild {
 /** Where rmount's own agent builds live (scripts/build-agent.sh writes them). */
 export const DEFAULT_AGENT_DIST = resolve(import.meta.dirname, '../../dist/agent');
 
+/** The builds used when none are named: $RMOUNT_AGENT_DIST, else {@link DEFAULT_AGENT_DIST}. */
+export function defaultAgentDist(): string {
+  return process.env.RMOUNT_AGENT_DIST || DEFAULT_AGENT_DIST;
+}
+
 /** GOOS words a goreleaser folder name may contain. */
 const KNOWN_OS = new Set(['linux', 'darwin', 'windows', 'freebsd', 'openbsd', 'netbsd', 'dragonfly', 'solaris', 'illumos', 'aix', 'android', 'ios', 'plan9', 'js', 'wasip1']);
 
@@ -157,7 +162,7 @@ export interface ResolvedBinary extends AgentBuild {
  * (`rmount-agent_<os>_<arch>[_<variant>]`). Default: rmount's own builds.
  * @throws UnsupportedError naming the platform and the builds that exist.
  */
-export function resolveBinary(platform: PlatformInfo, from: string = DEFAULT_AGENT_DIST): ResolvedBinary {
+export function resolveBinary(platform: PlatformInfo, from: string = defaultAgentDist()): ResolvedBinary {
   let builds: AgentBuild[];
   if (from.includes('{')) {
     for (const candidate of templateCandidates(platform)) {
