@@ -270,7 +270,10 @@ async function mountSshfs(env: Env, kernelCache: boolean): Promise<Mounted> {
   let stderr = '';
   child.stderr?.setEncoding('utf8').on('data', (s: string) => { stderr = (stderr + s).slice(-8192); });
   const exited = new Promise<void>(done => child.once('exit', () => done()));
-  const stop = async (): Promise<void> => {
+  // Memoised: the cleanup stack (on a signal) and the workload loop may both ask.
+  let stopping: Promise<void> | undefined;
+  const stop = (): Promise<void> => (stopping ??= stopOnce());
+  const stopOnce = async (): Promise<void> => {
     await detach(mountpoint);
     if (child.exitCode === null && child.signalCode === null) {
       const t = setTimeout(() => killTree(child, 'SIGKILL'), 5000);
@@ -311,7 +314,10 @@ async function mountRmount(env: Env): Promise<Mounted> {
   const dest = `ssh://${env.user}@127.0.0.1:${env.port}${env.backing}`;
   const opts = env.rmountOpts.flatMap(o => ['-o', o]);
   let pid: number | undefined;
-  const stop = async (): Promise<void> => {
+  // Memoised: the cleanup stack (on a signal) and the workload loop may both ask.
+  let stopping: Promise<void> | undefined;
+  const stop = (): Promise<void> => (stopping ??= stopOnce());
+  const stopOnce = async (): Promise<void> => {
     if ((await mountedAt(mountpoint)) !== undefined) {
       const r = await rmountCli(['unmount', mountpoint], env, 30_000);
       if (r.code !== 0) process.stderr.write(`  rmount unmount ${mountpoint}: ${r.stderr.trim()}\n`);
