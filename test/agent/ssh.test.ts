@@ -114,7 +114,7 @@ describe('SshBackend files() choosing the agent', { skip }, () => {
     assert.equal(BigInt(st.ino!), (await stat(sshd.dir, { bigint: true })).ino);
   });
 
-  it('a killed agent fails operations with ENOTCONN promptly', async () => {
+  it('a killed agent fails operations with ENOTCONN promptly, and the next operation starts a new one', async () => {
     const dir = await mkdtemp(join(sshd.dir, 'kill-'));
     const backend = await connectBackend(cleanup, sshd, { agent: 'yes', agentFrom: dist, agentDirs: [dir] });
     const files = await backend.files();
@@ -128,6 +128,12 @@ describe('SshBackend files() choosing the agent', { skip }, () => {
       for (;;) await files.stat('/');
     }, { code: 'ENOTCONN' });
     assert.ok(Date.now() - started < 5000, `failed within 5 s (took ${Date.now() - started} ms)`);
+    // The next operation starts a new agent.
+    assert.equal((await files.stat(dir)).mode & 0o170000, 0o040000);
+    assert.equal((files as unknown as { reconnects: number }).reconnects, 1);
+    const now = await pidsOf(agentPath);
+    assert.equal(now.length, 1);
+    assert.notEqual(now[0], pids[0]);
   });
 });
 

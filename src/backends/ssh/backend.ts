@@ -258,13 +258,16 @@ export class SshBackend implements Backend {
     }
   }
 
-  // rmount-agent over an exec channel, uploaded first when the remote copy is missing or differs.
+  // rmount-agent over an exec channel, uploaded first when the remote copy is missing or differs;
+  // a killed agent is replaced on the next call.
   async #openAgentFiles(): Promise<FileClient> {
     const { agentFiles } = await import('../../agent/files.ts');
-    return agentFiles(this, {
+    const { ReconnectingFileClient } = await import('../../agent/reconnect.ts');
+    const install = {
       ...(this.#options.agentFrom !== undefined ? { from: this.#options.agentFrom } : {}),
       ...(this.#options.agentDirs !== undefined ? { candidates: this.#options.agentDirs } : {}),
-    });
+    };
+    return ReconnectingFileClient.create(() => agentFiles(this, install));
   }
 
   async #openSubsystemFiles(): Promise<FileClient> {
