@@ -1,0 +1,3 @@
+module rmount/exec-client
+
+go 1.19
