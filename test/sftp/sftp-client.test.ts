@@ -4,7 +4,7 @@ import { describe, it, type TestContext } from 'node:test';
 import { setImmediate as tick } from 'node:timers/promises';
 import type { FsError } from '../../src/remote/fs-error.ts';
 import { FXP, STATUS } from '../../src/sftp/constants.ts';
-import { SftpProtocolError } from '../../src/sftp/packet.ts';
+import { PacketWriter, SftpProtocolError } from '../../src/sftp/packet.ts';
 import { SftpFileClient, SftpFileHandle, type SftpFileClientOptions } from '../../src/sftp/sftp-file-client.ts';
 import { tempDir } from '../helpers/tmp.ts';
 import { FakeSftpServer, type FakeRequest, type FakeServerOptions } from './fake-server.ts';
@@ -397,5 +397,46 @@ describe('SftpFileClient against OpenSSH sftp-server', { skip: sftpServerSkipRea
   it('realpath of ~/x is the login folder joined with x', async t => {
     const client = await startSftpClient(t);
     assert.equal(await client.realpath('~/x'), `${(await client.realpath('.')).replace(/\/$/, '')}/x`);
+  });
+});
+
+describe('SftpFileClient.readdir over plain SFTP (scripted peer)', () => {
+  /** Answers OPENDIR, collects READDIRs and answers them together (first a batch, then EOF); never answers CLOSE. */
+  function dirServer(record: { readdirsBeforeAnswer: number; closes: number }) {
+    const pending: number[] = [];
+    let answered = false;
+    return (req: FakeRequest, s: FakeSftpServer): void => {
+      if (req.type === FXP.OPENDIR) s.send(s.handle(req.id, 'd1'));
+      else if (req.type === FXP.READDIR) {
+        if (answered) {
+          s.send(s.status(req.id, STATUS.EOF));
+          return;
+        }
+        pending.push(req.id);
+        if (pending.length === 1) {
+          setTimeout(() => {
+            answered = true;
+            record.readdirsBeforeAnswer = pending.length;
+            const [first, ...rest] = pending;
+            const names = new PacketWriter(FXP.NAME).u32(first!).u32(3);
+            for (const name of ['.', '..', 'a']) names.string(name).string(name).attrs({ size: 1, permissions: 0o100644 });
+            s.send(names.finish());
+            for (const id of rest) s.send(s.status(id, STATUS.EOF));
+          }, 20);
+        }
+      } else if (req.type === FXP.CLOSE) record.closes++;
+      else s.send(s.status(req.id));
+    };
+  }
+
+  it('keeps several READDIRs in flight and answers without waiting for CLOSE', async t => {
+    const record = { readdirsBeforeAnswer: 0, closes: 0 };
+    const { client } = await fakeClient(t, { onRequest: dirServer(record) });
+    const entries = await client.readdir('/d');
+    assert.deepEqual(entries.map(e => e.name), ['a']);
+    assert.ok(record.readdirsBeforeAnswer > 1, `READDIRs in flight before the first answer: ${record.readdirsBeforeAnswer}`);
+    await tick();
+    assert.equal(record.closes, 1, 'CLOSE is sent (and never answered)');
+    // client.close() in t.after rejects the unanswered CLOSE: that must not be an unhandled rejection.
   });
 });
