@@ -2,7 +2,9 @@
  * The POSIX sh shims `rmount stubs` writes. Pure: rendering and recognising them.
  *
  * A shim passes its arguments on as "$@", never spliced into a string. Inside the mount it runs
- * `rmount exec --in <mountpoint> --map-args -- <cmd> "$@"`; outside it runs the local command of
+ * `rmount-exec --in <mountpoint> --map-args -- <cmd> "$@"` (the native client, build/rmount-exec)
+ * when that file is there and executable, else `rmount exec` with the same arguments through
+ * Node, the slower start-up; outside it runs the local command of
  * the same name found on PATH (skipping rmount shims, so two stub folders never call each other),
  * else says why it cannot and exits 127. It uses only sh builtins after the first line, so a
  * stub folder holding shims named `grep` or `pwd` cannot recurse into itself.
@@ -23,6 +25,11 @@ export interface ShimSpec {
   launcher: readonly string[];
   /** Pass --rewrite-output to rmount exec. */
   rewriteOutput?: boolean;
+  /**
+   * Absolute path of the native client (rmount-exec) the shim runs inside the mount when it is
+   * an executable file at run time; the launcher otherwise. Undefined or '': always the launcher.
+   */
+  execClient?: string;
 }
 
 /** True for a name that can be a shim file name: no slash, no control character, not . or .. */
@@ -36,17 +43,23 @@ export function renderShim(spec: ShimSpec): string {
   const mnt = quoteArg(spec.mountpoint);
   const phys = quoteArg(spec.physicalMountpoint ?? spec.mountpoint);
   const execFlags = spec.rewriteOutput === true ? '--map-args --rewrite-output' : '--map-args';
+  const native = spec.execClient === undefined || spec.execClient === '' ? '' : `rmount_client=${quoteArg(spec.execClient)}
+`;
+  const nativeRun = native === '' ? '' : `  if [ -f "$rmount_client" ] && [ -x "$rmount_client" ]; then
+    exec "$rmount_client" --in "$rmount_mnt" ${execFlags} -- "$rmount_cmd" "$@"
+  fi
+`;
   return `#!/bin/sh
 ${SHIM_MARKER}
 rmount_mnt=${mnt}
 rmount_phys=${phys}
 rmount_cmd=${quoteArg(spec.command)}
-rmount_inside() {
+${native}rmount_inside() {
   case "$1/" in "$rmount_mnt"/*|"$rmount_phys"/*) return 0 ;; esac
   return 1
 }
 if rmount_inside "$PWD" || rmount_inside "$(pwd -P)"; then
-  exec ${spec.launcher.map(quoteArg).join(' ')} exec --in "$rmount_mnt" ${execFlags} -- "$rmount_cmd" "$@"
+${nativeRun}  exec ${spec.launcher.map(quoteArg).join(' ')} exec --in "$rmount_mnt" ${execFlags} -- "$rmount_cmd" "$@"
 fi
 # Outside the mount: the local command of the same name, if there is one that is not a shim.
 set -f

@@ -1,6 +1,17 @@
 import { chmod, mkdir, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { renderShim, shimMountpoint, type ShimSpec } from './render-shim.ts';
+
+/**
+ * The native exec client a shim runs when it is built: build/rmount-exec of this checkout (two
+ * folders up from src/stubs/ and from the compiled lib/stubs/ alike), or $RMOUNT_EXEC_CLIENT
+ * when set ('' writes shims that always go through Node). The shim checks at every run that
+ * the file is there and executable, so building or deleting it later needs no rewrite.
+ */
+export function defaultExecClient(env: NodeJS.ProcessEnv = process.env): string {
+  return env.RMOUNT_EXEC_CLIENT ?? fileURLToPath(new URL('../../build/rmount-exec', import.meta.url));
+}
 
 /** What writing or removing shims did. */
 export interface StubReport {
@@ -22,7 +33,7 @@ export async function writeShims(dir: string, specs: readonly ShimSpec[]): Promi
       continue;
     }
     const tmp = join(dir, `.${spec.command}.rmount-${process.pid}.tmp`);
-    await writeFile(tmp, renderShim(spec), { mode: 0o755 });
+    await writeFile(tmp, renderShim({ ...spec, execClient: spec.execClient ?? defaultExecClient() }), { mode: 0o755 });
     await chmod(tmp, 0o755);
     await rename(tmp, file);
     report.written.push(spec.command);
