@@ -184,6 +184,9 @@ export class DockerFileClient implements FileClient {
   readonly #addr: string;
   #closed = false;
   readonly #handles = new Set<DockerFileHandle>();
+  // Uploads of closed handles still under way, by path: the VFS releases a handle after close(2)
+  // has returned, so a following open or stat of the same file waits for them.
+  readonly #uploads = new Map<string, Promise<void>>();
 
   private constructor(access: ContainerAccess, addr: string, shell: boolean, umask: number, gnu: boolean) {
     this.#access = access;
@@ -293,11 +296,13 @@ export class DockerFileClient implements FileClient {
   /** stat(1) -L through exec (owner, times, inode included); the archive HEAD without a shell. */
   async stat(path: string): Promise<FileStat> {
     this.#check('stat', path);
+    await this.#settled(path);
     return this.#shell ? this.#statExec('stat', path, true) : this.#statArchive('stat', path, true);
   }
 
   async lstat(path: string): Promise<FileStat> {
     this.#check('lstat', path);
+    await this.#settled(path);
     return this.#shell ? this.#statExec('lstat', path, false) : this.#statArchive('lstat', path, false);
   }
 
@@ -305,6 +310,7 @@ export class DockerFileClient implements FileClient {
   async readdir(path: string): Promise<DirEntry[]> {
     this.#check('readdir', path);
     if (!this.#shell) return this.#readdirArchive(path);
+    await Promise.all([...this.#uploads.entries()].filter(([p]) => posix.dirname(p) === path).map(([, u]) => u));
     const out = await this.#sh('readdir', path, SCRIPTS.readdir, [path, STAT_FORMAT]);
     return parseListing(out.toString('utf8'));
   }
@@ -413,6 +419,7 @@ export class DockerFileClient implements FileClient {
   /** Opens a regular file: one exec checks, creates or truncates it and reports its attributes. */
   async open(path: string, flags: OpenFlags, mode = 0o666): Promise<FileHandle> {
     this.#check('open', path);
+    await this.#settled(path);
     let st: FileStat;
     let real = path;
     if (this.#shell) {
@@ -450,7 +457,23 @@ export class DockerFileClient implements FileClient {
   /** @internal Rewrites the file in place from `local` (`cat > FILE` on the same inode). */
   async upload(path: string, local: string): Promise<void> {
     this.#needShell('write', path);
-    await this.#sh('write', path, SCRIPTS.write, [path], createReadStream(local));
+    const previous = this.#uploads.get(path);
+    const done = (async () => {
+      await previous?.catch(() => {});
+      await this.#sh('write', path, SCRIPTS.write, [path], createReadStream(local));
+    })();
+    const entry = done.catch(() => {});
+    this.#uploads.set(path, entry);
+    try {
+      await done;
+    } finally {
+      if (this.#uploads.get(path) === entry) this.#uploads.delete(path);
+    }
+  }
+
+  async #settled(path: string): Promise<void> {
+    const pending = this.#uploads.get(path);
+    if (pending) await pending;
   }
 
   /** @internal `sync FILE`. */
