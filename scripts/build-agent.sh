@@ -5,6 +5,7 @@
 #   VERSION  version stamped into the binaries (default: package.json's)
 #   JOBS     parallel builds (default 2)
 #   TARGETS  space-separated subset, e.g. "linux/amd64 linux/arm/v7" (default: all)
+#   OUT_DIR  where the builds go (default dist/agent)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 if ! command -v go >/dev/null 2>&1; then
@@ -16,7 +17,7 @@ COMMIT=${COMMIT:-$(git rev-parse --short=12 HEAD 2>/dev/null || echo unknown)}
 JOBS=${JOBS:-2}
 ALL="linux/amd64 linux/arm64 linux/arm/v6 linux/arm/v7 linux/386 linux/riscv64 linux/ppc64le linux/s390x linux/loong64 darwin/amd64 darwin/arm64 freebsd/amd64"
 TARGETS=${TARGETS:-$ALL}
-out=$PWD/dist/agent
+out=${OUT_DIR:-$PWD/dist/agent}
 mkdir -p "$out"
 # A private cache inside the checkout keeps CI runs from touching $HOME and works as any user.
 export GOCACHE=${GOCACHE:-$PWD/build/go-cache} GOFLAGS=-mod=mod GOPROXY=off GOTOOLCHAIN=local GOWORK=off CGO_ENABLED=0
