@@ -2,7 +2,9 @@
  * Latency of a remote command: a path stub (`stub true`) run inside a mount of the test sshd,
  * which goes sh shim → compiled CLI → the mount's control socket → the daemon's existing SSH
  * connection, next to `ssh host true` (a new connection each time) and `ssh -S ctl host true`
- * (OpenSSH ControlMaster, the fastest peer), in the same run, interleaved.
+ * (OpenSSH ControlMaster, the fastest peer), in the same run, interleaved. Also the same stub
+ * through the native client (sh shim → build/rmount-exec → the control socket), built by
+ * scripts/build-exec-client.sh when missing (the rows are left out when Go is missing).
  *
  *   npm run build:ts && node --import tsx bench/exec-latency.ts       # 30 rounds
  *   BENCH_ROUNDS=100 node --import tsx bench/exec-latency.ts
@@ -12,7 +14,7 @@
  */
 import { execFile, spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { mkdir, mkdtemp, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -72,7 +74,20 @@ async function main(): Promise<void> {
     await execFileP(process.execPath, [BIN, 'mount', ...ssh, '--known-hosts', sshd.knownHostsFile, '-i', sshd.userKey,
       `ssh://${sshd.user}@127.0.0.1:${sshd.port}${back}`, mnt], { env });
     hook.after(() => execFileP(process.execPath, [BIN, 'unmount', mnt], { env }).then(() => {}, () => {}));
-    await execFileP(process.execPath, [BIN, 'stubs', mnt, '--dir', stubs, 'true'], { env });
+    // The Node stub: written with RMOUNT_EXEC_CLIENT='' so it never takes the native client.
+    await execFileP(process.execPath, [BIN, 'stubs', mnt, '--dir', stubs, 'true'], { env: { ...env, RMOUNT_EXEC_CLIENT: '' } });
+    const client = join(ROOT, 'build', 'rmount-exec');
+    if (!existsSync(client)) {
+      await execFileP('bash', [join(ROOT, 'scripts', 'build-exec-client.sh')], { cwd: ROOT }).catch(e => console.log(`exec-latency: rmount-exec not built, its rows are left out: ${(e as Error).message}`));
+    }
+    const nativeStubs = join(work, 'native-stubs');
+    if (existsSync(client)) {
+      await mkdir(nativeStubs, { mode: 0o700 });
+      await execFileP(process.execPath, [BIN, 'stubs', mnt, '--dir', nativeStubs, 'true'], { env: { ...env, RMOUNT_EXEC_CLIENT: client } });
+      if (!(await readFile(join(nativeStubs, 'true'), 'utf8')).includes('rmount_client=')) {
+        throw new Error('the stub has no native client branch: lib/ predates it (npm run build:ts)');
+      }
+    }
 
     const ctl = join(work, 'ctl');
     await execFileP('ssh', [...ssh, '-M', '-S', ctl, '-o', 'ControlPersist=no', '-N', '-f', SSHD_HOST_ALIAS]);
@@ -80,6 +95,10 @@ async function main(): Promise<void> {
 
     const cases: { name: string; argv: string[]; cwd: string }[] = [
       { name: 'stub true (through the mount)', argv: [join(stubs, 'true')], cwd: mnt },
+      ...(existsSync(client) ? [
+        { name: 'stub true via rmount-exec (through the mount)', argv: [join(nativeStubs, 'true')], cwd: mnt },
+        { name: 'rmount-exec -- true (mount, no shim)', argv: [client, '--', 'true'], cwd: mnt },
+      ] : []),
       { name: 'rmount exec -- true (mount)', argv: [process.execPath, BIN, 'exec', '--', 'true'], cwd: mnt },
       { name: 'ssh host true (new connection)', argv: ['ssh', ...ssh, SSHD_HOST_ALIAS, 'true'], cwd: work },
       { name: 'ssh -S ctl host true (ControlMaster)', argv: ['ssh', ...ssh, '-S', ctl, SSHD_HOST_ALIAS, 'true'], cwd: work },
@@ -90,7 +109,7 @@ async function main(): Promise<void> {
     for (let round = 0; round < ROUNDS; round++) {
       for (const [i, c] of cases.entries()) times[i]!.push(await timeRun(c.argv, c.cwd, env));
     }
-    const master = median(times[3]!);
+    const master = median(times[cases.findIndex(c => c.name.includes('ControlMaster'))]!);
     console.log(`exec-latency: ${ROUNDS} rounds, interleaved, test sshd on 127.0.0.1`);
     console.log('| case | median ms | p90 ms | × ControlMaster |');
     console.log('|---|---:|---:|---:|');
