@@ -4,8 +4,11 @@
  */
 import { Duplex } from 'node:stream';
 import type { Backend } from '../remote/backend.ts';
+import { PermissionError, UnsupportedError } from '../remote/errors.ts';
+import type { FileClient } from '../remote/file-client.ts';
 import { SftpFileClient } from '../sftp/sftp-file-client.ts';
 import { installAgent, type InstallOptions } from './install.ts';
+import { ReconnectingFileClient } from './reconnect.ts';
 
 /** Options of `startAgentFiles`. */
 export interface AgentFilesOptions {
@@ -35,4 +38,24 @@ export async function startAgentFiles(backend: Backend, remotePath: string, opti
 export async function agentFiles(backend: Backend, install: InstallOptions = {}, options: AgentFilesOptions = {}): Promise<SftpFileClient> {
   const { remotePath } = await installAgent(backend, install);
   return startAgentFiles(backend, remotePath, options);
+}
+
+/**
+ * The agent where it can run, else `fallback()`: for backends whose own client is weaker (Docker's
+ * agentless copy/exec). Falls back when there is no build for the platform (UnsupportedError) or
+ * no folder can hold an executable (PermissionError: read-only or noexec everywhere); `onFallback`
+ * hears why. A killed agent is replaced on the next call.
+ */
+export async function agentOrFallback(
+  backend: Backend,
+  fallback: () => Promise<FileClient>,
+  options: { install?: InstallOptions; onFallback?: (reason: Error) => void } = {},
+): Promise<FileClient> {
+  try {
+    return await ReconnectingFileClient.create(() => agentFiles(backend, options.install ?? {}));
+  } catch (error) {
+    if (!(error instanceof UnsupportedError) && !(error instanceof PermissionError)) throw error;
+    options.onFallback?.(error);
+    return fallback();
+  }
 }

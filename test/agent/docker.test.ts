@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { before, describe, it } from 'node:test';
-import { agentFiles } from '../../src/agent/files.ts';
+import { agentFiles, agentOrFallback } from '../../src/agent/files.ts';
 import { installAgent } from '../../src/agent/install.ts';
 import type { DockerBackend } from '../../src/backends/docker/backend.ts';
 import type { FileClient } from '../../src/remote/file-client.ts';
@@ -63,6 +63,24 @@ describe('rmount-agent in a container', { skip, timeout: 900_000 }, () => {
     while (!seen.includes('/tmp/watched/made-by-exec') && Date.now() < deadline) await new Promise(r => setTimeout(r, 50));
     await sub.close();
     assert.ok(seen.includes('/tmp/watched/made-by-exec'), JSON.stringify(seen));
+  });
+
+  it('agentOrFallback uses the agent where it runs, and the agentless client on a read-only root or without a build', async t => {
+    const agentless = (b: DockerBackend) => () => b.files();
+    const ok = await agentOrFallback(backend, agentless(backend), { install: { from: dist } });
+    t.after(() => ok.close());
+    assert.equal(ok.capabilities.inodes, true);
+
+    const ro = await backendFor(t, dockerd(), `docker://${await dockerd().run({ args: ['--read-only'] })}`);
+    const reasons: string[] = [];
+    const fb = await agentOrFallback(ro, agentless(ro), { install: { from: dist }, onFallback: e => reasons.push(e.message) });
+    assert.equal(fb.capabilities.inodes, (await ro.files()).capabilities.inodes);
+    assert.match(reasons[0] ?? '', /no folder .* can hold an executable agent/);
+    assert.ok((await fb.readdir('/bin')).length > 10);
+
+    const reasons2: string[] = [];
+    await agentOrFallback(backend, agentless(backend), { install: { from: dist, platform: { os: 'linux', arch: 'mips64', variant: '' } }, onFallback: e => reasons2.push(e.message) });
+    assert.match(reasons2[0] ?? '', /no build for linux\/mips64/);
   });
 
   // A client per test: the contract closes clients.
