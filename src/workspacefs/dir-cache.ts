@@ -6,17 +6,37 @@ export interface Listing {
   byName: ReadonlyMap<string, FileStat>;
   /** `now()` when it was read from the remote. */
   fetchedAt: number;
+  /** The remote path it was read from. */
+  path: string;
+  /**
+   * True while the listing was read ahead (prefetch) and nothing has used it yet. The first use
+   * clears it and lets the prefetch go one level deeper (the walk is "hot" there).
+   */
+  prefetched: boolean;
+  /** True once its subdirectories were queued for read-ahead on behalf of a request. */
+  expanded: boolean;
 }
+
+/** Most listings kept; the oldest go first (each also expires after the TTL). */
+const MAX_LISTINGS = 20_000;
 
 /**
  * Directory listings with attributes, per directory inode, until their expiry. A fresh listing
  * answers lookups in that directory too (hit or negative), which is what makes `git status` on a
  * tree cost one readdir per directory.
+ *
+ * It also remembers, per directory, a generation bumped by every `delete` (so a listing read
+ * while the directory changed through us is not stored), when it was last changed through us (a
+ * directory being written to is looked up name by name, not re-listed after every change), and
+ * how many entries it had (very large directories are looked up name by name).
  */
 export class DirCache {
   readonly #ttlMs: number;
   readonly #now: () => number;
   readonly #listings = new Map<number, { listing: Listing; expires: number }>();
+  readonly #generations = new Map<number, number>();
+  readonly #changedAt = new Map<number, number>();
+  readonly #sizes = new Map<number, number>();
 
   constructor(ttlMs: number, now: () => number) {
     this.#ttlMs = ttlMs;
@@ -32,16 +52,73 @@ export class DirCache {
     return undefined;
   }
 
-  /** Stores a listing just read from the remote and returns it. */
-  set(ino: number, entries: readonly DirEntry[]): Listing {
-    const fetchedAt = this.#now();
-    const listing: Listing = { entries, byName: new Map(entries.map(e => [e.name, e.stat])), fetchedAt };
-    if (this.#ttlMs > 0) this.#listings.set(ino, { listing, expires: fetchedAt + this.#ttlMs });
+  /** True when a fresh listing of `ino` is cached (no side effect on counters or prefetch state). */
+  has(ino: number): boolean {
+    return this.get(ino) !== undefined;
+  }
+
+  /**
+   * Makes a listing of `entries` just read from the remote; it is stored only when `generation`
+   * (from {@link generation} before the read started) is still current. Returns it either way.
+   */
+  set(ino: number, path: string, entries: readonly DirEntry[], generation = this.generation(ino), prefetched = false,
+    fetchedAt = this.#now()): Listing {
+    const listing: Listing = { entries, byName: new Map(entries.map(e => [e.name, e.stat])), fetchedAt, path, prefetched, expanded: false };
+    this.#sizes.set(ino, entries.length);
+    if (this.#ttlMs > 0 && generation === this.generation(ino)) {
+      this.#listings.delete(ino);
+      this.#listings.set(ino, { listing, expires: fetchedAt + this.#ttlMs });
+      this.#trim();
+    }
     return listing;
   }
 
   /** Drops the listing of directory `ino` (something in it changed). */
   delete(ino: number): void {
     this.#listings.delete(ino);
+    this.#generations.set(ino, this.generation(ino) + 1);
+    this.#changedAt.delete(ino);
+    this.#changedAt.set(ino, this.#now());
+    if (this.#changedAt.size > MAX_LISTINGS) this.#changedAt.delete(this.#changedAt.keys().next().value!);
+  }
+
+  /**
+   * Drops the listings read from `path` or below it (a folder was renamed or removed through us:
+   * listings kept under numbers its former descendants had must not show up for new folders).
+   */
+  deleteUnder(path: string): void {
+    const prefix = path === '/' ? '/' : `${path}/`;
+    for (const [ino, { listing }] of this.#listings) {
+      if (listing.path === path || listing.path.startsWith(prefix)) this.delete(ino);
+    }
+  }
+
+  /** Changes seen for `ino` so far (see {@link set}). */
+  generation(ino: number): number {
+    return this.#generations.get(ino) ?? 0;
+  }
+
+  /** True when `ino` changed through us (or was reported changed) within the TTL. */
+  recentlyChanged(ino: number): boolean {
+    const at = this.#changedAt.get(ino);
+    if (at === undefined) return false;
+    if (this.#now() - at < Math.max(this.#ttlMs, 1)) return true;
+    this.#changedAt.delete(ino);
+    return false;
+  }
+
+  /** Entries in the last listing read of `ino`, if any. */
+  lastSize(ino: number): number | undefined {
+    return this.#sizes.get(ino);
+  }
+
+  #trim(): void {
+    const now = this.#now();
+    if (this.#listings.size <= MAX_LISTINGS) return;
+    for (const [ino, { expires }] of this.#listings) {
+      if (this.#listings.size <= MAX_LISTINGS) break;
+      if (expires <= now || this.#listings.size > MAX_LISTINGS) this.#listings.delete(ino);
+    }
+    if (this.#sizes.size > MAX_LISTINGS * 4) this.#sizes.clear();
   }
 }

@@ -46,6 +46,24 @@ export interface WorkspaceOptions {
   readAheadBytes?: number;
   /** Size of one read-ahead request. Default 512 KiB. */
   readChunkBytes?: number;
+  /**
+   * Directory listings read ahead in the background at once, per mount, when a listing shows
+   * subdirectories (so tree walks find them cached). Default 16; 0 turns read-ahead of listings off.
+   */
+  prefetchConcurrency?: number;
+  /**
+   * How many levels below a directory the walk has just entered are listed ahead. Default 2.
+   * A listing nobody asked for yet only lists its own subdirectories (one level).
+   */
+  prefetchDepth?: number;
+  /** Most listings waiting to be read ahead; more are not queued. Default 4096. */
+  prefetchQueueMax?: number;
+  /**
+   * A lookup in a folder whose listing is not cached reads the whole listing (answering its
+   * siblings too), unless the last listing of that folder had more entries than this: then one
+   * lstat. Default 20000; 0 always uses lstat.
+   */
+  listingLookupMaxEntries?: number;
   /** Milliseconds clock for cache expiry (tests pass a fake). Default `performance.now`. */
   now?: () => number;
 }
@@ -71,6 +89,10 @@ export interface ResolvedWorkspaceOptions {
   writeFlushDelayMs: number;
   readAheadBytes: number;
   readChunkBytes: number;
+  prefetchConcurrency: number;
+  prefetchDepth: number;
+  prefetchQueueMax: number;
+  listingLookupMaxEntries: number;
   now: () => number;
 }
 
@@ -99,6 +121,10 @@ export function resolveOptions(options: WorkspaceOptions): ResolvedWorkspaceOpti
     writeFlushDelayMs: options.writeFlushDelayMs ?? 200,
     readAheadBytes: options.readAheadBytes ?? 2 << 20,
     readChunkBytes: options.readChunkBytes ?? 512 << 10,
+    prefetchConcurrency: Math.max(0, options.prefetchConcurrency ?? 16),
+    prefetchDepth: Math.max(0, options.prefetchDepth ?? 2),
+    prefetchQueueMax: Math.max(0, options.prefetchQueueMax ?? 4096),
+    listingLookupMaxEntries: Math.max(0, options.listingLookupMaxEntries ?? 20_000),
     now: options.now ?? (() => performance.now()),
   };
 }

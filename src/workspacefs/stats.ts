@@ -27,6 +27,8 @@ export interface WorkspaceStats {
     dir: HitMiss;
     readlink: HitMiss;
     readAhead: HitMiss;
+    /** Listings read ahead: hits = used by a request, misses = read ahead. */
+    prefetch: HitMiss;
   };
   /** Inodes the table holds now, and open file/dir handles. */
   inodes: number;
@@ -51,6 +53,7 @@ export class Counters {
     dir: { hits: 0, misses: 0 },
     readlink: { hits: 0, misses: 0 },
     readAhead: { hits: 0, misses: 0 },
+    prefetch: { hits: 0, misses: 0 },
   };
 
   /** Counts one occurrence of `key` in `table`. */

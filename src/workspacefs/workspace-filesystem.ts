@@ -19,6 +19,24 @@ import { resolveOptions, type ResolvedWorkspaceOptions, type WorkspaceOptions } 
 import { RemoteCaller, toFsError } from './remote-call.ts';
 import { Counters, type WorkspaceStats } from './stats.ts';
 
+/** A listing being read from the remote. */
+interface ListingInFlight {
+  dirs: DirCache;
+  generation: number;
+  path: string;
+  promise: Promise<Listing>;
+}
+
+/** A directory to list ahead. */
+interface PrefetchJob {
+  node: Node;
+  /** Levels below it that may be listed ahead once its listing is in. */
+  depth: number;
+}
+
+/** A listing that fails with one of these is not the last word on a name: lstat it instead. */
+const LISTING_FALLBACK_ERRORS: ReadonlySet<ErrnoName> = new Set<ErrnoName>(['EACCES', 'EPERM', 'ENOENT', 'ENOTDIR']);
+
 /** access(2) mask bits. */
 const R_OK = 4;
 const W_OK = 2;
@@ -63,6 +81,12 @@ export class WorkspaceFilesystem implements FuseOperations {
   #connection: ConnectionInfo | undefined;
   /** The kernel caches writes: it may read through write-only handles and applies O_APPEND itself. */
   #writeback = false;
+  /** Listings being read, per directory inode: at most one per directory (and generation). */
+  readonly #listingsInFlight = new Map<number, ListingInFlight>();
+  /** Directories waiting to be listed ahead, and how many levels below each may follow. */
+  #prefetchQueue: PrefetchJob[] = [];
+  readonly #prefetchQueued = new Set<number>();
+  #prefetchActive = 0;
 
   /** A VFS over `client` showing the remote folder `options.root`. */
   constructor(client: FileClient, options: WorkspaceOptions) {
@@ -193,12 +217,35 @@ export class WorkspaceFilesystem implements FuseOperations {
         this.#counters.cache.negative.hits++;
         return this.#negativeEntry('lookup');
       }
-      const listing = this.#dirs.get(dir.ino);
+      let listing = this.#dirs.get(dir.ino);
       if (listing !== undefined) {
         this.#counters.cache.dir.hits++;
-        const stat = listing.byName.get(name);
+      } else if (this.#listsForLookup(dir)) {
+        // One listing answers this name and every sibling (git status, ls -l, find): one round
+        // trip per directory instead of one per name. Concurrent lookups share it.
+        this.#counters.cache.dir.misses++;
+        const generation = this.#dirs.generation(dir.ino);
+        const dirs = this.#dirs;
+        listing = await this.#fetchListing(dir, this.#path(dir, 'lookup')).catch((error: unknown) => {
+          if (!LISTING_FALLBACK_ERRORS.has((error as FsError).code)) throw error;
+          // Unreadable (a search-only folder) or gone: ask for the name, and keep asking for a while.
+          this.#dirs.delete(dir.ino);
+          return undefined;
+        });
+        // Changed through us meanwhile: its listing may predate the change, so ask for the name.
+        if (listing !== undefined && (dirs !== this.#dirs || generation !== this.#dirs.generation(dir.ino))) listing = undefined;
+      }
+      const listed = listing?.byName.get(name);
+      // "Missing" from a listing older than the negative lifetime is checked by name.
+      if (listing !== undefined && listed === undefined && listing.fetchedAt + this.#opts.negativeTimeoutMs <= this.#opts.now()) {
+        this.#used(dir, listing);
+        listing = undefined;
+      }
+      if (listing !== undefined) {
+        this.#used(dir, listing);
+        const stat = listed;
         if (stat === undefined) {
-          if (child !== undefined) this.#table.unlinkName(dir, name);
+          if (this.#table.child(dir, name) !== undefined) this.#table.unlinkName(dir, name);
           this.#negative.add(dir.ino, name);
           return this.#negativeEntry('lookup');
         }
@@ -341,6 +388,7 @@ export class WorkspaceFilesystem implements FuseOperations {
         if (!isFsError(error) || PRECISE_RENAME_ERRORS.has(error.code)) throw error;
         throw (await this.#nonEmpty(path)) ? new FsError('ENOTEMPTY', 'rmdir', path, { cause: error }) : error;
       }
+      this.#dirs.deleteUnder(path);
       this.#removed(dir, name);
     });
   }
@@ -381,6 +429,11 @@ export class WorkspaceFilesystem implements FuseOperations {
         throw await this.#refineRenameError(error, from, to, noReplace);
       }
       if (from === to) return;
+      if (this.#table.child(fromDir, name)?.isDir !== false) {
+        // Listings kept for the old folder's subtree (and a replaced folder's) must not resurface.
+        this.#dirs.deleteUnder(from);
+        this.#dirs.deleteUnder(to);
+      }
       const { moved, replaced } = this.#table.move(fromDir, name, toDir, newName);
       if (moved !== undefined) this.#expire(moved);
       if (replaced !== undefined) this.#expire(replaced);
@@ -780,6 +833,12 @@ export class WorkspaceFilesystem implements FuseOperations {
     for (;;) {
       const path = this.#table.pathOf(node);
       if (path === undefined) break;
+      const fromListing = await this.#attrFromListing(node);
+      if (fromListing === 'gone') {
+        this.#vanished(node);
+        continue;
+      }
+      if (fromListing !== undefined) return fromListing;
       try {
         const stat = await this.#caller.call('lstat', path, () => this.#client.lstat(path));
         if ((stat.mode & S_IFMT) !== node.type) throw new FsError('ENOENT', 'lstat', path);
@@ -798,6 +857,155 @@ export class WorkspaceFilesystem implements FuseOperations {
       return stat;
     }
     throw new FsError('ENOENT', 'getattr');
+  }
+
+  /**
+   * Attributes of `node` from a listing of its parent (cached while younger than the attribute
+   * lifetime, else read now and shared with every sibling), or 'gone' when the listing lacks
+   * its name. Undefined when a plain lstat should answer: the root, a file open for writing
+   * (our view wins), a parent being changed through us or too large, attribute caching off,
+   * or a listing that failed.
+   */
+  async #attrFromListing(node: Node): Promise<FileStat | 'gone' | undefined> {
+    const link = node.firstLink();
+    if (link === undefined || this.#opts.attrTimeoutMs <= 0) return undefined;
+    if (this.#handles.filesOf(node).some(f => f.writable)) return undefined;
+    const { parent, name } = link;
+    let listing = this.#dirs.get(parent.ino);
+    if (listing !== undefined && listing.fetchedAt + this.#opts.attrTimeoutMs <= this.#opts.now()) listing = undefined;
+    if (listing === undefined) {
+      if (!this.#listsForLookup(parent)) return undefined;
+      const path = this.#table.pathOf(parent);
+      if (path === undefined) return undefined;
+      const generation = this.#dirs.generation(parent.ino);
+      const dirs = this.#dirs;
+      listing = await this.#fetchListing(parent, path).catch((error: unknown) => {
+        if (!LISTING_FALLBACK_ERRORS.has((error as FsError).code)) throw error;
+        this.#dirs.delete(parent.ino);
+        return undefined;
+      });
+      if (listing === undefined || dirs !== this.#dirs || generation !== this.#dirs.generation(parent.ino)) return undefined;
+    }
+    this.#used(parent, listing);
+    if (node.firstLink()?.parent !== parent || node.firstLink()?.name !== name) return undefined;
+    const stat = listing.byName.get(name);
+    if (stat === undefined || (stat.mode & S_IFMT) !== node.type
+      || (stat.ino !== undefined && node.remoteIno !== undefined && stat.ino !== node.remoteIno)) return 'gone';
+    this.#storeAttr(node, stat, listing.fetchedAt);
+    return stat;
+  }
+
+  /** True when a lookup in `dir` (not cached) should read the whole listing rather than lstat one name. */
+  #listsForLookup(dir: Node): boolean {
+    const max = this.#opts.listingLookupMaxEntries;
+    if (max <= 0 || this.#opts.dirTimeoutMs <= 0 || this.#dirs.recentlyChanged(dir.ino)) return false;
+    return (this.#dirs.lastSize(dir.ino) ?? 0) <= max;
+  }
+
+  /**
+   * Reads the listing of `dir` from the remote (or joins the read in flight for it), stores it
+   * with its children's attributes, and returns it. Listings read while the directory changed
+   * through us are returned but not stored.
+   */
+  #fetchListing(dir: Node, path: string, prefetched = false): Promise<Listing> {
+    const ino = dir.ino;
+    const dirs = this.#dirs;
+    const generation = dirs.generation(ino);
+    const running = this.#listingsInFlight.get(ino);
+    if (running !== undefined && running.dirs === dirs && running.generation === generation && running.path === path) {
+      return running.promise;
+    }
+    const record = { dirs, generation, path } as ListingInFlight;
+    record.promise = (async (): Promise<Listing> => {
+      try {
+        let entries: DirEntry[];
+        try {
+          entries = await this.#caller.call('readdir', path, () => this.#client.readdir(path));
+        } catch (error) {
+          if (!prefetched && isFsError(error, 'ENOENT') && dir !== this.#table.root && this.#table.pathOf(dir) === path) this.#vanished(dir);
+          throw error;
+        }
+        return this.#storeListing(dir, path, entries, dirs, generation, prefetched);
+      } finally {
+        if (this.#listingsInFlight.get(ino) === record) this.#listingsInFlight.delete(ino);
+      }
+    })();
+    this.#listingsInFlight.set(ino, record);
+    return record.promise;
+  }
+
+  #storeListing(dir: Node, path: string, entries: DirEntry[], dirs: DirCache, generation: number, prefetched: boolean): Listing {
+    const listing = dirs.set(dir.ino, path, entries, generation, prefetched);
+    if (dirs !== this.#dirs || generation !== dirs.generation(dir.ino) || this.#table.pathOf(dir) !== path) return listing;
+    for (const { name, stat } of entries) {
+      const child = this.#table.child(dir, name);
+      if (child === undefined || child.type !== (stat.mode & S_IFMT)) continue;
+      if (stat.ino !== undefined && child.remoteIno !== undefined && stat.ino !== child.remoteIno) continue;
+      if (this.#handles.filesOf(child).some(f => f.writable)) continue;
+      this.#storeAttr(child, stat, listing.fetchedAt);
+    }
+    for (const { name } of entries) this.#negative.delete(dir.ino, name);
+    return listing;
+  }
+
+  /**
+   * A request used `listing` of `dir`: the walk is there, so list its subdirectories ahead —
+   * `prefetchDepth` levels when it was itself read ahead (the walk follows the read-ahead), one
+   * level for a listing read on demand.
+   */
+  #used(dir: Node, listing: Listing): void {
+    if (listing.prefetched) {
+      listing.prefetched = false;
+      this.#counters.cache.prefetch.hits++;
+      this.#prefetchChildren(dir, listing, this.#opts.prefetchDepth);
+    } else if (!listing.expanded) {
+      this.#prefetchChildren(dir, listing, 1);
+    }
+    listing.expanded = true;
+  }
+
+  /** Queues the subdirectories of `dir` (from `listing`) for listing ahead, `depth` levels deep. */
+  #prefetchChildren(dir: Node, listing: Listing, depth: number): void {
+    if (depth <= 0 || this.#opts.prefetchConcurrency <= 0 || this.#table.get(dir.ino) !== dir) return;
+    if (this.#table.pathOf(dir) !== listing.path) return;
+    for (const { name, stat } of listing.entries) {
+      if ((stat.mode & S_IFMT) !== S_IFDIR) continue;
+      if (this.#prefetchQueue.length >= this.#opts.prefetchQueueMax) break;
+      const known = this.#table.child(dir, name);
+      if (known !== undefined && known.type === S_IFDIR
+        && (this.#dirs.has(known.ino) || this.#listingsInFlight.has(known.ino) || this.#prefetchQueued.has(known.ino))) continue;
+      // A node (no kernel reference yet) gives the listing the number a later lookup will find.
+      const { node, replaced } = this.#table.resolve(dir, name, stat);
+      if (replaced !== undefined) this.#expire(replaced);
+      if (!this.#fresh(node)) this.#storeAttr(node, stat, listing.fetchedAt);
+      if (this.#dirs.has(node.ino) || this.#listingsInFlight.has(node.ino) || this.#prefetchQueued.has(node.ino)) continue;
+      this.#prefetchQueue.push({ node, depth });
+      this.#prefetchQueued.add(node.ino);
+    }
+    this.#pumpPrefetch();
+  }
+
+  /** Starts queued read-aheads up to `prefetchConcurrency` at once. Failures are ignored. */
+  #pumpPrefetch(): void {
+    while (this.#prefetchActive < this.#opts.prefetchConcurrency && this.#prefetchQueue.length > 0) {
+      const { node, depth } = this.#prefetchQueue.shift()!;
+      this.#prefetchQueued.delete(node.ino);
+      if (this.#table.get(node.ino) !== node || this.#dirs.has(node.ino) || this.#listingsInFlight.has(node.ino)) continue;
+      if (this.#dirs.recentlyChanged(node.ino)) continue;
+      const path = this.#table.pathOf(node);
+      if (path === undefined) continue;
+      this.#prefetchActive++;
+      this.#counters.cache.prefetch.misses++;
+      this.#fetchListing(node, path, true)
+        .then(listing => {
+          if (listing.prefetched) this.#prefetchChildren(node, listing, depth - 1);
+        }, () => undefined)
+        .finally(() => {
+          this.#prefetchActive--;
+          this.#pumpPrefetch();
+        });
+    }
+    if (this.#prefetchQueue.length === 0 && this.#prefetchActive === 0) this.#prefetchQueue = [];
   }
 
   /** The first name of `node` no longer exists remotely: forget it and tell the kernel. */
@@ -863,6 +1071,7 @@ export class WorkspaceFilesystem implements FuseOperations {
     this.#dirChanged(dir);
     const stat = await this.#caller.call('lstat', path, () => this.#client.lstat(path));
     const { node } = this.#table.resolve(dir, name, stat);
+    if (node.isDir) this.#dirs.delete(node.ino);
     this.#storeAttr(node, stat);
     return this.#refEntry(node, stat);
   }
@@ -900,26 +1109,12 @@ export class WorkspaceFilesystem implements FuseOperations {
     const cached = this.#dirs.get(dir.ino);
     if (cached !== undefined) {
       this.#counters.cache.dir.hits++;
+      this.#used(dir, cached);
       return cached;
     }
     this.#counters.cache.dir.misses++;
-    const path = this.#path(dir, 'readdir');
-    let entries: DirEntry[];
-    try {
-      entries = await this.#caller.call('readdir', path, () => this.#client.readdir(path));
-    } catch (error) {
-      if (isFsError(error, 'ENOENT') && dir !== this.#table.root) this.#vanished(dir);
-      throw error;
-    }
-    const listing = this.#dirs.set(dir.ino, entries);
-    for (const { name, stat } of entries) {
-      const child = this.#table.child(dir, name);
-      if (child === undefined || child.type !== (stat.mode & S_IFMT)) continue;
-      if (stat.ino !== undefined && child.remoteIno !== undefined && stat.ino !== child.remoteIno) continue;
-      if (this.#handles.filesOf(child).some(f => f.writable)) continue;
-      this.#storeAttr(child, stat, listing.fetchedAt);
-    }
-    for (const { name } of entries) this.#negative.delete(dir.ino, name);
+    const listing = await this.#fetchListing(dir, this.#path(dir, 'readdir'));
+    this.#used(dir, listing);
     return listing;
   }
 

@@ -5,7 +5,7 @@ import { ctx, makeFs } from './fixture.ts';
 
 describe('WorkspaceFilesystem readdir and readdirplus', () => {
   it('readdirplus of 2,000 entries costs one remote readdir and no stat per entry', async () => {
-    const { client, fs } = makeFs();
+    const { client, fs } = makeFs({ prefetchConcurrency: 0 });
     for (let i = 0; i < 2000; i++) client.put(`/work/big/f${i}`, `${i}`);
     const dir = await fs.lookup(ROOT_INO, 'big', ctx);
     client.resetCounts();
