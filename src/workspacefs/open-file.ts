@@ -157,7 +157,8 @@ export class OpenFile {
   }
 
   async #direct(size: number, offset: number): Promise<Buffer> {
-    const buffer = Buffer.alloc(size);
+    // Not zero-filled: only the `n` bytes the remote wrote are ever handed out.
+    const buffer = Buffer.allocUnsafe(size);
     const n = await this.#caller.call('handle.read', this.path, () => this.remote.read(buffer, 0, size, offset));
     this.#counters.remoteBytesRead += n;
     return buffer.subarray(0, n);
@@ -168,7 +169,15 @@ export class OpenFile {
     const last = Math.floor((offset + size - 1) / chunkSize);
     for (const index of this.#chunks.keys()) if (index < first) this.#chunks.delete(index);
     for (let i = first; i <= last + windowChunks && i <= this.#eofChunk; i++) this.#chunk(i);
-    const out = Buffer.alloc(size);
+    if (first === last) {
+      // The usual case (kernel reads of up to 1 MiB inside one chunk): a view, no copy.
+      const chunk = this.#chunks.get(first);
+      if (chunk === undefined) return Buffer.alloc(0);
+      const data = await chunk.data;
+      const from = offset - first * chunkSize;
+      return data.subarray(Math.min(from, data.length), Math.min(data.length, from + size));
+    }
+    const out = Buffer.allocUnsafe(size);
     let filled = 0;
     for (let i = first; i <= last && filled < size; i++) {
       const chunk = this.#chunks.get(i);

@@ -494,13 +494,20 @@ export class WorkspaceFilesystem implements FuseOperations {
       if ((flags & O_TRUNC) !== 0) openFlags.truncate = true;
       const existing = this.#table.child(dir, name);
       if (existing !== undefined && openFlags.truncate === true) await this.#settle(existing);
-      const remote = await this.#caller.call('open', path, () => this.#client.open(path, openFlags, this.#createMode(mode, ctx)));
-      let stat: FileStat;
-      try {
-        stat = await this.#caller.call('handle.stat', path, () => remote.stat());
-      } catch (error) {
-        await this.#caller.call('handle.close', path, () => remote.close()).catch(() => undefined);
-        throw error;
+      const opening = this.#caller.call('open', path, () => this.#client.open(path, openFlags, this.#createMode(mode, ctx)));
+      // An lstat sent right behind the OPEN is answered after it (SFTP servers take one channel's
+      // requests in order): the new file's attributes in the same round trip. Where that order is
+      // not kept (another client, a backend running calls concurrently) the handle is asked.
+      const early = this.#caller.call('lstat', path, () => this.#client.lstat(path)).catch(() => undefined);
+      const remote = await opening;
+      let stat = await early;
+      if (stat === undefined || (stat.mode & S_IFMT) !== S_IFREG || (openFlags.truncate === true && stat.size !== 0)) {
+        try {
+          stat = await this.#caller.call('handle.stat', path, () => remote.stat());
+        } catch (error) {
+          await this.#caller.call('handle.close', path, () => remote.close()).catch(() => undefined);
+          throw error;
+        }
       }
       this.#negative.delete(dir.ino, name);
       this.#dirChanged(dir);
