@@ -9,7 +9,8 @@ cd "$(dirname "$0")/.."
 
 packages=(fuse3 libfuse3-dev pkg-config openssh-client python3 make g++ golang-go)
 if [ "${1:-}" = "--test" ]; then
-  packages+=(openssh-server openssh-sftp-server sshfs git busybox-static docker.io util-linux)
+  packages+=(openssh-server openssh-sftp-server sshfs git busybox-static docker.io util-linux
+             qemu-user-static binfmt-support)
 fi
 
 missing=()
@@ -24,6 +25,27 @@ if [ ${#missing[@]} -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 
+if [ "${1:-}" = "--test" ]; then
+  # Foreign-architecture containers for the agent tests: qemu-user through binfmt_misc, and
+  # busybox-static for arm64 and armhf as .deb files (build/qemu/) to make their rootfs from.
+  sudo=""
+  [ "$(id -u)" -eq 0 ] || sudo="sudo"
+  [ -e /proc/sys/fs/binfmt_misc/status ] || $sudo mount -t binfmt_misc binfmt_misc /proc/sys/fs/binfmt_misc 2>/dev/null || true
+  for q in qemu-aarch64 qemu-arm; do
+    [ -e "/proc/sys/fs/binfmt_misc/$q" ] || $sudo update-binfmts --enable "$q" 2>/dev/null || true
+  done
+  mkdir -p build/qemu
+  need=()
+  for a in arm64 armhf; do
+    ls build/qemu/busybox-static_*_"$a".deb >/dev/null 2>&1 || need+=("$a")
+  done
+  if [ ${#need[@]} -gt 0 ]; then
+    for a in "${need[@]}"; do dpkg --print-foreign-architectures | grep -qx "$a" || $sudo dpkg --add-architecture "$a"; done
+    $sudo apt-get update -qq
+    (cd build/qemu && for a in "${need[@]}"; do apt-get download -qq "busybox-static:$a"; done)
+  fi
+fi
+
 node -e 'const [maj]=process.versions.node.split(".").map(Number); if (maj < 20) { console.error("rmount needs Node 20 or newer, found " + process.version); process.exit(1) }'
 
 # npm ci builds the FUSE addon (the install script); build:ts compiles the CLI into dist/.
@@ -31,5 +53,7 @@ if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.j
   npm ci --no-audit --no-fund
 fi
 npm run build:ts
-# The agent for every platform rmount can upload it to (dist/agent/).
+# The agent for every platform rmount can upload it to (dist/agent/), and the Go exec client
+# that path stubs run (build/rmount-exec: starts in a millisecond where Node needs a hundred).
 npm run build:agent
+npm run build:exec-client

@@ -1,4 +1,5 @@
 import { Command, CommanderError } from 'commander';
+import { registerAgent } from './commands/agent.ts';
 import { registerCache } from './commands/cache.ts';
 import { registerDoctor } from './commands/doctor.ts';
 import { registerExec } from './commands/exec.ts';
@@ -39,6 +40,7 @@ Destinations:
   registerLs(program, ctx);
   registerStubs(program, ctx);
   registerCache(program, ctx);
+  registerAgent(program, ctx);
   registerDoctor(program, ctx);
   for (const cmd of program.commands) cmd.exitOverride();
   return program;
