@@ -25,8 +25,20 @@ if [ ${#missing[@]} -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 
+node -e 'const [maj]=process.versions.node.split(".").map(Number); if (maj < 20) { console.error("rmount needs Node 20 or newer, found " + process.version); process.exit(1) }'
+
+# npm ci builds the FUSE addon (the install script); build:ts compiles the CLI into dist/.
+if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ] || [ ! -f build/Release/fuse_binding.node ]; then
+  npm ci --no-audit --no-fund
+fi
+npm run build:ts
+# The agent for every platform rmount can upload it to (dist/agent/), and the Go exec client
+# that path stubs run (build/rmount-exec: starts in a millisecond where Node needs a hundred).
+npm run build:agent
+npm run build:exec-client
+
 if [ "${1:-}" = "--test" ]; then
-  # Foreign-architecture containers for the agent tests: qemu-user through binfmt_misc, and
+  # Foreign-architecture containers for the agent tests (after npm ci: node-gyp empties build/): qemu-user through binfmt_misc, and
   # busybox-static for arm64 and armhf as .deb files (build/qemu/) to make their rootfs from.
   sudo=""
   [ "$(id -u)" -eq 0 ] || sudo="sudo"
@@ -45,15 +57,3 @@ if [ "${1:-}" = "--test" ]; then
     (cd build/qemu && for a in "${need[@]}"; do apt-get download -qq "busybox-static:$a"; done)
   fi
 fi
-
-node -e 'const [maj]=process.versions.node.split(".").map(Number); if (maj < 20) { console.error("rmount needs Node 20 or newer, found " + process.version); process.exit(1) }'
-
-# npm ci builds the FUSE addon (the install script); build:ts compiles the CLI into dist/.
-if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ] || [ ! -f build/Release/fuse_binding.node ]; then
-  npm ci --no-audit --no-fund
-fi
-npm run build:ts
-# The agent for every platform rmount can upload it to (dist/agent/), and the Go exec client
-# that path stubs run (build/rmount-exec: starts in a millisecond where Node needs a hundred).
-npm run build:agent
-npm run build:exec-client
