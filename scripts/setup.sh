@@ -27,7 +27,7 @@ fi
 
 node -e 'const [maj]=process.versions.node.split(".").map(Number); if (maj < 20) { console.error("rmount needs Node 20 or newer, found " + process.version); process.exit(1) }'
 
-# npm ci builds the FUSE addon (the install script); build:ts compiles the CLI into dist/.
+# npm ci builds the FUSE addon (the install script); build:ts compiles the CLI into lib/.
 if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ] || [ ! -f build/Release/fuse_binding.node ]; then
   npm ci --no-audit --no-fund
 fi
@@ -38,8 +38,9 @@ npm run build:agent
 npm run build:exec-client
 
 if [ "${1:-}" = "--test" ]; then
-  # Foreign-architecture containers for the agent tests (after npm ci: node-gyp empties build/): qemu-user through binfmt_misc, and
-  # busybox-static for arm64 and armhf as .deb files (build/qemu/) to make their rootfs from.
+  # Foreign-architecture containers for the agent tests: qemu-user through binfmt_misc, and
+  # busybox-static for arm64 and armhf as .deb files in build/qemu/ to make their rootfs from
+  # (fetched after npm ci, whose node-gyp rebuild empties build/).
   sudo=""
   [ "$(id -u)" -eq 0 ] || sudo="sudo"
   [ -e /proc/sys/fs/binfmt_misc/status ] || $sudo mount -t binfmt_misc binfmt_misc /proc/sys/fs/binfmt_misc 2>/dev/null || true
