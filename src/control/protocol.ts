@@ -82,7 +82,7 @@ export interface MountStatusPayload {
   cacheMisses: number;
   /** hits / (hits + misses) over the attr, entry, negative, dir and readlink caches; null before any lookup. */
   cacheHitRatio: number | null;
-  /** Remote change notifications (the agent's watch); not available yet, so always false. */
+  /** Remote change notifications (the agent's watch) keep the caches right. */
   watch: boolean;
   /** Exec sessions running now and started since the mount. */
   execRunning: number;

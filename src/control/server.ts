@@ -35,6 +35,8 @@ export interface ControlTarget {
   readonly startedAt: string;
   readonly backend: Backend;
   readonly filesystem: { stats(): WorkspaceStats; flushCaches(): void };
+  /** True when remote changes invalidate the caches (the agent's watch). */
+  readonly watching: boolean;
   stop(): Promise<void>;
 }
 
@@ -163,7 +165,7 @@ class ServerState implements ControlServer {
       bytesRead: stats.bytesRead, bytesWritten: stats.bytesWritten,
       remoteBytesRead: stats.remoteBytesRead, remoteBytesWritten: stats.remoteBytesWritten,
       cacheHits: hits, cacheMisses: misses, cacheHitRatio: hits + misses === 0 ? null : hits / (hits + misses),
-      watch: false,
+      watch: t.watching,
       execRunning: this.#sessions.size, execStarted: this.#execStarted,
     };
   }

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { startSshd } from '../helpers/sshd.ts';
 import { sshdSkipReason } from '../helpers/sshd.ts';
-import { cleanupStack, fuseSkipReason, mountFor, waitFor } from '../helpers/mount.ts';
+import { cleanupStack, fuseSkipReason, mountFor, statusRecords, waitFor } from '../helpers/mount.ts';
 import { goSkipReason, testAgentDist } from './agent-binary.ts';
 
 const skip = goSkipReason() || sshdSkipReason() || fuseSkipReason();
@@ -23,6 +23,7 @@ describe('watch through a mount', { skip }, () => {
       extraArgs: ['-F', sshd.sshConfigFile, '--known-hosts', sshd.knownHostsFile, '-i', sshd.userKey],
     });
     const mnt = m.mountpoint;
+    assert.equal(((await statusRecords(m.env))[0] as { watch?: boolean }).watch, true, 'status shows the mount watching');
     assert.equal(await readFile(join(mnt, 'sub', 'file.txt'), 'utf8'), 'one');
     assert.deepEqual(await readdir(join(mnt, 'sub')), ['file.txt']);
 
@@ -50,6 +51,7 @@ describe('watch through a mount', { skip }, () => {
       o: ['agent=no', 'cache_timeout=600'],
       extraArgs: ['-F', sshd.sshConfigFile, '--known-hosts', sshd.knownHostsFile, '-i', sshd.userKey],
     });
+    assert.equal(((await statusRecords(m.env))[0] as { watch?: boolean }).watch, false, 'status shows the mount not watching');
     assert.equal(await readFile(join(m.mountpoint, 'file.txt'), 'utf8'), 'one');
     assert.deepEqual(await readdir(m.mountpoint), ['file.txt']);
     await writeFile(join(back, 'file.txt'), 'two, longer');

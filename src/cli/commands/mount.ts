@@ -101,7 +101,7 @@ async function serveMountControl(mount: RunningMount, destText: string, dir: str
   const control = await serveControl({
     destination: destText, mountpoint: mount.mountpoint, remotePath: mount.remotePath,
     startedAt: record?.startedAt ?? new Date().toISOString(),
-    backend: mount.backend, filesystem: mount.filesystem, stop: () => mount.stop(),
+    backend: mount.backend, filesystem: mount.filesystem, watching: mount.watching, stop: () => mount.stop(),
   }, { socketPath: join(dir, `${mountId(mount.mountpoint)}.sock`), log });
   if (record !== undefined) await writeRecord(dir, { ...record, socket: control.socketPath });
   return control;
