@@ -55,13 +55,16 @@ export class OpenFile {
   #inFlightBytes = 0;
   #error: FsError | undefined;
 
+  /** The whole file, read ahead before it was opened (read-only handles); dropped by any change. */
+  #preloaded: Buffer | undefined;
   readonly #chunks = new Map<number, Chunk>();
   #lastReadEnd = -1;
   /** Chunk index at which the file ended when last read ahead, if known. */
   #eofChunk = Infinity;
 
   constructor(node: Node, remote: FileHandle, mode: { read: boolean; write: boolean; append: boolean },
-    caller: RemoteCaller, counters: Counters, tuning: OpenFileTuning) {
+    caller: RemoteCaller, counters: Counters, tuning: OpenFileTuning, preloaded?: Buffer) {
+    this.#preloaded = preloaded;
     this.node = node;
     this.remote = remote;
     this.readable = mode.read;
@@ -117,6 +120,8 @@ export class OpenFile {
 
   /** Reads up to `size` bytes at `offset`, from read-ahead chunks when reads are sequential. */
   async read(size: number, offset: number): Promise<Buffer> {
+    const preloaded = this.#preloaded;
+    if (preloaded !== undefined) return preloaded.subarray(Math.min(offset, preloaded.length), Math.min(preloaded.length, offset + size));
     await this.settle();
     const chunkSize = this.#tuning.readChunkBytes;
     const windowChunks = Math.ceil(this.#tuning.readAheadBytes / chunkSize);
@@ -142,6 +147,7 @@ export class OpenFile {
 
   /** Forgets prefetched data (the file changed through the VFS). */
   dropReadAhead(): void {
+    this.#preloaded = undefined;
     this.#chunks.clear();
     this.#eofChunk = Infinity;
   }

@@ -52,8 +52,8 @@ export interface WorkspaceOptions {
    */
   prefetchConcurrency?: number;
   /**
-   * How many levels below a directory the walk has just entered are listed ahead. Default 2.
-   * A listing nobody asked for yet only lists its own subdirectories (one level).
+   * How many levels below a directory the walk has just entered (whose listing was read ahead)
+   * are listed ahead. Default 3. Below a listing read on demand, at most 2 levels.
    */
   prefetchDepth?: number;
   /** Most listings waiting to be read ahead; more are not queued. Default 4096. */
@@ -64,6 +64,15 @@ export interface WorkspaceOptions {
    * lstat. Default 20000; 0 always uses lstat.
    */
   listingLookupMaxEntries?: number;
+  /**
+   * Bytes of small-file contents read ahead and kept (see contentMaxFileBytes). When files of one
+   * folder are opened read-only one after another (`git status` after a clone, `grep -r`), the
+   * other small files of that folder are read in the background and later read-only opens of them
+   * cost no round trip. Default 32 MiB; 0 turns it off.
+   */
+  contentCacheBytes?: number;
+  /** Largest file read ahead that way. Default 64 KiB. */
+  contentMaxFileBytes?: number;
   /** Milliseconds clock for cache expiry (tests pass a fake). Default `performance.now`. */
   now?: () => number;
 }
@@ -93,6 +102,8 @@ export interface ResolvedWorkspaceOptions {
   prefetchDepth: number;
   prefetchQueueMax: number;
   listingLookupMaxEntries: number;
+  contentCacheBytes: number;
+  contentMaxFileBytes: number;
   now: () => number;
 }
 
@@ -122,9 +133,11 @@ export function resolveOptions(options: WorkspaceOptions): ResolvedWorkspaceOpti
     readAheadBytes: options.readAheadBytes ?? 2 << 20,
     readChunkBytes: options.readChunkBytes ?? 512 << 10,
     prefetchConcurrency: Math.max(0, options.prefetchConcurrency ?? 16),
-    prefetchDepth: Math.max(0, options.prefetchDepth ?? 2),
+    prefetchDepth: Math.max(0, options.prefetchDepth ?? 3),
     prefetchQueueMax: Math.max(0, options.prefetchQueueMax ?? 4096),
     listingLookupMaxEntries: Math.max(0, options.listingLookupMaxEntries ?? 20_000),
+    contentCacheBytes: Math.max(0, options.contentCacheBytes ?? 32 << 20),
+    contentMaxFileBytes: Math.max(0, options.contentMaxFileBytes ?? 64 << 10),
     now: options.now ?? (() => performance.now()),
   };
 }

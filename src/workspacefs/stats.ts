@@ -29,6 +29,8 @@ export interface WorkspaceStats {
     readAhead: HitMiss;
     /** Listings read ahead: hits = used by a request, misses = read ahead. */
     prefetch: HitMiss;
+    /** Small files read ahead while a tree is read: hits = opens answered from it, misses = files read ahead. */
+    content: HitMiss;
   };
   /** Inodes the table holds now, and open file/dir handles. */
   inodes: number;
@@ -54,6 +56,7 @@ export class Counters {
     readlink: { hits: 0, misses: 0 },
     readAhead: { hits: 0, misses: 0 },
     prefetch: { hits: 0, misses: 0 },
+    content: { hits: 0, misses: 0 },
   };
 
   /** Counts one occurrence of `key` in `table`. */

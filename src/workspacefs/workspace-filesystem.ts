@@ -8,6 +8,7 @@ import {
   type DirEntry, type FileClient, type FileStat, type OpenFlags, type SetAttr, type StatFs, type Timespec,
 } from '../remote/file-client.ts';
 import { FsError, isFsError, type ErrnoName } from '../remote/fs-error.ts';
+import { ContentCache, LazyFileHandle } from './content-cache.ts';
 import { DirCache, type Listing } from './dir-cache.ts';
 import { HandleTable, type DirHandle } from './handles.ts';
 import { InodeTable, joinPath, type Node } from './inode-table.ts';
@@ -25,6 +26,14 @@ interface ListingInFlight {
   generation: number;
   path: string;
   promise: Promise<Listing>;
+}
+
+/** A small file to read ahead; `release` settles its entry in the in-flight map. */
+interface ContentJob {
+  node: Node;
+  stat: FileStat;
+  fetchedAt: number;
+  release: () => void;
 }
 
 /** A directory to list ahead. */
@@ -87,6 +96,16 @@ export class WorkspaceFilesystem implements FuseOperations {
   #prefetchQueue: PrefetchJob[] = [];
   readonly #prefetchQueued = new Set<number>();
   #prefetchActive = 0;
+  /** Small-file contents read ahead (see `contentCacheBytes`), and the reads queued or running. */
+  readonly #contents: ContentCache;
+  readonly #contentInFlight = new Map<number, Promise<void>>();
+  #contentQueue: ContentJob[] = [];
+  #contentActive = 0;
+  /** The last read-only open (folder, file, when) and until when files are being read folder by folder. */
+  #lastReadOpen: { dir: number; ino: number; at: number } | undefined;
+  #readWalkUntil = 0;
+  /** Folders whose small files were queued for read-ahead, and when. */
+  readonly #contentDirs = new Map<number, number>();
 
   /** A VFS over `client` showing the remote folder `options.root`. */
   constructor(client: FileClient, options: WorkspaceOptions) {
@@ -97,6 +116,7 @@ export class WorkspaceFilesystem implements FuseOperations {
     this.#table = new InodeTable(this.#opts.root);
     this.#negative = new NegativeCache(this.#opts.negativeTimeoutMs, this.#opts.now);
     this.#dirs = new DirCache(this.#opts.dirTimeoutMs, this.#opts.now);
+    this.#contents = new ContentCache(this.#opts.contentCacheBytes, this.#opts.now);
   }
 
   /** The options in effect, defaults filled in. */
@@ -473,6 +493,10 @@ export class WorkspaceFilesystem implements FuseOperations {
       const truncate = (flags & O_TRUNC) !== 0;
       if (this.#opts.readOnly && (mode.write || truncate)) throw new FsError('EROFS', 'open');
       const path = this.#path(node, 'open');
+      if (!mode.write && !truncate && node.type === S_IFREG) {
+        const fh = await this.#openFromContent(node, path, mode);
+        if (fh !== undefined) return { fh };
+      }
       if (truncate) await this.#settle(node);
       const remote = await this.#caller.call('open', path,
         () => this.#client.open(path, { ...mode, ...(truncate ? { truncate: true } : {}) }));
@@ -796,6 +820,7 @@ export class WorkspaceFilesystem implements FuseOperations {
 
   /** Marks `node`'s attributes stale after a mutation of ours (no remote-change notice on refetch). */
   #expire(node: Node): void {
+    this.#contents.delete(node.ino);
     node.attrExpires = 0;
     node.attrFromRemote = false;
     node.linkTargetExpires = 0;
@@ -957,8 +982,8 @@ export class WorkspaceFilesystem implements FuseOperations {
 
   /**
    * A request used `listing` of `dir`: the walk is there, so list its subdirectories ahead —
-   * `prefetchDepth` levels when it was itself read ahead (the walk follows the read-ahead), one
-   * level for a listing read on demand.
+   * `prefetchDepth` levels when it was itself read ahead (the walk follows the read-ahead), at
+   * most two for a listing read on demand (`ls` of one folder stops there).
    */
   #used(dir: Node, listing: Listing): void {
     if (listing.prefetched) {
@@ -966,7 +991,7 @@ export class WorkspaceFilesystem implements FuseOperations {
       this.#counters.cache.prefetch.hits++;
       this.#prefetchChildren(dir, listing, this.#opts.prefetchDepth);
     } else if (!listing.expanded) {
-      this.#prefetchChildren(dir, listing, 1);
+      this.#prefetchChildren(dir, listing, Math.min(2, this.#opts.prefetchDepth));
     }
     listing.expanded = true;
   }
@@ -979,8 +1004,12 @@ export class WorkspaceFilesystem implements FuseOperations {
       if ((stat.mode & S_IFMT) !== S_IFDIR) continue;
       if (this.#prefetchQueue.length >= this.#opts.prefetchQueueMax) break;
       const known = this.#table.child(dir, name);
-      if (known !== undefined && known.type === S_IFDIR
-        && (this.#dirs.has(known.ino) || this.#listingsInFlight.has(known.ino) || this.#prefetchQueued.has(known.ino))) continue;
+      if (known !== undefined && known.type === S_IFDIR) {
+        const cached = this.#dirs.get(known.ino);
+        // Already listed: the read-ahead goes on below it.
+        if (cached !== undefined) this.#prefetchChildren(known, cached, depth - 1);
+        if (cached !== undefined || this.#listingsInFlight.has(known.ino) || this.#prefetchQueued.has(known.ino)) continue;
+      }
       // A node (no kernel reference yet) gives the listing the number a later lookup will find.
       const { node, replaced } = this.#table.resolve(dir, name, stat);
       if (replaced !== undefined) this.#expire(replaced);
@@ -1013,6 +1042,117 @@ export class WorkspaceFilesystem implements FuseOperations {
         });
     }
     if (this.#prefetchQueue.length === 0 && this.#prefetchActive === 0) this.#prefetchQueue = [];
+  }
+
+  /**
+   * A read-only open of `node`: answered with no round trip when its content was read ahead and
+   * still matches its fresh attributes (the remote file is opened only if something needs it).
+   * Notes the open, so that a folder read file by file gets its small files read ahead.
+   */
+  async #openFromContent(node: Node, path: string, mode: { read: boolean; write: boolean; append: boolean }): Promise<number | undefined> {
+    if (this.#opts.contentCacheBytes <= 0) return undefined;
+    this.#noteReadOpen(node);
+    const pending = this.#contentInFlight.get(node.ino);
+    if (pending !== undefined) await pending;
+    if (!this.#fresh(node) || !node.attrFromRemote || this.#handles.filesOf(node).some(f => f.writable)) return undefined;
+    const data = this.#contents.get(node.ino, node.attr!);
+    if (data === undefined) return undefined;
+    this.#counters.cache.content.hits++;
+    const lazy = new LazyFileHandle(path, () => this.#table.pathOf(node),
+      p => this.#caller.call('open', p, () => this.#client.open(p, { read: true, write: false })));
+    return this.#addFile(node, lazy, mode, data);
+  }
+
+  /**
+   * Two different files of one folder opened read-only within a second (or any folder while that
+   * pattern holds) start reading the folder's other small files ahead.
+   */
+  #noteReadOpen(node: Node): void {
+    const dir = node.firstLink()?.parent;
+    if (dir === undefined) return;
+    const now = this.#opts.now();
+    const last = this.#lastReadOpen;
+    this.#lastReadOpen = { dir: dir.ino, ino: node.ino, at: now };
+    const walking = now < this.#readWalkUntil
+      || (last !== undefined && last.dir === dir.ino && last.ino !== node.ino && now - last.at < 1000);
+    if (!walking) return;
+    this.#readWalkUntil = now + 2000;
+    const queued = this.#contentDirs.get(dir.ino);
+    if (queued !== undefined && now - queued < this.#opts.attrTimeoutMs) return;
+    this.#contentDirs.set(dir.ino, now);
+    if (this.#contentDirs.size > 4096) this.#contentDirs.delete(this.#contentDirs.keys().next().value!);
+    void this.#prefetchContents(dir, node).catch(error => this.#log.debug('content read-ahead failed', error));
+  }
+
+  /** Queues the small regular files of `dir` (names after `current`'s first) for reading ahead. */
+  async #prefetchContents(dir: Node, current: Node): Promise<void> {
+    let listing = this.#dirs.get(dir.ino);
+    if (listing === undefined) {
+      const path = this.#table.pathOf(dir);
+      if (path === undefined) return;
+      listing = await this.#fetchListing(dir, path);
+    }
+    if (this.#table.get(dir.ino) !== dir || this.#table.pathOf(dir) !== listing.path) return;
+    const currentName = current.firstLink()?.name ?? '';
+    const files = listing.entries
+      .filter(e => (e.stat.mode & S_IFMT) === S_IFREG && e.stat.size <= this.#opts.contentMaxFileBytes)
+      .sort((a, b) => Buffer.compare(Buffer.from(a.name), Buffer.from(b.name)));
+    const after = files.findIndex(e => Buffer.compare(Buffer.from(e.name), Buffer.from(currentName)) > 0);
+    const ordered = after < 0 ? files : [...files.slice(after), ...files.slice(0, after)];
+    let budget = this.#opts.contentCacheBytes / 4;
+    for (const { name, stat } of ordered) {
+      if (budget < stat.size || this.#contentQueue.length >= this.#opts.prefetchQueueMax) break;
+      const { node, replaced } = this.#table.resolve(dir, name, stat);
+      if (replaced !== undefined) this.#expire(replaced);
+      if (node === current || this.#contentInFlight.has(node.ino) || this.#contents.has(node.ino)) continue;
+      if (this.#handles.filesOf(node).some(f => f.writable)) continue;
+      if (!this.#fresh(node)) this.#storeAttr(node, stat, listing.fetchedAt);
+      budget -= stat.size;
+      if (stat.size === 0) {
+        this.#contents.set(node.ino, { data: Buffer.alloc(0), size: 0, mtimeSec: stat.mtime.sec, mtimeNsec: stat.mtime.nsec,
+          expires: listing.fetchedAt + this.#opts.attrTimeoutMs });
+        continue;
+      }
+      let release!: () => void;
+      this.#contentInFlight.set(node.ino, new Promise<void>(resolve => { release = resolve; }));
+      this.#contentQueue.push({ node, stat, fetchedAt: listing.fetchedAt, release });
+    }
+    this.#pumpContents();
+  }
+
+  /** Reads queued small files, `prefetchConcurrency` at once. */
+  #pumpContents(): void {
+    const most = Math.max(1, this.#opts.prefetchConcurrency);
+    while (this.#contentActive < most && this.#contentQueue.length > 0) {
+      const job = this.#contentQueue.shift()!;
+      this.#contentActive++;
+      this.#fetchContent(job.node, job.stat, job.fetchedAt)
+        .catch(() => undefined)
+        .finally(() => {
+          this.#contentInFlight.delete(job.node.ino);
+          job.release();
+          this.#contentActive--;
+          this.#pumpContents();
+        });
+    }
+  }
+
+  /** OPEN, one READ of the whole file, CLOSE in the background; kept if it is the size the listing said. */
+  async #fetchContent(node: Node, stat: FileStat, fetchedAt: number): Promise<void> {
+    const path = this.#table.pathOf(node);
+    if (path === undefined || this.#opts.now() >= fetchedAt + this.#opts.attrTimeoutMs) return;
+    this.#counters.cache.content.misses++;
+    const handle = await this.#caller.call('open', path, () => this.#client.open(path, { read: true, write: false }));
+    try {
+      const data = Buffer.allocUnsafe(stat.size);
+      const n = await this.#caller.call('handle.read', path, () => handle.read(data, 0, stat.size, 0));
+      this.#counters.remoteBytesRead += n;
+      if (n !== stat.size || this.#table.get(node.ino) !== node) return;
+      this.#contents.set(node.ino, { data, size: stat.size, mtimeSec: stat.mtime.sec, mtimeNsec: stat.mtime.nsec,
+        expires: fetchedAt + this.#opts.attrTimeoutMs });
+    } finally {
+      this.#caller.call('handle.close', path, () => handle.close()).catch(() => undefined);
+    }
   }
 
   /** The first name of `node` no longer exists remotely: forget it and tell the kernel. */
@@ -1105,8 +1245,8 @@ export class WorkspaceFilesystem implements FuseOperations {
     this.#parentsChanged(node);
   }
 
-  #addFile(node: Node, remote: OpenFile['remote'], access: { read: boolean; write: boolean; append: boolean }): number {
-    const file = new OpenFile(node, remote, access, this.#caller, this.#counters, this.#opts);
+  #addFile(node: Node, remote: OpenFile['remote'], access: { read: boolean; write: boolean; append: boolean }, preloaded?: Buffer): number {
+    const file = new OpenFile(node, remote, access, this.#caller, this.#counters, this.#opts, preloaded);
     node.opens++;
     return this.#handles.addFile(file);
   }

@@ -114,9 +114,9 @@ describe('WorkspaceFilesystem listing-driven lookups and read-ahead of listings'
     const root = await fs.opendir(ROOT_INO, 0, ctx);
     await fs.releasedir(ROOT_INO, root.fh, ctx);
     await settle();
-    // Root on demand, then one level ahead: a, b, c.
-    assert.equal(client.count('readdir'), 4);
-    assert.equal(fs.stats().cache.prefetch.misses, 3);
+    // Root on demand, then two levels ahead: a, b, c and their six subfolders.
+    assert.equal(client.count('readdir'), 10);
+    assert.equal(fs.stats().cache.prefetch.misses, 9);
     client.resetCounts();
     // The walk enters a (read ahead): a's listing is used, and two levels below it follow.
     const a = await fs.lookup(ROOT_INO, 'a', ctx);
@@ -124,8 +124,8 @@ describe('WorkspaceFilesystem listing-driven lookups and read-ahead of listings'
     await fs.releasedir(a.ino, openA.fh, ctx);
     await settle();
     assert.equal(fs.stats().cache.prefetch.hits, 1);
-    // a/x, a/y, and a/x/p, a/x/q, a/y/p, a/y/q.
-    assert.equal(client.count('readdir'), 6);
+    // a/x and a/y are listed already; a/x/p, a/x/q, a/y/p, a/y/q follow.
+    assert.equal(client.count('readdir'), 4);
     client.resetCounts();
     // Now the walk finds a/x and a/x/p listed: no round trip.
     const x = await fs.lookup(a.ino, 'x', ctx);
@@ -161,13 +161,13 @@ describe('WorkspaceFilesystem listing-driven lookups and read-ahead of listings'
 
   it('read-ahead stops where nothing uses it', async () => {
     const { client, fs } = makeFs({ prefetchDepth: 2 });
-    // A deep chain: only the first level below the opened folder is read ahead.
+    // A deep chain: only two levels below the opened folder are read ahead.
     client.put('/work/a/b/c/d/e/f', 'x');
     client.resetCounts();
     const root = await fs.opendir(ROOT_INO, 0, ctx);
     await fs.releasedir(ROOT_INO, root.fh, ctx);
     await settle();
-    assert.equal(client.count('readdir'), 2, 'root and a');
+    assert.equal(client.count('readdir'), 3, 'root, a and a/b');
   });
 
   it('after a folder is renamed through the mount, new folders at its old path show their own contents', async () => {
@@ -188,5 +188,61 @@ describe('WorkspaceFilesystem listing-driven lookups and read-ahead of listings'
     const b = await fs.lookup(ROOT_INO, 'b', ctx);
     const bsub = await fs.lookup(b.ino, 'sub', ctx);
     assert.notEqual((await fs.lookup(bsub.ino, 'old', ctx)).ino, 0);
+  });
+});
+
+describe('WorkspaceFilesystem read-ahead of small files while a folder is read file by file', () => {
+  async function readAll(fs: ReturnType<typeof makeFs>['fs'], dir: number, name: string): Promise<string> {
+    const e = await fs.lookup(dir, name, ctx);
+    const { fh } = await fs.open(e.ino, 0, ctx);
+    const data = Buffer.from(await fs.read(e.ino, fh, 1 << 20, 0, ctx));
+    await fs.release(e.ino, fh, ctx);
+    return data.toString();
+  }
+
+  it('after two files of a folder are read, the others are opened and read with no round trip', async () => {
+    const { client, fs } = makeFs({ prefetchConcurrency: 4 });
+    for (let i = 0; i < 30; i++) client.put(`/work/src/f${String(i).padStart(2, '0')}`, `content ${i}`);
+    client.put('/work/src/big', Buffer.alloc(200_000, 1));
+    const src = await fs.lookup(ROOT_INO, 'src', ctx);
+    assert.equal(await readAll(fs, src.ino, 'f00'), 'content 0');
+    assert.equal(await readAll(fs, src.ino, 'f01'), 'content 1');
+    await settle(50);
+    client.resetCounts();
+    for (let i = 2; i < 30; i++) assert.equal(await readAll(fs, src.ino, `f${String(i).padStart(2, '0')}`), `content ${i}`);
+    assert.equal(client.count('open'), 0);
+    assert.equal(client.count('handle.read'), 0);
+    assert.equal(client.count('lstat'), 0);
+    assert.ok(fs.stats().cache.content.hits >= 28);
+    // Large files are not read ahead: opened and read as usual.
+    assert.equal((await readAll(fs, src.ino, 'big')).length, 200_000);
+    assert.equal(client.count('open'), 1);
+  });
+
+  it('read-ahead content is not used once the file changed on the server and its attributes expired', async () => {
+    const { client, fs, clock } = makeFs({ cacheTimeoutMs: 1000 });
+    for (let i = 0; i < 5; i++) client.put(`/work/d/f${i}`, `old ${i}`);
+    const d = await fs.lookup(ROOT_INO, 'd', ctx);
+    await readAll(fs, d.ino, 'f0');
+    await readAll(fs, d.ino, 'f1');
+    await settle(50);
+    client.put('/work/d/f3', 'new content 3');
+    clock.advance(1001);
+    assert.equal(await readAll(fs, d.ino, 'f3'), 'new content 3');
+  });
+
+  it('a read-only open of a file open for writing is not answered from read-ahead content', async () => {
+    const { client, fs } = makeFs();
+    for (let i = 0; i < 5; i++) client.put(`/work/d/f${i}`, `old ${i}`);
+    const d = await fs.lookup(ROOT_INO, 'd', ctx);
+    await readAll(fs, d.ino, 'f0');
+    await readAll(fs, d.ino, 'f1');
+    await settle(50);
+    const f2 = await fs.lookup(d.ino, 'f2', ctx);
+    const w = await fs.open(f2.ino, 1 /* O_WRONLY */, ctx);
+    await fs.write(f2.ino, w.fh, Buffer.from('NEW'), 0, ctx);
+    await fs.flush(f2.ino, w.fh, ctx);
+    assert.equal(await readAll(fs, d.ino, 'f2'), 'NEW 2');
+    await fs.release(f2.ino, w.fh, ctx);
   });
 });
