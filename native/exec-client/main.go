@@ -217,6 +217,19 @@ func resolvePath(base, p string) string {
 	return filepath.Join(base, p)
 }
 
+// canonicalPath resolves the symlinks of p's parent, as the kernel spells mountpoints and the
+// runtime records hold them (src/mount/mountinfo.ts canonicalMountpoint); p itself is not resolved.
+func canonicalPath(p string) string {
+	if p == "/" {
+		return p
+	}
+	parent, err := filepath.EvalSymlinks(filepath.Dir(p))
+	if err != nil {
+		return p
+	}
+	return filepath.Join(parent, filepath.Base(p))
+}
+
 // target is what execute sends: where and what to run, and through which socket.
 type target struct {
 	rec     record
@@ -229,7 +242,7 @@ type target struct {
 func plan(o options, here string, records []record, dir string) (target, error) {
 	where := here
 	if o.hasIn {
-		where = resolvePath(here, o.in)
+		where = canonicalPath(resolvePath(here, o.in))
 	}
 	match, ok := findMountFor(records, where)
 	if !ok {

@@ -8,6 +8,8 @@ export interface MountMatch {
   record: MountRecord;
   /** `record.mountpoint`, or the same folder with its parent's symlinks resolved (what getcwd shows). */
   mountpoint: string;
+  /** Every spelling of the mountpoint: as recorded, and with its parent's symlinks resolved. */
+  spellings: string[];
 }
 
 /**
@@ -26,7 +28,7 @@ export async function findMountFor(dir: string, path: string): Promise<MountMatc
     }
     for (const mountpoint of spellings) {
       if (toRemotePath({ mountpoint, remotePath: '/' }, path) === undefined) continue;
-      if (best === undefined || mountpoint.length > best.mountpoint.length) best = { record, mountpoint };
+      if (best === undefined || mountpoint.length > best.mountpoint.length) best = { record, mountpoint, spellings };
     }
   }
   return best;

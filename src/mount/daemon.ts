@@ -1,4 +1,3 @@
-import { resolve } from 'node:path';
 import { connectBackend, type BackendOptions } from '../backends/open.ts';
 import { mountFuse, type FuseMount } from '../fuse/mount.ts';
 import type { Backend } from '../remote/backend.ts';
@@ -9,6 +8,7 @@ import { isFsError } from '../remote/fs-error.ts';
 import { WorkspaceFilesystem } from '../workspacefs/workspace-filesystem.ts';
 import type { Logger } from '../workspacefs/log.ts';
 import type { MountOptions } from './mount-options.ts';
+import { canonicalMountpoint } from './mountinfo.ts';
 import { checkMountpoint } from './preflight.ts';
 import { removeRecord, runtimeDir, writeRecord, type MountRecord } from './registry.ts';
 
@@ -38,7 +38,7 @@ export interface StartMountOptions {
 
 /** Connects, checks the remote folder, and mounts it. Everything started is stopped again on failure. */
 export async function startMount(dest: Destination, mountpointArg: string, options: StartMountOptions): Promise<RunningMount> {
-  const mountpoint = resolve(mountpointArg);
+  const mountpoint = await canonicalMountpoint(mountpointArg);
   await checkMountpoint(mountpoint, options.mount.nonempty);
   const backend = await connectBackend(dest, { agent: options.mount.agent, ...options.backend, signal: AbortSignal.timeout(options.backend.connectTimeoutMs ?? 30_000) });
   let fuse: FuseMount | undefined;

@@ -1,4 +1,5 @@
-import { readFile } from 'node:fs/promises';
+import { readFile, realpath } from 'node:fs/promises';
+import { basename, dirname, resolve } from 'node:path';
 
 /** One line of /proc/self/mountinfo that matters to rmount. */
 export interface MountInfoEntry {
@@ -35,4 +36,15 @@ export async function findMount(mountpoint: string): Promise<MountInfoEntry | un
   const mounts = await readMounts();
   for (let i = mounts.length - 1; i >= 0; i--) if (mounts[i]!.mountpoint === mountpoint) return mounts[i];
   return undefined;
+}
+
+/**
+ * The path the kernel will show for a mountpoint: absolute, with its parent's symlinks resolved.
+ * The mountpoint itself is not resolved (it may be a stale mount that cannot be stat'ed).
+ */
+export async function canonicalMountpoint(path: string): Promise<string> {
+  const absolute = resolve(path);
+  if (absolute === '/') return absolute;
+  const parent = await realpath(dirname(absolute)).catch(() => dirname(absolute));
+  return parent === '/' ? `/${basename(absolute)}` : `${parent}/${basename(absolute)}`;
 }

@@ -1,8 +1,7 @@
-import { resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { forceUnmount } from '../fuse/mount.ts';
 import { NotFoundError } from '../remote/errors.ts';
-import { findMount } from './mountinfo.ts';
+import { canonicalMountpoint, findMount } from './mountinfo.ts';
 import { processAlive, readRecord, removeRecord, runtimeDir } from './registry.ts';
 
 /** How an unmount went. */
@@ -14,7 +13,7 @@ export type UnmountResult = 'stopped' | 'forced';
  * fusermount3. Throws NotFoundError when nothing is mounted there.
  */
 export async function unmount(mountpointArg: string, options: { env?: NodeJS.ProcessEnv; waitMs?: number } = {}): Promise<UnmountResult> {
-  const mountpoint = resolve(mountpointArg);
+  const mountpoint = await canonicalMountpoint(mountpointArg);
   const dir = await runtimeDir(options.env);
   const record = await readRecord(dir, mountpoint);
   const mounted = await findMount(mountpoint);

@@ -2,6 +2,8 @@ import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
+// Absolute, so that a CLI started in a folder outside the checkout still finds tsx.
+const TSX = import.meta.resolve('tsx');
 
 /** What a CLI run printed and how it ended. */
 export interface CliResult {
@@ -14,7 +16,7 @@ export interface CliResult {
 /** Runs the CLI from its TypeScript sources as a child process (so dist/ never goes stale in tests). */
 export function runCli(args: string[], options: { input?: Buffer | string; env?: NodeJS.ProcessEnv; cwd?: string; timeoutMs?: number } = {}): Promise<CliResult> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', `${ROOT}src/cli/run.ts`, ...args], {
+    const child = spawn(process.execPath, ['--import', TSX, `${ROOT}src/cli/run.ts`, ...args], {
       cwd: options.cwd ?? ROOT,
       env: { ...process.env, ...options.env },
       stdio: 'pipe',

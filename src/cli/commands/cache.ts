@@ -1,5 +1,4 @@
 import type { Command } from 'commander';
-import { resolve } from 'node:path';
 import { NotFoundError, UsageError } from '../../remote/errors.ts';
 import type { CliContext } from '../context.ts';
 
@@ -11,7 +10,8 @@ export function registerCache(program: Command, ctx: CliContext): void {
     .argument('<mountpoint>', 'a mounted folder')
     .action(async (mountpointArg: string) => {
       const { readRecord, runtimeDir } = await import('../../mount/registry.ts');
-      const mountpoint = resolve(mountpointArg);
+      const { canonicalMountpoint } = await import('../../mount/mountinfo.ts');
+      const mountpoint = await canonicalMountpoint(mountpointArg);
       const record = await readRecord(await runtimeDir(ctx.env), mountpoint);
       if (record === undefined) throw new NotFoundError(`${mountpoint} is not an rmount mount`, { suggestion: 'rmount status lists the mounts' });
       if (record.socket === undefined) throw new UsageError(`the mount on ${mountpoint} serves no control socket`, { suggestion: `remount it: rmount unmount ${mountpoint}` });

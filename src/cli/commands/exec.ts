@@ -123,11 +123,17 @@ async function execThroughMount(
   const { mapArguments, toRemotePath } = await import('../../exec/path-map.ts');
   const dir = await runtimeDir(ctx.env);
   const here = process.cwd();
-  const where = flags.in === undefined ? here : resolve(flags.in);
+  const { canonicalMountpoint } = await import('../../mount/mountinfo.ts');
+  // Records hold canonical mountpoints (the kernel's spelling): resolve --in's symlinks the same way.
+  const where = flags.in === undefined ? here : await canonicalMountpoint(flags.in);
   const match = await findMountFor(dir, where);
   if (match === undefined) return undefined;
-  const mapping = { mountpoint: match.mountpoint, remotePath: match.record.remotePath };
-  // The current folder when it is inside this mount, else the folder named by --in.
+  // The current folder (getcwd resolves symlinks, so any spelling of the mountpoint may hold it)
+  // when it is inside this mount, else the folder named by --in.
+  const hereMapping = match.spellings
+    .map(mountpoint => ({ mountpoint, remotePath: match.record.remotePath }))
+    .find(m => toRemotePath(m, here) !== undefined);
+  const mapping = hereMapping ?? { mountpoint: match.mountpoint, remotePath: match.record.remotePath };
   const base = toRemotePath(mapping, here) ?? toRemotePath(mapping, where)!;
   let cwd = base;
   if (flags.cwd !== undefined) {

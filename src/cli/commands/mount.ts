@@ -3,6 +3,7 @@ import { spawn } from 'node:child_process';
 import { closeSync, openSync, writeSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { parseMountOptions } from '../../mount/mount-options.ts';
+import { canonicalMountpoint } from '../../mount/mountinfo.ts';
 import { checkMountpoint } from '../../mount/preflight.ts';
 import type { ControlServer } from '../../control/server.ts';
 import type { RunningMount } from '../../mount/daemon.ts';
@@ -62,7 +63,7 @@ async function runForeground(destText: string, mountpointArg: string, flags: Mou
   };
   const log = streamLogger(ctx.stderr, flags.o.some(o => o.split(',').includes('debug')));
   const dir = await runtimeDir(ctx.env);
-  const mountpoint = resolve(mountpointArg);
+  const mountpoint = await canonicalMountpoint(mountpointArg);
   // Loaded here so that commands which never mount do not pay for the VFS and the addon.
   const { startMount } = await import('../../mount/daemon.ts');
   let mount;
@@ -109,7 +110,7 @@ async function serveMountControl(mount: RunningMount, destText: string, dir: str
 
 /** Starts the daemon detached, waits for its ready message, and says how it went. */
 async function startBackground(destText: string, mountpointArg: string, flags: MountFlags, ctx: CliContext): Promise<number> {
-  const mountpoint = resolve(mountpointArg);
+  const mountpoint = await canonicalMountpoint(mountpointArg);
   await checkMountpoint(mountpoint, parseMountOptions(flags.o).nonempty);
   const dir = await runtimeDir(ctx.env);
   const logFile = join(dir, `${mountId(mountpoint)}.log`);

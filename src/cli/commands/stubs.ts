@@ -35,7 +35,8 @@ export function registerStubs(program: Command, ctx: CliContext): void {
       const { runtimeDir, readRecord } = await import('../../mount/registry.ts');
       const { removeShims, writeShims } = await import('../../stubs/stub-dir.ts');
       const { validCommandName } = await import('../../stubs/render-shim.ts');
-      const mountpoint = resolve(mountpointArg);
+      const { canonicalMountpoint } = await import('../../mount/mountinfo.ts');
+      const mountpoint = await canonicalMountpoint(mountpointArg);
       const dir = resolve(flags.dir);
       if (flags.remove) {
         const report = await removeShims(dir, mountpoint, commands.length === 0 ? undefined : commands);
