@@ -246,3 +246,30 @@ describe('WorkspaceFilesystem read-ahead of small files while a folder is read f
     await fs.release(f2.ino, w.fh, ctx);
   });
 });
+
+describe('WorkspaceFilesystem create in one round trip', () => {
+  it('create answers from an lstat sent behind the OPEN, not a later fstat of the handle', async () => {
+    const { client, fs } = makeFs({}, { latencyMs: 5 });
+    await fs.getattr(ROOT_INO, undefined, ctx);
+    client.resetCounts();
+    const started = Date.now();
+    const { entry, open } = await fs.create(ROOT_INO, 'new', 0o100644, 0o100 | 1, ctx);
+    const took = Date.now() - started;
+    assert.equal(entry.attr.size, 0);
+    assert.equal(entry.attr.mode & 0o777, 0o644 & ~ctx.umask);
+    assert.equal(client.count('open'), 1);
+    assert.equal(client.count('lstat'), 1);
+    assert.equal(client.count('handle.stat'), 0);
+    assert.ok(took < 5 * 2 + 8, `one round trip of 5 ms, took ${took} ms`);
+    await fs.release(entry.ino, open.fh, ctx);
+  });
+
+  it('create with O_TRUNC of a file with content reports size 0', async () => {
+    const { client, fs } = makeFs();
+    client.put('/work/full', 'some bytes');
+    await fs.lookup(ROOT_INO, 'full', ctx);
+    const { entry, open } = await fs.create(ROOT_INO, 'full', 0o100644, 0o100 | 0o1000 | 1, ctx);
+    assert.equal(entry.attr.size, 0);
+    await fs.release(entry.ino, open.fh, ctx);
+  });
+});
