@@ -15,7 +15,10 @@ export interface BackendOptions {
   connectTimeoutMs?: number;
   /** Asks the user (passphrase, password); absent when there is no TTY. */
   prompt?: (question: string, echo: boolean) => Promise<string>;
-  /** SSH: files through the sftp subsystem ('no'), rmount-agent over exec ('yes'), or the agent only when the subsystem is missing ('auto'). */
+  /**
+   * Files through rmount-agent over exec ('yes'), never ('no'), or 'auto': SSH uses it when the
+   * sftp subsystem is missing, Docker whenever a build for the container can run there.
+   */
   agent?: 'yes' | 'no' | 'auto';
 }
 
@@ -37,7 +40,10 @@ export async function openBackend(dest: Destination, options: BackendOptions = {
     case 'docker':
     case 'compose': {
       const { DockerBackend } = await import('./docker/backend.ts');
-      return new DockerBackend(dest, options.connectTimeoutMs === undefined ? {} : { connectTimeoutMs: options.connectTimeoutMs });
+      return new DockerBackend(dest, {
+        ...(options.connectTimeoutMs === undefined ? {} : { connectTimeoutMs: options.connectTimeoutMs }),
+        ...(options.agent === undefined ? {} : { agent: options.agent }),
+      });
     }
   }
 }

@@ -162,6 +162,12 @@ export interface FileHandle {
   /** Changes the open file's attributes (ftruncate, fchmod, fchown, futimens). */
   setattr(attrs: SetAttr): Promise<void>;
   /**
+   * Pushes data this handle still holds back to the remote, without asking for stable storage:
+   * close(2) calls it, so other readers of the remote see what was written. Present only on
+   * clients that gather writes themselves (the Docker copy/exec client sends whole files).
+   */
+  flush?(): Promise<void>;
+  /**
    * Flushes the file to stable storage on the remote. A successful no-op when
    * `capabilities.fsync` is false.
    */

@@ -111,6 +111,16 @@ export class OpenFile {
     while (this.#inFlight.size > 0) await Promise.all([...this.#inFlight].map(f => f.done));
   }
 
+  /**
+   * Settles writes and has the remote handle push what it still holds (close(2) semantics).
+   * Rejects with the remote's error; background write errors stay for `takeError`.
+   */
+  async push(): Promise<void> {
+    await this.settle();
+    const remote = this.remote;
+    if (remote.flush !== undefined) await this.#caller.call('handle.flush', this.path, () => remote.flush!());
+  }
+
   /** The failure of a background write since the last call, cleared by this call. */
   takeError(): FsError | undefined {
     const error = this.#error;

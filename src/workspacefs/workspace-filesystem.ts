@@ -579,7 +579,8 @@ export class WorkspaceFilesystem implements FuseOperations {
   flush(ino: number, fh: number, _ctx: RequestContext): Promise<void> {
     return this.#op('flush', async () => {
       const file = this.#handles.file(fh, 'flush');
-      await file.settle();
+      if (file.writable) await file.push();
+      else await file.settle();
       if (file.writable) this.#expire(file.node);
       const error = file.takeError();
       if (error !== undefined) throw error;

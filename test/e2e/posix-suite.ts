@@ -26,6 +26,11 @@ export interface PosixTarget {
   back: string;
   /** True when the remote stores timestamps with nanoseconds (SFTP v3 stores whole seconds). */
   nanosecondTimes: boolean;
+  /**
+   * Files written by the bulk cases (tar -x): 2,000 unless the target is bound by a per-file
+   * cost the suite is not about (Docker's agentless client runs several execs per file).
+   */
+  bulkFiles?: number;
   /** Mounts `back` again on a fresh folder with more `-o` options; cleaned up with `t`. */
   remount(t: AfterHook, o: string[]): Promise<string>;
 }
@@ -443,8 +448,9 @@ export function posixSuite(name: string, makeTarget: MakeTarget, options: { skip
       ok(await run('touch', ['-m', '-d', '@1100000000', join(m, 'f')]), 'touch -m');
       // SFTP v3 sets both times at once, in whole seconds: the atime is sent back as read, and
       // only its sub-second part can be lost (sshfs sets it to "now"). The agent keeps it all.
-      const expected = target.nanosecondTimes ? before : (before / 1_000_000_000n) * 1_000_000_000n;
-      assert.equal((await stat(join(b, 'f'), { bigint: true })).atimeNs, expected);
+      const after = (await stat(join(b, 'f'), { bigint: true })).atimeNs;
+      if (target.nanosecondTimes) assert.equal(after, before);
+      else assert.equal(after / 1_000_000_000n, before / 1_000_000_000n);
     });
 
     it('statfs on the mount answers with sizes', async () => {
@@ -651,7 +657,9 @@ export function posixSuite(name: string, makeTarget: MakeTarget, options: { skip
       const { m, b } = await caseDir(t);
       const local = await tempDir(t);
       const tree = join(local, 'tree');
-      for (let d = 0; d < 20; d++) {
+      const dirs = Math.ceil((target.bulkFiles ?? 2000) / 100);
+      if (dirs !== 20) t.diagnostic(`${dirs * 100} files on this target`);
+      for (let d = 0; d < dirs; d++) {
         await mkdir(join(tree, `d${d}`), { recursive: true });
         await Promise.all(Array.from({ length: 100 }, (_, i) => writeFile(join(tree, `d${d}`, `f${i}.txt`), `d${d} f${i}\n`.repeat(i % 7 + 1))));
       }
@@ -659,7 +667,7 @@ export function posixSuite(name: string, makeTarget: MakeTarget, options: { skip
       ok(await run('tar', ['-cf', ball, '-C', local, 'tree']), 'tar -c');
       ok(await run('tar', ['-xf', ball, '-C', m]), 'tar -x');
       const files = await listTree(join(b, 'tree'));
-      assert.equal(files.length, 2000);
+      assert.equal(files.length, dirs * 100);
       ok(await run('diff', ['-r', tree, join(b, 'tree')]), 'diff -r local tree and remote');
     });
 

@@ -31,6 +31,12 @@ export interface DockerBackendOptions {
   cwd?: string;
   /** Limit on reaching the engine and resolving the container, ms (default 30 s). */
   connectTimeoutMs?: number;
+  /**
+   * Files through rmount-agent over an exec stream ('auto', the default: when a build for the
+   * container's platform exists and can run there) or always the agentless copy/exec client ('no').
+   * 'yes' fails when the agent cannot run.
+   */
+  agent?: 'yes' | 'no' | 'auto';
 }
 
 const KEEPALIVE_MS = 5000;
@@ -66,7 +72,7 @@ export class DockerBackend implements Backend {
   #connected = false;
   #closed = false;
   #lastError: Error | undefined;
-  #files: Promise<DockerFileClient> | undefined;
+  #files: Promise<FileClient> | undefined;
   #home: Promise<string> | undefined;
   #ids: Promise<{ uid: number; gid: number }> | undefined;
 
@@ -197,11 +203,20 @@ export class DockerBackend implements Backend {
 
   /** The agentless file client, made on first call and shared. */
   files(): Promise<FileClient> {
-    this.#files ??= DockerFileClient.open(this.#access(), this.addr).catch((error: unknown) => {
+    this.#files ??= this.#openFiles().catch((error: unknown) => {
       this.#files = undefined;
       throw error;
     });
     return this.#files;
+  }
+
+  async #openFiles(): Promise<FileClient> {
+    const agentless = (): Promise<FileClient> => DockerFileClient.open(this.#access(), this.addr);
+    const mode = this.#options.agent ?? 'auto';
+    if (mode === 'no') return agentless();
+    const { agentFiles, agentOrFallback } = await import('../../agent/files.ts');
+    if (mode === 'yes') return agentFiles(this, {});
+    return agentOrFallback(this, agentless);
   }
 
   #access(): ContainerAccess {

@@ -359,13 +359,28 @@ export class DockerFileClient implements FileClient {
 
   async unlink(path: string): Promise<void> {
     this.#needShell('unlink', path);
+    const open = await this.#retainOpen(path);
     await this.#sh('unlink', path, SCRIPTS.unlink, [path]);
+    for (const h of open) h.orphan();
   }
 
   /** `mv -T` (rename(2) on one file system); RENAME_NOREPLACE as a check plus `mv -n`. */
   async rename(from: string, to: string, options: RenameOptions = {}): Promise<void> {
     this.#needShell('rename', from);
+    const replaced = options.noReplace ? [] : await this.#retainOpen(to);
     await this.#sh('rename', from, SCRIPTS.rename, [from, to, options.noReplace ? 'n' : '']);
+    for (const h of replaced) h.orphan();
+    for (const h of this.#handles) if (h.targets(from)) h.moveTo(to);
+  }
+
+  /**
+   * The open handles on `path`, each holding the file's content locally: an unlinked or replaced
+   * file lives on for its holders (as its inode would) and must never be uploaded to the old name.
+   */
+  async #retainOpen(path: string): Promise<DockerFileHandle[]> {
+    const open = [...this.#handles].filter(h => h.targets(path));
+    await Promise.all(open.map(h => h.retain()));
+    return open;
   }
 
   async symlink(target: string, path: string): Promise<void> {
@@ -497,7 +512,9 @@ export class DockerFileClient implements FileClient {
 /** An open file: a local spool holds its bytes from the first read or write until close. */
 class DockerFileHandle implements FileHandle {
   readonly #client: DockerFileClient;
-  readonly #real: string;
+  #real: string;
+  /** Unlinked or replaced while open: the content lives only in the spool from now on. */
+  #orphaned = false;
   readonly #flags: OpenFlags;
   readonly #opened: FileStat;
   readonly #empty: boolean;
@@ -515,6 +532,26 @@ class DockerFileHandle implements FileHandle {
 
   #check(syscall: string): void {
     if (this.#closed) throw new FsError('EBADF', syscall, this.path);
+  }
+
+  /** @internal True when this handle's file is `path` in the container. */
+  targets(path: string): boolean {
+    return !this.#orphaned && (this.#real === path || this.path === path);
+  }
+
+  /** @internal Loads the content into the spool (before the file is unlinked or replaced). */
+  async retain(): Promise<void> {
+    await this.#load();
+  }
+
+  /** @internal The file's name is gone: keep serving the spool, never upload it. */
+  orphan(): void {
+    this.#orphaned = true;
+  }
+
+  /** @internal The file was renamed: later uploads go to its new name. */
+  moveTo(path: string): void {
+    this.#real = path;
   }
 
   #load(): Promise<{ dir: string; file: string; fh: fsp.FileHandle }> {
@@ -563,6 +600,10 @@ class DockerFileHandle implements FileHandle {
   async stat(): Promise<FileStat> {
     this.#check('fstat');
     let st: FileStat;
+    if (this.#orphaned) {
+      const { fh } = await this.#load();
+      return { ...this.#opened, size: (await fh.stat()).size, nlink: 0 };
+    }
     try {
       st = await this.#client.stat(this.#real);
     } catch (error) {
@@ -585,11 +626,11 @@ class DockerFileHandle implements FileHandle {
       this.#dirty = true;
       await this.#flush();
     }
-    if (Object.keys(rest).length > 0) await this.#client.setattr(this.#real, rest);
+    if (Object.keys(rest).length > 0 && !this.#orphaned) await this.#client.setattr(this.#real, rest);
   }
 
   async #flush(): Promise<void> {
-    if (!this.#dirty || this.#spool === undefined) return;
+    if (!this.#dirty || this.#spool === undefined || this.#orphaned) return;
     const { file } = await this.#spool;
     this.#dirty = false;
     try {
@@ -600,11 +641,17 @@ class DockerFileHandle implements FileHandle {
     }
   }
 
+  /** Sends the gathered writes (on close(2), so the container sees them at once). */
+  async flush(): Promise<void> {
+    this.#check('flush');
+    await this.#flush();
+  }
+
   /** Sends the gathered writes, then `sync FILE` in the container. */
   async sync(): Promise<void> {
     this.#check('fsync');
     await this.#flush();
-    await this.#client.syncFile(this.#real);
+    if (!this.#orphaned) await this.#client.syncFile(this.#real);
   }
 
   async close(): Promise<void> {

@@ -24,11 +24,13 @@ export function suiteDockerd(): () => DockerdFixture {
   };
 }
 
-/** A started DockerBackend for `dest` on the fixture's engine, closed through `hook`. */
-export async function backendFor(hook: AfterHook, d: DockerdFixture, dest: string, extra: { cwd?: string; env?: Record<string, string> } = {}): Promise<DockerBackend> {
+/** A started DockerBackend for `dest` on the fixture's engine (agentless unless `extra.agent`), closed through `hook`. */
+export async function backendFor(hook: AfterHook, d: DockerdFixture, dest: string, extra: { cwd?: string; env?: Record<string, string>; agent?: 'yes' | 'no' | 'auto' } = {}): Promise<DockerBackend> {
   const backend = new DockerBackend(parseDestination(dest), {
     endpoint: { kind: 'unix', socketPath: d.socketPath, source: 'test' },
     env: { ...extra.env },
+    // These tests are about the agentless copy/exec client unless they ask for the agent.
+    agent: extra.agent ?? 'no',
     ...(extra.cwd !== undefined ? { cwd: extra.cwd } : {}),
   });
   hook.after(() => backend.close());
