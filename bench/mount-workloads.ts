@@ -7,6 +7,16 @@
  *        [--only a,b] [--targets local,sshfs,sshfs-kc,rmount] [--timeout-s 600] [--rmount-opts o,p]
  *
  *        [--small-files 1000] [--saves 200] [--no-drop-caches] [--keep]
+ *   node --import tsx bench/mount-workloads.ts --targets sshfs,rmount,rmount-agent …
+ *   node --import tsx bench/mount-workloads.ts --docker [--targets local,docker-agent,docker-agentless] …
+ *
+ * Targets beyond the default list: `rmount-agent` (rmount with `-o agent=yes`: rmount-agent over an
+ * SSH exec channel instead of the sftp subsystem). With `--docker` the run uses a private dockerd
+ * (test/helpers/dockerd.ts) instead of sshd: one busybox container with the backing folder
+ * bind-mounted at /work (`docker run -v backing:/work`), mounted as `docker://NAME/work` with
+ * `-o agent=yes` (`docker-agent`) and `-o agent=no` (`docker-agentless`, the copy/exec client);
+ * RTT 0 only, and by default only the workloads that suit the agentless client
+ * (mount, seq-write, seq-read, small-files, find, ls-lR, git-status).
  *
  * --size-mb, --files, --small-files and --saves take one value, or one per --rtt entry
  * (`--rtt 0,20 --files 5000,500`), so the slow high-latency column can be made smaller.
@@ -23,6 +33,7 @@ import { dirname, join, resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { startSshd } from '../test/helpers/sshd.ts';
+import { dockerdSkipReason, startDockerd } from '../test/helpers/dockerd.ts';
 import { EDITOR_FILES, NEEDLE, generateTree, prepareEditorFolder } from './fs-workloads.ts';
 
 const HERE = dirname(fileURLToPath(import.meta.url));
@@ -32,9 +43,17 @@ const TSX_ARGS = ['--import', 'tsx'];
 // ---------------------------------------------------------------------------------------------
 // Options
 
-type TargetId = 'local' | 'sshfs' | 'sshfs-kc' | 'rmount';
+type TargetId = 'local' | 'sshfs' | 'sshfs-kc' | 'rmount' | 'rmount-agent' | 'docker-agent' | 'docker-agentless';
+/** The default target list (unchanged); the others are asked for with --targets or --docker. */
 const ALL_TARGETS: TargetId[] = ['local', 'sshfs', 'sshfs-kc', 'rmount'];
-const TARGET_LABEL: Record<TargetId, string> = { local: 'local', sshfs: 'sshfs', 'sshfs-kc': 'sshfs kernel_cache', rmount: 'rmount' };
+const SSH_TARGETS: TargetId[] = ['local', 'sshfs', 'sshfs-kc', 'rmount', 'rmount-agent'];
+const DOCKER_TARGETS: TargetId[] = ['local', 'docker-agent', 'docker-agentless'];
+/** Workloads reasonable for the agentless Docker client (one docker exec per metadata operation). */
+const DOCKER_WORKLOADS = ['mount', 'seq-write', 'seq-read', 'small-files', 'find', 'ls-lR', 'git-status'];
+const TARGET_LABEL: Record<TargetId, string> = {
+  local: 'local', sshfs: 'sshfs', 'sshfs-kc': 'sshfs kernel_cache', rmount: 'rmount', 'rmount-agent': 'rmount agent',
+  'docker-agent': 'docker agent', 'docker-agentless': 'docker agentless',
+};
 
 interface Options {
   rtts: number[];
@@ -48,13 +67,16 @@ interface Options {
   rmountOpts: string[];
   dropCaches: boolean;
   keep: boolean;
+  /** A container on a private dockerd instead of sshd. */
+  docker: boolean;
 }
 
 function usage(message: string): never {
   process.stderr.write(`mount-workloads: ${message}\n`
     + 'usage: node --import tsx bench/mount-workloads.ts [--rtt 0,20] [--size-mb 256] [--files 5000] [--only a,b]\n'
     + '       [--targets local,sshfs,sshfs-kc,rmount] [--timeout-s 600] [--small-files 1000] [--saves 200]\n'
-    + '       [--rmount-opts opt,opt] [--no-drop-caches]\n'
+    + '       [--rmount-opts opt,opt] [--no-drop-caches] [--docker]\n'
+    + `targets: ${SSH_TARGETS.join(', ')}; with --docker: ${DOCKER_TARGETS.join(', ')}\n`
     + `workloads: ${WORKLOAD_IDS.join(', ')}\n`);
   process.exit(2);
 }
@@ -66,7 +88,8 @@ function numbers(flag: string, text: string): number[] {
 }
 
 function parseOptions(argv: string[]): Options {
-  const o: Options = { rtts: [0, 20], sizeMb: [256], files: [5000], targets: [...ALL_TARGETS], timeoutMs: 600_000, smallFiles: [1000], saves: [200], rmountOpts: [], dropCaches: true, keep: false };
+  const o: Options = { rtts: [0, 20], sizeMb: [256], files: [5000], targets: [...ALL_TARGETS], timeoutMs: 600_000, smallFiles: [1000], saves: [200], rmountOpts: [], dropCaches: true, keep: false, docker: false };
+  let targetsGiven = false;
   for (let i = 0; i < argv.length; i++) {
     const flag = argv[i]!;
     const value = (): string => {
@@ -79,19 +102,29 @@ function parseOptions(argv: string[]): Options {
       case '--size-mb': o.sizeMb = numbers(flag, value()); break;
       case '--files': o.files = numbers(flag, value()); break;
       case '--only': o.only = new Set(value().split(',').map(s => s.trim())); break;
-      case '--targets': o.targets = value().split(',').map(s => s.trim()) as TargetId[]; break;
+      case '--targets': o.targets = value().split(',').map(s => s.trim()) as TargetId[]; targetsGiven = true; break;
       case '--timeout-s': o.timeoutMs = numbers(flag, value())[0]! * 1000; break;
       case '--small-files': o.smallFiles = numbers(flag, value()); break;
       case '--saves': o.saves = numbers(flag, value()); break;
       case '--rmount-opts': o.rmountOpts = [value()]; break;
       case '--no-drop-caches': o.dropCaches = false; break;
       case '--keep': o.keep = true; break;
+      case '--docker': o.docker = true; break;
       case '-h': case '--help': usage('help');
       // eslint-disable-next-line no-fallthrough
       default: usage(`unknown argument ${flag}`);
     }
   }
-  for (const t of o.targets) if (!ALL_TARGETS.includes(t)) usage(`unknown target ${t} (known: ${ALL_TARGETS.join(', ')})`);
+  if (o.docker) {
+    if (!targetsGiven) o.targets = [...DOCKER_TARGETS];
+    if (o.only === undefined) o.only = new Set(DOCKER_WORKLOADS);
+    if (o.rtts.some(r => r !== 0)) {
+      if (argv.includes('--rtt')) usage('--docker runs at RTT 0 only (the engine is reached over a unix socket)');
+      o.rtts = [0];
+    }
+  }
+  const known = o.docker ? DOCKER_TARGETS : SSH_TARGETS;
+  for (const t of o.targets) if (!known.includes(t)) usage(`unknown target ${t}${o.docker ? ' with --docker' : ''} (known: ${known.join(', ')})`);
   for (const w of o.only ?? []) if (!WORKLOAD_IDS.includes(w)) usage(`unknown workload ${w}`);
   for (const [name, list] of [['--size-mb', o.sizeMb], ['--files', o.files], ['--small-files', o.smallFiles], ['--saves', o.saves]] as const) {
     if (list.length !== 1 && list.length !== o.rtts.length) usage(`${name} takes one value or one per --rtt entry`);
@@ -242,6 +275,8 @@ interface Env {
   timeoutMs: number;
   rmountOpts: string[];
   rmountEnv: NodeJS.ProcessEnv;
+  /** With --docker: the container folder to mount (`docker://NAME/work`). */
+  dockerDest?: string;
 }
 
 let mountSeq = 0;
@@ -309,10 +344,11 @@ async function rmountDaemonPid(env: Env, mountpoint: string): Promise<number | u
   return undefined;
 }
 
-async function mountRmount(env: Env): Promise<Mounted> {
+async function mountRmount(env: Env, agent?: 'yes' | 'no'): Promise<Mounted> {
   const mountpoint = await newMountpoint(env);
-  const dest = `ssh://${env.user}@127.0.0.1:${env.port}${env.backing}`;
-  const opts = env.rmountOpts.flatMap(o => ['-o', o]);
+  const dest = env.dockerDest ?? `ssh://${env.user}@127.0.0.1:${env.port}${env.backing}`;
+  const opts = [...(agent === undefined ? [] : [`agent=${agent}`]), ...env.rmountOpts].flatMap(o => ['-o', o]);
+  const sshArgs = env.dockerDest === undefined ? ['-F', env.sshConfig, '--known-hosts', env.knownHosts, '-i', env.key] : [];
   let pid: number | undefined;
   // Memoised: the cleanup stack (on a signal) and the workload loop may both ask.
   let stopping: Promise<void> | undefined;
@@ -330,7 +366,7 @@ async function mountRmount(env: Env): Promise<Mounted> {
     }
   };
   const forget = onCleanup(`rmount ${mountpoint}`, stop);
-  const r = await rmountCli(['mount', dest, mountpoint, '-F', env.sshConfig, '--known-hosts', env.knownHosts, '-i', env.key, ...opts], env, 60_000);
+  const r = await rmountCli(['mount', dest, mountpoint, ...sshArgs, ...opts], env, 60_000);
   // The daemon's PID (from its record in our private runtime folder, as `rmount status` reads it),
   // so it can be stopped even if `rmount unmount` cannot.
   pid = await rmountDaemonPid(env, mountpoint);
@@ -355,6 +391,9 @@ async function mount(target: TargetId, env: Env): Promise<{ mounted: Mounted; se
     case 'sshfs': mounted = await mountSshfs(env, false); break;
     case 'sshfs-kc': mounted = await mountSshfs(env, true); break;
     case 'rmount': mounted = await mountRmount(env); break;
+    case 'rmount-agent': mounted = await mountRmount(env, 'yes'); break;
+    case 'docker-agent': mounted = await mountRmount(env, 'yes'); break;
+    case 'docker-agentless': mounted = await mountRmount(env, 'no'); break;
   }
   const r = await run('stat', [mounted.root], { timeoutMs: 60_000, stdout: 'ignore' });
   if (r.code !== 0) {
@@ -536,20 +575,33 @@ interface Table { rtt: number; sizeMb: number; files: number; rows: { name: stri
 const fmt = (c: Cell | undefined): string => c === undefined || Number.isNaN(c) ? '–' : typeof c === 'number' ? c < 10 ? c.toFixed(3) : c.toFixed(1) : c;
 function ratio(r: Cell | undefined, s: Cell | undefined): string {
   if (typeof r !== 'number' || typeof s !== 'number' || !(s > 0) || Number.isNaN(r)) return '–';
-  return `${(r / s).toFixed(2)}×`;
+  return `${(r / s).toFixed(r / s < 0.1 ? 3 : 2)}×`;
+}
+
+/** Ratio columns for the targets in the run: [label, numerator, denominator]. */
+function ratioColumns(targets: TargetId[]): [string, TargetId, TargetId][] {
+  const out: [string, TargetId, TargetId][] = [];
+  const has = (x: TargetId): boolean => targets.includes(x);
+  if (has('rmount') && has('sshfs')) out.push(['rmount/sshfs', 'rmount', 'sshfs']);
+  if (has('rmount-agent') && has('sshfs')) out.push(['agent/sshfs', 'rmount-agent', 'sshfs']);
+  if (has('rmount-agent') && has('rmount')) out.push(['agent/subsystem', 'rmount-agent', 'rmount']);
+  if (has('docker-agent') && has('docker-agentless')) out.push(['agent/agentless', 'docker-agent', 'docker-agentless']);
+  return out;
 }
 
 function renderText(t: Table, targets: TargetId[]): string {
-  const head = ['workload', ...targets.map(x => TARGET_LABEL[x]), 'rmount/sshfs'];
-  const body = t.rows.map(r => [r.name, ...targets.map(x => fmt(r.cells[x])), ratio(r.cells.rmount, r.cells.sshfs)]);
+  const ratios = ratioColumns(targets);
+  const head = ['workload', ...targets.map(x => TARGET_LABEL[x]), ...ratios.map(([l]) => l)];
+  const body = t.rows.map(r => [r.name, ...targets.map(x => fmt(r.cells[x])), ...ratios.map(([, a, b]) => ratio(r.cells[a], r.cells[b]))]);
   const widths = head.map((h, i) => Math.max(h.length, ...body.map(b => b[i]!.length)));
   const line = (cols: string[]): string => cols.map((c, i) => (i === 0 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join('  ');
   return [line(head), line(widths.map(w => '-'.repeat(w))), ...body.map(line)].join('\n');
 }
 
 function renderMarkdown(t: Table, targets: TargetId[]): string {
-  const head = ['workload', ...targets.map(x => `${TARGET_LABEL[x]} (s)`), 'rmount / sshfs'];
-  const rows = t.rows.map(r => [r.name, ...targets.map(x => fmt(r.cells[x])), ratio(r.cells.rmount, r.cells.sshfs)]);
+  const ratios = ratioColumns(targets);
+  const head = ['workload', ...targets.map(x => `${TARGET_LABEL[x]} (s)`), ...ratios.map(([l]) => l.replace('/', ' / '))];
+  const rows = t.rows.map(r => [r.name, ...targets.map(x => fmt(r.cells[x])), ...ratios.map(([, a, b]) => ratio(r.cells[a], r.cells[b]))]);
   return [
     `| ${head.join(' | ')} |`,
     `|${head.map((_, i) => (i === 0 ? '---' : '---:')).join('|')}|`,
@@ -584,7 +636,11 @@ async function startProxy(targetPort: number, rttMs: number): Promise<number> {
 async function main(): Promise<void> {
   const o = parseOptions(process.argv.slice(2));
   if (process.getuid?.() !== 0) usage('needs root (sshd logs in as the current user; drop_caches)');
-  for (const tool of ['sshfs', 'fusermount3', 'git', 'tar', 'grep', 'find', 'dd']) {
+  if (o.docker) {
+    const reason = dockerdSkipReason();
+    if (reason !== false) usage(`--docker: ${reason}`);
+  }
+  for (const tool of [...(o.docker ? [] : ['sshfs']), 'fusermount3', 'git', 'tar', 'grep', 'find', 'dd']) {
     const r = await run('sh', ['-c', `command -v ${tool}`]);
     if (r.code !== 0) usage(`${tool} is not installed`);
   }
@@ -599,13 +655,24 @@ async function main(): Promise<void> {
     await rm(dir, { recursive: true, force: true });
   });
 
-  const sshd = await startSshd({ after: fn => { onCleanup('sshd', fn); } });
   const user = userInfo().username;
   const knownHosts = join(dir, 'known_hosts');
   const sshConfig = join(dir, 'ssh_config');
   const backing = join(dir, 'backing');
   await mkdir(backing);
-  await writeFile(sshConfig, [
+  const rmountEnv: NodeJS.ProcessEnv = { ...process.env, RMOUNT_RUNTIME_DIR: join(dir, 'rmount-run') };
+  let dockerDest: string | undefined;
+  if (o.docker) {
+    // The helper's cleanup (registered on our stack, so it also runs on Ctrl-C, after the mounts
+    // above it are gone) removes the container, stops this dockerd by its PID and removes its folder.
+    const d = await startDockerd({ after: fn => { onCleanup('private dockerd', fn); } });
+    Object.assign(rmountEnv, d.env);
+    const name = await d.run({ args: ['-v', `${backing}:/work`, '-w', '/work'] });
+    dockerDest = `docker://${name}/work`;
+    process.stderr.write(`private dockerd ${d.host} (pid ${d.pid}); container ${name} with ${backing} at /work\n`);
+  }
+  const sshd = o.docker ? undefined : await startSshd({ after: fn => { onCleanup('sshd', fn); } });
+  if (sshd !== undefined) await writeFile(sshConfig, [
     'Host 127.0.0.1',
     `  User ${user}`,
     `  IdentityFile ${sshd.userKey}`,
@@ -617,14 +684,13 @@ async function main(): Promise<void> {
     '  LogLevel ERROR',
     '',
   ].join('\n'));
-  const hostKeyLines = [`[127.0.0.1]:${sshd.port} ${sshd.hostPublicKey}`];
+  const hostKeyLines = sshd === undefined ? [] : [`[127.0.0.1]:${sshd.port} ${sshd.hostPublicKey}`];
   await writeFile(knownHosts, `${hostKeyLines.join('\n')}\n`);
-  const rmountEnv = { ...process.env, RMOUNT_RUNTIME_DIR: join(dir, 'rmount-run') };
 
   const workloads = WORKLOADS.filter(w => o.only === undefined || o.only.has(w.id));
   const log = (s: string): void => void process.stderr.write(`${s}\n`);
   log(`rmount mount-workloads: ${startedAt.toISOString()}, ${cpus().length} CPUs, load ${loadavg().map(l => l.toFixed(2)).join(' ')}`);
-  log(`temporary folder ${dir}; sshd 127.0.0.1:${sshd.port}`);
+  log(`temporary folder ${dir}; ${sshd === undefined ? dockerDest : `sshd 127.0.0.1:${sshd.port}`}`);
 
   // Source data for sequential I/O: random bytes, read once so they sit in the page cache.
   const preparedSizes = new Map<number, string>();
@@ -659,9 +725,9 @@ async function main(): Promise<void> {
     }
     const shared: Shared = { source, sizeMb, files, ...(prepared ?? { tree: '', gitTemplate: '', tarball: '' }), dropCaches: o.dropCaches, smallFiles: perRtt(o.smallFiles, index), saves: perRtt(o.saves, index) };
 
-    let port = sshd.port;
+    let port = sshd?.port ?? 0;
     let stopProxy: (() => Promise<void>) | undefined;
-    if (rtt > 0 && o.targets.some(t => t !== 'local')) {
+    if (sshd !== undefined && rtt > 0 && o.targets.some(t => t !== 'local')) {
       const before = cleanups.length;
       port = await startProxy(sshd.port, rtt);
       const entry = cleanups[before]!;
@@ -669,7 +735,7 @@ async function main(): Promise<void> {
       await writeFile(knownHosts, `${[...hostKeyLines, `[127.0.0.1]:${port} ${sshd.hostPublicKey}`].join('\n')}\n`);
       log(`RTT ${rtt} ms: latency proxy 127.0.0.1:${port} → ${sshd.port}, ${rtt / 2} ms each way`);
     }
-    const env: Env = { dir, backing, sshConfig, knownHosts, key: sshd.userKey, user, port, timeoutMs: o.timeoutMs, rmountOpts: o.rmountOpts, rmountEnv };
+    const env: Env = { dir, backing, sshConfig, knownHosts, key: sshd?.userKey ?? '', user, port, timeoutMs: o.timeoutMs, rmountOpts: o.rmountOpts, rmountEnv, dockerDest };
     const table: Table = { rtt, sizeMb, files, rows: [] };
     tables.push(table);
 
@@ -719,7 +785,7 @@ async function main(): Promise<void> {
     }
     await stopProxy?.();
 
-    process.stdout.write(`\nRTT ${rtt} ms (${rtt === 0 ? 'direct to sshd' : `latency proxy, ${rtt / 2} ms each way`}), ${sizeMb} MiB, ${files} files; seconds, lower is better\n`);
+    process.stdout.write(`\nRTT ${rtt} ms (${o.docker ? 'private dockerd, unix socket' : rtt === 0 ? 'direct to sshd' : `latency proxy, ${rtt / 2} ms each way`}), ${sizeMb} MiB, ${files} files; seconds, lower is better\n`);
     process.stdout.write(`${renderText(table, o.targets)}\n`);
   }
 
