@@ -238,9 +238,11 @@ export class WorkspaceFilesystem implements FuseOperations {
         return this.#negativeEntry('lookup');
       }
       let listing = this.#dirs.get(dir.ino);
+      let fetchedForThis = false;
       if (listing !== undefined) {
         this.#counters.cache.dir.hits++;
       } else if (this.#listsForLookup(dir)) {
+        fetchedForThis = true;
         // One listing answers this name and every sibling (git status, ls -l, find): one round
         // trip per directory instead of one per name. Concurrent lookups share it.
         this.#counters.cache.dir.misses++;
@@ -256,8 +258,9 @@ export class WorkspaceFilesystem implements FuseOperations {
         if (listing !== undefined && (dirs !== this.#dirs || generation !== this.#dirs.generation(dir.ino))) listing = undefined;
       }
       const listed = listing?.byName.get(name);
-      // "Missing" from a listing older than the negative lifetime is checked by name.
-      if (listing !== undefined && listed === undefined && listing.fetchedAt + this.#opts.negativeTimeoutMs <= this.#opts.now()) {
+      // "Missing" is taken only from a listing fetched for this lookup: a name missing from an
+      // older one may have been made since (a remote build's output), so it is checked by name.
+      if (listing !== undefined && listed === undefined && !fetchedForThis) {
         this.#used(dir, listing);
         listing = undefined;
       }

@@ -5,19 +5,11 @@ import { mkdir, realpath, symlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { runCli } from '../helpers/cli.ts';
+import { runCli, runProcess } from '../helpers/cli.ts';
 import { alive, cleanupStack, fuseSkipReason, isMounted, statusRecords, waitFor } from '../helpers/mount.ts';
 import { tempDir } from '../helpers/tmp.ts';
 
 const EXEC_CLIENT = fileURLToPath(new URL('../../build/rmount-exec', import.meta.url));
-
-function run(file: string, args: string[], cwd: string, env: NodeJS.ProcessEnv): Promise<{ code: number; stdout: string; stderr: string }> {
-  return new Promise(resolve => {
-    execFile(file, args, { cwd, env: { ...process.env, ...env } }, (error, stdout, stderr) => {
-      resolve({ code: error === null ? 0 : Number((error as { code?: number }).code ?? 1), stdout, stderr });
-    });
-  });
-}
 
 // The kernel (and so /proc/self/mountinfo) spells a mountpoint with its parent's symlinks resolved;
 // the runtime records, unmount and the folder mapping of exec must agree with it.
@@ -50,8 +42,8 @@ describe('a mountpoint reached through a symlinked folder', { skip: fuseSkipReas
     const viaTs = await runCli(['exec', '--in', linked, '--', 'pwd'], { env, cwd: sub });
     assert.equal(viaTs.stdout.toString().trim(), join(ws, 'sub'), viaTs.stderr);
     if (existsSync(EXEC_CLIENT)) {
-      const viaGo = await run(EXEC_CLIENT, ['--in', linked, '--', 'pwd'], sub, env);
-      assert.equal(viaGo.stdout.trim(), join(ws, 'sub'), viaGo.stderr);
+      const viaGo = await runProcess(EXEC_CLIENT, ['--in', linked, '--', 'pwd'], { cwd: sub, env });
+      assert.equal(viaGo.stdout.toString().trim(), join(ws, 'sub'), viaGo.stderr);
     }
 
     const unmounted = await runCli(['unmount', linked], { env });

@@ -1,13 +1,12 @@
 /**
- * Running the CLI from any folder (inside a mount too): `runCli` resolves tsx from its cwd, which
- * fails there, so these helpers go through a small sh runner that names the loader by path.
+ * Running the CLI the way a shim does: through a small sh runner that names the loader by path,
+ * so it works from any folder (inside a mount too).
  */
-import { spawn, type ChildProcess } from 'node:child_process';
 import { chmod, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import type { CliResult } from '../helpers/cli.ts';
+import { runProcess, type RunOptions } from '../helpers/cli.ts';
 import type { AfterHook } from '../helpers/sshd.ts';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
@@ -23,31 +22,6 @@ export async function makeRunner(t: AfterHook): Promise<string> {
   return runner;
 }
 
-/** Options of {@link run}. */
-export interface RunOptions {
-  cwd?: string;
-  env?: NodeJS.ProcessEnv;
-  input?: Buffer | string;
-  timeoutMs?: number;
-}
-
-/** Spawns `file args` and collects what it prints; `onSpawn` sees the child (to signal it). */
-export function run(file: string, args: readonly string[], options: RunOptions = {}, onSpawn?: (child: ChildProcess) => void): Promise<CliResult> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(file, args, {
-      cwd: options.cwd ?? ROOT,
-      env: { ...process.env, ...options.env },
-      stdio: 'pipe',
-      timeout: options.timeoutMs ?? 60_000,
-    });
-    const out: Buffer[] = [];
-    const err: Buffer[] = [];
-    child.stdout.on('data', (b: Buffer) => out.push(b));
-    child.stderr.on('data', (b: Buffer) => err.push(b));
-    child.on('error', reject);
-    child.on('close', (code, signal) => resolve({ code, signal, stdout: Buffer.concat(out), stderr: Buffer.concat(err).toString() }));
-    child.stdin.on('error', () => {});
-    child.stdin.end(options.input);
-    onSpawn?.(child);
-  });
-}
+/** Spawns `file args` and collects what it prints (the shared runner of test/helpers/cli.ts). */
+export const run = runProcess;
+export type { RunOptions };

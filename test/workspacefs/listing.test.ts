@@ -22,9 +22,21 @@ describe('WorkspaceFilesystem listing-driven lookups and read-ahead of listings'
     assert.equal(entries[7]!.attr.size, 7);
     assert.ok(client.count('readdir') <= 50, `readdir ${client.count('readdir')}`);
     assert.equal(client.count('lstat'), 0);
-    // A missing sibling is answered from the same listing.
+    // A name missing from a listing made earlier is checked by name once, then cached as missing.
     assert.equal((await fs.lookup(dirs[0]!.ino, 'nope', ctx)).ino, 0);
-    assert.equal(client.count('lstat'), 0);
+    assert.equal((await fs.lookup(dirs[0]!.ino, 'nope', ctx)).ino, 0);
+    assert.equal(client.count('lstat'), 1);
+  });
+
+  it('a file made behind a cached listing is found by name at once', async () => {
+    const { client, fs } = makeFs({ prefetchConcurrency: 0, cacheTimeoutMs: 60_000 });
+    client.put('/work/d/a', 'x');
+    const dir = await fs.lookup(ROOT_INO, 'd', ctx);
+    assert.notEqual((await fs.lookup(dir.ino, 'a', ctx)).ino, 0);
+    client.put('/work/d/made-remotely', 'new');
+    const entry = await fs.lookup(dir.ino, 'made-remotely', ctx);
+    assert.notEqual(entry.ino, 0);
+    assert.equal(entry.attr.size, 3);
   });
 
   it('concurrent lookups in one folder share one listing', async () => {
