@@ -21,7 +21,9 @@ if [ ${#missing[@]} -gt 0 ]; then
   sudo=""
   [ "$(id -u)" -eq 0 ] || sudo="sudo"
   echo "rmount setup: installing ${missing[*]}" >&2
-  $sudo apt-get update -qq
+  # A mirror caught mid-sync fails one index (exit 100) while the rest is fine: go on, and let
+  # the install say what is really missing.
+  $sudo apt-get update -qq || echo "rmount setup: apt-get update reported errors; trying the install anyway" >&2
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 
@@ -47,14 +49,19 @@ if [ "${1:-}" = "--test" ]; then
   for q in qemu-aarch64 qemu-arm; do
     [ -e "/proc/sys/fs/binfmt_misc/$q" ] || $sudo update-binfmts --enable "$q" 2>/dev/null || true
   done
-  mkdir -p build/qemu
-  need=()
+  # Kept in a per-user cache (node-gyp empties build/, and CI starts from a fresh clone), copied in.
+  cache="${XDG_CACHE_HOME:-$HOME/.cache}/rmount/qemu-debs"
+  mkdir -p "$cache" build/qemu
   for a in arm64 armhf; do
-    ls build/qemu/busybox-static_*_"$a".deb >/dev/null 2>&1 || need+=("$a")
+    if ! ls "$cache"/busybox-static_*_"$a".deb >/dev/null 2>&1; then
+      dpkg --print-foreign-architectures | grep -qx "$a" || $sudo dpkg --add-architecture "$a"
+      for try in 1 2 3; do
+        $sudo apt-get update -qq || true
+        (cd "$cache" && apt-get download -qq "busybox-static:$a") && break
+        echo "rmount setup: fetching busybox-static:$a failed (try $try of 3)" >&2
+        sleep $((try * 10))
+      done
+    fi
+    cp -f "$cache"/busybox-static_*_"$a".deb build/qemu/ 2>/dev/null || echo "rmount setup: no busybox-static:$a .deb; the qemu agent tests will say so" >&2
   done
-  if [ ${#need[@]} -gt 0 ]; then
-    for a in "${need[@]}"; do dpkg --print-foreign-architectures | grep -qx "$a" || $sudo dpkg --add-architecture "$a"; done
-    $sudo apt-get update -qq
-    (cd build/qemu && for a in "${need[@]}"; do apt-get download -qq "busybox-static:$a"; done)
-  fi
 fi
