@@ -267,13 +267,6 @@ export interface FileClient {
   close(): Promise<void>;
 }
 
-/** Errors a FileClient may reject with. */
-export type FileClientError = FsError;
-
-/** Type bits of a mode. */
-export function fileType(mode: number): number {
-  return mode & S_IFMT;
-}
 /** True for a directory mode. */
 export function isDirMode(mode: number): boolean {
   return (mode & S_IFMT) === S_IFDIR;
@@ -285,14 +278,4 @@ export function isFileMode(mode: number): boolean {
 /** True for a symlink mode. */
 export function isSymlinkMode(mode: number): boolean {
   return (mode & S_IFMT) === S_IFLNK;
-}
-
-/** Milliseconds since the epoch → Timespec. */
-export function timespecFromMs(ms: number): Timespec {
-  const sec = Math.floor(ms / 1000);
-  return { sec, nsec: Math.round((ms - sec * 1000) * 1e6) };
-}
-/** Timespec → milliseconds since the epoch (loses sub-microsecond precision). */
-export function timespecToMs(t: Timespec): number {
-  return t.sec * 1000 + t.nsec / 1e6;
 }
