@@ -28,6 +28,7 @@ import { cpus, loadavg, tmpdir, userInfo } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
+import { BenchCleanup } from './cleanup.ts';
 import { startSshd, type SshdFixture } from '../test/helpers/sshd.ts';
 
 const HERE = dirname(fileURLToPath(import.meta.url));
@@ -78,31 +79,8 @@ function parseOptions(argv: string[]): Options {
 // ---------------------------------------------------------------------------------------------
 // Cleanup stack: run once, on exit, failure or a signal.
 
-const cleanups: { name: string; fn: () => Promise<void> | void }[] = [];
-let cleaning: Promise<void> | undefined;
-const onCleanup = (name: string, fn: () => Promise<void> | void): void => { cleanups.push({ name, fn }); };
-function cleanupAll(): Promise<void> {
-  cleaning ??= (async () => {
-    while (cleanups.length > 0) {
-      const { name, fn } = cleanups.pop()!;
-      try {
-        await fn();
-      } catch (error) {
-        process.stderr.write(`cleanup (${name}) failed: ${(error as Error).message}\n`);
-      }
-    }
-  })();
-  return cleaning;
-}
-let interrupted = false;
-for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
-  process.on(signal, () => {
-    if (interrupted) return;
-    interrupted = true;
-    process.stderr.write(`\n${signal}: stopping everything this bench started…\n`);
-    void cleanupAll().then(() => process.exit(130));
-  });
-}
+const cleanup = new BenchCleanup();
+const onCleanup = (name: string, fn: () => Promise<void> | void): void => { cleanup.add(name, fn); };
 
 // ---------------------------------------------------------------------------------------------
 // Processes and mounts
@@ -202,7 +180,7 @@ async function pollUntil(t0: number, limitMs: number, pollMs: number, visible: (
     } catch { /* e.g. a file read half-written: not visible yet */ }
     const elapsed = performance.now() - t0;
     if (ok) return elapsed;
-    if (elapsed > limitMs || interrupted) return Infinity;
+    if (elapsed > limitMs || cleanup.interrupted) return Infinity;
     await sleep(pollMs);
   }
 }
@@ -262,7 +240,7 @@ async function main(): Promise<void> {
 
   const results = new Map<MountId, Record<Kind, number[]>>();
   for (const id of o.only) {
-    if (interrupted) return;
+    if (cleanup.interrupted) return;
     const backing = join(dir, `back-${id}`);
     const mountpoint = join(dir, `mnt-${id}`);
     await mkdir(join(backing, 'list'), { recursive: true });
@@ -277,7 +255,7 @@ async function main(): Promise<void> {
       process.stderr.write(`  rmount status: ${line.trim()}\n`);
     }
     const samples: Record<Kind, number[]> = { content: [], size: [], listing: [] };
-    for (let n = 1; n <= o.trials && !interrupted; n++) {
+    for (let n = 1; n <= o.trials && !cleanup.interrupted; n++) {
       const r = await trial(backing, mountpoint, n, o);
       for (const k of KINDS) samples[k].push(r[k]);
       process.stderr.write(`  ${id} trial ${n}: ${KINDS.map(k => `${k} ${fmtMs(r[k], o.limitMs)}`).join(', ')}\n`);
@@ -307,6 +285,6 @@ try {
   process.stderr.write(`freshness: ${(error as Error).stack ?? String(error)}\n`);
   process.exitCode = 1;
 } finally {
-  await cleanupAll();
+  await cleanup.runAll();
 }
 process.exit(process.exitCode ?? 0);

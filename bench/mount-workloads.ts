@@ -32,6 +32,7 @@ import { tmpdir, userInfo, cpus, loadavg } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
+import { BenchCleanup } from './cleanup.ts';
 import { startSshd } from '../test/helpers/sshd.ts';
 import { dockerdSkipReason, startDockerd } from '../test/helpers/dockerd.ts';
 import { EDITOR_FILES, NEEDLE, generateTree, prepareEditorFolder } from './fs-workloads.ts';
@@ -137,43 +138,9 @@ const perRtt = (list: number[], index: number): number => list[list.length === 1
 // ---------------------------------------------------------------------------------------------
 // Cleanup: one stack, run once, on normal exit, failure, or a signal.
 
-const cleanups: { name: string; fn: () => Promise<void> | void }[] = [];
-let cleaning: Promise<void> | undefined;
-
-function onCleanup(name: string, fn: () => Promise<void> | void): () => void {
-  const entry = { name, fn };
-  cleanups.push(entry);
-  return () => {
-    const i = cleanups.indexOf(entry);
-    if (i >= 0) cleanups.splice(i, 1);
-  };
-}
-
-function cleanupAll(): Promise<void> {
-  cleaning ??= (async () => {
-    while (cleanups.length > 0) {
-      const { name, fn } = cleanups.pop()!;
-      try {
-        await fn();
-      } catch (error) {
-        process.stderr.write(`cleanup (${name}) failed: ${(error as Error).message}\n`);
-      }
-    }
-  })();
-  return cleaning;
-}
-
-let interrupted = false;
-for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
-  process.on(signal, () => {
-    if (interrupted) return;
-    interrupted = true;
-    process.stderr.write(`\n${signal}: stopping everything this bench started…\n`);
-    // Children of ours that are running a workload are killed first (they may hold a mount busy).
-    for (const child of running) killTree(child, 'SIGKILL');
-    void cleanupAll().then(() => process.exit(130));
-  });
-}
+// Children of ours that are running a workload are killed first (they may hold a mount busy).
+const cleanup = new BenchCleanup(() => { for (const child of running) killTree(child, 'SIGKILL'); });
+const onCleanup = (name: string, fn: () => Promise<void> | void): (() => void) => cleanup.add(name, fn);
 
 // ---------------------------------------------------------------------------------------------
 // Processes
@@ -612,16 +579,18 @@ function renderMarkdown(t: Table, targets: TargetId[]): string {
 // ---------------------------------------------------------------------------------------------
 // Main
 
-async function startProxy(targetPort: number, rttMs: number): Promise<number> {
+/** Starts the latency proxy; resolves with its port and a function that stops it (also run at cleanup). */
+async function startProxy(targetPort: number, rttMs: number): Promise<{ port: number; stop: () => Promise<void> }> {
   const child = spawn(process.execPath, [...TSX_ARGS, join(HERE, 'latency-proxy.ts'), '--target', `127.0.0.1:${targetPort}`, '--delay-ms', String(rttMs / 2)], { cwd: REPO, detached: true, stdio: ['ignore', 'pipe', 'inherit'] });
   const exited = new Promise<void>(done => child.once('exit', () => done()));
-  onCleanup('latency proxy', async () => {
+  const kill = async (): Promise<void> => {
     if (child.exitCode !== null || child.signalCode !== null) return;
     killTree(child, 'SIGTERM');
     const t = setTimeout(() => killTree(child, 'SIGKILL'), 3000);
     await exited;
     clearTimeout(t);
-  });
+  };
+  const forget = onCleanup('latency proxy', kill);
   const line = await new Promise<string>((ok, fail) => {
     let text = '';
     child.stdout!.setEncoding('utf8').on('data', (s: string) => {
@@ -630,7 +599,7 @@ async function startProxy(targetPort: number, rttMs: number): Promise<number> {
     });
     child.once('exit', code => fail(new Error(`latency proxy exited with ${code}`)));
   });
-  return (JSON.parse(line) as { port: number }).port;
+  return { port: (JSON.parse(line) as { port: number }).port, stop: async () => { forget(); await kill(); } };
 }
 
 async function main(): Promise<void> {
@@ -728,10 +697,7 @@ async function main(): Promise<void> {
     let port = sshd?.port ?? 0;
     let stopProxy: (() => Promise<void>) | undefined;
     if (sshd !== undefined && rtt > 0 && o.targets.some(t => t !== 'local')) {
-      const before = cleanups.length;
-      port = await startProxy(sshd.port, rtt);
-      const entry = cleanups[before]!;
-      stopProxy = async () => { cleanups.splice(cleanups.indexOf(entry), 1); await entry.fn(); };
+      ({ port, stop: stopProxy } = await startProxy(sshd.port, rtt));
       await writeFile(knownHosts, `${[...hostKeyLines, `[127.0.0.1]:${port} ${sshd.hostPublicKey}`].join('\n')}\n`);
       log(`RTT ${rtt} ms: latency proxy 127.0.0.1:${port} → ${sshd.port}, ${rtt / 2} ms each way`);
     }
@@ -744,7 +710,7 @@ async function main(): Promise<void> {
       const rows = rowNames.map(name => ({ name, cells: {} as Partial<Record<TargetId, Cell>> }));
       table.rows.push(...rows);
       for (const target of o.targets) {
-        if (interrupted) return;
+        if (cleanup.interrupted) return;
         const cacheKey = `${w.id}/${sizeMb}/${files}/${shared.smallFiles}/${shared.saves}`;
         if (target === 'local' && localCache.has(`${cacheKey}/0`)) {
           rows.forEach((r, i) => { r.cells.local = localCache.get(`${cacheKey}/${i}`)!; });
@@ -804,6 +770,6 @@ try {
   process.exitCode = 1;
 } finally {
   for (const child of running) killTree(child, 'SIGKILL');
-  await cleanupAll();
+  await cleanup.runAll();
 }
 process.exit(process.exitCode ?? 0);
