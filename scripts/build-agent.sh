@@ -8,19 +8,14 @@
 #   OUT_DIR  where the builds go (default dist/agent)
 set -euo pipefail
 cd "$(dirname "$0")/.."
-if ! command -v go >/dev/null 2>&1; then
-  echo "rmount: Go is missing, so the agent cannot be built: apt-get install golang-go" >&2
-  exit 1
-fi
-VERSION=${VERSION:-$(node -p 'require("./package.json").version' 2>/dev/null || echo dev)}
+source scripts/go-env.sh
+go_env "the agent"
 COMMIT=${COMMIT:-$(git rev-parse --short=12 HEAD 2>/dev/null || echo unknown)}
 JOBS=${JOBS:-2}
 ALL="linux/amd64 linux/arm64 linux/arm/v6 linux/arm/v7 linux/386 linux/riscv64 linux/ppc64le linux/s390x linux/loong64 darwin/amd64 darwin/arm64 freebsd/amd64"
 TARGETS=${TARGETS:-$ALL}
 out=${OUT_DIR:-$PWD/dist/agent}
 mkdir -p "$out"
-# A private cache inside the checkout keeps CI runs from touching $HOME and works as any user.
-export GOCACHE=${GOCACHE:-$PWD/build/go-cache} GOFLAGS=-mod=mod GOPROXY=off GOTOOLCHAIN=local GOWORK=off CGO_ENABLED=0
 
 build_one() {
   local target=$1 os arch variant name

@@ -5,14 +5,9 @@
 #   VERSION  version stamped into the binary (default: package.json's)
 set -euo pipefail
 cd "$(dirname "$0")/.."
-if ! command -v go >/dev/null 2>&1; then
-  echo "rmount: Go is missing, so rmount-exec cannot be built (stubs fall back to node): apt-get install golang-go" >&2
-  exit 1
-fi
-VERSION=${VERSION:-$(node -p 'require("./package.json").version' 2>/dev/null || echo dev)}
+source scripts/go-env.sh
+go_env "rmount-exec (stubs fall back to node)"
 mkdir -p build
-# A private cache inside the checkout keeps CI runs from touching $HOME and works as any user.
-export GOCACHE=${GOCACHE:-$PWD/build/go-cache} GOFLAGS=-mod=mod GOPROXY=off GOTOOLCHAIN=local GOWORK=off CGO_ENABLED=0
 out=$PWD/build/rmount-exec
 tmp=$out.$$.tmp
 (cd native/exec-client && go build -trimpath -buildvcs=false -ldflags "-s -w -buildid= -X main.version=$VERSION" -o "$tmp" .)
