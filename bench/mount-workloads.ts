@@ -33,7 +33,7 @@ import { dirname, join, resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { BenchCleanup } from './cleanup.ts';
-import { startSshd } from '../test/helpers/sshd.ts';
+import { renderClientConfig, startSshd } from '../test/helpers/sshd.ts';
 import { dockerdSkipReason, startDockerd } from '../test/helpers/dockerd.ts';
 import { EDITOR_FILES, NEEDLE, generateTree, prepareEditorFolder } from './fs-workloads.ts';
 
@@ -641,18 +641,8 @@ async function main(): Promise<void> {
     process.stderr.write(`private dockerd ${d.host} (pid ${d.pid}); container ${name} with ${backing} at /work\n`);
   }
   const sshd = o.docker ? undefined : await startSshd({ after: fn => { onCleanup('sshd', fn); } });
-  if (sshd !== undefined) await writeFile(sshConfig, [
-    'Host 127.0.0.1',
-    `  User ${user}`,
-    `  IdentityFile ${sshd.userKey}`,
-    '  IdentitiesOnly yes',
-    `  UserKnownHostsFile ${knownHosts}`,
-    '  GlobalKnownHostsFile /dev/null',
-    '  StrictHostKeyChecking yes',
-    '  BatchMode yes',
-    '  LogLevel ERROR',
-    '',
-  ].join('\n'));
+  // No Port: sshfs and rmount are pointed at the sshd, or at the latency proxy, by -p / the URL.
+  if (sshd !== undefined) await writeFile(sshConfig, renderClientConfig({ hosts: '127.0.0.1', user, identityFile: sshd.userKey, knownHostsFile: knownHosts }));
   const hostKeyLines = sshd === undefined ? [] : [`[127.0.0.1]:${sshd.port} ${sshd.hostPublicKey}`];
   await writeFile(knownHosts, `${hostKeyLines.join('\n')}\n`);
 

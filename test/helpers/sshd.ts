@@ -71,6 +71,27 @@ export interface SshdFixture {
   stop(): Promise<void>;
 }
 
+/**
+ * An ssh_config for OpenSSH's clients (ssh, sftp, sshfs) that reaches the test sshd with only the
+ * given key and known_hosts, never asks, and says little. Without `port`, `-p` decides.
+ */
+export function renderClientConfig(c: { hosts: string; port?: number; user: string; identityFile: string; knownHostsFile: string }): string {
+  return [
+    `Host ${c.hosts}`,
+    '  HostName 127.0.0.1',
+    ...(c.port === undefined ? [] : [`  Port ${c.port}`]),
+    `  User ${c.user}`,
+    `  IdentityFile ${c.identityFile}`,
+    '  IdentitiesOnly yes',
+    `  UserKnownHostsFile ${c.knownHostsFile}`,
+    '  GlobalKnownHostsFile /dev/null',
+    '  StrictHostKeyChecking yes',
+    '  BatchMode yes',
+    '  LogLevel ERROR',
+    '',
+  ].join('\n');
+}
+
 /** Why sshd tests cannot run here, or false. Under RMOUNT_TEST_REQUIRE=all a reason throws. */
 export function sshdSkipReason(): string | false {
   if (!existsSync(SSHD_PATH)) return requirePart(`sshd not installed (${SSHD_PATH}; Debian package openssh-server)`);
@@ -122,20 +143,7 @@ export async function startSshd(t: AfterHook, options: SshdOptions = {}): Promis
   if (options.rsa) await appendFile(knownHostsFile, `[127.0.0.1]:${port} ${await publicKeyLine(join(dir, 'ssh_host_rsa_key'))}\n`);
 
   const sshConfigFile = join(dir, 'ssh_config');
-  await writeFile(sshConfigFile, [
-    `Host ${SSHD_HOST_ALIAS} 127.0.0.1`,
-    '  HostName 127.0.0.1',
-    `  Port ${port}`,
-    `  User ${user}`,
-    `  IdentityFile ${userKey}`,
-    '  IdentitiesOnly yes',
-    `  UserKnownHostsFile ${knownHostsFile}`,
-    '  GlobalKnownHostsFile /dev/null',
-    '  StrictHostKeyChecking yes',
-    '  BatchMode yes',
-    '  LogLevel ERROR',
-    '',
-  ].join('\n'));
+  await writeFile(sshConfigFile, renderClientConfig({ hosts: `${SSHD_HOST_ALIAS} 127.0.0.1`, port, user, identityFile: userKey, knownHostsFile }));
 
   daemon = await Daemon.start(sshdConfig, port);
 
