@@ -786,29 +786,27 @@ export class SftpClient {
     return this.#extended(RMOUNT_EXT.UNWATCH, w => w.u32(id), expectStatus);
   }
 
-  /** SSH_FXP_READDIR until end of directory, pipelining up to `window` requests. */
-  async readdirAll(handle: Buffer, window = 4): Promise<SftpName[]> {
+  /**
+   * Every name of an open directory handle, with `window` READDIRs kept in flight. Batches are
+   * taken in request order (a server answers a handle's READDIRs in order, each with the next
+   * batch of up to ~100 names), so a folder of `window` batches costs one round trip. Returns at
+   * the first EOF without waiting for the requests sent past it: they can only answer EOF, a
+   * CLOSE sent next goes out behind them, and their answers are consumed, never left unhandled.
+   */
+  async readdirAll(handle: Buffer, window = 8): Promise<SftpName[]> {
     type Settled = { names: SftpName[] | null; error?: undefined } | { names?: undefined; error: unknown };
-    // Each batch is settled into a value at once so that none rejects unobserved while we wait.
     const batches: Array<Promise<Settled>> = [];
     const send = (): void => {
       batches.push(this.readdir(handle).then(names => ({ names }), (error: unknown) => ({ error })));
     };
+    for (let i = 0; i < window; i++) send();
     const out: SftpName[] = [];
-    let failure: Settled | undefined;
-    let ended = false;
-    // Servers answer a handle's READDIRs in order (each takes the next batch), so collecting the
-    // batches in request order keeps the remote's order.
-    for (let next = 0; !ended; next++) {
-      while (batches.length - next < window) send();
+    for (let next = 0; ; next++) {
       const batch = await batches[next]!;
-      if (batch.error !== undefined) failure ??= batch;
-      if (batch.names === null || batch.error !== undefined) ended = true;
-      else for (const name of batch.names!) out.push(name);
+      if (batch.error !== undefined) throw batch.error;
+      if (batch.names === null) return out;
+      for (const name of batch.names!) out.push(name);
+      send();
     }
-    // Requests sent past the end answer EOF; wait for them so the handle can be closed safely.
-    await Promise.all(batches);
-    if (failure !== undefined) throw failure.error;
-    return out;
   }
 }

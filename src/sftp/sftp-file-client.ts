@@ -25,7 +25,7 @@ import {
 import { FsError, isErrnoName, type ErrnoName } from '../remote/fs-error.ts';
 import { EXT, PFLAG, RMOUNT_EXT, RMOUNT_SETSTAT_FLAG, STATUS, WATCH_MASK } from './constants.ts';
 import type { PacketReader, SftpAttrs } from './packet.ts';
-import { SftpClient, type SftpName, type SftpSetstatNs, type SftpSmallFile, type SftpStatvfs, type SftpTreeEntry } from './sftp-client.ts';
+import { SftpClient, type SftpSetstatNs, type SftpSmallFile, type SftpStatvfs, type SftpTreeEntry } from './sftp-client.ts';
 import { SftpConnectionError, SftpStatusError, sftpErrno } from './status.ts';
 
 /** Options of `SftpFileClient.over`. */
@@ -120,37 +120,6 @@ function seconds(t: Timespec | 'now'): number {
 
 function isDir(a: SftpAttrs | undefined): boolean {
   return a?.permissions !== undefined && (a.permissions & S_IFMT) === S_IFDIR;
-}
-
-/**
- * READDIR requests kept in flight on one directory handle. OpenSSH answers them in order, each
- * with the next batch (up to 100 names), and EOF to every one sent past the end: a folder of up to
- * ~800 names is listed in one round trip after OPENDIR, at the cost of a few cheap EOF answers.
- */
-const READDIR_WINDOW = 8;
-
-/**
- * Every name of an open directory handle, with READDIR_WINDOW requests kept in flight. Batches
- * are taken in request order (the server answers a handle's READDIRs in order, each with the next
- * batch). Returns at the first EOF without waiting for the requests sent past it: they can only
- * answer EOF, and the caller's CLOSE goes out behind them. Their answers are consumed, never
- * left as unhandled rejections.
- */
-async function readdirPipelined(sftp: SftpClient, handle: Buffer): Promise<SftpName[]> {
-  type Settled = { names: SftpName[] | null; error?: undefined } | { names?: undefined; error: unknown };
-  const batches: Array<Promise<Settled>> = [];
-  const send = (): void => {
-    batches.push(sftp.readdir(handle).then(names => ({ names }), (error: unknown) => ({ error })));
-  };
-  for (let i = 0; i < READDIR_WINDOW; i++) send();
-  const out: SftpName[] = [];
-  for (let next = 0; ; next++) {
-    const batch = await batches[next]!;
-    if (batch.error !== undefined) throw batch.error;
-    if (batch.names === null) return out;
-    for (const name of batch.names!) out.push(name);
-    send();
-  }
 }
 
 /** Splits `[0, length)` into pieces of at most `max` bytes. */
@@ -304,7 +273,7 @@ export class SftpFileClient implements FileClient {
     let names;
     try {
       // Several READDIRs in flight on the handle: one round trip for folders up to ~8 batches.
-      names = await readdirPipelined(this.sftp, handle);
+      names = await this.sftp.readdirAll(handle);
     } catch (error) {
       throw await this.#error('readdir', path, error);
     } finally {
