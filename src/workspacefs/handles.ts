@@ -2,6 +2,7 @@ import type { DirEntry } from '../remote/file-client.ts';
 import { FsError } from '../remote/fs-error.ts';
 import type { Node } from './inode-table.ts';
 import type { OpenFile } from './open-file.ts';
+import { WriteOrder } from './write-order.ts';
 
 /** An open directory: a snapshot of its listing, so offsets stay valid across readdir calls. */
 export interface DirHandle {
@@ -21,6 +22,8 @@ export class HandleTable {
   readonly #files = new Map<number, OpenFile>();
   readonly #byNode = new Map<Node, Set<OpenFile>>();
   readonly #dirs = new Map<number, DirHandle>();
+  /** One per node with open files, shared by its descriptors; dropped with the node's last file. */
+  readonly #orders = new Map<Node, WriteOrder>();
   #next = 1;
 
   /** Number of open files. */
@@ -50,7 +53,17 @@ export class HandleTable {
     this.#files.delete(fh);
     const set = this.#byNode.get(file.node);
     set?.delete(file);
-    if (set?.size === 0) this.#byNode.delete(file.node);
+    if (set?.size === 0) {
+      this.#byNode.delete(file.node);
+      if (this.#orders.get(file.node)?.idle !== false) this.#orders.delete(file.node);
+    }
+  }
+
+  /** The write order shared by every descriptor of `node` (made for the first one). */
+  writeOrder(node: Node): WriteOrder {
+    let order = this.#orders.get(node);
+    if (order === undefined) this.#orders.set(node, (order = new WriteOrder()));
+    return order;
   }
 
   /** Registers an open directory and returns its handle number. */

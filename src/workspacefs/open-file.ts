@@ -3,6 +3,7 @@ import type { FsError } from '../remote/fs-error.ts';
 import type { Node } from './inode-table.ts';
 import type { RemoteCaller } from './remote-call.ts';
 import type { Counters } from './stats.ts';
+import type { Gatherer, PendingWrite, WriteOrder } from './write-order.ts';
 
 /** Tuning of one open file, from the workspace options. */
 export interface OpenFileTuning {
@@ -11,13 +12,6 @@ export interface OpenFileTuning {
   writeFlushDelayMs: number;
   readAheadBytes: number;
   readChunkBytes: number;
-}
-
-/** A gathered write on its way to the remote. `done` never rejects; failures land in `error`. */
-interface InFlight {
-  start: number;
-  end: number;
-  done: Promise<void>;
 }
 
 /** One read-ahead chunk; `data` is short only at end of file. */
@@ -29,15 +23,15 @@ interface Chunk {
  * An open file handle of the VFS: the remote FileHandle plus write gathering and read-ahead.
  *
  * Writes: consecutive writes are gathered into one buffer and sent as one large remote write
- * when it is full, when the file is read/stat'ed/flushed, or after a short idle time. The send runs
- * in the background; its failure is kept and reported by the next write, flush or fsync, never
- * dropped. Sends that overlap an earlier send (or any send, in append mode) wait for it, so bytes
- * land in the order the application wrote them.
+ * when it is full, when the file is read/stat'ed/flushed, when another descriptor of the same
+ * file writes, or after a short idle time. The send runs in the background; its failure is kept
+ * and reported by the next write, flush or fsync, never dropped. The file's {@link WriteOrder},
+ * shared by all its descriptors, makes bytes land in the order the kernel issued them.
  *
  * Reads: once reads are sequential, aligned chunks are fetched ahead, concurrently, up to the
  * read-ahead window, and later reads are served from them. Any write drops the window.
  */
-export class OpenFile {
+export class OpenFile implements Gatherer {
   readonly node: Node;
   readonly remote: FileHandle;
   readonly readable: boolean;
@@ -46,12 +40,15 @@ export class OpenFile {
   readonly #caller: RemoteCaller;
   readonly #counters: Counters;
   readonly #tuning: OpenFileTuning;
+  /** Shared by every descriptor of `node`. */
+  readonly #order: WriteOrder;
 
   #buffer: Buffer[] = [];
   #bufferStart = 0;
   #bufferLength = 0;
   #flushTimer: NodeJS.Timeout | undefined;
-  readonly #inFlight = new Set<InFlight>();
+  /** This descriptor's sends not yet acknowledged (also tracked by `#order`). */
+  readonly #inFlight = new Set<PendingWrite>();
   #inFlightBytes = 0;
   #error: FsError | undefined;
 
@@ -63,7 +60,7 @@ export class OpenFile {
   #eofChunk = Infinity;
 
   constructor(node: Node, remote: FileHandle, mode: { read: boolean; write: boolean; append: boolean },
-    caller: RemoteCaller, counters: Counters, tuning: OpenFileTuning, preloaded?: Buffer) {
+    caller: RemoteCaller, counters: Counters, tuning: OpenFileTuning, order: WriteOrder, preloaded?: Buffer) {
     this.#preloaded = preloaded;
     this.node = node;
     this.remote = remote;
@@ -73,6 +70,7 @@ export class OpenFile {
     this.#caller = caller;
     this.#counters = counters;
     this.#tuning = tuning;
+    this.#order = order;
   }
 
   /** The remote path the handle was opened with (for messages; the file may have moved since). */
@@ -93,6 +91,7 @@ export class OpenFile {
   async write(data: Buffer, position: number): Promise<number> {
     if (this.#error !== undefined) throw this.#error;
     this.dropReadAhead();
+    this.#order.claim(this);
     if (this.#bufferLength > 0 && !this.append && this.#bufferStart + this.#bufferLength !== position) this.#send();
     if (this.#bufferLength === 0) this.#bufferStart = position;
     this.#buffer.push(data);
@@ -168,6 +167,7 @@ export class OpenFile {
     clearTimeout(this.#flushTimer);
     this.dropReadAhead();
     const error = this.takeError();
+    this.#order.release(this);
     await this.#caller.call('handle.close', this.path, () => this.remote.close());
     return error;
   }
@@ -227,7 +227,12 @@ export class OpenFile {
     this.#flushTimer.unref();
   }
 
-  /** Starts sending the gathered buffer; tracked in #inFlight until acknowledged. */
+  /** Starts sending the gathered bytes (another descriptor of the file is about to write). */
+  sendGathered(): void {
+    this.#send();
+  }
+
+  /** Starts sending the gathered buffer; tracked in #inFlight and by the file's order until acknowledged. */
   #send(): void {
     clearTimeout(this.#flushTimer);
     this.#flushTimer = undefined;
@@ -237,10 +242,9 @@ export class OpenFile {
     const end = start + data.length;
     this.#buffer = [];
     this.#bufferLength = 0;
-    const before = [...this.#inFlight]
-      .filter(f => this.append || (f.start < end && start < f.end))
-      .map(f => f.done);
-    const entry: InFlight = { start, end, done: Promise.resolve() };
+    this.#order.release(this);
+    const before = this.#order.after(start, end, this.append);
+    const entry: PendingWrite = { start, end, append: this.append, done: Promise.resolve() };
     entry.done = (async () => {
       try {
         await Promise.all(before);
@@ -254,6 +258,7 @@ export class OpenFile {
       }
     })();
     this.#inFlight.add(entry);
+    this.#order.track(entry);
     this.#inFlightBytes += data.length;
   }
 }

@@ -1250,7 +1250,7 @@ export class WorkspaceFilesystem implements FuseOperations {
   }
 
   #addFile(node: Node, remote: OpenFile['remote'], access: { read: boolean; write: boolean; append: boolean }, preloaded?: Buffer): number {
-    const file = new OpenFile(node, remote, access, this.#caller, this.#counters, this.#opts, preloaded);
+    const file = new OpenFile(node, remote, access, this.#caller, this.#counters, this.#opts, this.#handles.writeOrder(node), preloaded);
     node.opens++;
     return this.#handles.addFile(file);
   }
