@@ -7,7 +7,7 @@ import { isDirMode, type FileClient, type WatchSubscription } from '../remote/fi
 import { isFsError } from '../remote/fs-error.ts';
 import { WorkspaceFilesystem } from '../workspacefs/workspace-filesystem.ts';
 import type { Logger } from '../workspacefs/log.ts';
-import type { MountOptions } from './mount-options.ts';
+import { kernelChecksPermissions, type MountOptions } from './mount-options.ts';
 import { canonicalMountpoint } from './mountinfo.ts';
 import { checkMountpoint } from './preflight.ts';
 import { removeRecord, runtimeDir, writeRecord, type MountRecord } from './registry.ts';
@@ -70,13 +70,19 @@ export async function startMount(dest: Destination, mountpointArg: string, optio
       ...(m.gid === undefined ? {} : { gid: m.gid }),
       ...(m.umask === undefined ? {} : { umask: m.umask }),
       opTimeoutMs: m.opTimeoutMs,
+      kernelCache: m.kernelCache,
       log: options.log,
     });
+    const defaultPermissions = kernelChecksPermissions(m);
+    if (m.allowOther && !defaultPermissions) {
+      options.log.warn('allow_other with no_default_permissions: nothing checks permissions, every local user may read and change every file of this mount');
+    }
     fuse = await mountFuse(mountpoint, filesystem, {
       fsname: `rmount:${dest.raw}`,
       subtype: 'rmount',
       readOnly: m.readOnly,
       allowOther: m.allowOther,
+      defaultPermissions,
       writebackCache: m.writebackCache,
       nonempty: m.nonempty,
       debug: m.debug,

@@ -1,9 +1,15 @@
 import { UsageError } from '../remote/errors.ts';
+import { CACHE_TIMEOUT_DEFAULT_MS, OP_TIMEOUT_DEFAULT_MS } from '../workspacefs/options.ts';
 
 /** Options of `rmount mount -o a,b=c`, in the spirit of mount(8) and sshfs. */
 export interface MountOptions {
   readOnly: boolean;
   allowOther: boolean;
+  /**
+   * The kernel checks mode bits and ownership for every caller (FUSE default_permissions).
+   * Undefined: on exactly when `allowOther` is (see {@link kernelChecksPermissions}).
+   */
+  defaultPermissions?: boolean;
   /** Mount over a folder that is not empty. */
   nonempty: boolean;
   /** 'user': the remote owner of the mount root shows as the local user; 'none': ids as they are. */
@@ -21,7 +27,7 @@ export interface MountOptions {
   opTimeoutMs: number;
   /** Kernel writeback caching of writes. */
   writebackCache: boolean;
-  /** Keep the kernel's page cache across opens when the file did not change. */
+  /** Keep the kernel's page cache across opens (dropped when the mount sees the file change). */
   kernelCache: boolean;
   /** SSH: use the agent ('yes'), the sftp subsystem ('no'), or the agent only when needed. */
   agent: 'yes' | 'no' | 'auto';
@@ -35,32 +41,103 @@ export const DEFAULT_MOUNT_OPTIONS: MountOptions = {
   allowOther: false,
   nonempty: false,
   idmap: 'user',
-  attrTimeoutMs: 2000,
-  entryTimeoutMs: 2000,
-  negativeTimeoutMs: 2000,
-  dirTimeoutMs: 2000,
-  opTimeoutMs: 30_000,
+  attrTimeoutMs: CACHE_TIMEOUT_DEFAULT_MS,
+  entryTimeoutMs: CACHE_TIMEOUT_DEFAULT_MS,
+  negativeTimeoutMs: CACHE_TIMEOUT_DEFAULT_MS,
+  dirTimeoutMs: CACHE_TIMEOUT_DEFAULT_MS,
+  opTimeoutMs: OP_TIMEOUT_DEFAULT_MS,
   writebackCache: false,
   kernelCache: false,
   agent: 'auto',
   debug: false,
 };
 
-const FLAGS: Record<string, (o: MountOptions) => void> = {
-  ro: o => { o.readOnly = true; },
-  rw: o => { o.readOnly = false; },
-  allow_other: o => { o.allowOther = true; },
-  nonempty: o => { o.nonempty = true; },
-  writeback_cache: o => { o.writebackCache = true; },
-  kernel_cache: o => { o.kernelCache = true; },
-  debug: o => { o.debug = true; },
+/** True when the kernel is to check permissions: asked for, or implied by allow_other. */
+export function kernelChecksPermissions(o: MountOptions): boolean {
+  return o.defaultPermissions ?? o.allowOther;
+}
+
+/** One `-o` option: its spelling, what it does (for `--help`), and how it changes the options. */
+export interface MountOptionSpec {
+  /** The name; `value` names what follows `=`, absent for a flag. */
+  name: string;
+  value?: string;
+  help: string;
+  apply(o: MountOptions, value: string): void;
+}
+
+const secondsDefault = (ms: number): string => `default ${ms / 1000}`;
+
+/** Every `-o` option rmount knows, in the order `--help` lists them. */
+export const MOUNT_OPTIONS: readonly MountOptionSpec[] = [
+  { name: 'ro', help: 'read-only mount (every change fails with EROFS)', apply: o => { o.readOnly = true; } },
+  { name: 'rw', help: 'read-write mount (the default)', apply: o => { o.readOnly = false; } },
+  {
+    name: 'allow_other', help: 'other local users may use the mount (needs user_allow_other in /etc/fuse.conf); turns on default_permissions',
+    apply: o => { o.allowOther = true; },
+  },
+  {
+    name: 'default_permissions', help: 'the kernel checks mode bits and ownership for every caller (on with allow_other)',
+    apply: o => { o.defaultPermissions = true; },
+  },
+  {
+    name: 'no_default_permissions', help: 'with allow_other: no permission checks at all, every local user may read and change everything (warned in the log)',
+    apply: o => { o.defaultPermissions = false; },
+  },
+  {
+    name: 'idmap', value: 'user|none', help: 'user (default): the remote owner of the mount root shows as you; none: ids as they are',
+    apply: (o, v) => {
+      if (v !== 'user' && v !== 'none') throw bad(`idmap=${v}`, 'expects user or none');
+      o.idmap = v;
+    },
+  },
+  { name: 'uid', value: 'N', help: 'show every file as owned by this uid', apply: (o, v) => { o.uid = int('uid', v); } },
+  { name: 'gid', value: 'N', help: 'show every file with this group', apply: (o, v) => { o.gid = int('gid', v); } },
+  { name: 'umask', value: 'OCTAL', help: 'clear these permission bits in every mode shown', apply: (o, v) => { o.umask = int('umask', v, 8) & 0o777; } },
+  {
+    name: 'cache_timeout', value: 'S', help: `lifetime of the attribute, entry, negative and folder caches, seconds (${secondsDefault(CACHE_TIMEOUT_DEFAULT_MS)})`,
+    apply: (o, v) => {
+      const ms = seconds('cache_timeout', v);
+      o.attrTimeoutMs = o.entryTimeoutMs = o.negativeTimeoutMs = o.dirTimeoutMs = ms;
+    },
+  },
+  { name: 'attr_timeout', value: 'S', help: 'lifetime of cached attributes', apply: (o, v) => { o.attrTimeoutMs = seconds('attr_timeout', v); } },
+  { name: 'entry_timeout', value: 'S', help: 'lifetime of cached names', apply: (o, v) => { o.entryTimeoutMs = seconds('entry_timeout', v); } },
+  { name: 'negative_timeout', value: 'S', help: 'lifetime of cached missing names', apply: (o, v) => { o.negativeTimeoutMs = seconds('negative_timeout', v); } },
+  { name: 'dir_timeout', value: 'S', help: 'lifetime of cached folder listings', apply: (o, v) => { o.dirTimeoutMs = seconds('dir_timeout', v); } },
+  {
+    name: 'timeout', value: 'S', help: `longest a remote operation may take before it fails with EIO (${secondsDefault(OP_TIMEOUT_DEFAULT_MS)})`,
+    apply: (o, v) => {
+      o.opTimeoutMs = seconds('timeout', v);
+      if (o.opTimeoutMs < 1000) throw bad(`timeout=${v}`, 'must be at least 1 second');
+    },
+  },
+  { name: 'nonempty', help: 'mount over a folder that is not empty', apply: o => { o.nonempty = true; } },
+  { name: 'writeback_cache', help: 'let the kernel gather writes (faster small writes, looser ordering)', apply: o => { o.writebackCache = true; } },
+  {
+    name: 'kernel_cache', help: 'keep the kernel page cache across opens (dropped when the mount sees the file change)',
+    apply: o => { o.kernelCache = true; },
+  },
+  {
+    name: 'agent', value: 'auto|yes|no', help: 'serve files through rmount-agent (yes), the sftp subsystem (no), or the agent when needed (auto, default)',
+    apply: (o, v) => {
+      if (v !== 'yes' && v !== 'no' && v !== 'auto') throw bad(`agent=${v}`, 'expects yes, no or auto');
+      o.agent = v;
+    },
+  },
+  { name: 'debug', help: 'libfuse and VFS debug output in the log', apply: o => { o.debug = true; } },
   // Accepted for compatibility with mount(8)/sshfs command lines; they change nothing here.
-  defaults: () => {},
-  noatime: () => {},
-  nosuid: () => {},
-  nodev: () => {},
-  reconnect: () => {},
-};
+  ...['defaults', 'noatime', 'nosuid', 'nodev', 'reconnect'].map(name => ({ name, help: 'accepted and ignored (mount(8)/sshfs compatibility)', apply: () => {} })),
+];
+
+const BY_NAME = new Map(MOUNT_OPTIONS.map(spec => [spec.name, spec]));
+
+/** The `-o` part of `rmount mount --help`, one option per line. */
+export function renderMountOptionsHelp(): string {
+  const label = (s: MountOptionSpec): string => (s.value === undefined ? s.name : `${s.name}=${s.value}`);
+  const width = Math.max(...MOUNT_OPTIONS.map(s => label(s).length));
+  return MOUNT_OPTIONS.map(s => `  ${label(s).padEnd(width)}  ${s.help}`).join('\n');
+}
 
 function seconds(name: string, value: string): number {
   if (!/^\d+(\.\d+)?$/.test(value)) throw bad(`${name}=${value}`, 'expects a number of seconds');
@@ -73,35 +150,9 @@ function int(name: string, value: string, base = 10): number {
   return parseInt(value, base);
 }
 
-const VALUES: Record<string, (o: MountOptions, v: string) => void> = {
-  uid: (o, v) => { o.uid = int('uid', v); },
-  gid: (o, v) => { o.gid = int('gid', v); },
-  umask: (o, v) => { o.umask = int('umask', v, 8) & 0o777; },
-  idmap: (o, v) => {
-    if (v !== 'user' && v !== 'none') throw bad(`idmap=${v}`, 'expects user or none');
-    o.idmap = v;
-  },
-  cache_timeout: (o, v) => {
-    const ms = seconds('cache_timeout', v);
-    o.attrTimeoutMs = o.entryTimeoutMs = o.negativeTimeoutMs = o.dirTimeoutMs = ms;
-  },
-  attr_timeout: (o, v) => { o.attrTimeoutMs = seconds('attr_timeout', v); },
-  entry_timeout: (o, v) => { o.entryTimeoutMs = seconds('entry_timeout', v); },
-  negative_timeout: (o, v) => { o.negativeTimeoutMs = seconds('negative_timeout', v); },
-  dir_timeout: (o, v) => { o.dirTimeoutMs = seconds('dir_timeout', v); },
-  timeout: (o, v) => {
-    o.opTimeoutMs = seconds('timeout', v);
-    if (o.opTimeoutMs < 1000) throw bad(`timeout=${v}`, 'must be at least 1 second');
-  },
-  agent: (o, v) => {
-    if (v !== 'yes' && v !== 'no' && v !== 'auto') throw bad(`agent=${v}`, 'expects yes, no or auto');
-    o.agent = v;
-  },
-};
-
 function bad(option: string, why: string): UsageError {
   return new UsageError(`invalid mount option "${option}": ${why}`, {
-    suggestion: `known options: ${[...Object.keys(FLAGS), ...Object.keys(VALUES).map(k => `${k}=`)].join(', ')}`,
+    suggestion: `known options: ${MOUNT_OPTIONS.map(s => (s.value === undefined ? s.name : `${s.name}=`)).join(', ')} (rmount mount --help)`,
   });
 }
 
@@ -113,10 +164,10 @@ export function parseMountOptions(lists: readonly string[]): MountOptions {
       const text = item.trim();
       if (text === '') continue;
       const eq = text.indexOf('=');
-      const name = eq < 0 ? text : text.slice(0, eq);
-      if (eq < 0 && FLAGS[name] !== undefined) FLAGS[name](o);
-      else if (eq >= 0 && VALUES[name] !== undefined) VALUES[name](o, text.slice(eq + 1));
-      else throw bad(text, VALUES[name] !== undefined ? 'needs a value' : 'unknown option');
+      const spec = BY_NAME.get(eq < 0 ? text : text.slice(0, eq));
+      if (spec === undefined) throw bad(text, 'unknown option');
+      if ((eq >= 0) !== (spec.value !== undefined)) throw bad(text, spec.value === undefined ? 'takes no value' : 'needs a value');
+      spec.apply(o, eq < 0 ? '' : text.slice(eq + 1));
     }
   }
   return o;

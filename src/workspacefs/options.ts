@@ -11,7 +11,7 @@ export interface WorkspaceOptions {
   attrTimeoutMs?: number;
   /** How long a name → inode mapping is trusted by the kernel. Default 2000. */
   entryTimeoutMs?: number;
-  /** How long "no such name" is remembered, here and in the kernel. 0 answers ENOENT uncached. Default 1000. */
+  /** How long "no such name" is remembered, here and in the kernel. 0 answers ENOENT uncached. Default 2000. */
   negativeTimeoutMs?: number;
   /** How long a directory listing (with attributes) is reused. Default 2000. */
   dirTimeoutMs?: number;
@@ -34,6 +34,11 @@ export interface WorkspaceOptions {
   umask?: number;
   /** Bound on every remote call; on expiry the op fails with EIO. Default 30000. */
   opTimeoutMs?: number;
+  /**
+   * Keep the kernel's page cache of a file across opens (sshfs `kernel_cache`). Safe as far as
+   * this mount sees changes: a changed size or mtime drops the cache. Default false.
+   */
+  kernelCache?: boolean;
   /** Where diagnostics go. Default: nowhere. */
   log?: Logger;
   /** Consecutive writes are gathered per handle up to this many bytes. Default 1 MiB. */
@@ -92,6 +97,7 @@ export interface ResolvedWorkspaceOptions {
   gid: number | undefined;
   umask: number;
   opTimeoutMs: number;
+  kernelCache: boolean;
   log: Logger;
   writeGatherBytes: number;
   writeInFlightBytes: number;
@@ -107,6 +113,11 @@ export interface ResolvedWorkspaceOptions {
   now: () => number;
 }
 
+/** Lifetime of every cache when none is given (sshfs: 20 s; the agent's watch makes longer ones safe). */
+export const CACHE_TIMEOUT_DEFAULT_MS = 2000;
+/** Longest a remote operation may take before it fails with EIO. */
+export const OP_TIMEOUT_DEFAULT_MS = 30_000;
+
 /** Fills in defaults and normalises the root path. @throws TypeError for a relative root. */
 export function resolveOptions(options: WorkspaceOptions): ResolvedWorkspaceOptions {
   if (!options.root.startsWith('/')) throw new TypeError(`workspace root must be absolute, got "${options.root}"`);
@@ -114,10 +125,10 @@ export function resolveOptions(options: WorkspaceOptions): ResolvedWorkspaceOpti
   const cache = options.cacheTimeoutMs;
   return {
     root,
-    attrTimeoutMs: options.attrTimeoutMs ?? cache ?? 2000,
-    entryTimeoutMs: options.entryTimeoutMs ?? cache ?? 2000,
-    negativeTimeoutMs: options.negativeTimeoutMs ?? cache ?? 1000,
-    dirTimeoutMs: options.dirTimeoutMs ?? cache ?? 2000,
+    attrTimeoutMs: options.attrTimeoutMs ?? cache ?? CACHE_TIMEOUT_DEFAULT_MS,
+    entryTimeoutMs: options.entryTimeoutMs ?? cache ?? CACHE_TIMEOUT_DEFAULT_MS,
+    negativeTimeoutMs: options.negativeTimeoutMs ?? cache ?? CACHE_TIMEOUT_DEFAULT_MS,
+    dirTimeoutMs: options.dirTimeoutMs ?? cache ?? CACHE_TIMEOUT_DEFAULT_MS,
     readOnly: options.readOnly ?? false,
     idmap: options.idmap ?? 'user',
     localUid: options.localUid ?? process.getuid?.() ?? 0,
@@ -125,7 +136,8 @@ export function resolveOptions(options: WorkspaceOptions): ResolvedWorkspaceOpti
     uid: options.uid,
     gid: options.gid,
     umask: (options.umask ?? 0) & 0o7777,
-    opTimeoutMs: options.opTimeoutMs ?? 30_000,
+    opTimeoutMs: options.opTimeoutMs ?? OP_TIMEOUT_DEFAULT_MS,
+    kernelCache: options.kernelCache ?? false,
     log: options.log ?? silentLogger,
     writeGatherBytes: options.writeGatherBytes ?? 1 << 20,
     writeInFlightBytes: options.writeInFlightBytes ?? 4 << 20,

@@ -5,7 +5,7 @@ import {
 } from '../fuse/operations.ts';
 import {
   S_IFDIR, S_IFLNK, S_IFMT, S_IFREG,
-  type DirEntry, type FileClient, type FileStat, type OpenFlags, type SetAttr, type StatFs, type Timespec,
+  type DirEntry, type FileClient, type FileHandle, type FileStat, type OpenFlags, type SetAttr, type StatFs, type Timespec,
 } from '../remote/file-client.ts';
 import { FsError, isFsError, type ErrnoName } from '../remote/fs-error.ts';
 import { ContentCache, LazyFileHandle } from './content-cache.ts';
@@ -367,10 +367,11 @@ export class WorkspaceFilesystem implements FuseOperations {
       if ((mode & S_IFMT) !== S_IFREG && (mode & S_IFMT) !== 0) throw new FsError('EPERM', 'mknod');
       const dir = this.#dir(parent, 'mknod');
       const path = joinPath(this.#path(dir, 'mknod'), name);
+      const want = this.#createMode(mode, ctx);
       const handle = await this.#caller.call('open', path,
-        () => this.#client.open(path, { read: false, write: true, create: true, exclusive: true }, this.#createMode(mode, ctx)));
+        () => this.#client.open(path, { read: false, write: true, create: true, exclusive: true }, want));
       await this.#caller.call('handle.close', path, () => handle.close());
-      return this.#created(dir, name, path);
+      return this.#created(dir, name, path, want);
     });
   }
 
@@ -381,8 +382,9 @@ export class WorkspaceFilesystem implements FuseOperations {
       this.#checkName(name, 'mkdir');
       const dir = this.#dir(parent, 'mkdir');
       const path = joinPath(this.#path(dir, 'mkdir'), name);
-      await this.#caller.call('mkdir', path, () => this.#client.mkdir(path, this.#createMode(mode, ctx)));
-      return this.#created(dir, name, path);
+      const want = this.#createMode(mode, ctx);
+      await this.#caller.call('mkdir', path, () => this.#client.mkdir(path, want));
+      return this.#created(dir, name, path, want);
     });
   }
 
@@ -496,15 +498,16 @@ export class WorkspaceFilesystem implements FuseOperations {
       const truncate = (flags & O_TRUNC) !== 0;
       if (this.#opts.readOnly && (mode.write || truncate)) throw new FsError('EROFS', 'open');
       const path = this.#path(node, 'open');
+      const keepCache = this.#opts.kernelCache;
       if (!mode.write && !truncate && node.type === S_IFREG) {
         const fh = await this.#openFromContent(node, path, mode);
-        if (fh !== undefined) return { fh };
+        if (fh !== undefined) return { fh, keepCache };
       }
       if (truncate) await this.#settle(node);
       const remote = await this.#caller.call('open', path,
         () => this.#client.open(path, { ...mode, ...(truncate ? { truncate: true } : {}) }));
       if (truncate) this.#truncated(node);
-      return { fh: this.#addFile(node, remote, mode) };
+      return { fh: this.#addFile(node, remote, mode), keepCache };
     });
   }
 
@@ -521,20 +524,37 @@ export class WorkspaceFilesystem implements FuseOperations {
       if ((flags & O_TRUNC) !== 0) openFlags.truncate = true;
       const existing = this.#table.child(dir, name);
       if (existing !== undefined && openFlags.truncate === true) await this.#settle(existing);
-      const opening = this.#caller.call('open', path, () => this.#client.open(path, openFlags, this.#createMode(mode, ctx)));
-      // An lstat sent right behind the OPEN is answered after it (SFTP servers take one channel's
-      // requests in order): the new file's attributes in the same round trip. Where that order is
-      // not kept (another client, a backend running calls concurrently) the handle is asked.
-      const early = this.#caller.call('lstat', path, () => this.#client.lstat(path)).catch(() => undefined);
-      const remote = await opening;
-      let stat = await early;
-      if (stat === undefined || (stat.mode & S_IFMT) !== S_IFREG || (openFlags.truncate === true && stat.size !== 0)) {
-        try {
+      const want = this.#createMode(mode, ctx);
+      // Exclusive first, so that we know whether we made the file (and may make its mode exact);
+      // the kernel creates only names it believes missing, so the second try is rare.
+      const tryOpen = (flagsNow: OpenFlags) => {
+        const opening = this.#caller.call('open', path, () => this.#client.open(path, flagsNow, want));
+        // An lstat sent right behind the OPEN is answered after it (SFTP servers take one channel's
+        // requests in order): the new file's attributes in the same round trip. Where that order is
+        // not kept (another client, a backend running calls concurrently) the handle is asked.
+        const early = this.#caller.call('lstat', path, () => this.#client.lstat(path)).catch(() => undefined);
+        return { opening, early };
+      };
+      let attempt = tryOpen({ ...openFlags, exclusive: true });
+      let created = true;
+      let remote: FileHandle;
+      try {
+        remote = await attempt.opening;
+      } catch (error) {
+        if (openFlags.exclusive === true || !isFsError(error, 'EEXIST')) throw error;
+        created = false;
+        attempt = tryOpen(openFlags);
+        remote = await attempt.opening;
+      }
+      let stat = await attempt.early;
+      try {
+        if (stat === undefined || (stat.mode & S_IFMT) !== S_IFREG || (openFlags.truncate === true && stat.size !== 0)) {
           stat = await this.#caller.call('handle.stat', path, () => remote.stat());
-        } catch (error) {
-          await this.#caller.call('handle.close', path, () => remote.close()).catch(() => undefined);
-          throw error;
         }
+        if (created) stat = await this.#exactMode(stat, want, path, remote);
+      } catch (error) {
+        await this.#caller.call('handle.close', path, () => remote.close()).catch(() => undefined);
+        throw error;
       }
       this.#negative.delete(dir.ino, name);
       this.#dirChanged(dir);
@@ -1216,11 +1236,28 @@ export class WorkspaceFilesystem implements FuseOperations {
     };
   }
 
-  /** After mkdir/symlink/mknod: the new name's entry from one lstat. */
-  async #created(dir: Node, name: string, path: string): Promise<Entry> {
+  /**
+   * A file or folder we just made has mode `want` exactly (the kernel already applied the caller's
+   * umask): a remote that applied its own umask too gets a chmod. A folder may keep a set-group-ID
+   * bit it inherited from its parent, as on a local disk.
+   */
+  async #exactMode(stat: FileStat, want: number, path: string, handle?: FileHandle): Promise<FileStat> {
+    let have = stat.mode & 0o7777;
+    if ((stat.mode & S_IFMT) === S_IFDIR && (want & 0o2000) === 0) have &= ~0o2000;
+    if (have === want) return stat;
+    const mode = { mode: (stat.mode & S_IFMT) === S_IFDIR ? want | (stat.mode & 0o2000) : want };
+    await (handle === undefined
+      ? this.#caller.call('setattr', path, () => this.#client.setattr(path, mode))
+      : this.#caller.call('handle.setattr', path, () => handle.setattr(mode)));
+    return { ...stat, mode: (stat.mode & S_IFMT) | mode.mode };
+  }
+
+  /** After mkdir/symlink/mknod: the new name's entry from one lstat (and its mode made exact). */
+  async #created(dir: Node, name: string, path: string, want?: number): Promise<Entry> {
     this.#negative.delete(dir.ino, name);
     this.#dirChanged(dir);
-    const stat = await this.#caller.call('lstat', path, () => this.#client.lstat(path));
+    let stat = await this.#caller.call('lstat', path, () => this.#client.lstat(path));
+    if (want !== undefined) stat = await this.#exactMode(stat, want, path);
     const { node } = this.#table.resolve(dir, name, stat);
     if (node.isDir) this.#dirs.delete(node.ino);
     this.#storeAttr(node, stat);

@@ -36,6 +36,8 @@ export interface MemoryFileClientOptions {
   reportInodes?: boolean;
   /** Milliseconds every call waits before running. */
   latencyMs?: number;
+  /** Bits the "remote" clears from the mode of what it creates, as a server process's umask does. Default 0. */
+  umask?: number;
 }
 
 /**
@@ -68,6 +70,7 @@ export class MemoryFileClient implements FileClient {
   readonly #gid: number;
   readonly #reportInodes: boolean;
   readonly #latencyMs: number;
+  readonly #umask: number;
   #nextIno = 2;
   #closed = false;
   #clockNs = BigInt(Date.now()) * 1_000_000n;
@@ -78,6 +81,7 @@ export class MemoryFileClient implements FileClient {
     this.#gid = options.gid ?? 1000;
     this.#reportInodes = options.reportInodes ?? true;
     this.#latencyMs = options.latencyMs ?? 0;
+    this.#umask = options.umask ?? 0;
     this.root = this.#inode(S_IFDIR | 0o755);
     this.root.nlink = 2;
   }
@@ -157,7 +161,7 @@ export class MemoryFileClient implements FileClient {
     if (node !== undefined && (node.mode & S_IFMT) === S_IFLNK) node = this.#resolve(path, 'open', true);
     if (node === undefined) {
       if (flags.create !== true) throw new FsError('ENOENT', 'open', path);
-      node = this.#inode(S_IFREG | (mode & 0o7777));
+      node = this.#inode(S_IFREG | (mode & 0o7777 & ~this.#umask));
       this.#attach(dir, name, node);
       this.#touchDir(dir);
     } else if (flags.create === true && flags.exclusive === true) {
@@ -199,7 +203,7 @@ export class MemoryFileClient implements FileClient {
     await this.#enter('mkdir', [path, mode]);
     const { dir, name } = this.#parentOf(path, 'mkdir');
     if (dir.entries.has(name)) throw new FsError('EEXIST', 'mkdir', path);
-    this.#addDir(dir, name, mode & 0o7777);
+    this.#addDir(dir, name, mode & 0o7777 & ~this.#umask);
   }
 
   async rmdir(path: string): Promise<void> {

@@ -347,7 +347,7 @@ export class DockerFileClient implements FileClient {
 
   async mkdir(path: string, mode = 0o777): Promise<void> {
     this.#needShell('mkdir', path);
-    const r = await this.#run('mkdir', path, ['mkdir', '-m', (mode & ~this.#umask & 0o7777).toString(8), '--', path]);
+    const r = await this.#run('mkdir', path, ['mkdir', '-m', (mode & 0o7777).toString(8), '--', path]);
     if (r.code !== 0) throw this.#failed('mkdir', path, r);
   }
 
@@ -442,7 +442,8 @@ export class DockerFileClient implements FileClient {
       const truncate = flags.truncate && flags.write ? 't' : '';
       const out = (await this.#sh('open', path, SCRIPTS.open, [
         path, create, ((0o777 & ~mode) | this.#umask).toString(8).padStart(4, '0'), truncate, STAT_FORMAT,
-        (mode & ~this.#umask & 0o7777).toString(8).padStart(4, '0'),
+        // Exactly the mode asked for: the kernel already applied the caller's umask.
+        (mode & 0o7777).toString(8).padStart(4, '0'),
       ])).toString('utf8');
       const rec = fieldsAt(out, 0);
       if (rec === undefined) throw new FsError('EIO', 'open', path, { cause: new Error(`unexpected output: ${out.slice(0, 200)}`) });

@@ -2,7 +2,7 @@ import { Option, type Command } from 'commander';
 import { spawn } from 'node:child_process';
 import { closeSync, openSync, writeSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { parseMountOptions } from '../../mount/mount-options.ts';
+import { parseMountOptions, renderMountOptionsHelp } from '../../mount/mount-options.ts';
 import { canonicalMountpoint } from '../../mount/mountinfo.ts';
 import { checkMountpoint } from '../../mount/preflight.ts';
 import type { ControlServer } from '../../control/server.ts';
@@ -35,9 +35,10 @@ export function registerMount(program: Command, ctx: CliContext): void {
     .description('mount the remote folder on a local folder; returns once the mount answers')
     .argument('<dest>', 'destination')
     .argument('<mountpoint>', 'an empty local folder')
-    .option('-o <options>', 'mount options, comma-separated (ro, allow_other, uid=, gid=, umask=, idmap=user|none, cache_timeout=, attr_timeout=, entry_timeout=, negative_timeout=, dir_timeout=, timeout=, nonempty, writeback_cache, debug)', (v: string, acc: string[]) => [...acc, v], [] as string[])
+    .option('-o <options>', 'mount options, comma-separated (listed below)', (v: string, acc: string[]) => [...acc, v], [] as string[])
     .option('-f, --foreground', 'stay in the foreground; Ctrl-C unmounts')
-    .addOption(new Option('--ready-fd <fd>', 'internal: where the daemon reports readiness').hideHelp()))
+    .addOption(new Option('--ready-fd <fd>', 'internal: where the daemon reports readiness').hideHelp())
+    .addHelpText('after', `\nMount options (-o):\n${renderMountOptionsHelp()}`))
     .action(async (destText: string, mountpoint: string, flags: MountFlags) => {
       // Usage errors are found here, before a daemon is started.
       parseDestination(destText);
