@@ -1,0 +1,41 @@
+import { createRequire } from 'node:module';
+
+const require = createRequire(import.meta.url);
+
+/** In place of a time's nanoseconds: leave that time as it is (UTIME_OMIT). native/posix/posix.h has the same. */
+export const NSEC_OMIT = -1;
+/** In place of a time's nanoseconds: the file system's current time (UTIME_NOW). */
+export const NSEC_NOW = -2;
+
+/**
+ * The posix_binding addon (native/posix/posix.c): the calls node:fs cannot make exactly. Each time
+ * is whole seconds (an integer, negative before 1970) plus nanoseconds 0..999999999, or
+ * `NSEC_OMIT`/`NSEC_NOW` as the nanoseconds. The calls run on the libuv thread pool. They reject
+ * with errors shaped like node:fs's (`code` is the errno name, plus `errno`, `syscall`, `path`),
+ * and they throw a TypeError/RangeError (code ERR_*) for malformed arguments.
+ */
+export interface PosixBinding {
+  /** utimensat(AT_FDCWD, path, times, noFollow ? AT_SYMLINK_NOFOLLOW : 0). */
+  utimensat(path: string, atimeSec: number, atimeNsec: number, mtimeSec: number, mtimeNsec: number, noFollow: boolean): Promise<void>;
+  /** futimens(fd, times). The caller keeps `fd` open until the promise settles. */
+  futimens(fd: number, atimeSec: number, atimeNsec: number, mtimeSec: number, mtimeNsec: number): Promise<void>;
+}
+
+/** Thrown when the compiled addon is missing or cannot be loaded. */
+export class PosixBindingError extends Error {
+  override readonly name = 'PosixBindingError';
+  readonly code = 'ERR_POSIX_BINDING';
+}
+
+/**
+ * The posix addon, or `override` (tests pass a fake). `npm run build:native` builds it next to
+ * the FUSE addon, into build/Release/posix_binding.node.
+ */
+export function loadPosix(override?: PosixBinding): PosixBinding {
+  if (override !== undefined) return override;
+  try {
+    return require('../../../build/Release/posix_binding.node') as PosixBinding;
+  } catch (error) {
+    throw new PosixBindingError('the posix addon is not built: run `npm run build:native`', { cause: error });
+  }
+}
