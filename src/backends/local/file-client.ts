@@ -1,4 +1,3 @@
-import { execFile } from 'node:child_process';
 import { constants, type BigIntStats } from 'node:fs';
 import * as fsp from 'node:fs/promises';
 import { homedir } from 'node:os';
@@ -10,11 +9,14 @@ import type {
 } from '../../remote/file-client.ts';
 import { isSymlinkMode } from '../../remote/file-client.ts';
 import { toFsError } from './fs-errors.ts';
+import { loadPosix, NSEC_NOW, NSEC_OMIT, type PosixBinding } from './posix.ts';
 
 const NS = 1_000_000_000n;
 
 function timespec(ns: bigint): Timespec {
-  return { sec: Number(ns / NS), nsec: Number(ns % NS) };
+  // BigInt division truncates toward zero; before 1970 the nanoseconds must still be 0..999999999.
+  const nsec = ((ns % NS) + NS) % NS;
+  return { sec: Number((ns - nsec) / NS), nsec: Number(nsec) };
 }
 
 /** node:fs BigIntStats → FileStat with nanosecond times and the real inode numbers. */
@@ -24,10 +26,6 @@ export function fileStatFromNode(st: BigIntStats): FileStat {
     atime: timespec(st.atimeNs), mtime: timespec(st.mtimeNs), ctime: timespec(st.ctimeNs),
     ino: Number(st.ino), nlink: Number(st.nlink), rdev: Number(st.rdev), blocks: Number(st.blocks),
   };
-}
-
-function seconds(t: Timespec | 'now'): number {
-  return t === 'now' ? Date.now() / 1000 : t.sec + t.nsec / 1e9;
 }
 
 function openMode(flags: OpenFlags): number {
@@ -42,6 +40,12 @@ function openMode(flags: OpenFlags): number {
 // Directory listings stat their entries with this many lstat calls in flight.
 const READDIR_STAT_CONCURRENCY = 64;
 
+/** Options of `LocalFileClient`. */
+export interface LocalFileClientOptions {
+  /** Used instead of build/Release/posix_binding.node (tests pass a fake). */
+  posix?: PosixBinding;
+}
+
 /**
  * FileClient over node:fs: the embedded default backend and the reference implementation that the
  * contract suite holds every other client to.
@@ -54,6 +58,11 @@ export class LocalFileClient implements FileClient {
     maxRead: 1 << 20, maxWrite: 1 << 20,
   };
   #closed = false;
+  readonly #posix: PosixBinding;
+
+  constructor(options: LocalFileClientOptions = {}) {
+    this.#posix = loadPosix(options.posix);
+  }
 
   #check(syscall: string, path?: string): void {
     if (this.#closed) throw new FsError('ENOTCONN', syscall, path);
@@ -63,7 +72,7 @@ export class LocalFileClient implements FileClient {
     this.#check('open', path);
     try {
       const fh = await fsp.open(path, openMode(flags), mode);
-      return new LocalFileHandle(path, fh);
+      return new LocalFileHandle(path, fh, this.#posix);
     } catch (error) {
       throw toFsError(error, 'open', path);
     }
@@ -169,7 +178,9 @@ export class LocalFileClient implements FileClient {
         const gid = attrs.gid ?? st.gid;
         await (noFollow ? fsp.lchown(path, uid, gid) : fsp.chown(path, uid, gid));
       }
-      if (attrs.atime !== undefined || attrs.mtime !== undefined) await setTimes(path, attrs, noFollow);
+      if (attrs.atime !== undefined || attrs.mtime !== undefined) {
+        await this.#posix.utimensat(path, ...utimeArgs(attrs.atime), ...utimeArgs(attrs.mtime), noFollow);
+      }
     } catch (e) {
       throw toFsError(e, 'setattr', path);
     }
@@ -199,35 +210,11 @@ export class LocalFileClient implements FileClient {
   }
 }
 
-/**
- * utimensat with UTIME_OMIT for a missing time. node:fs passes times as doubles and keeps only
- * microseconds, so a time with finer nanoseconds goes through coreutils' touch, which keeps them.
- */
-async function setTimes(path: string, attrs: SetAttr, noFollow: boolean): Promise<void> {
-  const fine = (t: Timespec | 'now' | undefined): boolean => t !== undefined && t !== 'now' && t.nsec % 1000 !== 0;
-  // One time omitted: re-setting it through node:fs would round it, so only touch the other.
-  if (fine(attrs.atime) || fine(attrs.mtime) || attrs.atime === undefined || attrs.mtime === undefined) {
-    for (const [flag, t] of [['-a', attrs.atime], ['-m', attrs.mtime]] as const) {
-      if (t === undefined) continue;
-      const args = ['-c', flag, ...(noFollow ? ['-h'] : [])];
-      if (t !== 'now') args.push('-d', `@${t.sec}.${String(t.nsec).padStart(9, '0')}`);
-      await touch([...args, '--', path]);
-    }
-    return;
-  }
-  const atime = seconds(attrs.atime);
-  const mtime = seconds(attrs.mtime);
-  await (noFollow ? fsp.lutimes(path, atime, mtime) : fsp.utimes(path, atime, mtime));
-}
-
-function touch(args: string[]): Promise<void> {
-  return new Promise((resolve, reject) => {
-    execFile('touch', args, (error, _stdout, stderr) => {
-      if (error === null) return resolve();
-      const code = /Permission denied/.test(stderr) ? 'EACCES' : /Operation not permitted/.test(stderr) ? 'EPERM' : /No such file/.test(stderr) ? 'ENOENT' : 'EIO';
-      reject(new FsError(code, 'setattr', args[args.length - 1], { cause: error }));
-    });
-  });
+/** A time as the posix addon takes it: [sec, nsec], with a marker for omitted and 'now'. */
+function utimeArgs(t: Timespec | 'now' | undefined): [number, number] {
+  if (t === undefined) return [0, NSEC_OMIT];
+  if (t === 'now') return [0, NSEC_NOW];
+  return [t.sec, t.nsec];
 }
 
 async function exists(path: string): Promise<boolean> {
@@ -242,8 +229,13 @@ async function exists(path: string): Promise<boolean> {
 /** An open local file. */
 class LocalFileHandle implements FileHandle {
   #fh: fsp.FileHandle | undefined;
-  constructor(readonly path: string, fh: fsp.FileHandle) {
+  readonly #posix: PosixBinding;
+  // Addon calls holding the raw fd, which the FileHandle does not count: close waits for them.
+  readonly #fdCalls = new Set<Promise<void>>();
+
+  constructor(readonly path: string, fh: fsp.FileHandle, posix: PosixBinding) {
     this.#fh = fh;
+    this.#posix = posix;
   }
 
   #handle(syscall: string): fsp.FileHandle {
@@ -292,7 +284,11 @@ class LocalFileHandle implements FileHandle {
         const st = await fh.stat();
         await fh.chown(attrs.uid ?? st.uid, attrs.gid ?? st.gid);
       }
-      if (attrs.atime !== undefined || attrs.mtime !== undefined) await setTimes(this.path, attrs, false);
+      if (attrs.atime !== undefined || attrs.mtime !== undefined) {
+        const call = this.#posix.futimens(this.#handle('fsetattr').fd, ...utimeArgs(attrs.atime), ...utimeArgs(attrs.mtime));
+        this.#fdCalls.add(call);
+        try { await call; } finally { this.#fdCalls.delete(call); }
+      }
     } catch (e) {
       throw toFsError(e, 'fsetattr', this.path);
     }
@@ -306,6 +302,7 @@ class LocalFileHandle implements FileHandle {
     const fh = this.#fh;
     this.#fh = undefined;
     if (fh !== undefined) {
+      await Promise.allSettled(this.#fdCalls);
       try { await fh.close(); } catch (e) { throw toFsError(e, 'close', this.path); }
     }
   }

@@ -1,5 +1,133 @@
+import assert from 'node:assert/strict';
+import * as fsp from 'node:fs/promises';
+import { describe, it, type TestContext } from 'node:test';
 import { LocalFileClient } from '../../../src/backends/local/file-client.ts';
+import { NSEC_NOW, NSEC_OMIT, type PosixBinding } from '../../../src/backends/local/posix.ts';
+import type { Timespec } from '../../../src/remote/file-client.ts';
 import { fileClientContract } from '../../remote/file-client-contract.ts';
 import { tempDir } from '../../helpers/tmp.ts';
 
 fileClientContract('local', async t => ({ client: new LocalFileClient(), root: await tempDir(t) }));
+
+async function subject(t: TestContext): Promise<{ client: LocalFileClient; root: string }> {
+  return { client: new LocalFileClient(), root: await tempDir(t) };
+}
+
+const OLD: Timespec = { sec: 1_000_000_000, nsec: 111_111_111 };
+
+describe('LocalFileClient exact times', () => {
+  const exact: [string, Timespec][] = [
+    ['with nanoseconds', { sec: 1_700_000_000, nsec: 123_456_789 }],
+    ['with whole microseconds', { sec: 1_700_000_000, nsec: 123_456_000 }],
+    ['a year before 1970', { sec: -86_400 * 365, nsec: 500_000_000 }],
+    ['one nanosecond after the epoch', { sec: 0, nsec: 1 }],
+  ];
+  for (const [name, time] of exact) {
+    it(`setattr atime and mtime ${name} reads back exactly`, async t => {
+      const { client, root } = await subject(t);
+      await fsp.writeFile(`${root}/f`, 'x');
+      await client.setattr(`${root}/f`, { atime: time, mtime: time });
+      const st = await client.lstat(`${root}/f`);
+      assert.deepEqual([st.atime, st.mtime], [time, time]);
+    });
+  }
+
+  it('setattr atime alone keeps mtime to the nanosecond', async t => {
+    const { client, root } = await subject(t);
+    await fsp.writeFile(`${root}/f`, 'x');
+    await client.setattr(`${root}/f`, { atime: OLD, mtime: OLD });
+    await client.setattr(`${root}/f`, { atime: { sec: 1_700_000_000, nsec: 987_654_321 } });
+    const st = await client.lstat(`${root}/f`);
+    assert.deepEqual([st.atime, st.mtime], [{ sec: 1_700_000_000, nsec: 987_654_321 }, OLD]);
+  });
+
+  it('setattr mtime alone keeps atime to the nanosecond', async t => {
+    const { client, root } = await subject(t);
+    await fsp.writeFile(`${root}/f`, 'x');
+    await client.setattr(`${root}/f`, { atime: OLD, mtime: OLD });
+    await client.setattr(`${root}/f`, { mtime: { sec: -1, nsec: 999_999_999 } });
+    const st = await client.lstat(`${root}/f`);
+    assert.deepEqual([st.atime, st.mtime], [OLD, { sec: -1, nsec: 999_999_999 }]);
+  });
+
+  it('setattr atime now sets the current time and keeps mtime', async t => {
+    const { client, root } = await subject(t);
+    await fsp.writeFile(`${root}/f`, 'x');
+    await client.setattr(`${root}/f`, { atime: OLD, mtime: OLD });
+    const before = Math.floor(Date.now() / 1000);
+    await client.setattr(`${root}/f`, { atime: 'now' });
+    const st = await client.lstat(`${root}/f`);
+    assert.ok(Math.abs(st.atime.sec - before) <= 5, `atime ${st.atime.sec} is not near ${before}`);
+    assert.deepEqual(st.mtime, OLD);
+  });
+
+  it('setattr noFollow on a symlink changes the link and not its target', async t => {
+    const { client, root } = await subject(t);
+    await fsp.writeFile(`${root}/f`, 'x');
+    await client.setattr(`${root}/f`, { atime: OLD, mtime: OLD });
+    await fsp.symlink('f', `${root}/l`);
+    const time = { sec: 1_600_000_000, nsec: 42 };
+    await client.setattr(`${root}/l`, { atime: time, mtime: time }, { noFollow: true });
+    const link = await client.lstat(`${root}/l`);
+    const target = await client.lstat(`${root}/f`);
+    assert.deepEqual([link.atime, link.mtime], [time, time]);
+    assert.deepEqual([target.atime, target.mtime], [OLD, OLD]);
+  });
+
+  it('handle setattr sets times on the open file, even after a rename', async t => {
+    const { client, root } = await subject(t);
+    await fsp.writeFile(`${root}/f`, 'x');
+    const h = await client.open(`${root}/f`, { read: false, write: true });
+    try {
+      await fsp.rename(`${root}/f`, `${root}/g`);
+      const atime = { sec: -86_400 * 365, nsec: 500_000_000 };
+      const mtime = { sec: 1_700_000_000, nsec: 123_456_789 };
+      await h.setattr({ atime, mtime });
+      const st = await client.lstat(`${root}/g`);
+      assert.deepEqual([st.atime, st.mtime], [atime, mtime]);
+      await h.setattr({ mtime: OLD });
+      assert.deepEqual((await h.stat()).atime, atime);
+      assert.deepEqual((await h.stat()).mtime, OLD);
+    } finally {
+      await h.close();
+    }
+  });
+
+  it('handle setattr times after close throws EBADF', async t => {
+    const { client, root } = await subject(t);
+    await fsp.writeFile(`${root}/f`, 'x');
+    const h = await client.open(`${root}/f`, { read: true, write: false });
+    await h.close();
+    await assert.rejects(h.setattr({ mtime: OLD }), { name: 'FsError', code: 'EBADF' });
+  });
+
+  it('setattr times of a missing path throws ENOENT', async t => {
+    const { client, root } = await subject(t);
+    await assert.rejects(client.setattr(`${root}/nope`, { mtime: OLD }), { name: 'FsError', code: 'ENOENT', syscall: 'setattr' });
+  });
+
+  it('setattr passes omitted and now times to the addon as markers', async t => {
+    const calls: unknown[][] = [];
+    const posix: PosixBinding = {
+      utimensat: async (...args) => { calls.push(args); },
+      futimens: async () => { throw new Error('unexpected futimens'); },
+    };
+    const client = new LocalFileClient({ posix });
+    const root = await tempDir(t);
+    await client.setattr(`${root}/f`, { mtime: 'now' });
+    await client.setattr(`${root}/f`, { atime: { sec: -5, nsec: 7 } });
+    assert.deepEqual(calls, [
+      [`${root}/f`, 0, NSEC_OMIT, 0, NSEC_NOW, false],
+      [`${root}/f`, -5, 7, 0, NSEC_OMIT, false],
+    ]);
+  });
+
+  it('setattr turns an addon error into an FsError with its errno name', async t => {
+    const posix: PosixBinding = {
+      utimensat: async () => { throw Object.assign(new Error('EPERM: operation not permitted'), { code: 'EPERM', syscall: 'utimensat' }); },
+      futimens: async () => undefined,
+    };
+    const root = await tempDir(t);
+    await assert.rejects(new LocalFileClient({ posix }).setattr(`${root}/f`, { mtime: OLD }), { name: 'FsError', code: 'EPERM' });
+  });
+});
