@@ -9,7 +9,7 @@ import type {
 } from '../../remote/file-client.ts';
 import { isSymlinkMode } from '../../remote/file-client.ts';
 import { toFsError } from './fs-errors.ts';
-import { loadPosix, NSEC_NOW, NSEC_OMIT, type PosixBinding } from './posix.ts';
+import { loadPosix, NSEC_NOW, NSEC_OMIT, readUmask, type PosixBinding } from './posix.ts';
 
 const NS = 1_000_000_000n;
 
@@ -40,6 +40,8 @@ function openMode(flags: OpenFlags): number {
 // Directory listings stat their entries with this many lstat calls in flight.
 const READDIR_STAT_CONCURRENCY = 64;
 
+const S_ISGID = 0o2000;
+
 /** Options of `LocalFileClient`. */
 export interface LocalFileClientOptions {
   /** Used instead of build/Release/posix_binding.node (tests pass a fake). */
@@ -59,9 +61,19 @@ export class LocalFileClient implements FileClient {
   };
   #closed = false;
   readonly #posix: PosixBinding;
+  // The daemon's umask, read once. The kernel applied the caller's umask before the mode reached
+  // us, so a create here must not lose more bits to ours; process.umask(0) would also loosen the
+  // daemon's own sockets and logs.
+  readonly #umask: number;
 
   constructor(options: LocalFileClientOptions = {}) {
     this.#posix = loadPosix(options.posix);
+    this.#umask = readUmask();
+  }
+
+  /** True when our umask, or the kernel's handling of set-id bits, could give a new file another mode. */
+  #mayAlter(mode: number): boolean {
+    return (mode & (this.#umask | 0o7000)) !== 0;
   }
 
   #check(syscall: string, path?: string): void {
@@ -70,8 +82,11 @@ export class LocalFileClient implements FileClient {
 
   async open(path: string, flags: OpenFlags, mode = 0o666): Promise<FileHandle> {
     this.#check('open', path);
+    const perm = mode & 0o7777;
     try {
-      const fh = await fsp.open(path, openMode(flags), mode);
+      const fh = flags.create === true && this.#mayAlter(perm)
+        ? await createExact(path, flags, perm)
+        : await fsp.open(path, openMode(flags), perm);
       return new LocalFileHandle(path, fh, this.#posix);
     } catch (error) {
       throw toFsError(error, 'open', path);
@@ -117,7 +132,13 @@ export class LocalFileClient implements FileClient {
 
   async mkdir(path: string, mode = 0o777): Promise<void> {
     this.#check('mkdir', path);
-    try { await fsp.mkdir(path, { mode }); } catch (e) { throw toFsError(e, 'mkdir', path); }
+    const perm = mode & 0o7777;
+    try {
+      await fsp.mkdir(path, { mode: perm });
+      if (this.#mayAlter(perm)) await setNewDirMode(path, perm);
+    } catch (e) {
+      throw toFsError(e, 'mkdir', path);
+    }
   }
 
   async rmdir(path: string): Promise<void> {
@@ -215,6 +236,48 @@ function utimeArgs(t: Timespec | 'now' | undefined): [number, number] {
   if (t === undefined) return [0, NSEC_OMIT];
   if (t === 'now') return [0, NSEC_NOW];
   return [t.sec, t.nsec];
+}
+
+/**
+ * Opens with create where the mode could come out altered: an exclusive create tells whether the
+ * file is ours, and only then is its mode set exactly. A file that was there keeps its mode, as
+ * open(2) leaves it.
+ */
+async function createExact(path: string, flags: OpenFlags, mode: number): Promise<fsp.FileHandle> {
+  let fh: fsp.FileHandle;
+  try {
+    fh = await fsp.open(path, openMode({ ...flags, exclusive: true }), mode);
+  } catch (e) {
+    if (flags.exclusive === true || (e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
+    return await fsp.open(path, openMode(flags), mode);
+  }
+  try {
+    await setNewMode(() => fh.chmod(mode));
+  } catch (e) {
+    await fh.close();
+    throw e;
+  }
+  return fh;
+}
+
+/** mkdir(2) drops setuid/setgid and applies the umask; a setgid bit inherited from the parent stays, as mkdir(2) gives it. */
+async function setNewDirMode(path: string, mode: number): Promise<void> {
+  const st = await fsp.lstat(path);
+  const want = mode | (st.mode & S_ISGID);
+  if ((st.mode & 0o7777) !== want) await setNewMode(() => fsp.chmod(path, want));
+}
+
+/**
+ * Sets the mode of something just created. A file system without Unix modes (vfat) refuses with
+ * EPERM or ENOTSUP; what was created then stands, as a plain create would have left it.
+ */
+async function setNewMode(chmod: () => Promise<void>): Promise<void> {
+  try {
+    await chmod();
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code !== 'EPERM' && code !== 'ENOTSUP' && code !== 'EOPNOTSUPP') throw e;
+  }
 }
 
 async function exists(path: string): Promise<boolean> {

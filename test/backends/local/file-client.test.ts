@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import * as fsp from 'node:fs/promises';
-import { describe, it, type TestContext } from 'node:test';
+import { after, before, describe, it, type TestContext } from 'node:test';
 import { LocalFileClient } from '../../../src/backends/local/file-client.ts';
 import { NSEC_NOW, NSEC_OMIT, type PosixBinding } from '../../../src/backends/local/posix.ts';
 import type { Timespec } from '../../../src/remote/file-client.ts';
@@ -129,5 +129,62 @@ describe('LocalFileClient exact times', () => {
     };
     const root = await tempDir(t);
     await assert.rejects(new LocalFileClient({ posix }).setattr(`${root}/f`, { mtime: OLD }), { name: 'FsError', code: 'EPERM' });
+  });
+});
+
+describe('LocalFileClient exact modes under umask 022', () => {
+  let saved = 0;
+  before(() => { saved = process.umask(0o022); });
+  after(() => { process.umask(saved); });
+
+  for (const mode of [0o777, 0o620, 0o4755, 0o2775]) {
+    for (const exclusive of [true, false]) {
+      it(`open create${exclusive ? ' exclusive' : ''} with mode ${mode.toString(8)} makes exactly that mode`, async t => {
+        const { client, root } = await subject(t);
+        const h = await client.open(`${root}/f`, { read: false, write: true, create: true, exclusive }, mode);
+        await h.close();
+        assert.equal((await client.lstat(`${root}/f`)).mode & 0o7777, mode);
+      });
+    }
+  }
+
+  for (const mode of [0o777, 0o2775, 0o1777]) {
+    it(`mkdir with mode ${mode.toString(8)} makes exactly that mode`, async t => {
+      const { client, root } = await subject(t);
+      await client.mkdir(`${root}/d`, mode);
+      assert.equal((await client.lstat(`${root}/d`)).mode & 0o7777, mode);
+    });
+  }
+
+  it('mkdir in a setgid folder keeps the inherited setgid bit', async t => {
+    const { client, root } = await subject(t);
+    await fsp.chmod(root, 0o2775);
+    await client.mkdir(`${root}/d`, 0o777);
+    assert.equal((await client.lstat(`${root}/d`)).mode & 0o7777, 0o2777);
+  });
+
+  for (const mode of [0o777, 0o4755]) {
+    it(`open create of an existing file with mode ${mode.toString(8)} leaves its mode alone`, async t => {
+      const { client, root } = await subject(t);
+      await fsp.writeFile(`${root}/f`, 'x');
+      await fsp.chmod(`${root}/f`, 0o600);
+      const h = await client.open(`${root}/f`, { read: true, write: true, create: true }, mode);
+      await h.close();
+      assert.equal((await client.lstat(`${root}/f`)).mode & 0o7777, 0o600);
+      assert.equal(await fsp.readFile(`${root}/f`, 'utf8'), 'x');
+    });
+  }
+
+  it('open create exclusive of an existing file throws EEXIST', async t => {
+    const { client, root } = await subject(t);
+    await fsp.writeFile(`${root}/f`, 'x');
+    await assert.rejects(client.open(`${root}/f`, { read: false, write: true, create: true, exclusive: true }, 0o777), { name: 'FsError', code: 'EEXIST' });
+  });
+
+  it('creating with exact modes leaves the process umask as it was', async t => {
+    const { client, root } = await subject(t);
+    await client.mkdir(`${root}/d`, 0o777);
+    await (await client.open(`${root}/f`, { read: false, write: true, create: true }, 0o777)).close();
+    assert.equal(process.umask(0o022), 0o022);
   });
 });
