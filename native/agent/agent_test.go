@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"io"
 	"os"
 	"path/filepath"
@@ -28,10 +29,16 @@ type session struct {
 
 func startSession(t *testing.T, opts sftpOptions) *session {
 	t.Helper()
+	return startServing(t, func(in io.Reader, out io.Writer) error { return serveSFTP(in, out, osFS{}, opts) })
+}
+
+// startServing is startSession over any server loop, such as run with its arguments.
+func startServing(t *testing.T, serve func(io.Reader, io.Writer) error) *session {
+	t.Helper()
 	inR, inW := io.Pipe()
 	outR, outW := io.Pipe()
 	s := &session{t: t, in: inW, out: outR, done: make(chan error, 1), events: make(chan []byte, 64), replies: make(chan []byte, 64)}
-	go func() { s.done <- serveSFTP(inR, outW, osFS{}, opts); outW.Close() }()
+	go func() { s.done <- serve(inR, outW); outW.Close() }()
 	go s.readLoop()
 	s.send(newPacket(fxpInit, 0).finish()[:0], true)
 	t.Cleanup(func() { inW.Close(); <-s.done })
@@ -233,6 +240,101 @@ func TestServerFileRoundTripAndErrnoStatus(t *testing.T) {
 	r.u32()
 	if typ != fxpName || r.str() != filepath.Join(dir, "f") {
 		t.Fatalf("realpath")
+	}
+}
+
+// `rmount-agent sftp` runs with umask 0, so new files and folders get exactly the mode sent
+// (the client's kernel applied the caller's umask already), set-id and sticky bits included.
+func TestSftpCreatesExactModes(t *testing.T) {
+	saved := syscall.Umask(0o022)
+	t.Cleanup(func() { syscall.Umask(saved) })
+	dir := t.TempDir()
+	s := startServing(t, func(in io.Reader, out io.Writer) error {
+		if code := run([]string{"sftp", "--root", dir}, in, out, io.Discard); code != 0 {
+			return fmt.Errorf("rmount-agent sftp exited %d", code)
+		}
+		return nil
+	})
+	modeOf := func(name string) uint32 {
+		t.Helper()
+		st, err := osFS{}.Lstat(filepath.Join(dir, name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return st.mode & 0o7777
+	}
+	create := func(name string, pflags uint32, attrs func(w *writer)) (byte, *reader) {
+		typ, r := s.call(fxpOpen, func(w *writer) { attrs(w.str(name).u32(pflagWrite | pflagCreat | pflags)) })
+		if typ == fxpHandle {
+			h := append([]byte(nil), r.bytes()...)
+			s.call(fxpClose, func(w *writer) { w.bytes(h) })
+		}
+		return typ, r
+	}
+	withMode := func(m uint32) func(w *writer) { return func(w *writer) { w.u32(attrPermissions).u32(m) } }
+	noAttrs := func(w *writer) { w.u32(0) }
+	mkdir := func(name string, attrs func(w *writer)) {
+		t.Helper()
+		typ, r := s.call(fxpMkdir, func(w *writer) { attrs(w.str(name)) })
+		if code, msg := status(t, typ, r); code != fxOK {
+			t.Fatalf("mkdir %s: %d %s", name, code, msg)
+		}
+	}
+
+	for _, m := range []uint32{0o777, 0o620, 0o4755, 0o2775, 0o1777} {
+		for _, excl := range []uint32{pflagExcl, 0} {
+			name := fmt.Sprintf("f%o-excl", m)
+			if excl == 0 {
+				name = fmt.Sprintf("f%o", m)
+			}
+			if typ, _ := create(name, excl, withMode(m)); typ != fxpHandle {
+				t.Fatalf("open %s: reply %d", name, typ)
+			}
+			if got := modeOf(name); got != m {
+				t.Errorf("open %s: mode %o, want %o", name, got, m)
+			}
+		}
+	}
+	for _, m := range []uint32{0o777, 0o2775, 0o1777, 0o4755} {
+		name := fmt.Sprintf("d%o", m)
+		mkdir(name, withMode(m))
+		if got := modeOf(name); got != m {
+			t.Errorf("mkdir %s: mode %o, want %o", name, got, m)
+		}
+	}
+
+	// A folder keeps a setgid bit inherited from its parent, as mkdir(2) gives it.
+	mkdir("d2775/plain", withMode(0o777))
+	mkdir("d2775/sticky", withMode(0o1777))
+	if got := modeOf("d2775/plain"); got != 0o2777 {
+		t.Errorf("mkdir in a setgid folder: mode %o, want 2777", got)
+	}
+	if got := modeOf("d2775/sticky"); got != 0o3777 {
+		t.Errorf("mkdir with sticky bit in a setgid folder: mode %o, want 3777", got)
+	}
+
+	// A file that was there keeps its mode; an exclusive create of it fails.
+	if err := os.WriteFile(filepath.Join(dir, "old"), []byte("x"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, m := range []uint32{0o777, 0o4755} {
+		if typ, _ := create("old", 0, withMode(m)); typ != fxpHandle {
+			t.Fatalf("open old with %o: reply %d", m, typ)
+		}
+		if got := modeOf("old"); got != 0o600 {
+			t.Errorf("open create of an existing file with %o: mode %o, want 600", m, got)
+		}
+	}
+	typ, r := create("old", pflagExcl, withMode(0o4755))
+	if code, msg := status(t, typ, r); code != fxFailure || msg != "EEXIST" {
+		t.Fatalf("exclusive open of an existing file: %d %q", code, msg)
+	}
+
+	// Without PERMISSIONS the defaults are masked by the umask the agent started with.
+	create("default", 0, noAttrs)
+	mkdir("defaultd", noAttrs)
+	if f, d := modeOf("default"), modeOf("defaultd"); f != 0o644 || d != 0o755 {
+		t.Errorf("defaults: file %o, folder %o; want 644, 755", f, d)
 	}
 }
 

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"io"
 	"os"
 	"syscall"
@@ -81,11 +82,48 @@ type osFS struct{}
 type osFile struct{ *os.File }
 
 func (osFS) OpenFile(name string, flag int, perm uint32) (file, error) {
-	f, err := os.OpenFile(name, flag, os.FileMode(perm&0o777)|modeExtraBits(perm))
+	mode := os.FileMode(perm&0o777) | modeExtraBits(perm)
+	if flag&os.O_CREATE != 0 && perm&0o7000 != 0 {
+		return createExact(name, flag, perm, mode)
+	}
+	f, err := os.OpenFile(name, flag, mode)
 	if err != nil {
 		return nil, err
 	}
 	return osFile{f}, nil
+}
+
+// createExact creates with set-id or sticky bits, which a kernel may drop from a new file even
+// under umask 0 (Linux drops setgid when the file's group is not one of the caller's).
+// An exclusive create tells whether the file is ours, and only then is its mode set; a file
+// that was there keeps its mode, as open(2) leaves it.
+func createExact(name string, flag int, perm uint32, mode os.FileMode) (file, error) {
+	f, err := os.OpenFile(name, flag|os.O_EXCL, mode)
+	if err != nil {
+		if flag&os.O_EXCL != 0 || !errors.Is(err, syscall.EEXIST) {
+			return nil, err
+		}
+		if f, err = os.OpenFile(name, flag, mode); err != nil {
+			return nil, err
+		}
+		return osFile{f}, nil
+	}
+	of := osFile{f}
+	st, err := of.Stat()
+	if err == nil && st.mode&0o7777 != perm&0o7777 {
+		err = of.Chmod(perm)
+	}
+	if err != nil && !modeRefused(err) {
+		f.Close()
+		return nil, err
+	}
+	return of, nil
+}
+
+// modeRefused is a chmod failure of a file system without Unix modes (vfat): what was just
+// created stands, as plain open(2) or mkdir(2) left it.
+func modeRefused(err error) bool {
+	return errors.Is(err, syscall.EPERM) || errors.Is(err, syscall.ENOTSUP) || errors.Is(err, syscall.EOPNOTSUPP)
 }
 
 // modeExtraBits carries setuid/setgid/sticky into os.FileMode, which keeps them apart.
@@ -119,8 +157,28 @@ func (osFS) Lstat(name string) (fileStat, error) {
 	return fromSys(&st), nil
 }
 
+// Mkdir creates a folder with mode perm exactly. mkdir(2) ignores set-id bits (Linux keeps the
+// sticky bit, and a setgid bit inherited from the parent), so with any of them requested a chmod
+// follows; an inherited setgid bit stays, as mkdir(2) gives it.
 func (osFS) Mkdir(name string, perm uint32) error {
-	return wrap("mkdir", name, syscall.Mkdir(name, perm&0o7777))
+	if err := syscall.Mkdir(name, perm&0o7777); err != nil {
+		return pathError("mkdir", name, err)
+	}
+	if perm&0o7000 == 0 {
+		return nil
+	}
+	st, err := osFS{}.Lstat(name)
+	if err != nil {
+		return err
+	}
+	want := perm&0o7777 | st.mode&0o2000
+	if st.mode&0o7777 == want {
+		return nil
+	}
+	if err := syscall.Chmod(name, want); err != nil && !modeRefused(err) {
+		return pathError("chmod", name, err)
+	}
+	return nil
 }
 func (osFS) Unlink(name string) error { return wrap("unlink", name, syscall.Unlink(name)) }
 func (osFS) Rmdir(name string) error  { return wrap("rmdir", name, syscall.Rmdir(name)) }

@@ -40,6 +40,7 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		if err != nil {
 			return 2
 		}
+		opts.umask = clearUmask()
 		if err := serveSFTP(stdin, stdout, osFS{}, opts); err != nil && err != io.EOF {
 			log.Print(err)
 			return 1
@@ -92,6 +93,9 @@ type sftpOptions struct {
 	// root is the folder relative paths (and realpath ".") resolve against; "" keeps the cwd.
 	root  string
 	debug bool
+	// umask is the umask the agent started with (the process runs with 0): it masks the default
+	// modes of OPEN and MKDIR for a client that sends none, as sftp-server's umask would.
+	umask uint32
 }
 
 func parseSFTPFlags(args []string, stderr io.Writer) (sftpOptions, error) {

@@ -137,7 +137,7 @@ func (s *server) opOpen(id uint32, r *reader) ([]byte, error) {
 	if pflags&pflagExcl != 0 {
 		flag |= os.O_EXCL
 	}
-	perm := uint32(0o666)
+	perm := 0o666 &^ s.opts.umask
 	if a.flags&attrPermissions != 0 {
 		perm = a.mode & 0o7777
 	}
@@ -390,7 +390,7 @@ func (s *server) opMkdir(r *reader) error {
 	if r.err != nil {
 		return r.err
 	}
-	perm := uint32(0o777)
+	perm := 0o777 &^ s.opts.umask
 	if a.flags&attrPermissions != 0 {
 		perm = a.mode & 0o7777
 	}
