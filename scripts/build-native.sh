@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Builds the FUSE addon (build/Release/fuse_binding.node) with node-gyp. Uses the headers that
+# Builds the native addons (build/Release/fuse_binding.node, posix_binding.node) with node-gyp. Uses the headers that
 # came with this Node (Debian's nodejs, or a tarball install) so nothing has to be downloaded.
 set -euo pipefail
 cd "$(dirname "$0")/.."

@@ -30,7 +30,7 @@ fi
 node -e 'const [maj]=process.versions.node.split(".").map(Number); if (maj < 20) { console.error("rmount needs Node 20 or newer, found " + process.version); process.exit(1) }'
 
 # npm ci builds the FUSE addon (the install script); build:ts compiles the CLI into lib/.
-if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ] || [ ! -f build/Release/fuse_binding.node ]; then
+if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ] || [ ! -f build/Release/fuse_binding.node ] || [ ! -f build/Release/posix_binding.node ]; then
   npm ci --no-audit --no-fund
 fi
 npm run build:ts
