@@ -21,6 +21,7 @@ export interface Destination {
 /** The accepted forms, for error messages and help. */
 export const DESTINATION_FORMS = [
   '[user@]host:[path]             (scp/sshfs form, SSH)',
+  '[user@]host                    (SSH, the remote home folder, as `ssh host` reads it)',
   'ssh://[user@]host[:port][/path] (/~/x is home-relative; [::1] for IPv6)',
   'docker://container[/path]',
   'compose://project/service[/N][/path] (project "." = this folder\'s Compose project)',
@@ -141,15 +142,17 @@ function parseScp(raw: string, text: string): Destination {
   } else {
     colon = text.indexOf(':', hostStart);
   }
-  if (colon < 0) throw bad(raw, 'no scheme and no "host:" part');
-  const { user, hostport } = splitUser(raw, text.slice(0, colon));
+  // No colon at all: a bare SSH destination, as `ssh host` reads it (the home folder).
+  const authority = colon < 0 ? text : text.slice(0, colon);
+  if (colon < 0 && /^\.+$/.test(authority)) throw bad(raw, `"${authority}" is a local folder, not a host`);
+  const { user, hostport } = splitUser(raw, authority);
   let host = hostport;
   if (host.startsWith('[') && host.endsWith(']')) host = host.slice(1, -1);
   else checkHost(raw, host);
   if (host === '') throw bad(raw, 'the host is empty');
   const dest: Destination = { type: 'ssh', host, raw };
   if (user !== undefined) dest.user = user;
-  const p = text.slice(colon + 1);
+  const p = colon < 0 ? '' : text.slice(colon + 1);
   if (p !== '') {
     // scp semantics: a relative path is relative to the home folder.
     dest.path = p.startsWith('/') || p === '~' || p.startsWith('~/') ? normalizeRemotePath(p) : normalizeRemotePath(`~/${p}`);

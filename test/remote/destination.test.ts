@@ -4,6 +4,10 @@ import { composeProjectName, formatDestination, parseDestination, type Destinati
 
 const GOOD: [string, Omit<Destination, 'raw'>][] = [
   ['host:', { type: 'ssh', host: 'host' }],
+  ['devbox', { type: 'ssh', host: 'devbox' }],
+  ['user@devbox', { type: 'ssh', user: 'user', host: 'devbox' }],
+  ['build-1.example.com', { type: 'ssh', host: 'build-1.example.com' }],
+  ['u@[::1]', { type: 'ssh', user: 'u', host: '::1' }],
   ['host:src', { type: 'ssh', host: 'host', path: '~/src' }],
   ['user@host:~/src', { type: 'ssh', user: 'user', host: 'host', path: '~/src' }],
   ['user@host:/srv/app/', { type: 'ssh', user: 'user', host: 'host', path: '/srv/app' }],
@@ -31,7 +35,11 @@ const GOOD: [string, Omit<Destination, 'raw'>][] = [
 
 const BAD: [string, string][] = [
   ['', 'empty'],
-  ['justahost', 'no host: part'],
+  ['.', 'a local folder, not a host'],
+  ['..', 'a local folder, not a host'],
+  ['some/folder', 'a slash in a bare host'],
+  ['user@', 'empty host in the bare form'],
+  ['@devbox', 'empty user in the bare form'],
   ['ftp://host/x', 'unknown scheme'],
   ['ssh://', 'empty host'],
   ['ssh://u@:22/x', 'empty host'],
