@@ -5,13 +5,15 @@ import {
 } from '../fuse/operations.ts';
 import {
   S_IFDIR, S_IFLNK, S_IFMT, S_IFREG,
-  type DirEntry, type FileClient, type FileHandle, type FileStat, type OpenFlags, type SetAttr, type StatFs, type Timespec,
+  type DirEntry, type FileClient, type FileHandle, type FileStat, type OpenFlags, type StatFs, type Timespec,
 } from '../remote/file-client.ts';
 import { FsError, isFsError, type ErrnoName } from '../remote/fs-error.ts';
 import { ContentCache, LazyFileHandle } from './content-cache.ts';
 import { DirCache, type Listing } from './dir-cache.ts';
 import { HandleTable, type DirHandle } from './handles.ts';
+import { IdMap } from './id-map.ts';
 import { InodeTable, joinPath, type Node } from './inode-table.ts';
+import { KernelNotices } from './kernel-notices.ts';
 import type { Logger } from './log.ts';
 import { NegativeCache } from './negative-cache.ts';
 import { OpenFile } from './open-file.ts';
@@ -81,11 +83,8 @@ export class WorkspaceFilesystem implements FuseOperations {
   #negative: NegativeCache;
   #dirs: DirCache;
   readonly #handles = new HandleTable();
-  #notifier: FuseNotifier | undefined;
-  readonly #notifications: Array<(n: FuseNotifier) => void> = [];
-  #drainScheduled = false;
-  #rootOwner: { uid: number; gid: number } | undefined;
-  #rootOwnerLoading: Promise<void> | undefined;
+  readonly #notices: KernelNotices;
+  readonly #ids: IdMap;
   #fsyncNoticeLogged = false;
   #connection: ConnectionInfo | undefined;
   /** The kernel caches writes: it may read through write-only handles and applies O_APPEND itself. */
@@ -114,6 +113,8 @@ export class WorkspaceFilesystem implements FuseOperations {
     this.#log = this.#opts.log;
     this.#caller = new RemoteCaller(this.#opts.opTimeoutMs, this.#counters, this.#log);
     this.#table = new InodeTable(this.#opts.root);
+    this.#notices = new KernelNotices(this.#log);
+    this.#ids = new IdMap(this.#opts);
     this.#negative = new NegativeCache(this.#opts.negativeTimeoutMs, this.#opts.now);
     this.#dirs = new DirCache(this.#opts.dirTimeoutMs, this.#opts.now);
     this.#contents = new ContentCache(this.#opts.contentCacheBytes, this.#opts.now);
@@ -126,7 +127,7 @@ export class WorkspaceFilesystem implements FuseOperations {
 
   /** Connects kernel cache invalidation (available once mounted). */
   attachNotifier(notifier: FuseNotifier): void {
-    this.#notifier = notifier;
+    this.#notices.attach(notifier);
   }
 
   /** Counters for `rmount status`: ops, bytes, cache hits and misses, table sizes. */
@@ -153,8 +154,8 @@ export class WorkspaceFilesystem implements FuseOperations {
       if (child === undefined) {
         this.#dirs.delete(node.ino);
         this.#negative.delete(node.ino, name);
-        this.#queueNotification(n => n.invalEntry(node.ino, name));
-        this.#scheduleDrain();
+        this.#notices.entry(node.ino, name);
+        this.#notices.sendSoon();
         return;
       }
       parent = node;
@@ -165,11 +166,11 @@ export class WorkspaceFilesystem implements FuseOperations {
     const link = parent === undefined ? undefined : { parent, name: names[names.length - 1]! };
     if (link !== undefined) {
       this.#dirs.delete(link.parent.ino);
-      this.#queueNotification(n => n.invalEntry(link.parent.ino, link.name));
+      this.#notices.entry(link.parent.ino, link.name);
     }
     const ino = node.ino;
-    this.#queueNotification(n => n.invalInode(ino));
-    this.#scheduleDrain();
+    this.#notices.inode(ino);
+    this.#notices.sendSoon();
   }
 
   /**
@@ -184,13 +185,13 @@ export class WorkspaceFilesystem implements FuseOperations {
     for (let node = pending.pop(); node !== undefined; node = pending.pop()) {
       this.#expire(node);
       const ino = node.ino;
-      this.#queueNotification(n => n.invalInode(ino));
+      this.#notices.inode(ino);
       for (const [name, child] of node.children) {
-        this.#queueNotification(n => n.invalEntry(ino, name));
+        this.#notices.entry(ino, name);
         pending.push(child);
       }
     }
-    this.#scheduleDrain();
+    this.#notices.sendSoon();
   }
 
   /** Settles and closes every open file (unmount). Write errors are logged. */
@@ -314,7 +315,7 @@ export class WorkspaceFilesystem implements FuseOperations {
     return this.#op('setattr', async () => {
       this.#writable('setattr');
       const node = this.#node(ino, 'setattr');
-      const attrs = this.#remoteSetAttr(changes);
+      const attrs = this.#ids.toRemoteSetAttr(changes);
       await this.#settle(node);
       if (Object.keys(attrs).length > 0) {
         if (attrs.size !== undefined && node.isDir) throw new FsError('EISDIR', 'setattr');
@@ -749,53 +750,23 @@ export class WorkspaceFilesystem implements FuseOperations {
   async #op<T>(name: string, fn: () => Promise<T>): Promise<T> {
     Counters.bump(this.#counters.ops, name);
     try {
-      if (this.#rootOwner === undefined && this.#needsRootOwner()) await this.#loadRootOwner();
+      if (this.#ids.needsRootOwner) await this.#loadRootOwner();
       return await fn();
     } catch (error) {
       const fsError = toFsError(error, name, undefined, this.#log);
       Counters.bump(this.#counters.errors, fsError.code);
       throw fsError;
     } finally {
-      this.#scheduleDrain();
+      this.#notices.sendSoon();
     }
   }
 
-  #needsRootOwner(): boolean {
-    return this.#opts.idmap === 'user' && (this.#opts.uid === undefined || this.#opts.gid === undefined);
-  }
-
   async #loadRootOwner(): Promise<void> {
-    this.#rootOwnerLoading ??= (async () => {
-      try {
-        const root = this.#opts.root;
-        const stat = await this.#caller.call('lstat', root, () => this.#client.lstat(root));
-        this.#rootOwner = { uid: stat.uid, gid: stat.gid };
-        this.#storeAttr(this.#table.root, stat);
-      } finally {
-        this.#rootOwnerLoading = undefined;
-      }
-    })();
-    await this.#rootOwnerLoading;
-  }
-
-  #queueNotification(fn: (n: FuseNotifier) => void): void {
-    if (this.#notifier !== undefined) this.#notifications.push(fn);
-  }
-
-  /** Sends queued kernel notifications once the current op has been answered (see class comment). */
-  #scheduleDrain(): void {
-    if (this.#drainScheduled || this.#notifications.length === 0) return;
-    this.#drainScheduled = true;
-    setImmediate(() => {
-      this.#drainScheduled = false;
-      const notifier = this.#notifier;
-      for (const fn of this.#notifications.splice(0)) {
-        try {
-          if (notifier !== undefined) fn(notifier);
-        } catch (error) {
-          this.#log.debug('kernel notification failed', error);
-        }
-      }
+    const root = this.#opts.root;
+    await this.#ids.load(async () => {
+      const stat = await this.#caller.call('lstat', root, () => this.#client.lstat(root));
+      this.#storeAttr(this.#table.root, stat);
+      return stat;
     });
   }
 
@@ -870,7 +841,7 @@ export class WorkspaceFilesystem implements FuseOperations {
     if (old !== undefined && node.attrFromRemote && node.type === S_IFREG
       && (old.size !== stat.size || old.mtime.sec !== stat.mtime.sec || old.mtime.nsec !== stat.mtime.nsec)) {
       const ino = node.ino;
-      this.#queueNotification(n => n.invalInode(ino));
+      this.#notices.inode(ino);
     }
     if (node.type === S_IFLNK && old !== undefined
       && (old.mtime.sec !== stat.mtime.sec || old.mtime.nsec !== stat.mtime.nsec)) node.linkTargetExpires = 0;
@@ -1188,7 +1159,7 @@ export class WorkspaceFilesystem implements FuseOperations {
     this.#dirs.delete(parent.ino);
     this.#negative.add(parent.ino, name);
     const parentIno = parent.ino;
-    this.#queueNotification(n => n.invalEntry(parentIno, name));
+    this.#notices.entry(parentIno, name);
   }
 
   /** Waits until every open file of `node` has its writes acknowledged (errors stay on the handles). */
@@ -1327,36 +1298,10 @@ export class WorkspaceFilesystem implements FuseOperations {
     return { name, ino: this.#table.peekIno(dir, name, stat), mode: stat.mode & S_IFMT };
   }
 
-  /** SetattrIn → SetAttr for the remote: only changed fields, ids mapped back. */
-  #remoteSetAttr(changes: SetattrIn): SetAttr {
-    const attrs: SetAttr = {};
-    if (changes.mode !== undefined) attrs.mode = changes.mode & 0o7777;
-    if (changes.uid !== undefined) attrs.uid = this.#remoteId(changes.uid, 'uid');
-    if (changes.gid !== undefined) attrs.gid = this.#remoteId(changes.gid, 'gid');
-    if (changes.size !== undefined) attrs.size = changes.size;
-    if (changes.atime !== undefined) attrs.atime = changes.atime;
-    if (changes.mtime !== undefined) attrs.mtime = changes.mtime;
-    return attrs;
-  }
-
-  /** A local id as the remote knows it (inverse of the display mapping). */
-  #remoteId(id: number, which: 'uid' | 'gid'): number {
-    const owner = this.#rootOwner;
-    const fixed = which === 'uid' ? this.#opts.uid : this.#opts.gid;
-    const local = which === 'uid' ? this.#opts.localUid : this.#opts.localGid;
-    if (owner === undefined) return id;
-    if (fixed !== undefined) return id === fixed ? owner[which] : id;
-    if (this.#opts.idmap === 'user' && id === local) return owner[which];
-    return id;
-  }
-
   /** Remote attributes → what the kernel sees: our inode number, mapped ids, umask, synthesised counts. */
   #toAttr(node: Node | undefined, stat: FileStat): Attr {
     const type = stat.mode & S_IFMT;
-    const owner = this.#rootOwner;
-    const mapped = this.#opts.idmap === 'user' && owner !== undefined;
-    const uid = this.#opts.uid ?? (mapped && stat.uid === owner.uid ? this.#opts.localUid : stat.uid);
-    const gid = this.#opts.gid ?? (mapped && stat.gid === owner.gid ? this.#opts.localGid : stat.gid);
+    const { uid, gid } = this.#ids.toLocal(stat);
     return {
       ino: node?.ino ?? 0,
       mode: type | (stat.mode & 0o7777 & ~this.#opts.umask),
