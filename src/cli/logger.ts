@@ -1,5 +1,5 @@
 import type { Writable } from 'node:stream';
-import type { Logger } from '../workspacefs/log.ts';
+import type { Logger } from '../remote/log.ts';
 
 /** A logger writing timestamped lines to a stream (the daemon's log file, or stderr with -f). */
 export function streamLogger(out: Writable, debug: boolean): Logger {

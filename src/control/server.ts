@@ -21,7 +21,7 @@ import { dirname, join } from 'node:path';
 import type { Backend } from '../remote/backend.ts';
 import type { Session } from '../remote/session.ts';
 import type { WorkspaceStats } from '../workspacefs/stats.ts';
-import type { Logger } from '../workspacefs/log.ts';
+import type { Logger } from '../remote/log.ts';
 import {
   CHANNEL, FrameDecoder, LineDecoder, MAX_FRAME, PROTOCOL_VERSION, encodeControl, encodeFrame, parseEnvelope, renderEnvelope,
   type Envelope, type ExecRequest, type Frame, type HealthState, type MountStatusPayload, type WireError,

@@ -3,12 +3,12 @@ import { mountFuse, type FuseMount } from '../fuse/mount.ts';
 import type { Backend } from '../remote/backend.ts';
 import type { Destination } from '../remote/destination.ts';
 import { NotFoundError, UsageError } from '../remote/errors.ts';
-import { isDirMode, type FileClient, type WatchSubscription } from '../remote/file-client.ts';
+import { canWatch, isDirMode, type FileClient, type WatchSubscription } from '../remote/file-client.ts';
 import { isFsError } from '../remote/fs-error.ts';
 import { WorkspaceFilesystem } from '../workspacefs/workspace-filesystem.ts';
-import type { Logger } from '../workspacefs/log.ts';
+import type { Logger } from '../remote/log.ts';
 import { kernelChecksPermissions, type MountOptions } from './mount-options.ts';
-import { canonicalMountpoint } from './mountinfo.ts';
+import { canonicalMountpoint } from '../system/mountinfo.ts';
 import { checkMountpoint } from './preflight.ts';
 import { removeRecord, runtimeDir, writeRecord, type MountRecord } from './registry.ts';
 
@@ -108,7 +108,7 @@ export async function startMount(dest: Destination, mountpointArg: string, optio
  * VFS's and the kernel's caches for each changed path (all of them when events were lost).
  */
 async function watchRemote(files: FileClient, root: string, filesystem: WorkspaceFilesystem, log: Logger): Promise<WatchSubscription | undefined> {
-  if (!files.capabilities.watch || files.watch === undefined) return undefined;
+  if (!canWatch(files)) return undefined;
   try {
     return await files.watch(root, events => {
       for (const e of events) {

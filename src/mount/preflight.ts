@@ -1,7 +1,7 @@
 import { existsSync } from 'node:fs';
 import { readdir, stat } from 'node:fs/promises';
 import { NotFoundError, StateError, UnsupportedError, UsageError } from '../remote/errors.ts';
-import { findMount } from './mountinfo.ts';
+import { findMount } from '../system/mountinfo.ts';
 
 /**
  * Checks what can be checked before connecting: /dev/fuse is there, and the mountpoint exists, is

@@ -1,7 +1,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { forceUnmount } from '../fuse/mount.ts';
 import { NotFoundError } from '../remote/errors.ts';
-import { canonicalMountpoint, findMount } from './mountinfo.ts';
+import { canonicalMountpoint, findMount } from '../system/mountinfo.ts';
 import { processAlive, readRecord, removeRecord, runtimeDir } from './registry.ts';
 
 /** How an unmount went. */

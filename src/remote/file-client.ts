@@ -121,11 +121,11 @@ export interface FileCapabilities {
   posixRename: boolean;
   /** `setattr(..., { noFollow: true })` changes a symlink itself (lsetstat@openssh.com). */
   noFollowSetattr: boolean;
-  /** Server-side copy between two handles (copy-data). */
+  /** `copyData()` copies between two handles on the remote (copy-data). */
   copyData: boolean;
   /** `~`-paths are expanded by the server (expand-path@openssh.com). */
   expandPath: boolean;
-  /** The client can report remote changes (the agent's watch extension). */
+  /** `watch()` reports remote changes (the agent's watch extension). */
   watch: boolean;
   /** `stat` reports the remote's inode numbers, link counts and ctime. */
   inodes: boolean;
@@ -263,8 +263,50 @@ export interface FileClient {
    * @throws FsError ENOENT, ENOTDIR, ENOTSUP (the remote cannot watch), ENOSPC (out of watches).
    */
   watch?(root: string, listener: (events: WatchEvent[]) => void): Promise<WatchSubscription>;
+  /**
+   * Copies `length` bytes (0: to the end of the source) from `from` at `fromOffset` to `to` at
+   * `toOffset` on the remote, without the data crossing the transport. Both handles must come from
+   * this client. Present only when `capabilities.copyData` is true.
+   * @throws FsError EBADF (a closed handle, or one of another client); ENOTSUP.
+   */
+  copyData?(from: FileHandle, fromOffset: number, length: number, to: FileHandle, toOffset: number): Promise<void>;
+  /**
+   * Resolves once the transport is gone (the peer closed it, it broke, or `close()` ended it);
+   * from then on every call fails with ENOTCONN. Present on clients whose transport can die under
+   * them, so a wrapper can make a new one (see `ReconnectingFileClient`). Never rejects.
+   */
+  readonly closed?: Promise<void>;
   /** Closes the transport; pending and later calls reject with ENOTCONN. Idempotent. */
   close(): Promise<void>;
+}
+
+/** A FileClient that can watch (`capabilities.watch` and the method). */
+export type WatchingFileClient = FileClient & Required<Pick<FileClient, 'watch'>>;
+/** A FileClient that can copy on the remote (`capabilities.copyData` and the method). */
+export type CopyingFileClient = FileClient & Required<Pick<FileClient, 'copyData'>>;
+/** A FileClient that says when its transport is gone. */
+export type ClosingFileClient = FileClient & Required<Pick<FileClient, 'closed'>>;
+/** A handle that gathers writes and can push them without a sync. */
+export type FlushingFileHandle = FileHandle & Required<Pick<FileHandle, 'flush'>>;
+
+/** True when `fc` reports remote changes: the capability and the method, never one without the other. */
+export function canWatch(fc: FileClient): fc is WatchingFileClient {
+  return fc.capabilities.watch && typeof fc.watch === 'function';
+}
+
+/** True when `fc` copies between its handles on the remote. */
+export function canCopyData(fc: FileClient): fc is CopyingFileClient {
+  return fc.capabilities.copyData && typeof fc.copyData === 'function';
+}
+
+/** True when `fc` says when its transport is gone (`closed`). */
+export function reportsClose(fc: FileClient): fc is ClosingFileClient {
+  return fc.closed instanceof Promise;
+}
+
+/** True when `handle` holds writes back until `flush` or `close`. */
+export function canFlush(handle: FileHandle): handle is FlushingFileHandle {
+  return typeof handle.flush === 'function';
 }
 
 /** True for a directory mode. */

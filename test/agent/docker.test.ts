@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { before, describe, it } from 'node:test';
-import { agentFiles, agentOrFallback } from '../../src/agent/files.ts';
+import { agentFiles, agentOrFallback } from '../../src/backends/agent-files.ts';
 import { installAgent } from '../../src/agent/install.ts';
 import type { DockerBackend } from '../../src/backends/docker/backend.ts';
 import type { FileClient } from '../../src/remote/file-client.ts';

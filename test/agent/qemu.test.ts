@@ -5,7 +5,7 @@ import { chmod, mkdir, symlink, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { before, describe, it } from 'node:test';
 import { promisify } from 'node:util';
-import { agentFiles } from '../../src/agent/files.ts';
+import { agentFiles } from '../../src/backends/agent-files.ts';
 import { installAgent } from '../../src/agent/install.ts';
 import { agentBuildName, DEFAULT_AGENT_DIST } from '../../src/agent/resolve.ts';
 import { dockerdSkipReason } from '../helpers/dockerd.ts';

@@ -15,6 +15,7 @@ import { request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { readMounts } from '../../src/system/mountinfo.ts';
 import { requirePart, which } from './skip.ts';
 import type { AfterHook } from './sshd.ts';
 
@@ -197,9 +198,7 @@ async function killLeftovers(dir: string): Promise<void> {
 }
 
 async function unmountUnder(dir: string): Promise<void> {
-  const text = await readFile('/proc/self/mountinfo', 'utf8').catch(() => '');
-  const points = text.split('\n').filter(l => l !== '').map(l => l.split(' ')[4]!
-    .replace(/\\([0-7]{3})/g, (_, o: string) => String.fromCharCode(parseInt(o, 8))))
+  const points = (await readMounts().catch(() => [])).map(m => m.mountpoint)
     .filter(p => p.startsWith(`${dir}/`))
     .sort((a, b) => b.length - a.length);
   for (const p of points) {

@@ -10,6 +10,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { readMounts } from '../../src/system/mountinfo.ts';
 import { runCli, type CliResult } from './cli.ts';
 import { requirePart, which } from './skip.ts';
 import type { AfterHook } from './sshd.ts';
@@ -61,9 +62,7 @@ export interface StatusRecord {
 
 /** The mountpoints the kernel lists in /proc/self/mountinfo (octal escapes decoded). */
 export async function mountedPaths(): Promise<string[]> {
-  const text = await readFile('/proc/self/mountinfo', 'utf8');
-  return text.split('\n').filter(l => l !== '').map(l => l.split(' ')[4]!
-    .replace(/\\([0-7]{3})/g, (_, o: string) => String.fromCharCode(parseInt(o, 8))));
+  return (await readMounts()).map(m => m.mountpoint);
 }
 
 /** True when `path` is a mountpoint right now. */

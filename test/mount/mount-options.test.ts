@@ -3,7 +3,6 @@ import { describe, it } from 'node:test';
 import {
   DEFAULT_MOUNT_OPTIONS, MOUNT_OPTIONS, kernelChecksPermissions, parseMountOptions, renderMountOptionsHelp,
 } from '../../src/mount/mount-options.ts';
-import { parseMountInfo } from '../../src/mount/mountinfo.ts';
 
 describe('parseMountOptions', () => {
   it('gives the defaults for no options', () => {
@@ -34,16 +33,5 @@ describe('parseMountOptions', () => {
     for (const bad of ['frob', 'uid=x', 'umask=999', 'idmap=maybe', 'timeout=0', 'uid', 'cache_timeout=-1', 'ro=1']) {
       assert.throws(() => parseMountOptions([bad]), { code: 'ERR_USAGE' }, bad);
     }
-  });
-});
-
-describe('parseMountInfo', () => {
-  it('reads mountpoints with escaped spaces and the fuse type', () => {
-    const text = '36 35 0:32 / /tmp/a\\040b rw,nosuid - fuse.rmount rmount:local:/x rw,user_id=0\n'
-      + '22 1 8:1 / / rw - ext4 /dev/vda rw\n';
-    assert.deepEqual(parseMountInfo(text), [
-      { mountpoint: '/tmp/a b', fstype: 'fuse.rmount', source: 'rmount:local:/x' },
-      { mountpoint: '/', fstype: 'ext4', source: '/dev/vda' },
-    ]);
   });
 });

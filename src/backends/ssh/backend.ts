@@ -261,8 +261,8 @@ export class SshBackend implements Backend {
   // rmount-agent over an exec channel, uploaded first when the remote copy is missing or differs;
   // a killed agent is replaced on the next call.
   async #openAgentFiles(): Promise<FileClient> {
-    const { agentFiles } = await import('../../agent/files.ts');
-    const { ReconnectingFileClient } = await import('../../agent/reconnect.ts');
+    const { agentFiles } = await import('../agent-files.ts');
+    const { ReconnectingFileClient } = await import('../../remote/reconnecting-file-client.ts');
     const install = {
       ...(this.#options.agentFrom !== undefined ? { from: this.#options.agentFrom } : {}),
       ...(this.#options.agentDirs !== undefined ? { candidates: this.#options.agentDirs } : {}),

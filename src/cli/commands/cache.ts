@@ -10,7 +10,7 @@ export function registerCache(program: Command, ctx: CliContext): void {
     .argument('<mountpoint>', 'a mounted folder')
     .action(async (mountpointArg: string) => {
       const { readRecord, runtimeDir } = await import('../../mount/registry.ts');
-      const { canonicalMountpoint } = await import('../../mount/mountinfo.ts');
+      const { canonicalMountpoint } = await import('../../system/mountinfo.ts');
       const mountpoint = await canonicalMountpoint(mountpointArg);
       const record = await readRecord(await runtimeDir(ctx.env), mountpoint);
       if (record === undefined) throw new NotFoundError(`${mountpoint} is not an rmount mount`, { suggestion: 'rmount status lists the mounts' });

@@ -123,7 +123,7 @@ async function execThroughMount(
   const { mapArguments, toRemotePath } = await import('../../exec/path-map.ts');
   const dir = await runtimeDir(ctx.env);
   const here = process.cwd();
-  const { canonicalMountpoint } = await import('../../mount/mountinfo.ts');
+  const { canonicalMountpoint } = await import('../../system/mountinfo.ts');
   // Records hold canonical mountpoints (the kernel's spelling): resolve --in's symlinks the same way.
   const where = flags.in === undefined ? here : await canonicalMountpoint(flags.in);
   const match = await findMountFor(dir, where);

@@ -3,7 +3,7 @@ import { spawn } from 'node:child_process';
 import { closeSync, openSync, writeSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { parseMountOptions, renderMountOptionsHelp } from '../../mount/mount-options.ts';
-import { canonicalMountpoint } from '../../mount/mountinfo.ts';
+import { canonicalMountpoint } from '../../system/mountinfo.ts';
 import { checkMountpoint } from '../../mount/preflight.ts';
 import type { ControlServer } from '../../control/server.ts';
 import type { RunningMount } from '../../mount/daemon.ts';
@@ -14,7 +14,7 @@ import { addConnectOptions, type CliContext } from '../context.ts';
 import { backendOptions, type ConnectFlags } from '../connect.ts';
 import { renderError } from '../errors.ts';
 import { streamLogger } from '../logger.ts';
-import type { Logger } from '../../workspacefs/log.ts';
+import type { Logger } from '../../remote/log.ts';
 
 interface MountFlags extends ConnectFlags {
   o: string[];

@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import type { HealthState, MountStatusPayload } from '../../control/protocol.ts';
-import { findMount } from '../../mount/mountinfo.ts';
+import { findMount } from '../../system/mountinfo.ts';
 import { listRecords, processAlive, removeRecord, runtimeDir, type MountRecord } from '../../mount/registry.ts';
 import type { CliContext } from '../context.ts';
 

@@ -35,7 +35,7 @@ export function registerStubs(program: Command, ctx: CliContext): void {
       const { runtimeDir, readRecord } = await import('../../mount/registry.ts');
       const { removeShims, writeShims } = await import('../../stubs/stub-dir.ts');
       const { validCommandName } = await import('../../stubs/render-shim.ts');
-      const { canonicalMountpoint } = await import('../../mount/mountinfo.ts');
+      const { canonicalMountpoint } = await import('../../system/mountinfo.ts');
       const mountpoint = await canonicalMountpoint(mountpointArg);
       const dir = resolve(flags.dir);
       if (flags.remove) {

@@ -1,17 +1,16 @@
 /**
- * A FileClient that replaces a dead agent: when the agent's transport drops (the process was
- * killed, the exec channel closed), calls fail with ENOTCONN as the codec answers them, and the
- * next call starts a new agent through `connect`. Handles opened on the old agent stay dead
- * (ENOTCONN/EBADF); watch subscriptions are renewed on the new agent and get one rescan event.
+ * A FileClient that replaces a client whose transport died: once the current client's `closed`
+ * resolves (the agent was killed, the exec channel closed), calls fail with ENOTCONN as that
+ * client answers them, and the next call makes a new one through `connect`. Handles opened on the
+ * old client stay dead (ENOTCONN/EBADF); watch subscriptions are renewed on the new client and get
+ * one rescan event. A client without `closed` is kept for good.
  */
-import type {
-  DirEntry, FileCapabilities, FileClient, FileHandle, FileStat, OpenFlags, RenameOptions, SetAttr,
-  SetAttrOptions, StatFs, WatchEvent, WatchSubscription,
-} from '../remote/file-client.ts';
-import { FsError, isFsError } from '../remote/fs-error.ts';
-
-/** A client whose transport state can be asked (SftpFileClient's `sftp.closed`). */
-type Probe = FileClient & { sftp?: { closed: boolean } };
+import {
+  canCopyData, canWatch, reportsClose,
+  type DirEntry, type FileCapabilities, type FileClient, type FileHandle, type FileStat, type OpenFlags,
+  type RenameOptions, type SetAttr, type SetAttrOptions, type StatFs, type WatchEvent, type WatchSubscription,
+} from './file-client.ts';
+import { FsError, isFsError } from './fs-error.ts';
 
 interface Watcher {
   root: string;
@@ -20,18 +19,22 @@ interface Watcher {
   closed: boolean;
 }
 
+/** Wraps a client made by `connect` and makes a new one whenever the current one's transport is gone. */
 export class ReconnectingFileClient implements FileClient {
   readonly capabilities: FileCapabilities;
-  #client: Probe;
-  #next: Promise<Probe> | undefined;
+  /** Written only by `#adopt`. */
+  #client!: FileClient;
+  /** True once `#client.closed` resolved; written only by `#adopt` and its `closed` callback. */
+  #dead = false;
+  #next: Promise<FileClient> | undefined;
   #closed = false;
-  readonly #connect: () => Promise<Probe>;
+  readonly #connect: () => Promise<FileClient>;
   readonly #watchers = new Set<Watcher>();
 
-  private constructor(first: Probe, connect: () => Promise<Probe>) {
-    this.#client = first;
+  private constructor(first: FileClient, connect: () => Promise<FileClient>) {
     this.#connect = connect;
     this.capabilities = first.capabilities;
+    this.#adopt(first);
   }
 
   /** Connects once (failures reject) and wraps the client. */
@@ -39,14 +42,20 @@ export class ReconnectingFileClient implements FileClient {
     return new ReconnectingFileClient(await connect(), connect);
   }
 
-  /** How many times a new agent was started. */
+  /** How many times a new client was made. */
   reconnects = 0;
 
-  async #current(op: string): Promise<Probe> {
+  #adopt(c: FileClient): void {
+    this.#client = c;
+    this.#dead = false;
+    if (reportsClose(c)) void c.closed.then(() => { if (this.#client === c) this.#dead = true; });
+  }
+
+  async #current(op: string): Promise<FileClient> {
     if (this.#closed) throw new FsError('ENOTCONN', op);
-    if (this.#client.sftp?.closed !== true) return this.#client;
+    if (!this.#dead) return this.#client;
     this.#next ??= this.#connect().then(async c => {
-      this.#client = c;
+      this.#adopt(c);
       this.reconnects++;
       for (const w of this.#watchers) await this.#subscribe(w, c);
       return c;
@@ -58,8 +67,8 @@ export class ReconnectingFileClient implements FileClient {
     }
   }
 
-  async #subscribe(w: Watcher, c: Probe): Promise<void> {
-    if (w.closed || c.watch === undefined) return;
+  async #subscribe(w: Watcher, c: FileClient): Promise<void> {
+    if (w.closed || !canWatch(c)) return;
     try {
       w.sub = await c.watch(w.root, w.listener);
       w.listener([{ path: w.root, kinds: [], rescan: true }]);
@@ -88,10 +97,18 @@ export class ReconnectingFileClient implements FileClient {
   statfs(path: string): Promise<StatFs> { return this.#call('statfs', c => c.statfs(path)); }
   realpath(path: string): Promise<string> { return this.#call('realpath', c => c.realpath(path)); }
 
-  /** Subscribes on the current agent and again on every new one (see the module comment). */
+  /** Copies on the current client; handles of an earlier one fail there with EBADF or ENOTCONN. */
+  copyData(from: FileHandle, fromOffset: number, length: number, to: FileHandle, toOffset: number): Promise<void> {
+    return this.#call('copyData', c => {
+      if (!canCopyData(c)) throw new FsError('ENOTSUP', 'copyData', from.path);
+      return c.copyData(from, fromOffset, length, to, toOffset);
+    });
+  }
+
+  /** Subscribes on the current client and again on every new one (see the module comment). */
   async watch(root: string, listener: (events: WatchEvent[]) => void): Promise<WatchSubscription> {
     const c = await this.#current('watch');
-    if (c.watch === undefined) throw new FsError('ENOTSUP', 'watch', root);
+    if (!canWatch(c)) throw new FsError('ENOTSUP', 'watch', root);
     const w: Watcher = { root, listener, sub: await c.watch(root, listener), closed: false };
     this.#watchers.add(w);
     return {
@@ -103,7 +120,7 @@ export class ReconnectingFileClient implements FileClient {
     };
   }
 
-  /** Closes the current agent; later calls fail with ENOTCONN and start nothing. */
+  /** Closes the current client; later calls fail with ENOTCONN and start nothing. */
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;

@@ -1,0 +1,30 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { canCopyData, canFlush, canWatch, reportsClose, type FileClient, type FileHandle } from '../../src/remote/file-client.ts';
+import { MemoryFileClient } from '../helpers/memory-file-client.ts';
+
+describe('FileClient power guards', () => {
+  const noop = async (): Promise<void> => {};
+  it('canWatch needs the capability and the method', () => {
+    const bitOnly = new MemoryFileClient({ capabilities: { watch: true } });
+    assert.equal(canWatch(bitOnly), false);
+    const both: FileClient = Object.assign(new MemoryFileClient({ capabilities: { watch: true } }), { watch: async () => ({ close: noop }) });
+    assert.equal(canWatch(both), true);
+    const methodOnly: FileClient = Object.assign(new MemoryFileClient({ capabilities: { watch: false } }), { watch: async () => ({ close: noop }) });
+    assert.equal(canWatch(methodOnly), false);
+  });
+  it('canCopyData needs the capability and the method', () => {
+    assert.equal(canCopyData(new MemoryFileClient({ capabilities: { copyData: true } })), false);
+    assert.equal(canCopyData(Object.assign(new MemoryFileClient({ capabilities: { copyData: true } }), { copyData: noop })), true);
+  });
+  it('reportsClose is true only with a closed promise', () => {
+    assert.equal(reportsClose(new MemoryFileClient()), false);
+    assert.equal(reportsClose(Object.assign(new MemoryFileClient(), { closed: new Promise<void>(() => {}) })), true);
+  });
+  it('canFlush is true only for a handle with flush', async () => {
+    const client = new MemoryFileClient();
+    const h: FileHandle = await client.open('/f', { read: true, write: true, create: true });
+    assert.equal(canFlush(h), false);
+    assert.equal(canFlush(Object.assign(h, { flush: noop })), true);
+  });
+});
