@@ -105,6 +105,17 @@ export class HandleTable {
     return set === undefined ? [] : [...set];
   }
 
+  /** True while some descriptor of `node` is open for writing (our view of it wins over the remote's). */
+  hasWriter(node: Node): boolean {
+    return this.filesOf(node).some(f => f.writable);
+  }
+
+  /** Waits until every open file of `node` has its writes acknowledged (errors stay on the handles). */
+  async settle(node: Node): Promise<void> {
+    const files = this.filesOf(node);
+    if (files.length > 0) await Promise.all(files.map(f => f.settle()));
+  }
+
   /** Every open file. */
   allFiles(): OpenFile[] {
     return [...this.#files.values()];

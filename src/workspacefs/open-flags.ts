@@ -8,8 +8,15 @@ export const O_EXCL = 0o200;
 export const O_TRUNC = 0o1000;
 export const O_APPEND = 0o2000;
 
-/** The access mode and append flag of open(2) `flags`, as FileClient open flags want them. */
-export function decodeAccess(flags: number): { read: boolean; write: boolean; append: boolean } {
+/** How a file is opened, as FileClient open flags want it. */
+export interface Access {
+  read: boolean;
+  write: boolean;
+  append: boolean;
+}
+
+/** The access mode and append flag of open(2) `flags`. */
+export function decodeAccess(flags: number): Access {
   const acc = flags & O_ACCMODE;
   return {
     read: acc !== O_WRONLY,

@@ -1,0 +1,125 @@
+import type { Attr } from '../fuse/operations.ts';
+import { S_IFDIR, S_IFLNK, S_IFMT, S_IFREG, type FileStat, type Timespec } from '../remote/file-client.ts';
+import type { ContentCache } from './content-cache.ts';
+import type { IdMap } from './id-map.ts';
+import type { Node } from './inode-table.ts';
+import type { KernelNotices } from './kernel-notices.ts';
+import type { ResolvedWorkspaceOptions } from './options.ts';
+
+const BLKSIZE = 4096;
+
+/**
+ * The cached attributes and symlink targets of nodes: the only writer of `Node.attr`,
+ * `attrExpires`, `attrFromRemote`, `linkTarget` and `linkTargetExpires`, and the one place that
+ * turns remote attributes into what the kernel sees.
+ */
+export class Attributes {
+  readonly #opts: ResolvedWorkspaceOptions;
+  readonly #ids: IdMap;
+  readonly #contents: ContentCache;
+  readonly #notices: KernelNotices;
+
+  constructor(opts: ResolvedWorkspaceOptions, ids: IdMap, contents: ContentCache, notices: KernelNotices) {
+    this.#opts = opts;
+    this.#ids = ids;
+    this.#contents = contents;
+    this.#notices = notices;
+  }
+
+  /** True while `node`'s cached attributes may answer. */
+  fresh(node: Node): boolean {
+    return node.attr !== undefined && node.attrExpires > this.#opts.now();
+  }
+
+  /** Marks `node`'s attributes stale after a mutation of ours (no remote-change notice on refetch). */
+  expire(node: Node): void {
+    this.#contents.delete(node.ino);
+    node.attrExpires = 0;
+    node.attrFromRemote = false;
+    node.linkTargetExpires = 0;
+  }
+
+  /**
+   * Stores remote attributes. When the previous ones also came from the remote and a regular
+   * file's size or mtime differs, it changed behind our back: the kernel's page cache is dropped.
+   */
+  store(node: Node, stat: FileStat, fetchedAt = this.#opts.now()): void {
+    const old = node.attr;
+    if (old !== undefined && node.attrFromRemote && node.type === S_IFREG
+      && (old.size !== stat.size || !sameTime(old.mtime, stat.mtime))) {
+      this.#notices.inode(node.ino);
+    }
+    if (node.type === S_IFLNK && old !== undefined && !sameTime(old.mtime, stat.mtime)) node.linkTargetExpires = 0;
+    node.attr = stat;
+    node.attrExpires = fetchedAt + this.#opts.attrTimeoutMs;
+    node.attrFromRemote = true;
+  }
+
+  /** `n` bytes were written at `offset` (or appended) through us: size and times as we know them. */
+  wrote(node: Node, offset: number, n: number, append: boolean): void {
+    if (node.attr === undefined) return;
+    const now = nowTimespec();
+    const size = append ? node.attr.size + n : Math.max(node.attr.size, offset + n);
+    node.attr = { ...node.attr, size, mtime: now, ctime: now };
+    node.attrFromRemote = false;
+  }
+
+  /** The file was cut to 0 bytes through us. */
+  truncated(node: Node): void {
+    if (node.attr !== undefined) node.attr = { ...node.attr, size: 0 };
+    this.expire(node);
+  }
+
+  /** One of `node`'s names was removed through us. */
+  unlinked(node: Node): void {
+    this.expire(node);
+    if (node.attr?.nlink !== undefined) node.attr = { ...node.attr, nlink: Math.max(0, node.attr.nlink - 1) };
+  }
+
+  /** The cached target of symlink `node`, while fresh. */
+  linkTarget(node: Node): string | undefined {
+    return node.linkTarget !== undefined && node.linkTargetExpires > this.#opts.now() ? node.linkTarget : undefined;
+  }
+
+  /** Caches the target of symlink `node` for the attribute lifetime. */
+  storeLinkTarget(node: Node, target: string): void {
+    node.linkTarget = target;
+    node.linkTargetExpires = this.#opts.now() + this.#opts.attrTimeoutMs;
+  }
+
+  /** Remote attributes → what the kernel sees: our inode number, mapped ids, umask, synthesised counts. */
+  toAttr(node: Node | undefined, stat: FileStat): Attr {
+    const type = stat.mode & S_IFMT;
+    const { uid, gid } = this.#ids.toLocal(stat);
+    return {
+      ino: node?.ino ?? 0,
+      mode: type | (stat.mode & 0o7777 & ~this.#opts.umask),
+      // Without the remote's count, hard links made through this mount are still counted.
+      nlink: stat.nlink ?? (type === S_IFDIR ? 2 : Math.max(1, node?.links.size ?? 1)),
+      uid,
+      gid,
+      rdev: stat.rdev ?? 0,
+      size: stat.size,
+      blksize: BLKSIZE,
+      blocks: stat.blocks ?? Math.ceil(stat.size / 512),
+      atime: stat.atime,
+      mtime: stat.mtime,
+      ctime: stat.ctime ?? stat.mtime,
+    };
+  }
+}
+
+/** Attributes for "." / ".." or a negative entry when nothing better is known. */
+export function placeholderDirStat(): FileStat {
+  const zero = { sec: 0, nsec: 0 };
+  return { mode: S_IFDIR | 0o755, size: 0, uid: 0, gid: 0, atime: zero, mtime: zero };
+}
+
+function sameTime(a: Timespec, b: Timespec): boolean {
+  return a.sec === b.sec && a.nsec === b.nsec;
+}
+
+function nowTimespec(): Timespec {
+  const ms = Date.now();
+  return { sec: Math.floor(ms / 1000), nsec: (ms % 1000) * 1e6 };
+}

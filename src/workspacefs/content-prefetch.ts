@@ -1,0 +1,185 @@
+import { S_IFMT, S_IFREG, type FileStat } from '../remote/file-client.ts';
+import type { Attributes } from './attributes.ts';
+import type { ContentCache } from './content-cache.ts';
+import type { VfsCore } from './core.ts';
+import type { Entries } from './entries.ts';
+import { IdleSignal } from './idle.ts';
+import type { Node } from './inode-table.ts';
+import type { Listings } from './listings.ts';
+import type { Logger } from './log.ts';
+
+/** A small file to read ahead; `release` settles its entry in the in-flight map. */
+interface ContentJob {
+  node: Node;
+  stat: FileStat;
+  fetchedAt: number;
+  release: () => void;
+}
+
+/** Folders remembered as queued for read-ahead (oldest forgotten first). */
+const CONTENT_DIRS_MAX = 4096;
+
+/**
+ * Read-ahead of small files: when files of one folder are opened read-only one after another
+ * (`git status` after a clone, `grep -r`), the folder's other small files are read in the
+ * background into the ContentCache, and later read-only opens of them cost no round trip.
+ */
+export class ContentPrefetch {
+  readonly #core: VfsCore;
+  readonly #attrs: Attributes;
+  readonly #listings: Listings;
+  readonly #entries: Entries;
+  readonly #contents: ContentCache;
+  readonly #log: Logger;
+  /** Reads queued or running, per inode; written only by `#plan` (set) and `#pump` (delete). */
+  readonly #inFlight = new Map<number, Promise<void>>();
+  #queue: ContentJob[] = [];
+  #active = 0;
+  /** Folders being planned (their listing read) now. */
+  #planning = 0;
+  /** The last read-only open (folder, file, when) and until when files are being read folder by folder. */
+  #lastReadOpen: { dir: number; ino: number; at: number } | undefined;
+  #readWalkUntil = 0;
+  /** Folders whose small files were queued for read-ahead, and when. */
+  readonly #queuedDirs = new Map<number, number>();
+  readonly #idle = new IdleSignal();
+
+  constructor(core: VfsCore, attrs: Attributes, listings: Listings, entries: Entries, contents: ContentCache, log: Logger) {
+    this.#core = core;
+    this.#attrs = attrs;
+    this.#listings = listings;
+    this.#entries = entries;
+    this.#contents = contents;
+    this.#log = log;
+  }
+
+  /** Resolves once no folder is being planned and no file is queued or being read. */
+  idle(): Promise<void> {
+    return this.#idle.wait(this.#busy);
+  }
+
+  /**
+   * A read-only open of `node`: its content when it was read ahead and still matches its fresh
+   * attributes. Notes the open, so that a folder read file by file gets its small files read ahead.
+   */
+  async opened(node: Node): Promise<Buffer | undefined> {
+    const { opts, handles, counters } = this.#core;
+    if (opts.contentCacheBytes <= 0) return undefined;
+    this.#noteReadOpen(node);
+    const pending = this.#inFlight.get(node.ino);
+    if (pending !== undefined) await pending;
+    if (!this.#attrs.fresh(node) || !node.attrFromRemote || handles.hasWriter(node)) return undefined;
+    const data = this.#contents.get(node.ino, node.attr!);
+    if (data !== undefined) counters.cache.content.hits++;
+    return data;
+  }
+
+  get #busy(): boolean {
+    return this.#planning > 0 || this.#active > 0 || this.#queue.length > 0;
+  }
+
+  /**
+   * Two different files of one folder opened read-only within a second (or any folder while that
+   * pattern holds) start reading the folder's other small files ahead.
+   */
+  #noteReadOpen(node: Node): void {
+    const { opts } = this.#core;
+    const dir = node.firstLink()?.parent;
+    if (dir === undefined) return;
+    const now = opts.now();
+    const last = this.#lastReadOpen;
+    this.#lastReadOpen = { dir: dir.ino, ino: node.ino, at: now };
+    const walking = now < this.#readWalkUntil
+      || (last !== undefined && last.dir === dir.ino && last.ino !== node.ino && now - last.at < 1000);
+    if (!walking) return;
+    this.#readWalkUntil = now + 2000;
+    const queued = this.#queuedDirs.get(dir.ino);
+    if (queued !== undefined && now - queued < opts.attrTimeoutMs) return;
+    this.#queuedDirs.set(dir.ino, now);
+    if (this.#queuedDirs.size > CONTENT_DIRS_MAX) this.#queuedDirs.delete(this.#queuedDirs.keys().next().value!);
+    this.#planning++;
+    void this.#plan(dir, node)
+      .catch(error => this.#log.debug('content read-ahead failed', error))
+      .finally(() => {
+        this.#planning--;
+        this.#idle.check(this.#busy);
+      });
+  }
+
+  /** Queues the small regular files of `dir` (names after `current`'s first) for reading ahead. */
+  async #plan(dir: Node, current: Node): Promise<void> {
+    const { opts, table, handles } = this.#core;
+    let listing = this.#listings.cached(dir.ino);
+    if (listing === undefined) {
+      const path = table.pathOf(dir);
+      if (path === undefined) return;
+      listing = await this.#listings.fetch(dir, path);
+    }
+    if (table.get(dir.ino) !== dir || table.pathOf(dir) !== listing.path) return;
+    const currentName = current.firstLink()?.name ?? '';
+    const files = listing.entries
+      .filter(e => (e.stat.mode & S_IFMT) === S_IFREG && e.stat.size <= opts.contentMaxFileBytes)
+      .sort((a, b) => Buffer.compare(Buffer.from(a.name), Buffer.from(b.name)));
+    const after = files.findIndex(e => Buffer.compare(Buffer.from(e.name), Buffer.from(currentName)) > 0);
+    const ordered = after < 0 ? files : [...files.slice(after), ...files.slice(0, after)];
+    const expires = listing.fetchedAt + opts.attrTimeoutMs;
+    let budget = opts.contentCacheBytes / 4;
+    for (const { name, stat } of ordered) {
+      if (budget < stat.size || this.#queue.length >= opts.prefetchQueueMax) break;
+      const node = this.#entries.node(dir, name, stat);
+      if (node === current || this.#inFlight.has(node.ino) || this.#contents.has(node.ino)) continue;
+      if (handles.hasWriter(node)) continue;
+      if (!this.#attrs.fresh(node)) this.#attrs.store(node, stat, listing.fetchedAt);
+      budget -= stat.size;
+      if (stat.size === 0) {
+        this.#keep(node, Buffer.alloc(0), stat, expires);
+        continue;
+      }
+      let release!: () => void;
+      this.#inFlight.set(node.ino, new Promise<void>(resolve => { release = resolve; }));
+      this.#queue.push({ node, stat, fetchedAt: listing.fetchedAt, release });
+    }
+    this.#pump();
+  }
+
+  /** Reads queued small files, `prefetchConcurrency` at once. */
+  #pump(): void {
+    const most = Math.max(1, this.#core.opts.prefetchConcurrency);
+    while (this.#active < most && this.#queue.length > 0) {
+      const job = this.#queue.shift()!;
+      this.#active++;
+      this.#fetch(job.node, job.stat, job.fetchedAt)
+        .catch(() => undefined)
+        .finally(() => {
+          this.#inFlight.delete(job.node.ino);
+          job.release();
+          this.#active--;
+          this.#pump();
+        });
+    }
+    this.#idle.check(this.#busy);
+  }
+
+  /** OPEN, one READ of the whole file, CLOSE in the background; kept if it is the size the listing said. */
+  async #fetch(node: Node, stat: FileStat, fetchedAt: number): Promise<void> {
+    const { opts, table, caller, client, counters } = this.#core;
+    const path = table.pathOf(node);
+    const expires = fetchedAt + opts.attrTimeoutMs;
+    if (path === undefined || opts.now() >= expires) return;
+    counters.cache.content.misses++;
+    const handle = await caller.call('open', path, () => client.open(path, { read: true, write: false }));
+    try {
+      const data = Buffer.allocUnsafe(stat.size);
+      const n = await caller.call('handle.read', path, () => handle.read(data, 0, stat.size, 0));
+      counters.remoteBytesRead += n;
+      if (n !== stat.size || table.get(node.ino) !== node) return;
+      this.#keep(node, data, stat, expires);
+    } finally {
+      caller.call('handle.close', path, () => handle.close()).catch(() => undefined);
+    }
+  }
+
+  #keep(node: Node, data: Buffer, stat: FileStat, expires: number): void {
+    this.#contents.set(node.ino, { data, size: stat.size, mtimeSec: stat.mtime.sec, mtimeNsec: stat.mtime.nsec, expires });
+  }
+}

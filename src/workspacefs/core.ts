@@ -1,0 +1,25 @@
+import type { FileClient } from '../remote/file-client.ts';
+import { FsError } from '../remote/fs-error.ts';
+import type { HandleTable } from './handles.ts';
+import type { InodeTable, Node } from './inode-table.ts';
+import type { ResolvedWorkspaceOptions } from './options.ts';
+import type { RemoteCaller } from './remote-call.ts';
+import type { Counters } from './stats.ts';
+
+/** What every part of the VFS shares; made once by the facade's constructor, never replaced. */
+export interface VfsCore {
+  readonly client: FileClient;
+  /** Every remote call goes through it (timeout, FsError conversion, counting). */
+  readonly caller: RemoteCaller;
+  readonly opts: ResolvedWorkspaceOptions;
+  readonly counters: Counters;
+  readonly table: InodeTable;
+  readonly handles: HandleTable;
+}
+
+/** The remote path of `node`. @throws FsError ENOENT when it has no name any more. */
+export function pathOrEnoent(table: InodeTable, node: Node, syscall: string): string {
+  const path = table.pathOf(node);
+  if (path === undefined) throw new FsError('ENOENT', syscall);
+  return path;
+}

@@ -1,0 +1,203 @@
+import type { Entry } from '../fuse/operations.ts';
+import { FsError } from '../remote/fs-error.ts';
+import type { FileStat } from '../remote/file-client.ts';
+import { placeholderDirStat, type Attributes } from './attributes.ts';
+import type { VfsCore } from './core.ts';
+import type { Node } from './inode-table.ts';
+import type { KernelNotices } from './kernel-notices.ts';
+import type { Listings } from './listings.ts';
+
+/**
+ * The tree bookkeeping done once the remote has answered (go-fuse's bridge): kernel references,
+ * the names made, removed, renamed and linked through us, and which caches that makes stale.
+ */
+export class Entries {
+  readonly #core: VfsCore;
+  readonly #attrs: Attributes;
+  readonly #listings: Listings;
+  readonly #notices: KernelNotices;
+
+  constructor(core: VfsCore, attrs: Attributes, listings: Listings, notices: KernelNotices) {
+    this.#core = core;
+    this.#attrs = attrs;
+    this.#listings = listings;
+    this.#notices = notices;
+  }
+
+  /** The folder ".." of `node` means: one of its parents, or the root for the root and orphans. */
+  parentOf(node: Node): Node {
+    return node.firstLink()?.parent ?? this.#core.table.root;
+  }
+
+  /** The node for `name` in `dir` whose remote attributes are `stat` (a node that held the name before is stale). */
+  node(dir: Node, name: string, stat: FileStat): Node {
+    const { node, replaced } = this.#core.table.resolve(dir, name, stat);
+    if (replaced !== undefined) this.#attrs.expire(replaced);
+    return node;
+  }
+
+  /** The node for `name` in `dir` with remote attributes `stat`, as a new kernel reference. */
+  resolve(dir: Node, name: string, stat: FileStat, fetchedAt?: number): Entry {
+    const node = this.node(dir, name, stat);
+    // Our own newer knowledge (unsettled writes, a later stat) wins over an older listing.
+    if (!this.#attrs.fresh(node) || (fetchedAt === undefined && !this.#core.handles.hasWriter(node))) {
+      this.#attrs.store(node, stat, fetchedAt);
+    }
+    return this.ref(node, node.attr ?? stat);
+  }
+
+  /** A new kernel reference to `node`. */
+  ref(node: Node, stat: FileStat): Entry {
+    this.#core.table.ref(node);
+    return this.entryOf(node, stat);
+  }
+
+  /** The entry of `node` without a new reference ("." and ".." in readdirplus). */
+  entryOf(node: Node, stat: FileStat): Entry {
+    const { opts } = this.#core;
+    return {
+      ino: node.ino,
+      generation: node.generation,
+      attr: this.#attrs.toAttr(node, stat),
+      attrTimeout: opts.attrTimeoutMs / 1000,
+      entryTimeout: opts.entryTimeoutMs / 1000,
+    };
+  }
+
+  /** A cached "no such name" for the kernel, or ENOENT when negative caching is off. */
+  negative(syscall: string): Entry {
+    const { opts } = this.#core;
+    if (opts.negativeTimeoutMs <= 0) throw new FsError('ENOENT', syscall);
+    return {
+      ino: 0,
+      generation: 0,
+      attr: this.#attrs.toAttr(undefined, placeholderDirStat()),
+      attrTimeout: 0,
+      entryTimeout: opts.negativeTimeoutMs / 1000,
+    };
+  }
+
+  /** `name` was just made in `dir` (its attributes are not known yet). */
+  made(dir: Node, name: string): void {
+    this.#listings.unmarkMissing(dir.ino, name);
+    this.dirChanged(dir);
+  }
+
+  /** After mkdir/symlink/mknod and {@link made}: the new name, with attributes `stat`, as a kernel reference. */
+  created(dir: Node, name: string, stat: FileStat): Entry {
+    const node = this.node(dir, name, stat);
+    if (node.isDir) this.#listings.changed(node.ino);
+    this.#attrs.store(node, stat);
+    return this.ref(node, stat);
+  }
+
+  /**
+   * After unlink/rmdir of `name` in `dir` (`folderPath`: the removed folder's path, whose kept
+   * listings go too). The node may live on, orphaned, for its open handles.
+   */
+  removed(dir: Node, name: string, folderPath?: string): void {
+    if (folderPath !== undefined) this.#listings.changedUnder(folderPath);
+    const node = this.#core.table.unlinkName(dir, name);
+    if (node !== undefined) {
+      this.#attrs.unlinked(node);
+      this.parentsChanged(node);
+    }
+    this.dirChanged(dir);
+    this.#listings.markMissing(dir.ino, name);
+  }
+
+  /** After a rename of `from` (`name` in `fromDir`) to `to` (`newName` in `toDir`); a replaced target is orphaned. */
+  renamed(fromDir: Node, name: string, toDir: Node, newName: string, from: string, to: string): void {
+    if (from === to) return;
+    if (this.#core.table.child(fromDir, name)?.isDir !== false) {
+      // Listings kept for the old folder's subtree (and a replaced folder's) must not resurface.
+      this.#listings.changedUnder(from);
+      this.#listings.changedUnder(to);
+    }
+    const { moved, replaced } = this.#core.table.move(fromDir, name, toDir, newName);
+    if (moved !== undefined) this.#attrs.expire(moved);
+    if (replaced !== undefined) this.#attrs.expire(replaced);
+    this.dirChanged(fromDir);
+    this.dirChanged(toDir);
+    this.#listings.markMissing(fromDir.ino, name);
+    this.#listings.unmarkMissing(toDir.ino, newName);
+  }
+
+  /** After a hard link of `node` as `name` in `dir`. */
+  linked(node: Node, dir: Node, name: string): void {
+    this.#core.table.addLink(node, dir, name);
+    this.#listings.unmarkMissing(dir.ino, name);
+    this.dirChanged(dir);
+    this.parentsChanged(node);
+  }
+
+  /** `node`'s attributes changed through us (setattr); `resized` drops read-ahead of its open files. */
+  changed(node: Node, resized: boolean): void {
+    if (resized) for (const f of this.#core.handles.filesOf(node)) f.dropReadAhead();
+    this.#attrs.expire(node);
+    this.parentsChanged(node);
+  }
+
+  /** The file was cut to 0 bytes through us. */
+  truncated(node: Node): void {
+    for (const f of this.#core.handles.filesOf(node)) f.dropReadAhead();
+    this.#attrs.truncated(node);
+    this.parentsChanged(node);
+  }
+
+  /** Something in `dir` changed through us: its listing and its own mtime/nlink are stale. */
+  dirChanged(dir: Node): void {
+    this.#listings.changed(dir.ino);
+    this.#attrs.expire(dir);
+  }
+
+  /** `node` changed (size, times, links): listings that show it are stale. */
+  parentsChanged(node: Node): void {
+    for (const { parent } of node.links.values()) this.#listings.changed(parent.ino);
+  }
+
+  /**
+   * Remote `path` changed (a watch event): what the caches know about it goes, and the kernel is
+   * told. Paths outside the root are ignored.
+   */
+  remoteChanged(path: string): void {
+    const { table, opts } = this.#core;
+    const root = opts.root;
+    if (path !== root && !path.startsWith(root === '/' ? '/' : `${root}/`)) return;
+    const names = path.slice(root.length).split('/').filter(n => n !== '');
+    let node: Node = table.root;
+    let parent: Node | undefined;
+    for (const name of names) {
+      const child = table.child(node, name);
+      if (child === undefined) {
+        this.#listings.changed(node.ino);
+        this.#listings.unmarkMissing(node.ino, name);
+        this.#notices.entry(node.ino, name);
+        return;
+      }
+      parent = node;
+      node = child;
+    }
+    this.#attrs.expire(node);
+    this.#listings.changed(node.ino);
+    if (parent !== undefined) {
+      this.#listings.changed(parent.ino);
+      this.#notices.entry(parent.ino, names[names.length - 1]!);
+    }
+    this.#notices.inode(node.ino);
+  }
+
+  /** Drops every cached attribute, listing and missing name, and tells the kernel to do the same. */
+  forgetAll(): void {
+    this.#listings.reset();
+    const pending: Node[] = [this.#core.table.root];
+    for (let node = pending.pop(); node !== undefined; node = pending.pop()) {
+      this.#attrs.expire(node);
+      this.#notices.inode(node.ino);
+      for (const [name, child] of node.children) {
+        this.#notices.entry(node.ino, name);
+        pending.push(child);
+      }
+    }
+  }
+}
