@@ -3,8 +3,8 @@ import {
   type AttrReply, type ConnectionInfo, type CreateReply, type DirentOut, type DirentPlusOut,
   type Entry, type FuseNotifier, type FuseOperations, type OpenReply, type RequestContext, type SetattrIn,
 } from '../fuse/operations.ts';
-import { S_IFDIR, S_IFLNK, S_IFMT, S_IFREG, type FileClient, type OpenFlags, type StatFs } from '../remote/file-client.ts';
-import { FsError, isFsError, type ErrnoName } from '../remote/fs-error.ts';
+import { S_IFLNK, S_IFMT, S_IFREG, type FileClient, type OpenFlags, type StatFs } from '../remote/file-client.ts';
+import { FsError, isFsError } from '../remote/fs-error.ts';
 import { AttrSource } from './attr-source.ts';
 import { Attributes } from './attributes.ts';
 import { ContentCache, LazyFileHandle } from './content-cache.ts';
@@ -23,7 +23,7 @@ import { OpenFile } from './open-file.ts';
 import { O_EXCL, O_TRUNC, decodeAccess, type Access } from './open-flags.ts';
 import { resolveOptions, type ResolvedWorkspaceOptions, type WorkspaceOptions } from './options.ts';
 import { exactMode, openCreating } from './remote-create.ts';
-import { RemoteCaller, toFsError } from './remote-call.ts';
+import { RemoteCaller } from './remote-call.ts';
 import { Counters, type WorkspaceStats } from './stats.ts';
 
 /** access(2) mask bits. */
@@ -33,11 +33,6 @@ const X_OK = 1;
 
 /** NAME_MAX: longer names get ENAMETOOLONG before any remote call. */
 const NAME_MAX = 255;
-
-/** Errors that already say what rename/rmdir should say; others may hide ENOTEMPTY. */
-const PRECISE_RENAME_ERRORS: ReadonlySet<ErrnoName> = new Set<ErrnoName>([
-  'ENOENT', 'ENOTEMPTY', 'EXDEV', 'EINVAL', 'ENOTDIR', 'EISDIR', 'ENOSPC', 'EROFS', 'ETIMEDOUT', 'ENOTCONN',
-]);
 
 /**
  * The workspace VFS: a low-level FUSE filesystem over a {@link FileClient}, as a facade with one
@@ -278,16 +273,11 @@ export class WorkspaceFilesystem implements FuseOperations {
     });
   }
 
-  /** Removes an empty directory; a vague remote error on a non-empty one becomes ENOTEMPTY. */
+  /** Removes an empty directory (the FileClient answers ENOTEMPTY for a non-empty one). */
   rmdir(parent: number, name: string, _ctx: RequestContext): Promise<void> {
     return this.#op('rmdir', async () => {
       const { dir, path } = this.#newName(parent, name, 'rmdir');
-      try {
-        await this.#core.caller.call('rmdir', path, () => this.#core.client.rmdir(path));
-      } catch (error) {
-        if (!isFsError(error) || PRECISE_RENAME_ERRORS.has(error.code)) throw error;
-        throw (await this.#nonEmpty(path)) ? new FsError('ENOTEMPTY', 'rmdir', path, { cause: error }) : error;
-      }
+      await this.#core.caller.call('rmdir', path, () => this.#core.client.rmdir(path));
       this.#entries.removed(dir, name, path);
     });
   }
@@ -318,11 +308,7 @@ export class WorkspaceFilesystem implements FuseOperations {
       const from = joinPath(this.#path(fromDir, 'rename'), name);
       const to = joinPath(this.#path(toDir, 'rename'), newName);
       const { caller, client } = this.#core;
-      try {
-        await caller.call('rename', from, () => noReplace ? client.rename(from, to, { noReplace: true }) : client.rename(from, to));
-      } catch (error) {
-        throw await this.#refineRenameError(error, from, to, noReplace);
-      }
+      await caller.call('rename', from, () => noReplace ? client.rename(from, to, { noReplace: true }) : client.rename(from, to));
       this.#entries.renamed(fromDir, name, toDir, newName, from, to);
     });
   }
@@ -519,7 +505,7 @@ export class WorkspaceFilesystem implements FuseOperations {
     });
   }
 
-  /** Runs one op: counts it, makes sure the root owner is known, counts its failure. */
+  /** Runs one op: counts it, makes sure the root owner is known, counts its failure, sends queued notices. */
   async #op<T>(name: string, fn: () => Promise<T>): Promise<T> {
     const { counters, caller, client, table } = this.#core;
     Counters.bump(counters.ops, name);
@@ -534,9 +520,9 @@ export class WorkspaceFilesystem implements FuseOperations {
       }
       return await fn();
     } catch (error) {
-      const fsError = toFsError(error, name, undefined, this.#log);
-      Counters.bump(counters.errors, fsError.code);
-      throw fsError;
+      // A non-FsError is a bug: the FUSE edge answers it EIO and logs it, once.
+      Counters.bump(counters.errors, isFsError(error) ? error.code : 'EIO');
+      throw error;
     } finally {
       this.#notices.sendSoon();
     }
@@ -595,33 +581,6 @@ export class WorkspaceFilesystem implements FuseOperations {
     const file = new OpenFile(node, remote, access, caller, counters, this.#opts, handles.writeOrder(node), preloaded);
     node.opens++;
     return handles.addFile(file);
-  }
-
-  /** Some remotes answer a rename onto a non-empty directory vaguely (SFTP FAILURE, EPERM, EEXIST). */
-  async #refineRenameError(error: unknown, from: string, to: string, noReplace: boolean): Promise<unknown> {
-    if (!isFsError(error) || PRECISE_RENAME_ERRORS.has(error.code) || (noReplace && error.code === 'EEXIST')) return error;
-    const { caller, client } = this.#core;
-    try {
-      const [source, target] = await Promise.all([
-        caller.call('lstat', from, () => client.lstat(from)),
-        caller.call('lstat', to, () => client.lstat(to)),
-      ]);
-      if ((source.mode & S_IFMT) === S_IFDIR && (target.mode & S_IFMT) === S_IFDIR && (await this.#nonEmpty(to))) {
-        return new FsError('ENOTEMPTY', 'rename', to, { cause: error });
-      }
-    } catch {
-      // The probe failing says nothing more than the original error.
-    }
-    return error;
-  }
-
-  async #nonEmpty(path: string): Promise<boolean> {
-    try {
-      const entries = await this.#core.caller.call('readdir', path, () => this.#core.client.readdir(path));
-      return entries.length > 0;
-    } catch {
-      return false;
-    }
   }
 }
 

@@ -124,24 +124,20 @@ describe('WorkspaceFilesystem mutations keep the caches true', () => {
     await assert.rejects(fs.rename(ROOT_INO, 'a', ROOT_INO, 'b', 0, ctx), { code: 'ENOTEMPTY' });
   });
 
-  it('rename onto a non-empty folder fails ENOTEMPTY even when the remote says something vaguer', async () => {
+  it('rename and rmdir errors are the FileClient\'s own: no second probe of the target', async () => {
     const { client, fs } = makeFs();
     client.putDir('/work/a');
     client.put('/work/b/keep', 'x');
-    client.hook = method => {
-      if (method === 'rename') throw new FsError('EIO', 'rename'); // SFTP v3 FAILURE
-    };
-    await assert.rejects(fs.rename(ROOT_INO, 'a', ROOT_INO, 'b', 0, ctx), { code: 'ENOTEMPTY' });
-  });
-
-  it('rmdir of a non-empty folder fails ENOTEMPTY, also behind a vague error', async () => {
-    const { client, fs } = makeFs();
     client.put('/work/d/x', '1');
     await assert.rejects(fs.rmdir(ROOT_INO, 'd', ctx), { code: 'ENOTEMPTY' });
     client.hook = method => {
-      if (method === 'rmdir') throw new FsError('EIO', 'rmdir');
+      if (method === 'rename' || method === 'rmdir') throw new FsError('EIO', method);
     };
-    await assert.rejects(fs.rmdir(ROOT_INO, 'd', ctx), { code: 'ENOTEMPTY' });
+    client.resetCounts();
+    await assert.rejects(fs.rename(ROOT_INO, 'a', ROOT_INO, 'b', 0, ctx), { code: 'EIO' });
+    await assert.rejects(fs.rmdir(ROOT_INO, 'd', ctx), { code: 'EIO' });
+    assert.equal(client.count('readdir'), 0);
+    assert.equal(client.count('lstat'), 0);
   });
 
   it('mkdir, symlink, readlink and rmdir round-trip', async () => {
