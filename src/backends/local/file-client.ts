@@ -335,11 +335,11 @@ class LocalFileHandle implements FileHandle {
   }
 
   async stat(): Promise<FileStat> {
-    try { return fileStatFromNode(await this.#handle('fstat').stat({ bigint: true })); } catch (e) { throw toFsError(e, 'fstat', this.path); }
+    try { return fileStatFromNode(await this.#handle('stat').stat({ bigint: true })); } catch (e) { throw toFsError(e, 'stat', this.path); }
   }
 
   async setattr(attrs: SetAttr): Promise<void> {
-    const fh = this.#handle('fsetattr');
+    const fh = this.#handle('setattr');
     try {
       if (attrs.size !== undefined) await fh.truncate(attrs.size);
       if (attrs.mode !== undefined) await fh.chmod(attrs.mode & 0o7777);
@@ -348,17 +348,17 @@ class LocalFileHandle implements FileHandle {
         await fh.chown(attrs.uid ?? st.uid, attrs.gid ?? st.gid);
       }
       if (attrs.atime !== undefined || attrs.mtime !== undefined) {
-        const call = this.#posix.futimens(this.#handle('fsetattr').fd, ...utimeArgs(attrs.atime), ...utimeArgs(attrs.mtime));
+        const call = this.#posix.futimens(this.#handle('setattr').fd, ...utimeArgs(attrs.atime), ...utimeArgs(attrs.mtime));
         this.#fdCalls.add(call);
         try { await call; } finally { this.#fdCalls.delete(call); }
       }
     } catch (e) {
-      throw toFsError(e, 'fsetattr', this.path);
+      throw toFsError(e, 'setattr', this.path);
     }
   }
 
   async sync(): Promise<void> {
-    try { await this.#handle('fsync').sync(); } catch (e) { throw toFsError(e, 'fsync', this.path); }
+    try { await this.#handle('sync').sync(); } catch (e) { throw toFsError(e, 'sync', this.path); }
   }
 
   async close(): Promise<void> {

@@ -6,8 +6,10 @@ import { NSEC_NOW, NSEC_OMIT, type PosixBinding } from '../../../src/backends/lo
 import type { Timespec } from '../../../src/remote/file-client.ts';
 import { fileClientContract } from '../../remote/file-client-contract.ts';
 import { tempDir } from '../../helpers/tmp.ts';
+import { errnoContract } from './errno-contract.ts';
 
 fileClientContract('local', async t => ({ client: new LocalFileClient(), root: await tempDir(t) }));
+errnoContract('local', async t => ({ client: new LocalFileClient(), root: await tempDir(t) }));
 
 async function subject(t: TestContext): Promise<{ client: LocalFileClient; root: string }> {
   return { client: new LocalFileClient(), root: await tempDir(t) };
