@@ -1,32 +1,25 @@
 /**
- * The FileClient contract over the SFTP v3 codec. Errors become FsError here, once, with the SFTP
- * error kept as `cause`; large reads and writes are split at the negotiated limits and pipelined.
+ * The FileClient contract over the SFTP v3 codec. Errors become FsError once, through `SftpErrno`,
+ * with the SFTP error kept as `cause`; large reads and writes are split at the negotiated limits
+ * and pipelined by `SftpFileHandle`.
  */
 
 import type { Duplex } from 'node:stream';
-import {
-  S_IFDIR,
-  S_IFMT,
-  type DirEntry,
-  type FileCapabilities,
-  type FileClient,
-  type FileHandle,
-  type FileStat,
-  type OpenFlags,
-  type RenameOptions,
-  type SetAttr,
-  type SetAttrOptions,
-  type StatFs,
-  type Timespec,
-  type WatchEvent,
-  type WatchEventKind,
-  type WatchSubscription,
+import type {
+  DirEntry, FileCapabilities, FileClient, FileHandle, FileStat, OpenFlags, RenameOptions, SetAttr,
+  SetAttrOptions, StatFs, WatchEvent, WatchEventKind, WatchSubscription,
 } from '../remote/file-client.ts';
-import { FsError, isErrnoName, type ErrnoName } from '../remote/fs-error.ts';
-import { EXT, PFLAG, RMOUNT_EXT, RMOUNT_SETSTAT_FLAG, STATUS, WATCH_MASK } from './constants.ts';
+import { FsError } from '../remote/fs-error.ts';
+import { EXT, RMOUNT_EXT, RMOUNT_SETSTAT_FLAG, STATUS, WATCH_MASK } from './constants.ts';
+import { SftpErrno } from './errno-refinement.ts';
 import type { PacketReader, SftpAttrs } from './packet.ts';
-import { SftpClient, type SftpSetstatNs, type SftpSmallFile, type SftpStatvfs, type SftpTreeEntry } from './sftp-client.ts';
-import { SftpConnectionError, SftpStatusError, sftpErrno } from './status.ts';
+import { MADE_UP_STATFS, isDir, needsCurrent, toFileStat, toPflags, toSetstatNs, toSftpAttrs, toStatFs } from './sftp-attrs.ts';
+import { SftpClient, type SftpSmallFile, type SftpTreeEntry } from './sftp-client.ts';
+import { SftpFileHandle } from './sftp-file-handle.ts';
+import { SftpStatusError } from './status.ts';
+
+export { SftpFileHandle } from './sftp-file-handle.ts';
+export { toFileStat } from './sftp-attrs.ts';
 
 /** Options of `SftpFileClient.over`. */
 export interface SftpFileClientOptions {
@@ -38,105 +31,6 @@ export interface SftpFileClientOptions {
   signal?: AbortSignal;
 }
 
-/** Totals reported by `statfs` when the server has no statvfs@openssh.com (as sshfs does). */
-const MADE_UP_STATFS: StatFs = {
-  bsize: 4096,
-  frsize: 4096,
-  blocks: 2 ** 31,
-  bfree: 2 ** 30,
-  bavail: 2 ** 30,
-  files: 2 ** 24,
-  ffree: 2 ** 23,
-  favail: 2 ** 23,
-  flag: 0,
-  namemax: 255,
-};
-
-const UINT32_MAX = 0xffff_ffff;
-
-type Refine = (status: number) => Promise<ErrnoName | undefined>;
-
-/** Size of the attrs@rmount data: 5 × uint64, then 3 × (int64 sec, uint32 nsec). */
-const RMOUNT_ATTRS_SIZE = 5 * 8 + 3 * 12;
-
-/**
- * SFTP ATTRS → FileStat. v3 has no inode, link count, ctime or nanoseconds: those stay absent,
- * unless rmount-agent's attrs@rmount pair carries them.
- */
-export function toFileStat(a: SftpAttrs): FileStat {
-  const st: FileStat = {
-    mode: a.permissions ?? 0,
-    size: a.size ?? 0,
-    uid: a.uid ?? 0,
-    gid: a.gid ?? 0,
-    atime: { sec: a.atime ?? 0, nsec: 0 },
-    mtime: { sec: a.mtime ?? 0, nsec: 0 },
-  };
-  const ext = a.extended?.find(([name]) => name === RMOUNT_EXT.ATTRS)?.[1];
-  if (ext !== undefined && ext.length >= RMOUNT_ATTRS_SIZE) {
-    const u64 = (at: number): number => Number(ext.readBigUInt64BE(at));
-    const time = (at: number): Timespec => ({ sec: Number(ext.readBigInt64BE(at)), nsec: ext.readUInt32BE(at + 8) });
-    st.ino = u64(0);
-    st.nlink = u64(8);
-    st.rdev = u64(24);
-    st.blocks = u64(32);
-    st.atime = time(40);
-    st.mtime = time(52);
-    st.ctime = time(64);
-  }
-  return st;
-}
-
-function toStatFs(v: SftpStatvfs): StatFs {
-  return {
-    bsize: v.bsize,
-    frsize: v.frsize,
-    blocks: v.blocks,
-    bfree: v.bfree,
-    bavail: v.bavail,
-    files: v.files,
-    ffree: v.ffree,
-    favail: v.favail,
-    flag: v.flag,
-    namemax: v.namemax,
-  };
-}
-
-function toPflags(flags: OpenFlags): number {
-  let p = 0;
-  if (flags.read) p |= PFLAG.READ;
-  if (flags.write || flags.append) p |= PFLAG.WRITE;
-  if (flags.append) p |= PFLAG.APPEND;
-  if (flags.create) p |= PFLAG.CREAT;
-  if (flags.create && flags.exclusive) p |= PFLAG.EXCL;
-  if (flags.truncate) p |= PFLAG.TRUNC;
-  return p;
-}
-
-function seconds(t: Timespec | 'now'): number {
-  const sec = t === 'now' ? Math.floor(Date.now() / 1000) : t.sec;
-  return Math.min(Math.max(Math.floor(sec), 0), UINT32_MAX);
-}
-
-function isDir(a: SftpAttrs | undefined): boolean {
-  return a?.permissions !== undefined && (a.permissions & S_IFMT) === S_IFDIR;
-}
-
-/** Splits `[0, length)` into pieces of at most `max` bytes. */
-function pieces(length: number, max: number): Array<[start: number, size: number]> {
-  const out: Array<[number, number]> = [];
-  for (let start = 0; start < length; start += max) out.push([start, Math.min(max, length - start)]);
-  return out;
-}
-
-/** Waits for every promise, then throws the first failure (so no piece is still running). */
-async function allOrFirstError<T>(promises: Array<Promise<T>>): Promise<T[]> {
-  const settled = await Promise.allSettled(promises);
-  const failed = settled.find(s => s.status === 'rejected');
-  if (failed !== undefined) throw (failed as PromiseRejectedResult).reason;
-  return settled.map(s => (s as PromiseFulfilledResult<T>).value);
-}
-
 /**
  * A FileClient over SFTP v3 on any duplex stream: an SSH `sftp` subsystem channel, an agent's
  * stdio, a spawned `sftp-server`. The stream is handed in and never opened here; `close()` ends it.
@@ -145,9 +39,11 @@ export class SftpFileClient implements FileClient {
   readonly capabilities: FileCapabilities;
   /** The protocol client underneath, for callers that need SFTP-level access. */
   readonly sftp: SftpClient;
+  readonly #errno: SftpErrno;
 
   private constructor(sftp: SftpClient) {
     this.sftp = sftp;
+    this.#errno = new SftpErrno(sftp);
     this.capabilities = Object.freeze({
       fsync: sftp.has(EXT.FSYNC),
       hardlink: sftp.has(EXT.HARDLINK),
@@ -182,54 +78,14 @@ export class SftpFileClient implements FileClient {
     return this.sftp.extensions;
   }
 
-  /** Converts an SFTP failure into the FsError of `op`, asking `refine` to sharpen a FAILURE. */
-  async #error(op: string, path: string | undefined, error: unknown, refine?: Refine): Promise<FsError> {
-    if (error instanceof FsError) return error;
-    if (error instanceof SftpStatusError) {
-      let code = sftpErrno(error.status, op, error.serverMessage);
-      if (refine !== undefined && !isErrnoName(error.serverMessage) && !this.sftp.closed) {
-        try {
-          code = (await refine(error.status)) ?? code;
-        } catch {
-          // The refinement is a best effort; the table's answer stands.
-        }
-      }
-      return new FsError(code, op, path, { cause: error });
-    }
-    if (error instanceof SftpConnectionError) return new FsError('ENOTCONN', op, path, { cause: error });
-    return new FsError('EIO', op, path, { cause: error });
-  }
-
-  /** lstat that answers undefined instead of failing. */
-  async #probe(path: string): Promise<SftpAttrs | undefined> {
-    try {
-      return await this.sftp.lstat(path);
-    } catch {
-      return undefined;
-    }
-  }
-
-  /** OpenSSH folds EEXIST into FAILURE: an lstat tells whether that was the cause. */
-  #existsRefine(path: string): Refine {
-    return async status => (status === STATUS.FAILURE && (await this.#probe(path)) !== undefined ? 'EEXIST' : undefined);
-  }
-
   /** @inheritDoc */
   async open(path: string, flags: OpenFlags, mode = 0o666): Promise<FileHandle> {
     const attrs: SftpAttrs = flags.create ? { permissions: mode & 0o7777 } : {};
     try {
       const handle = await this.sftp.open(path, toPflags(flags), attrs);
-      return new SftpFileHandle(this, path, handle);
+      return new SftpFileHandle(this.sftp, this.#errno, path, handle);
     } catch (error) {
-      throw await this.#error('open', path, error, async status => {
-        if (status !== STATUS.FAILURE) return undefined;
-        const a = await this.#probe(path);
-        if (a === undefined) return undefined;
-        if (flags.create && flags.exclusive) return 'EEXIST';
-        // open(2) of a directory for writing is EISDIR; a symlink to one is caught by stat.
-        if (isDir(a) || isDir(await this.sftp.stat(path))) return 'EISDIR';
-        return undefined;
-      });
+      throw await this.#errno.convert('open', path, error, this.#errno.open(path, flags));
     }
   }
 
@@ -238,7 +94,7 @@ export class SftpFileClient implements FileClient {
     try {
       return toFileStat(await this.sftp.stat(path));
     } catch (error) {
-      throw await this.#error('stat', path, error);
+      throw await this.#errno.convert('stat', path, error);
     }
   }
 
@@ -247,7 +103,7 @@ export class SftpFileClient implements FileClient {
     try {
       return toFileStat(await this.sftp.lstat(path));
     } catch (error) {
-      throw await this.#error('lstat', path, error);
+      throw await this.#errno.convert('lstat', path, error);
     }
   }
 
@@ -255,27 +111,23 @@ export class SftpFileClient implements FileClient {
   async readdir(path: string): Promise<DirEntry[]> {
     if (this.sftp.has(RMOUNT_EXT.READDIR)) {
       try {
-        return (await this.sftp.readdirAt(path)).map(e => ({ name: e.path, stat: toFileStat(e.attrs) }));
+        return (await this.sftp.rmount.readdir(path)).map(e => ({ name: e.path, stat: toFileStat(e.attrs) }));
       } catch (error) {
-        throw await this.#error('readdir', path, error);
+        throw await this.#errno.convert('readdir', path, error);
       }
     }
     let handle: Buffer;
     try {
       handle = await this.sftp.opendir(path);
     } catch (error) {
-      throw await this.#error('readdir', path, error, async status => {
-        if (status !== STATUS.NO_SUCH_FILE && status !== STATUS.FAILURE) return undefined;
-        const a = await this.#probe(path);
-        return a !== undefined && !isDir(a) && !isDir(await this.sftp.stat(path)) ? 'ENOTDIR' : undefined;
-      });
+      throw await this.#errno.convert('readdir', path, error, this.#errno.readdir(path));
     }
     let names;
     try {
       // Several READDIRs in flight on the handle: one round trip for folders up to ~8 batches.
       names = await this.sftp.readdirAll(handle);
     } catch (error) {
-      throw await this.#error('readdir', path, error);
+      throw await this.#errno.convert('readdir', path, error);
     } finally {
       // The listing is complete (or failed) whatever CLOSE answers, so nobody waits for it; its
       // failure (e.g. the connection dropped) is deliberately ignored, never left unhandled.
@@ -294,7 +146,7 @@ export class SftpFileClient implements FileClient {
     try {
       return await this.sftp.readlink(path);
     } catch (error) {
-      throw await this.#error('readlink', path, error, async () => ((await this.#probe(path)) !== undefined ? 'EINVAL' : undefined));
+      throw await this.#errno.convert('readlink', path, error, this.#errno.readlink(path));
     }
   }
 
@@ -303,7 +155,7 @@ export class SftpFileClient implements FileClient {
     try {
       await this.sftp.mkdir(path, { permissions: mode & 0o7777 });
     } catch (error) {
-      throw await this.#error('mkdir', path, error, this.#existsRefine(path));
+      throw await this.#errno.convert('mkdir', path, error, this.#errno.create(path));
     }
   }
 
@@ -312,12 +164,7 @@ export class SftpFileClient implements FileClient {
     try {
       await this.sftp.rmdir(path);
     } catch (error) {
-      // OpenSSH reports ENOTDIR as NO_SUCH_FILE.
-      throw await this.#error('rmdir', path, error, async status => {
-        if (status !== STATUS.NO_SUCH_FILE) return undefined;
-        const a = await this.#probe(path);
-        return a !== undefined && !isDir(a) ? 'ENOTDIR' : undefined;
-      });
+      throw await this.#errno.convert('rmdir', path, error, this.#errno.rmdir(path));
     }
   }
 
@@ -326,8 +173,7 @@ export class SftpFileClient implements FileClient {
     try {
       await this.sftp.remove(path);
     } catch (error) {
-      throw await this.#error('unlink', path, error, async status =>
-        status === STATUS.FAILURE && isDir(await this.#probe(path)) ? 'EISDIR' : undefined);
+      throw await this.#errno.convert('unlink', path, error, this.#errno.unlink(path));
     }
   }
 
@@ -337,19 +183,9 @@ export class SftpFileClient implements FileClient {
    * which never replaces, after an lstat of the target.
    */
   async rename(from: string, to: string, options: RenameOptions = {}): Promise<void> {
-    const refine: Refine = async status => {
-      if (status !== STATUS.FAILURE) return undefined;
-      const [a, b] = await Promise.all([this.#probe(from), this.#probe(to)]);
-      if (a === undefined) return undefined;
-      if (to.startsWith(`${from}/`)) return 'EINVAL';
-      if (b === undefined) return undefined;
-      if (options.noReplace) return 'EEXIST';
-      if (isDir(a)) return isDir(b) ? 'ENOTEMPTY' : 'ENOTDIR';
-      return isDir(b) ? 'EISDIR' : undefined;
-    };
     try {
       if (options.noReplace) {
-        if ((await this.#probe(to)) !== undefined) throw new FsError('EEXIST', 'rename', to);
+        if ((await this.#errno.probe(to)) !== undefined) throw new FsError('EEXIST', 'rename', to);
         await this.sftp.rename(from, to);
       } else if (this.capabilities.posixRename) {
         await this.sftp.posixRename(from, to);
@@ -357,7 +193,7 @@ export class SftpFileClient implements FileClient {
         await this.#renameReplacing(from, to);
       }
     } catch (error) {
-      throw await this.#error('rename', from, error, refine);
+      throw await this.#errno.convert('rename', from, error, this.#errno.rename(from, to, options));
     }
   }
 
@@ -367,7 +203,7 @@ export class SftpFileClient implements FileClient {
       return;
     } catch (error) {
       if (!(error instanceof SftpStatusError) || error.status !== STATUS.FAILURE) throw error;
-      const [a, b] = await Promise.all([this.#probe(from), this.#probe(to)]);
+      const [a, b] = await Promise.all([this.#errno.probe(from), this.#errno.probe(to)]);
       if (a === undefined || b === undefined) throw error;
       // rename(2)'s checks, made before anything moves.
       if (isDir(b) && !isDir(a)) throw new FsError('EISDIR', 'rename', to, { cause: error });
@@ -401,7 +237,7 @@ export class SftpFileClient implements FileClient {
     try {
       await this.sftp.symlink(target, path);
     } catch (error) {
-      throw await this.#error('symlink', path, error, this.#existsRefine(path));
+      throw await this.#errno.convert('symlink', path, error, this.#errno.create(path));
     }
   }
 
@@ -411,7 +247,7 @@ export class SftpFileClient implements FileClient {
     try {
       await this.sftp.hardlink(existing, newPath);
     } catch (error) {
-      throw await this.#error('link', newPath, error, this.#existsRefine(newPath));
+      throw await this.#errno.convert('link', newPath, error, this.#errno.create(newPath, existing));
     }
   }
 
@@ -421,20 +257,16 @@ export class SftpFileClient implements FileClient {
    */
   async setattr(path: string, attrs: SetAttr, options: SetAttrOptions = {}): Promise<void> {
     if (options.noFollow && !this.capabilities.noFollowSetattr) throw new FsError('ENOTSUP', 'setattr', path);
-    if (this.sftp.has(RMOUNT_EXT.SETSTAT)) {
-      try {
-        await this.sftp.setstatNs(path, options.noFollow ? RMOUNT_SETSTAT_FLAG.NOFOLLOW : 0, toSetstatNs(attrs));
-      } catch (error) {
-        throw await this.#error('setattr', path, error);
-      }
-      return;
-    }
     try {
-      const current = needsCurrent(attrs) ? await (options.noFollow ? this.sftp.lstat(path) : this.sftp.stat(path)) : undefined;
-      const a = toSftpAttrs(attrs, current);
-      await (options.noFollow ? this.sftp.lsetstat(path, a) : this.sftp.setstat(path, a));
+      if (this.sftp.has(RMOUNT_EXT.SETSTAT)) {
+        await this.sftp.rmount.setstat(path, options.noFollow ? RMOUNT_SETSTAT_FLAG.NOFOLLOW : 0, toSetstatNs(attrs));
+      } else {
+        const current = needsCurrent(attrs) ? await (options.noFollow ? this.sftp.lstat(path) : this.sftp.stat(path)) : undefined;
+        const a = toSftpAttrs(attrs, current);
+        await (options.noFollow ? this.sftp.lsetstat(path, a) : this.sftp.setstat(path, a));
+      }
     } catch (error) {
-      throw await this.#error('setattr', path, error);
+      throw await this.#errno.convert('setattr', path, error, this.#errno.setattr(path, attrs));
     }
   }
 
@@ -445,7 +277,7 @@ export class SftpFileClient implements FileClient {
       await this.sftp.lstat(path);
       return { ...MADE_UP_STATFS };
     } catch (error) {
-      throw await this.#error('statfs', path, error);
+      throw await this.#errno.convert('statfs', path, error);
     }
   }
 
@@ -462,7 +294,7 @@ export class SftpFileClient implements FileClient {
       }
       return await this.sftp.realpath(path);
     } catch (error) {
-      throw await this.#error('realpath', path, error);
+      throw await this.#errno.convert('realpath', path, error);
     }
   }
 
@@ -478,7 +310,7 @@ export class SftpFileClient implements FileClient {
     try {
       await this.sftp.copyData(src, fromOffset, length, dst, toOffset);
     } catch (error) {
-      throw await this.#error('copyData', to.path, error);
+      throw await this.#errno.convert('copyData', to.path, error);
     }
   }
 
@@ -489,12 +321,12 @@ export class SftpFileClient implements FileClient {
    */
   async watch(root: string, listener: (events: WatchEvent[]) => void): Promise<WatchSubscription> {
     if (!this.capabilities.watch) throw new FsError('ENOTSUP', 'watch', root);
-    this.sftp.setEventListener(this.#onEvent);
+    this.sftp.rmount.setEventListener(this.#onEvent);
     let id: number;
     try {
-      id = await this.sftp.watch(root);
+      id = await this.sftp.rmount.watch(root);
     } catch (error) {
-      throw await this.#error('watch', root, error);
+      throw await this.#errno.convert('watch', root, error);
     }
     const base = root.endsWith('/') && root !== '/' ? root.slice(0, -1) : root;
     this.#watchers.set(id, { base, listener });
@@ -504,7 +336,7 @@ export class SftpFileClient implements FileClient {
         if (closed) return;
         closed = true;
         this.#watchers.delete(id);
-        if (!this.sftp.closed) await this.sftp.unwatch(id).catch(() => undefined);
+        if (!this.sftp.closed) await this.sftp.rmount.unwatch(id).catch(() => undefined);
       },
     };
   }
@@ -544,10 +376,10 @@ export class SftpFileClient implements FileClient {
   async tree(path: string, options: { maxDepth?: number; maxEntries?: number } = {}): Promise<{ truncated: boolean; entries: DirEntry[] }> {
     if (!this.sftp.has(RMOUNT_EXT.TREE)) throw new FsError('ENOTSUP', 'tree', path);
     try {
-      const { truncated, entries } = await this.sftp.tree(path, options.maxDepth ?? 0, options.maxEntries ?? 0);
+      const { truncated, entries } = await this.sftp.rmount.tree(path, options.maxDepth ?? 0, options.maxEntries ?? 0);
       return { truncated, entries: entries.map((e: SftpTreeEntry) => ({ name: e.path, stat: toFileStat(e.attrs) })) };
     } catch (error) {
-      throw await this.#error('tree', path, error);
+      throw await this.#errno.convert('tree', path, error);
     }
   }
 
@@ -559,12 +391,12 @@ export class SftpFileClient implements FileClient {
   async readFiles(paths: readonly string[], maxBytes = 64 * 1024): Promise<Array<{ path: string; error?: string; stat?: FileStat; data?: Buffer }>> {
     if (!this.sftp.has(RMOUNT_EXT.READFILES)) throw new FsError('ENOTSUP', 'readFiles', paths[0]);
     try {
-      const got = await this.sftp.readFiles(paths, maxBytes);
+      const got = await this.sftp.rmount.readFiles(paths, maxBytes);
       return got.map((f: SftpSmallFile, i) => f.error !== undefined
         ? { path: paths[i]!, error: f.error }
         : { path: paths[i]!, stat: toFileStat(f.attrs!), data: f.data! });
     } catch (error) {
-      throw await this.#error('readFiles', paths[0] ?? '', error);
+      throw await this.#errno.convert('readFiles', paths[0] ?? '', error);
     }
   }
 
@@ -574,163 +406,4 @@ export class SftpFileClient implements FileClient {
     await this.sftp.end();
   }
 
-  /** @internal Error conversion shared with the handles. */
-  convert(op: string, path: string, error: unknown, refine?: Refine): Promise<FsError> {
-    return this.#error(op, path, error, refine);
-  }
-}
-
-function toSetstatNs(s: SetAttr): SftpSetstatNs {
-  const a: SftpSetstatNs = {};
-  if (s.size !== undefined) a.size = s.size;
-  if (s.mode !== undefined) a.mode = s.mode & 0o7777;
-  if (s.uid !== undefined) a.uid = s.uid;
-  if (s.gid !== undefined) a.gid = s.gid;
-  if (s.atime !== undefined) a.atime = s.atime;
-  if (s.mtime !== undefined) a.mtime = s.mtime;
-  return a;
-}
-
-function needsCurrent(a: SetAttr): boolean {
-  return (a.uid === undefined) !== (a.gid === undefined) || (a.atime === undefined) !== (a.mtime === undefined);
-}
-
-/** SetAttr → ATTRS, filling the missing half of a uid/gid or atime/mtime pair from `current`. */
-function toSftpAttrs(s: SetAttr, current: SftpAttrs | undefined): SftpAttrs {
-  const a: SftpAttrs = {};
-  if (s.size !== undefined) a.size = s.size;
-  if (s.mode !== undefined) a.permissions = s.mode & 0o7777;
-  if (s.uid !== undefined || s.gid !== undefined) {
-    a.uid = s.uid ?? current?.uid ?? UINT32_MAX;
-    a.gid = s.gid ?? current?.gid ?? UINT32_MAX;
-  }
-  if (s.atime !== undefined || s.mtime !== undefined) {
-    a.atime = s.atime !== undefined ? seconds(s.atime) : current?.atime ?? seconds('now');
-    a.mtime = s.mtime !== undefined ? seconds(s.mtime) : current?.mtime ?? seconds('now');
-  }
-  return a;
-}
-
-/** An open SFTP file. Reads and writes larger than the negotiated limits are split and pipelined. */
-export class SftpFileHandle implements FileHandle {
-  readonly #client: SftpFileClient;
-  #handle: Buffer | undefined;
-
-  /** @internal Made by `SftpFileClient.open`. */
-  constructor(client: SftpFileClient, readonly path: string, handle: Buffer) {
-    this.#client = client;
-    this.#handle = handle;
-  }
-
-  /** @internal The SFTP handle; throws EBADF once closed. */
-  raw(op: string): Buffer {
-    if (this.#handle === undefined) throw new FsError('EBADF', op, this.path);
-    return this.#handle;
-  }
-
-  /** @inheritDoc */
-  async read(buffer: Uint8Array, offset: number, length: number, position: number): Promise<number> {
-    const h = this.raw('read');
-    if (length <= 0) return 0;
-    const sftp = this.#client.sftp;
-    const max = sftp.limits.maxRead;
-    try {
-      const parts = pieces(length, max);
-      const got = await allOrFirstError(parts.map(([start, size]) => sftp.read(h, position + start, size, buffer, offset + start)));
-      let total = 0;
-      for (let i = 0; i < parts.length; i++) {
-        const [start, size] = parts[i]!;
-        let n = got[i]!;
-        if (n === 0) return total;
-        // A server may answer short before EOF; finish this piece before trusting the next.
-        while (n < size) {
-          const more = await sftp.read(h, position + start + n, size - n, buffer, offset + start + n);
-          if (more === 0) return total + n;
-          n += more;
-        }
-        total += n;
-      }
-      return total;
-    } catch (error) {
-      throw await this.#client.convert('read', this.path, error, async status =>
-        status === STATUS.FAILURE && isDir(await sftp.fstat(h)) ? 'EISDIR' : undefined);
-    }
-  }
-
-  /** @inheritDoc */
-  async write(buffer: Uint8Array, offset: number, length: number, position: number): Promise<void> {
-    const h = this.raw('write');
-    if (length <= 0) return;
-    const sftp = this.#client.sftp;
-    try {
-      await allOrFirstError(pieces(length, sftp.limits.maxWrite).map(([start, size]) =>
-        sftp.write(h, position + start, buffer, offset + start, size)));
-    } catch (error) {
-      throw await this.#client.convert('write', this.path, error);
-    }
-  }
-
-  /** @inheritDoc */
-  async stat(): Promise<FileStat> {
-    const h = this.raw('stat');
-    try {
-      return toFileStat(await this.#client.sftp.fstat(h));
-    } catch (error) {
-      throw await this.#client.convert('stat', this.path, error);
-    }
-  }
-
-  /** @inheritDoc */
-  async setattr(attrs: SetAttr): Promise<void> {
-    const h = this.raw('setattr');
-    const sftp = this.#client.sftp;
-    if (sftp.has(RMOUNT_EXT.SETSTAT)) {
-      try {
-        await sftp.setstatNs(h, RMOUNT_SETSTAT_FLAG.HANDLE, toSetstatNs(attrs));
-      } catch (error) {
-        throw await this.#client.convert('setattr', this.path, error);
-      }
-      return;
-    }
-    try {
-      const current = needsCurrent(attrs) ? await sftp.fstat(h) : undefined;
-      await sftp.fsetstat(h, toSftpAttrs(attrs, current));
-    } catch (error) {
-      throw await this.#client.convert('setattr', this.path, error);
-    }
-  }
-
-  /** fsync@openssh.com, or a successful no-op when the server lacks it. */
-  async sync(): Promise<void> {
-    const h = this.raw('sync');
-    if (!this.#client.capabilities.fsync) return;
-    try {
-      await this.#client.sftp.fsync(h);
-    } catch (error) {
-      throw await this.#client.convert('sync', this.path, error);
-    }
-  }
-
-  /** Statistics of the file system holding this file (fstatvfs@openssh.com, else made up). */
-  async statfs(): Promise<StatFs> {
-    const h = this.raw('statfs');
-    const sftp = this.#client.sftp;
-    try {
-      return sftp.has(EXT.FSTATVFS) ? toStatFs(await sftp.fstatvfs(h)) : { ...MADE_UP_STATFS };
-    } catch (error) {
-      throw await this.#client.convert('statfs', this.path, error);
-    }
-  }
-
-  /** @inheritDoc */
-  async close(): Promise<void> {
-    const h = this.#handle;
-    if (h === undefined) return;
-    this.#handle = undefined;
-    try {
-      await this.#client.sftp.close(h);
-    } catch (error) {
-      throw await this.#client.convert('close', this.path, error);
-    }
-  }
 }

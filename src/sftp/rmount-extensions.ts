@@ -1,0 +1,110 @@
+/**
+ * rmount-agent's own requests (RMOUNT_EXT), each with its wire layout. PROTOCOL.md of the agent is
+ * the other side; a server without the agent advertises none of them.
+ */
+
+import { FXP, RMOUNT_EXT, RMOUNT_SET } from './constants.ts';
+import type { PacketReader } from './packet.ts';
+import { expect, expectStatus, type SftpSmallFile, type SftpTreeEntry } from './replies.ts';
+import type { SftpConnection } from './sftp-connection.ts';
+
+/** The fields of setstat@rmount; absent fields are left as they are. */
+export interface SftpSetstatNs {
+  size?: number;
+  mode?: number;
+  uid?: number;
+  gid?: number;
+  atime?: { sec: number; nsec: number } | 'now';
+  mtime?: { sec: number; nsec: number } | 'now';
+}
+
+/** The rmount extensions over one connection. */
+export class RmountExtensions {
+  readonly #conn: SftpConnection;
+
+  constructor(conn: SftpConnection) {
+    this.#conn = conn;
+  }
+
+  /**
+   * Sets the receiver of unsolicited packets (watch@rmount events). It gets a reader positioned
+   * after the request id and must not throw.
+   */
+  setEventListener(listener: ((r: PacketReader) => void) | undefined): void {
+    this.#conn.setEventListener(listener);
+  }
+
+  // EXTENDED "setstat@rmount", uint32 flags, string path-or-handle, uint32 valid, uint64 size,
+  // uint32 mode, uint32 uid, uint32 gid, int64 atime-sec, uint32 atime-nsec, int64 mtime-sec,
+  // uint32 mtime-nsec → STATUS
+  /** setstat@rmount: every field optional, times with nanoseconds or 'now'. */
+  setstat(target: string | Buffer, flags: number, a: SftpSetstatNs): Promise<void> {
+    let valid = 0;
+    if (a.size !== undefined) valid |= RMOUNT_SET.SIZE;
+    if (a.mode !== undefined) valid |= RMOUNT_SET.MODE;
+    if (a.uid !== undefined) valid |= RMOUNT_SET.UID;
+    if (a.gid !== undefined) valid |= RMOUNT_SET.GID;
+    if (a.atime !== undefined) valid |= a.atime === 'now' ? RMOUNT_SET.ATIME_NOW : RMOUNT_SET.ATIME;
+    if (a.mtime !== undefined) valid |= a.mtime === 'now' ? RMOUNT_SET.MTIME_NOW : RMOUNT_SET.MTIME;
+    const at = a.atime === undefined || a.atime === 'now' ? { sec: 0, nsec: 0 } : a.atime;
+    const mt = a.mtime === undefined || a.mtime === 'now' ? { sec: 0, nsec: 0 } : a.mtime;
+    return this.#conn.extended(RMOUNT_EXT.SETSTAT, w => w.u32(flags).string(target).u32(valid).u64(a.size ?? 0)
+      .u32(a.mode ?? 0).u32(a.uid ?? 0).u32(a.gid ?? 0).i64(at.sec).u32(at.nsec).i64(mt.sec).u32(mt.nsec), expectStatus);
+  }
+
+  // EXTENDED "readdir@rmount", string path → EXTENDED_REPLY uint32 count, (string name, ATTRS)*
+  /** readdir@rmount: every entry of a folder (lstat attributes) in one round trip. */
+  readdir(path: string): Promise<SftpTreeEntry[]> {
+    return this.#conn.extended(RMOUNT_EXT.READDIR, w => w.string(path), expect(FXP.EXTENDED_REPLY, r => {
+      const n = r.u32();
+      const out: SftpTreeEntry[] = new Array(n);
+      for (let i = 0; i < n; i++) out[i] = { path: r.string(), attrs: r.attrs() };
+      return out;
+    }));
+  }
+
+  // EXTENDED "tree@rmount", string path, uint32 max-depth, uint32 max-entries →
+  // EXTENDED_REPLY uint32 flags (1 = truncated), uint32 count, (string relative-path, ATTRS)*
+  /** tree@rmount: a subtree's paths and attributes, breadth first; 0 means no limit. */
+  tree(path: string, maxDepth = 0, maxEntries = 0): Promise<{ truncated: boolean; entries: SftpTreeEntry[] }> {
+    return this.#conn.extended(RMOUNT_EXT.TREE, w => w.string(path).u32(maxDepth).u32(maxEntries), expect(FXP.EXTENDED_REPLY, r => {
+      const truncated = (r.u32() & 1) !== 0;
+      const n = r.u32();
+      const entries: SftpTreeEntry[] = new Array(n);
+      for (let i = 0; i < n; i++) entries[i] = { path: r.string(), attrs: r.attrs() };
+      return { truncated, entries };
+    }));
+  }
+
+  // EXTENDED "readfiles@rmount", uint32 max-bytes-per-file, uint32 count, string path* →
+  // EXTENDED_REPLY uint32 count, (string errno-or-empty, ATTRS, string data)*
+  /** readfiles@rmount: the first `maxBytes` of each file, in one round trip. */
+  readFiles(paths: readonly string[], maxBytes: number): Promise<SftpSmallFile[]> {
+    return this.#conn.extended(RMOUNT_EXT.READFILES, w => {
+      w.u32(maxBytes).u32(paths.length);
+      for (const p of paths) w.string(p);
+    }, expect(FXP.EXTENDED_REPLY, r => {
+      const n = r.u32();
+      const out: SftpSmallFile[] = new Array(n);
+      for (let i = 0; i < n; i++) {
+        const error = r.string();
+        const attrs = r.attrs();
+        const data = Buffer.from(r.bytes());
+        out[i] = error === '' ? { attrs, data } : { error };
+      }
+      return out;
+    }), 64 + paths.reduce((n, p) => n + 4 + Buffer.byteLength(p), 0));
+  }
+
+  // EXTENDED "watch@rmount", string path → EXTENDED_REPLY uint32 watch-id
+  /** watch@rmount: subscribes to changes under a folder; events go to the event listener. */
+  watch(path: string): Promise<number> {
+    return this.#conn.extended(RMOUNT_EXT.WATCH, w => w.string(path), expect(FXP.EXTENDED_REPLY, r => r.u32()));
+  }
+
+  // EXTENDED "unwatch@rmount", uint32 watch-id → STATUS
+  /** unwatch@rmount. */
+  unwatch(id: number): Promise<void> {
+    return this.#conn.extended(RMOUNT_EXT.UNWATCH, w => w.u32(id), expectStatus);
+  }
+}
