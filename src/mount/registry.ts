@@ -26,13 +26,31 @@ export async function runtimeDir(env: NodeJS.ProcessEnv = process.env): Promise<
 }
 
 /** A short stable id for a mountpoint, used to name its files in the runtime folder. */
-export function mountId(mountpoint: string): string {
+function mountId(mountpoint: string): string {
   return createHash('sha256').update(mountpoint).digest('hex').slice(0, 16);
+}
+
+/** The runtime files of one mount, all named after its id. */
+export interface RuntimeFiles {
+  /** The record (`MountRecord` as JSON). */
+  record: string;
+  /** The control socket. */
+  socket: string;
+  /** The daemon's log. */
+  log: string;
+}
+
+const RECORD_SUFFIX = '.json';
+
+/** Where the runtime files of the mount at `mountpoint` live in `dir`: the one spelling of their names. */
+export function runtimeFiles(dir: string, mountpoint: string): RuntimeFiles {
+  const base = join(dir, mountId(mountpoint));
+  return { record: `${base}${RECORD_SUFFIX}`, socket: `${base}.sock`, log: `${base}.log` };
 }
 
 /** Writes (atomically) the record of a mount. */
 export async function writeRecord(dir: string, record: MountRecord): Promise<void> {
-  const file = join(dir, `${mountId(record.mountpoint)}.json`);
+  const file = runtimeFiles(dir, record.mountpoint).record;
   const tmp = `${file}.${process.pid}.tmp`;
   await writeFile(tmp, JSON.stringify(record, null, 2), { mode: 0o600 });
   await rename(tmp, file);
@@ -40,13 +58,13 @@ export async function writeRecord(dir: string, record: MountRecord): Promise<voi
 
 /** Removes the record of a mount, if there is one. */
 export async function removeRecord(dir: string, mountpoint: string): Promise<void> {
-  await rm(join(dir, `${mountId(mountpoint)}.json`), { force: true });
+  await rm(runtimeFiles(dir, mountpoint).record, { force: true });
 }
 
 /** The record of the mount at `mountpoint`, if there is one. */
 export async function readRecord(dir: string, mountpoint: string): Promise<MountRecord | undefined> {
   try {
-    return JSON.parse(await readFile(join(dir, `${mountId(mountpoint)}.json`), 'utf8')) as MountRecord;
+    return JSON.parse(await readFile(runtimeFiles(dir, mountpoint).record, 'utf8')) as MountRecord;
   } catch {
     return undefined;
   }
@@ -56,7 +74,7 @@ export async function readRecord(dir: string, mountpoint: string): Promise<Mount
 export async function listRecords(dir: string): Promise<MountRecord[]> {
   const out: MountRecord[] = [];
   for (const name of await readdir(dir)) {
-    if (!name.endsWith('.json')) continue;
+    if (!name.endsWith(RECORD_SUFFIX)) continue;
     try {
       out.push(JSON.parse(await readFile(join(dir, name), 'utf8')) as MountRecord);
     } catch {

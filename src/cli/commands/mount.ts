@@ -1,20 +1,16 @@
 import { Option, type Command } from 'commander';
 import { spawn } from 'node:child_process';
 import { closeSync, openSync, writeSync } from 'node:fs';
-import { join, resolve } from 'node:path';
 import { parseMountOptions, renderMountOptionsHelp } from '../../mount/mount-options.ts';
 import { canonicalMountpoint } from '../../system/mountinfo.ts';
 import { checkMountpoint } from '../../mount/preflight.ts';
-import type { ControlServer } from '../../control/server.ts';
-import type { RunningMount } from '../../mount/daemon.ts';
-import { mountId, readRecord, runtimeDir, writeRecord } from '../../mount/registry.ts';
+import { runtimeDir, runtimeFiles } from '../../mount/registry.ts';
 import { parseDestination } from '../../remote/destination.ts';
 import { RmountError } from '../../remote/errors.ts';
 import { addConnectOptions, type CliContext } from '../context.ts';
 import { backendOptions, type ConnectFlags } from '../connect.ts';
 import { renderError } from '../errors.ts';
 import { streamLogger } from '../logger.ts';
-import type { Logger } from '../../remote/log.ts';
 
 interface MountFlags extends ConnectFlags {
   o: string[];
@@ -51,7 +47,7 @@ export function registerMount(program: Command, ctx: CliContext): void {
     });
 }
 
-async function runForeground(destText: string, mountpointArg: string, flags: MountFlags, ctx: CliContext): Promise<void> {
+async function runForeground(destText: string, mountpoint: string, flags: MountFlags, ctx: CliContext): Promise<void> {
   const readyFd = flags.readyFd === undefined ? undefined : Number(flags.readyFd);
   const say = (m: ReadyMessage): void => {
     if (readyFd === undefined) return;
@@ -62,51 +58,24 @@ async function runForeground(destText: string, mountpointArg: string, flags: Mou
       // The parent went away; nothing to tell.
     }
   };
-  const log = streamLogger(ctx.stderr, flags.o.some(o => o.split(',').includes('debug')));
-  const dir = await runtimeDir(ctx.env);
-  const mountpoint = await canonicalMountpoint(mountpointArg);
   // Loaded here so that commands which never mount do not pay for the VFS and the addon.
-  const { startMount } = await import('../../mount/daemon.ts');
-  let mount;
+  const { serveMount, serveUntilStopped } = await import('../../mount/serve.ts');
+  let served;
   try {
-    mount = await startMount(parseDestination(destText), mountpoint, {
+    served = await serveMount(parseDestination(destText), mountpoint, {
       mount: parseMountOptions(flags.o),
       backend: backendOptions(flags),
-      log,
-      logFile: readyFd === undefined ? '' : join(dir, `${mountId(mountpoint)}.log`),
+      log: streamLogger(ctx.stderr, flags.o.some(o => o.split(',').includes('debug'))),
+      logsToRuntimeFile: readyFd !== undefined,
       env: ctx.env,
     });
   } catch (error) {
     say({ ok: false, error: renderError(error), ...(error instanceof RmountError ? { code: error.code } : {}) });
     throw error;
   }
-  // The control socket (status, cache flush, exec over this connection) is served before the
-  // mount is reported ready, so that `rmount exec` right after `rmount mount` finds it.
-  const control = await serveMountControl(mount, destText, dir, log).catch(async error => {
-    await mount.stop();
-    say({ ok: false, error: renderError(error) });
-    throw error;
-  });
   say({ ok: true });
-  if (readyFd === undefined) ctx.stderr.write(`rmount: ${destText} mounted on ${mountpoint}; Ctrl-C unmounts\n`);
-  const onSignal = (): void => void control.close().finally(() => mount.stop());
-  for (const s of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.on(s, onSignal);
-  await mount.ended;
-  await control.close();
-  for (const s of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.off(s, onSignal);
-}
-
-/** Serves the mount's control socket and records its path in the mount's runtime record. */
-async function serveMountControl(mount: RunningMount, destText: string, dir: string, log: Logger): Promise<ControlServer> {
-  const { serveControl } = await import('../../control/server.ts');
-  const record = await readRecord(dir, mount.mountpoint);
-  const control = await serveControl({
-    destination: destText, mountpoint: mount.mountpoint, remotePath: mount.remotePath,
-    startedAt: record?.startedAt ?? new Date().toISOString(),
-    backend: mount.backend, filesystem: mount.filesystem, watching: mount.watching, stop: () => mount.stop(),
-  }, { socketPath: join(dir, `${mountId(mount.mountpoint)}.sock`), log });
-  if (record !== undefined) await writeRecord(dir, { ...record, socket: control.socketPath });
-  return control;
+  if (readyFd === undefined) ctx.stderr.write(`rmount: ${destText} mounted on ${served.mount.mountpoint}; Ctrl-C unmounts\n`);
+  await serveUntilStopped(served);
 }
 
 /** Starts the daemon detached, waits for its ready message, and says how it went. */
@@ -114,7 +83,7 @@ async function startBackground(destText: string, mountpointArg: string, flags: M
   const mountpoint = await canonicalMountpoint(mountpointArg);
   await checkMountpoint(mountpoint, parseMountOptions(flags.o).nonempty);
   const dir = await runtimeDir(ctx.env);
-  const logFile = join(dir, `${mountId(mountpoint)}.log`);
+  const logFile = runtimeFiles(dir, mountpoint).log;
   const logFd = openSync(logFile, 'a', 0o600);
   const args = [...process.execArgv, process.argv[1]!, 'mount', '--foreground', '--ready-fd', '3', ...rebuildFlags(flags), destText, mountpoint];
   const child = spawn(process.execPath, args, { detached: true, stdio: ['ignore', logFd, logFd, 'pipe'], env: ctx.env });

@@ -1,0 +1,74 @@
+/**
+ * A mount served by this process: the kernel mount (daemon.ts) and its control socket, both
+ * recorded in the runtime folder. `rmount mount` runs this in its daemon, or in the foreground
+ * with -f; the CLI only parses flags, reports readiness and sets the exit code.
+ */
+import { serveControl, type ControlServer } from '../control/server.ts';
+import type { Destination } from '../remote/destination.ts';
+import type { Logger } from '../remote/log.ts';
+import { canonicalMountpoint } from '../system/mountinfo.ts';
+import { startMount, type RunningMount, type StartMountOptions } from './daemon.ts';
+import { readRecord, runtimeDir, runtimeFiles, writeRecord } from './registry.ts';
+
+/** What `serveMount` needs besides the destination and mountpoint. */
+export interface ServeMountOptions extends Omit<StartMountOptions, 'logFile'> {
+  /** The log goes to the runtime folder's log file (a daemon started by `rmount mount`), so status names it. */
+  logsToRuntimeFile: boolean;
+}
+
+/** A mount and its control socket. */
+export interface ServedMount {
+  readonly mount: RunningMount;
+  readonly control: ControlServer;
+  /** Closes the control socket, then unmounts; idempotent. */
+  stop(): Promise<void>;
+  /** Resolves once the mount has ended (by `stop` or from outside) and the socket is closed. */
+  readonly ended: Promise<void>;
+}
+
+/**
+ * Mounts `dest` and serves its control socket. The socket is up before this resolves, so that
+ * `rmount exec` right after `rmount mount` finds it; on failure nothing is left mounted.
+ */
+export async function serveMount(dest: Destination, mountpointArg: string, options: ServeMountOptions): Promise<ServedMount> {
+  const dir = await runtimeDir(options.env);
+  const mountpoint = await canonicalMountpoint(mountpointArg);
+  const { logsToRuntimeFile, ...start } = options;
+  const mount = await startMount(dest, mountpoint, { ...start, logFile: logsToRuntimeFile ? runtimeFiles(dir, mountpoint).log : '' });
+  const control = await serveMountControl(mount, dest.raw, dir, options.log).catch(async (error: unknown) => {
+    await mount.stop();
+    throw error;
+  });
+  let stopping: Promise<void> | undefined;
+  const stop = (): Promise<void> => {
+    stopping ??= control.close().finally(() => mount.stop());
+    return stopping;
+  };
+  const ended = mount.ended.then(() => control.close());
+  return { mount, control, stop, ended };
+}
+
+/** Serves the mount's control socket and records its path in the mount's runtime record. */
+async function serveMountControl(mount: RunningMount, destination: string, dir: string, log: Logger): Promise<ControlServer> {
+  const record = await readRecord(dir, mount.mountpoint);
+  const control = await serveControl({
+    destination, mountpoint: mount.mountpoint, remotePath: mount.remotePath,
+    startedAt: record?.startedAt ?? new Date().toISOString(),
+    backend: mount.backend, filesystem: mount.filesystem, watching: mount.watching, stop: () => mount.stop(),
+  }, { socketPath: runtimeFiles(dir, mount.mountpoint).socket, log });
+  if (record !== undefined) await writeRecord(dir, { ...record, socket: control.socketPath });
+  return control;
+}
+
+const STOP_SIGNALS = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
+
+/** Stops `served` on SIGINT, SIGTERM or SIGHUP; resolves once it has ended, however it ended. */
+export async function serveUntilStopped(served: ServedMount): Promise<void> {
+  const onSignal = (): void => void served.stop();
+  for (const s of STOP_SIGNALS) process.on(s, onSignal);
+  try {
+    await served.ended;
+  } finally {
+    for (const s of STOP_SIGNALS) process.off(s, onSignal);
+  }
+}
