@@ -1,13 +1,13 @@
 import { S_IFMT, type FileStat } from '../remote/file-client.ts';
 import { FsError, isFsError } from '../remote/fs-error.ts';
 import type { Attributes } from './attributes.ts';
-import type { VfsCore } from './core.ts';
+import { pathOrEnoent, type VfsCore } from './core.ts';
 import type { Node } from './inode-table.ts';
 import type { Listings } from './listings.ts';
 
 /**
  * Where fresh attributes of a node come from, in order: the cache, a listing of its parent, an
- * lstat of its path, and (once orphaned) one of its open handles.
+ * lstat of its path, and (once orphaned) one of its open handles. Symlink targets likewise.
  */
 export class AttrSource {
   readonly #core: VfsCore;
@@ -55,5 +55,28 @@ export class AttrSource {
       return stat;
     }
     throw new FsError('ENOENT', 'getattr');
+  }
+
+  /** A fresh lstat of the root, stored as its attributes (the id mapping needs its owner). */
+  async rootStat(): Promise<FileStat> {
+    const { opts, table, caller, client } = this.#core;
+    const stat = await caller.call('lstat', opts.root, () => client.lstat(opts.root));
+    this.#attrs.store(table.root, stat);
+    return stat;
+  }
+
+  /** The target of symlink `node`, cached like attributes. */
+  async linkTarget(node: Node): Promise<string> {
+    const { table, caller, client, counters } = this.#core;
+    const cached = this.#attrs.linkTarget(node);
+    if (cached !== undefined) {
+      counters.cache.readlink.hits++;
+      return cached;
+    }
+    counters.cache.readlink.misses++;
+    const path = pathOrEnoent(table, node, 'readlink');
+    const target = await caller.call('readlink', path, () => client.readlink(path));
+    this.#attrs.storeLinkTarget(node, target);
+    return target;
   }
 }

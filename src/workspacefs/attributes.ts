@@ -1,4 +1,4 @@
-import type { Attr } from '../fuse/operations.ts';
+import type { Attr, RequestContext } from '../fuse/operations.ts';
 import { S_IFDIR, S_IFLNK, S_IFMT, S_IFREG, type FileStat, type Timespec } from '../remote/file-client.ts';
 import type { ContentCache } from './content-cache.ts';
 import type { IdMap } from './id-map.ts';
@@ -7,6 +7,11 @@ import type { KernelNotices } from './kernel-notices.ts';
 import type { ResolvedWorkspaceOptions } from './options.ts';
 
 const BLKSIZE = 4096;
+
+/** access(2) mask bits. */
+export const R_OK = 4;
+export const W_OK = 2;
+export const X_OK = 1;
 
 /**
  * The cached attributes and symlink targets of nodes: the only writer of `Node.attr`,
@@ -107,6 +112,13 @@ export class Attributes {
       ctime: stat.ctime ?? stat.mtime,
     };
   }
+}
+
+/** access(2) of `attr` as shown to the kernel, for caller `ctx`; root (uid 0) is always granted. */
+export function permits(attr: Attr, mask: number, ctx: RequestContext): boolean {
+  if (mask === 0 || ctx.uid === 0) return true;
+  const bits = ctx.uid === attr.uid ? (attr.mode >> 6) & 7 : ctx.gid === attr.gid ? (attr.mode >> 3) & 7 : attr.mode & 7;
+  return (mask & (R_OK | W_OK | X_OK) & ~bits) === 0;
 }
 
 /** Attributes for "." / ".." or a negative entry when nothing better is known. */

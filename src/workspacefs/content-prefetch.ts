@@ -1,6 +1,6 @@
-import { S_IFMT, S_IFREG, type FileStat } from '../remote/file-client.ts';
+import { S_IFMT, S_IFREG, type FileHandle, type FileStat } from '../remote/file-client.ts';
 import type { Attributes } from './attributes.ts';
-import type { ContentCache } from './content-cache.ts';
+import { LazyFileHandle, type ContentCache } from './content-cache.ts';
 import type { VfsCore } from './core.ts';
 import type { Entries } from './entries.ts';
 import { IdleSignal } from './idle.ts';
@@ -59,10 +59,11 @@ export class ContentPrefetch {
   }
 
   /**
-   * A read-only open of `node`: its content when it was read ahead and still matches its fresh
-   * attributes. Notes the open, so that a folder read file by file gets its small files read ahead.
+   * A read-only open of `node` at `path`: its content when it was read ahead and still matches its
+   * fresh attributes, with a handle that opens the remote file only if something needs more.
+   * Notes the open, so that a folder read file by file gets its small files read ahead.
    */
-  async opened(node: Node): Promise<Buffer | undefined> {
+  async opened(node: Node, path: string): Promise<{ data: Buffer; remote: FileHandle } | undefined> {
     const { opts, handles, counters } = this.#core;
     if (opts.contentCacheBytes <= 0) return undefined;
     this.#noteReadOpen(node);
@@ -70,8 +71,11 @@ export class ContentPrefetch {
     if (pending !== undefined) await pending;
     if (!this.#attrs.fresh(node) || !node.attrFromRemote || handles.hasWriter(node)) return undefined;
     const data = this.#contents.get(node.ino, node.attr!);
-    if (data !== undefined) counters.cache.content.hits++;
-    return data;
+    if (data === undefined) return undefined;
+    counters.cache.content.hits++;
+    const { table, caller, client } = this.#core;
+    const remote = new LazyFileHandle(path, () => table.pathOf(node), p => caller.call('open', p, () => client.open(p, { read: true, write: false })));
+    return { data, remote };
   }
 
   get #busy(): boolean {

@@ -6,8 +6,8 @@ import {
 import { S_IFLNK, S_IFMT, S_IFREG, type FileClient, type OpenFlags, type StatFs } from '../remote/file-client.ts';
 import { FsError, isFsError } from '../remote/fs-error.ts';
 import { AttrSource } from './attr-source.ts';
-import { Attributes } from './attributes.ts';
-import { ContentCache, LazyFileHandle } from './content-cache.ts';
+import { Attributes, permits, W_OK } from './attributes.ts';
+import { ContentCache } from './content-cache.ts';
 import { ContentPrefetch } from './content-prefetch.ts';
 import { pathOrEnoent, type VfsCore } from './core.ts';
 import { DirReader } from './dir-reader.ts';
@@ -19,20 +19,14 @@ import { KernelNotices } from './kernel-notices.ts';
 import { ListingPrefetch } from './listing-prefetch.ts';
 import { Listings } from './listings.ts';
 import type { Logger } from './log.ts';
-import { OpenFile } from './open-file.ts';
+import { OpenFiles } from './open-files.ts';
 import { O_EXCL, O_TRUNC, decodeAccess, type Access } from './open-flags.ts';
+import { checkName, createMode, NAME_MAX } from './names.ts';
 import { resolveOptions, type ResolvedWorkspaceOptions, type WorkspaceOptions } from './options.ts';
 import { exactMode, openCreating } from './remote-create.ts';
 import { RemoteCaller } from './remote-call.ts';
+import { sendSetattr } from './remote-setattr.ts';
 import { Counters, type WorkspaceStats } from './stats.ts';
-
-/** access(2) mask bits. */
-const R_OK = 4;
-const W_OK = 2;
-const X_OK = 1;
-
-/** NAME_MAX: longer names get ENAMETOOLONG before any remote call. */
-const NAME_MAX = 255;
 
 /**
  * The workspace VFS: a low-level FUSE filesystem over a {@link FileClient}, as a facade with one
@@ -61,10 +55,10 @@ export class WorkspaceFilesystem implements FuseOperations {
   readonly #listingPrefetch: ListingPrefetch;
   readonly #contentPrefetch: ContentPrefetch;
   readonly #dirs: DirReader;
+  readonly #files: OpenFiles;
   /** Written only by `init`: the kernel caches writes, reads through write-only handles and applies O_APPEND itself. */
   #writeback = false;
   #connection: ConnectionInfo | undefined;
-  #fsyncNoticeLogged = false;
 
   /** A VFS over `client` showing the remote folder `options.root`. */
   constructor(client: FileClient, options: WorkspaceOptions) {
@@ -88,6 +82,7 @@ export class WorkspaceFilesystem implements FuseOperations {
     this.#listingPrefetch = new ListingPrefetch(this.#core, this.#attrs, this.#listings, this.#entries);
     this.#contentPrefetch = new ContentPrefetch(this.#core, this.#attrs, this.#listings, this.#entries, contents, this.#log);
     this.#dirs = new DirReader(this.#core, this.#listings, this.#entries);
+    this.#files = new OpenFiles(this.#core, this.#attrs, this.#log);
   }
 
   /** The options in effect, defaults filled in. */
@@ -132,14 +127,7 @@ export class WorkspaceFilesystem implements FuseOperations {
 
   /** Settles and closes every open file (unmount). Write errors are logged. */
   async close(): Promise<void> {
-    await Promise.all(this.#core.handles.allFiles().map(async file => {
-      try {
-        const error = await file.close();
-        if (error !== undefined) this.#log.error(`close ${file.path}: unreported write error`, error);
-      } catch (error) {
-        this.#log.warn(`close ${file.path} failed`, error);
-      }
-    }));
+    await this.#files.closeAll();
   }
 
   /** Remembers what the kernel negotiated. */
@@ -198,25 +186,12 @@ export class WorkspaceFilesystem implements FuseOperations {
   setattr(ino: number, changes: SetattrIn, fh: number | undefined, _ctx: RequestContext): Promise<AttrReply> {
     return this.#op('setattr', async () => {
       this.#writable('setattr');
-      const { handles, table, caller, client } = this.#core;
       const node = this.#node(ino, 'setattr');
       const attrs = this.#ids.toRemoteSetAttr(changes);
-      await handles.settle(node);
+      await this.#core.handles.settle(node);
       if (Object.keys(attrs).length === 0) return this.#attrReply(node);
       if (attrs.size !== undefined && node.isDir) throw new FsError('EISDIR', 'setattr');
-      const file = (fh === undefined ? undefined : handles.findFile(fh))
-        ?? (table.pathOf(node) === undefined ? handles.filesOf(node)[0] : undefined);
-      const path = file?.path ?? this.#path(node, 'setattr');
-      if (file !== undefined) {
-        await caller.call('handle.setattr', path, () => file.remote.setattr(attrs));
-      } else if (node.type !== S_IFLNK) {
-        await caller.call('setattr', path, () => client.setattr(path, attrs));
-      } else if (client.capabilities.noFollowSetattr) {
-        await caller.call('setattr', path, () => client.setattr(path, attrs, { noFollow: true }));
-      } else {
-        // Without lsetstat the only way to reach the remote would follow the link: refuse instead.
-        throw new FsError('ENOTSUP', 'setattr', path);
-      }
+      await sendSetattr(this.#core, node, attrs, fh);
       this.#entries.changed(node, attrs.size !== undefined);
       return this.#attrReply(node);
     });
@@ -227,17 +202,7 @@ export class WorkspaceFilesystem implements FuseOperations {
     return this.#op('readlink', async () => {
       const node = this.#node(ino, 'readlink');
       if (node.type !== S_IFLNK) throw new FsError('EINVAL', 'readlink');
-      const { counters, caller, client } = this.#core;
-      const cached = this.#attrs.linkTarget(node);
-      if (cached !== undefined) {
-        counters.cache.readlink.hits++;
-        return cached;
-      }
-      counters.cache.readlink.misses++;
-      const path = this.#path(node, 'readlink');
-      const target = await caller.call('readlink', path, () => client.readlink(path));
-      this.#attrs.storeLinkTarget(node, target);
-      return target;
+      return this.#attrSource.linkTarget(node);
     });
   }
 
@@ -341,19 +306,15 @@ export class WorkspaceFilesystem implements FuseOperations {
       if (this.#opts.readOnly && (access.write || truncate)) throw new FsError('EROFS', 'open');
       const path = this.#path(node, 'open');
       const keepCache = this.#opts.kernelCache;
-      const { caller, client, table, handles } = this.#core;
+      const { caller, client, handles } = this.#core;
       if (!access.write && !truncate && node.type === S_IFREG) {
-        const data = await this.#contentPrefetch.opened(node);
-        if (data !== undefined) {
-          // The remote file is opened only if something needs more than the content read ahead.
-          const lazy = new LazyFileHandle(path, () => table.pathOf(node), p => caller.call('open', p, () => client.open(p, { read: true, write: false })));
-          return { fh: this.#addFile(node, lazy, access, data), keepCache };
-        }
+        const ahead = await this.#contentPrefetch.opened(node, path);
+        if (ahead !== undefined) return { fh: this.#files.add(node, ahead.remote, access, ahead.data), keepCache };
       }
       if (truncate) await handles.settle(node);
       const remote = await caller.call('open', path, () => client.open(path, { ...access, ...(truncate ? { truncate: true } : {}) }));
       if (truncate) this.#entries.truncated(node);
-      return { fh: this.#addFile(node, remote, access), keepCache };
+      return { fh: this.#files.add(node, remote, access), keepCache };
     });
   }
 
@@ -372,7 +333,7 @@ export class WorkspaceFilesystem implements FuseOperations {
       const node = this.#entries.node(dir, name, stat);
       if (openFlags.truncate === true) this.#entries.truncated(node);
       this.#attrs.store(node, stat);
-      return { entry: this.#entries.ref(node, stat), open: { fh: this.#addFile(node, remote, access) } };
+      return { entry: this.#entries.ref(node, stat), open: { fh: this.#files.add(node, remote, access) } };
     });
   }
 
@@ -405,50 +366,17 @@ export class WorkspaceFilesystem implements FuseOperations {
 
   /** close(2) of one descriptor: settles writes and reports a write failure. */
   flush(ino: number, fh: number, _ctx: RequestContext): Promise<void> {
-    return this.#op('flush', async () => {
-      const file = this.#core.handles.file(fh, 'flush');
-      if (file.writable) await file.push();
-      else await file.settle();
-      if (file.writable) this.#attrs.expire(file.node);
-      const error = file.takeError();
-      if (error !== undefined) throw error;
-    });
+    return this.#op('flush', () => this.#files.flush(fh));
   }
 
   /** Last close: settles writes, closes the remote handle, and lets the node go if unreferenced. */
   release(ino: number, fh: number, _ctx: RequestContext): Promise<void> {
-    return this.#op('release', async () => {
-      const file = this.#core.handles.file(fh, 'release');
-      let error: FsError | undefined;
-      try {
-        error = await file.close();
-      } finally {
-        this.#core.handles.removeFile(fh);
-        file.node.opens--;
-        if (file.writable) this.#attrs.expire(file.node);
-        this.#core.table.maybeDrop(file.node);
-      }
-      if (error !== undefined) {
-        this.#log.warn(`release ${file.path}: write error not reported by flush`, error);
-        throw error;
-      }
-    });
+    return this.#op('release', () => this.#files.release(fh));
   }
 
   /** Settles writes, then syncs; a successful no-op (logged once) when the remote cannot fsync. */
   fsync(ino: number, fh: number, _datasync: boolean, _ctx: RequestContext): Promise<void> {
-    return this.#op('fsync', async () => {
-      const file = this.#core.handles.file(fh, 'fsync');
-      await file.settle();
-      const error = file.takeError();
-      if (error !== undefined) throw error;
-      if (this.#core.client.capabilities.fsync) {
-        await this.#core.caller.call('handle.sync', file.path, () => file.remote.sync());
-      } else if (!this.#fsyncNoticeLogged) {
-        this.#fsyncNoticeLogged = true;
-        this.#log.info('the remote cannot fsync (no fsync@openssh.com): fsync only waits for writes to be acknowledged');
-      }
-    });
+    return this.#op('fsync', () => this.#files.fsync(fh));
   }
 
   /** Opens a directory and snapshots its listing, so offsets stay consistent. */
@@ -499,25 +427,16 @@ export class WorkspaceFilesystem implements FuseOperations {
       const node = this.#node(ino, 'access');
       if (this.#opts.readOnly && (mask & W_OK) !== 0) throw new FsError('EROFS', 'access');
       const attr = this.#attrs.toAttr(node, await this.#attrSource.get(node));
-      if (mask === 0 || ctx.uid === 0) return;
-      const bits = ctx.uid === attr.uid ? (attr.mode >> 6) & 7 : ctx.gid === attr.gid ? (attr.mode >> 3) & 7 : attr.mode & 7;
-      if ((mask & (R_OK | W_OK | X_OK) & ~bits) !== 0) throw new FsError('EACCES', 'access');
+      if (!permits(attr, mask, ctx)) throw new FsError('EACCES', 'access');
     });
   }
 
   /** Runs one op: counts it, makes sure the root owner is known, counts its failure, sends queued notices. */
   async #op<T>(name: string, fn: () => Promise<T>): Promise<T> {
-    const { counters, caller, client, table } = this.#core;
+    const { counters } = this.#core;
     Counters.bump(counters.ops, name);
     try {
-      if (this.#ids.needsRootOwner) {
-        const root = this.#opts.root;
-        await this.#ids.load(async () => {
-          const stat = await caller.call('lstat', root, () => client.lstat(root));
-          this.#attrs.store(table.root, stat);
-          return stat;
-        });
-      }
+      if (this.#ids.needsRootOwner) await this.#ids.load(() => this.#attrSource.rootStat());
       return await fn();
     } catch (error) {
       // A non-FsError is a bug: the FUSE edge answers it EIO and logs it, once.
@@ -576,20 +495,4 @@ export class WorkspaceFilesystem implements FuseOperations {
     return this.#entries.created(dir, name, stat);
   }
 
-  #addFile(node: Node, remote: OpenFile['remote'], access: Access, preloaded?: Buffer): number {
-    const { caller, counters, handles } = this.#core;
-    const file = new OpenFile(node, remote, access, caller, counters, this.#opts, handles.writeOrder(node), preloaded);
-    node.opens++;
-    return handles.addFile(file);
-  }
-}
-
-function checkName(name: string, syscall: string): void {
-  if (Buffer.byteLength(name) > NAME_MAX) throw new FsError('ENAMETOOLONG', syscall);
-  if (name === '' || name.includes('/') || name === '.' || name === '..') throw new FsError('EINVAL', syscall);
-}
-
-/** The mode a new file or folder gets: the caller's umask applied, as the kernel would. */
-function createMode(mode: number, ctx: RequestContext): number {
-  return mode & 0o7777 & ~ctx.umask;
 }

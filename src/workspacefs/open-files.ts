@@ -1,0 +1,91 @@
+import type { FileHandle } from '../remote/file-client.ts';
+import type { FsError } from '../remote/fs-error.ts';
+import type { Attributes } from './attributes.ts';
+import type { VfsCore } from './core.ts';
+import type { Node } from './inode-table.ts';
+import type { Logger } from './log.ts';
+import { OpenFile } from './open-file.ts';
+import type { Access } from './open-flags.ts';
+
+/**
+ * The lifecycle of open files: registering a remote handle, close(2) of a descriptor (flush),
+ * the last close (release), fsync, and closing everything at unmount. Write failures kept on a
+ * file are reported here, once.
+ */
+export class OpenFiles {
+  readonly #core: VfsCore;
+  readonly #attrs: Attributes;
+  readonly #log: Logger;
+  /** Set by the first fsync on a remote that cannot fsync, so the notice is logged once. */
+  #fsyncNoticeLogged = false;
+
+  constructor(core: VfsCore, attrs: Attributes, log: Logger) {
+    this.#core = core;
+    this.#attrs = attrs;
+    this.#log = log;
+  }
+
+  /** Registers `remote` opened on `node` (`preloaded`: its whole content, read ahead) and returns the handle number. */
+  add(node: Node, remote: FileHandle, access: Access, preloaded?: Buffer): number {
+    const { caller, counters, handles, opts } = this.#core;
+    const file = new OpenFile(node, remote, access, caller, counters, opts, handles.writeOrder(node), preloaded);
+    node.opens++;
+    return handles.addFile(file);
+  }
+
+  /** close(2) of one descriptor: settles writes and reports a write failure. */
+  async flush(fh: number): Promise<void> {
+    const file = this.#core.handles.file(fh, 'flush');
+    if (file.writable) await file.push();
+    else await file.settle();
+    if (file.writable) this.#attrs.expire(file.node);
+    const error = file.takeError();
+    if (error !== undefined) throw error;
+  }
+
+  /** Last close: settles writes, closes the remote handle, and lets the node go if unreferenced. */
+  async release(fh: number): Promise<void> {
+    const { handles, table } = this.#core;
+    const file = handles.file(fh, 'release');
+    let error: FsError | undefined;
+    try {
+      error = await file.close();
+    } finally {
+      handles.removeFile(fh);
+      file.node.opens--;
+      if (file.writable) this.#attrs.expire(file.node);
+      table.maybeDrop(file.node);
+    }
+    if (error !== undefined) {
+      this.#log.warn(`release ${file.path}: write error not reported by flush`, error);
+      throw error;
+    }
+  }
+
+  /** Settles writes, then syncs; a successful no-op (logged once) when the remote cannot fsync. */
+  async fsync(fh: number): Promise<void> {
+    const { handles, client, caller } = this.#core;
+    const file = handles.file(fh, 'fsync');
+    await file.settle();
+    const error = file.takeError();
+    if (error !== undefined) throw error;
+    if (client.capabilities.fsync) {
+      await caller.call('handle.sync', file.path, () => file.remote.sync());
+    } else if (!this.#fsyncNoticeLogged) {
+      this.#fsyncNoticeLogged = true;
+      this.#log.info('the remote cannot fsync (no fsync@openssh.com): fsync only waits for writes to be acknowledged');
+    }
+  }
+
+  /** Settles and closes every open file (unmount). Write errors are logged. */
+  async closeAll(): Promise<void> {
+    await Promise.all(this.#core.handles.allFiles().map(async file => {
+      try {
+        const error = await file.close();
+        if (error !== undefined) this.#log.error(`close ${file.path}: unreported write error`, error);
+      } catch (error) {
+        this.#log.warn(`close ${file.path} failed`, error);
+      }
+    }));
+  }
+}

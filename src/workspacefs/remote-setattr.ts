@@ -1,0 +1,27 @@
+import type { SetAttr } from '../remote/file-client.ts';
+import { S_IFLNK } from '../remote/file-client.ts';
+import { FsError } from '../remote/fs-error.ts';
+import { pathOrEnoent, type VfsCore } from './core.ts';
+import type { Node } from './inode-table.ts';
+
+/**
+ * Sends a setattr of `node`: through open file `fh` when given (works after unlink), else one of
+ * the node's open files once it has no name, else by path; a symlink is changed itself, never its
+ * target. @throws FsError ENOTSUP for a symlink on a remote without lsetstat.
+ */
+export async function sendSetattr(core: VfsCore, node: Node, attrs: SetAttr, fh: number | undefined): Promise<void> {
+  const { handles, table, caller, client } = core;
+  const file = (fh === undefined ? undefined : handles.findFile(fh))
+    ?? (table.pathOf(node) === undefined ? handles.filesOf(node)[0] : undefined);
+  const path = file?.path ?? pathOrEnoent(table, node, 'setattr');
+  if (file !== undefined) {
+    await caller.call('handle.setattr', path, () => file.remote.setattr(attrs));
+  } else if (node.type !== S_IFLNK) {
+    await caller.call('setattr', path, () => client.setattr(path, attrs));
+  } else if (client.capabilities.noFollowSetattr) {
+    await caller.call('setattr', path, () => client.setattr(path, attrs, { noFollow: true }));
+  } else {
+    // Without lsetstat the only way to reach the remote would follow the link: refuse instead.
+    throw new FsError('ENOTSUP', 'setattr', path);
+  }
+}
