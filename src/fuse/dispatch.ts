@@ -9,12 +9,13 @@ import { errnoNumber } from './errno.ts';
 import type { Logger } from './log.ts';
 import {
   ATTR_LEN, DIRENT_STRIDE, DIRENTPLUS_STRIDE, ENTRY_LEN, OPEN_CACHE_DIR, OPEN_DIRECT_IO, OPEN_KEEP_CACHE,
-  OPEN_NONSEEKABLE, SET_ATTR, STATFS_LEN,
+  OPEN_NONSEEKABLE, STATFS_LEN,
   type NativeBinding, type NativeHandle, type NativeOp,
 } from './native.ts';
 import type {
-  Attr, AttrReply, CreateReply, DirentOut, DirentPlusOut, Entry, FuseOperations, OpenReply, RequestContext, SetattrIn,
+  Attr, AttrReply, CreateReply, DirentOut, DirentPlusOut, Entry, FuseOperations, OpenReply, RequestContext,
 } from './operations.ts';
+import { decodeRequest, decodeSetattr } from './requests.ts';
 
 /** The errno of a failed op: FsError codes map through errno.ts, anything else is EIO, logged with its stack. */
 export function toErrno(error: unknown, op: string, log: Logger): number {
@@ -55,22 +56,6 @@ export function packEntry(entry: Entry, out: Float64Array, at = 0): void {
 export function openFlags(open: OpenReply): number {
   return (open.directIo ? OPEN_DIRECT_IO : 0) | (open.keepCache ? OPEN_KEEP_CACHE : 0)
     | (open.nonseekable ? OPEN_NONSEEKABLE : 0) | (open.cacheDir ? OPEN_CACHE_DIR : 0);
-}
-
-/** Decodes setattr's FUSE_SET_ATTR_* bits and values (SETATTR_LEN layout) into SetattrIn. */
-export function decodeSetattr(valid: number, v: Float64Array): SetattrIn {
-  const changes: SetattrIn = {};
-  if (valid & SET_ATTR.MODE) changes.mode = v[0]!;
-  if (valid & SET_ATTR.UID) changes.uid = v[1]!;
-  if (valid & SET_ATTR.GID) changes.gid = v[2]!;
-  if (valid & SET_ATTR.SIZE) changes.size = v[3]!;
-  // UTIME_NOW comes with both the time bit and the _NOW bit set.
-  if (valid & SET_ATTR.ATIME_NOW) changes.atime = 'now';
-  else if (valid & SET_ATTR.ATIME) changes.atime = { sec: v[4]!, nsec: v[5]! };
-  if (valid & SET_ATTR.MTIME_NOW) changes.mtime = 'now';
-  else if (valid & SET_ATTR.MTIME) changes.mtime = { sec: v[6]!, nsec: v[7]! };
-  if (valid & SET_ATTR.CTIME) changes.ctime = { sec: v[8]!, nsec: v[9]! };
-  return changes;
 }
 
 function packStatfs(s: StatFs): Float64Array {
@@ -134,14 +119,12 @@ export class Dispatcher {
     }
   };
 
-  #route(op: NativeOp, id: number, ctx: RequestContext, a: unknown[]): void {
+  #route(op: NativeOp, id: number, ctx: RequestContext, args: unknown[]): void {
     const ops = this.#ops;
-    const n = (i: number) => a[i] as number;
-    const s = (i: number) => a[i] as string;
-    const fh = (i: number) => a[i] as number | undefined;
-    switch (op) {
+    const r = decodeRequest(op, args);
+    switch (r?.op) {
       case 'forget':
-        return this.#forget(n(0), n(1));
+        return this.#forget(r.ino, r.nlookup);
       case 'destroy':
         try {
           ops.destroy?.();
@@ -150,59 +133,59 @@ export class Dispatcher {
         }
         return;
       case 'lookup':
-        return this.#run(id, op, () => ops.lookup(n(0), s(1), ctx), e => this.#entry(id, e));
+        return this.#run(id, op, () => ops.lookup(r.parent, r.name, ctx), e => this.#entry(id, e));
       case 'getattr':
-        return this.#run(id, op, () => ops.getattr(n(0), fh(1), ctx), r => this.#attr(id, r));
+        return this.#run(id, op, () => ops.getattr(r.ino, r.maybeFh, ctx), reply => this.#attr(id, reply));
       case 'setattr':
-        return this.#run(id, op, () => ops.setattr(n(0), decodeSetattr(n(1), a[2] as Float64Array), fh(3), ctx),
-          r => this.#attr(id, r));
+        return this.#run(id, op, () => ops.setattr(r.ino, decodeSetattr(r.valid, r.values), r.maybeFh, ctx),
+          reply => this.#attr(id, reply));
       case 'readlink':
-        return this.#run(id, op, () => ops.readlink(n(0), ctx), t => this.#binding.replyReadlink(this.#h, id, t));
+        return this.#run(id, op, () => ops.readlink(r.ino, ctx), t => this.#binding.replyReadlink(this.#h, id, t));
       case 'mknod':
-        return this.#run(id, op, ops.mknod && (() => ops.mknod!(n(0), s(1), n(2), n(3), ctx)), e => this.#entry(id, e));
+        return this.#run(id, op, ops.mknod && (() => ops.mknod!(r.parent, r.name, r.mode, r.rdev, ctx)), e => this.#entry(id, e));
       case 'mkdir':
-        return this.#run(id, op, () => ops.mkdir(n(0), s(1), n(2), ctx), e => this.#entry(id, e));
+        return this.#run(id, op, () => ops.mkdir(r.parent, r.name, r.mode, ctx), e => this.#entry(id, e));
       case 'unlink':
-        return this.#run(id, op, () => ops.unlink(n(0), s(1), ctx), () => this.#ok(id));
+        return this.#run(id, op, () => ops.unlink(r.parent, r.name, ctx), () => this.#ok(id));
       case 'rmdir':
-        return this.#run(id, op, () => ops.rmdir(n(0), s(1), ctx), () => this.#ok(id));
+        return this.#run(id, op, () => ops.rmdir(r.parent, r.name, ctx), () => this.#ok(id));
       case 'symlink':
-        return this.#run(id, op, () => ops.symlink(s(0), n(1), s(2), ctx), e => this.#entry(id, e));
+        return this.#run(id, op, () => ops.symlink(r.target, r.parent, r.name, ctx), e => this.#entry(id, e));
       case 'rename':
-        return this.#run(id, op, () => ops.rename(n(0), s(1), n(2), s(3), n(4), ctx), () => this.#ok(id));
+        return this.#run(id, op, () => ops.rename(r.parent, r.name, r.newParent, r.newName, r.flags, ctx), () => this.#ok(id));
       case 'link':
-        return this.#run(id, op, () => ops.link(n(0), n(1), s(2), ctx), e => this.#entry(id, e));
+        return this.#run(id, op, () => ops.link(r.ino, r.newParent, r.newName, ctx), e => this.#entry(id, e));
       case 'open':
-        return this.#run(id, op, () => ops.open(n(0), n(1), ctx), o => this.#open(id, o));
+        return this.#run(id, op, () => ops.open(r.ino, r.flags, ctx), o => this.#open(id, o));
       case 'opendir':
-        return this.#run(id, op, () => ops.opendir(n(0), n(1), ctx), o => this.#open(id, o));
+        return this.#run(id, op, () => ops.opendir(r.ino, r.flags, ctx), o => this.#open(id, o));
       case 'read':
-        return this.#run(id, op, () => ops.read(n(0), n(1), n(3), n(2), ctx),
+        return this.#run(id, op, () => ops.read(r.ino, r.fh, r.offset, r.size, ctx),
           data => this.#binding.replyBuf(this.#h, id, data));
       case 'write':
-        return this.#run(id, op, () => ops.write(n(0), n(1), a[2] as Buffer, n(3), ctx),
+        return this.#run(id, op, () => ops.write(r.ino, r.fh, r.data, r.offset, ctx),
           count => this.#binding.replyWrite(this.#h, id, count));
       case 'flush':
-        return this.#run(id, op, () => ops.flush(n(0), n(1), ctx), () => this.#ok(id));
+        return this.#run(id, op, () => ops.flush(r.ino, r.fh, ctx), () => this.#ok(id));
       case 'release':
-        return this.#run(id, op, () => ops.release(n(0), n(1), ctx), () => this.#ok(id));
+        return this.#run(id, op, () => ops.release(r.ino, r.fh, ctx), () => this.#ok(id));
       case 'releasedir':
-        return this.#run(id, op, () => ops.releasedir(n(0), n(1), ctx), () => this.#ok(id));
+        return this.#run(id, op, () => ops.releasedir(r.ino, r.fh, ctx), () => this.#ok(id));
       case 'fsync':
-        return this.#run(id, op, () => ops.fsync(n(0), n(1), n(2) !== 0, ctx), () => this.#ok(id));
+        return this.#run(id, op, () => ops.fsync(r.ino, r.fh, r.datasync !== 0, ctx), () => this.#ok(id));
       case 'fsyncdir':
-        return this.#run(id, op, ops.fsyncdir && (() => ops.fsyncdir!(n(0), n(1), n(2) !== 0, ctx)), () => this.#ok(id));
+        return this.#run(id, op, ops.fsyncdir && (() => ops.fsyncdir!(r.ino, r.fh, r.datasync !== 0, ctx)), () => this.#ok(id));
       case 'readdir':
-        return this.#run(id, op, () => ops.readdir(n(0), n(1), n(2), n(3), ctx), list => this.#readdir(id, list));
+        return this.#run(id, op, () => ops.readdir(r.ino, r.fh, r.offset, r.size, ctx), list => this.#readdir(id, list));
       case 'readdirplus':
-        return this.#run(id, op, ops.readdirplus && (() => ops.readdirplus!(n(0), n(1), n(2), n(3), ctx)),
+        return this.#run(id, op, ops.readdirplus && (() => ops.readdirplus!(r.ino, r.fh, r.offset, r.size, ctx)),
           list => this.#readdirplus(id, list));
       case 'statfs':
-        return this.#run(id, op, () => ops.statfs(n(0), ctx), st => this.#binding.replyStatfs(this.#h, id, packStatfs(st)));
+        return this.#run(id, op, () => ops.statfs(r.ino, ctx), st => this.#binding.replyStatfs(this.#h, id, packStatfs(st)));
       case 'access':
-        return this.#run(id, op, ops.access && (() => ops.access!(n(0), n(1), ctx)), () => this.#ok(id));
+        return this.#run(id, op, ops.access && (() => ops.access!(r.ino, r.mask, ctx)), () => this.#ok(id));
       case 'create':
-        return this.#run(id, op, () => ops.create(n(0), s(1), n(2), n(3), ctx), c => this.#create(id, c));
+        return this.#run(id, op, () => ops.create(r.parent, r.name, r.mode, r.flags, ctx), c => this.#create(id, c));
       default:
         this.#log.warn(`unknown FUSE op ${String(op)}, answering ENOSYS`);
         this.#err(id, errnoNumber('ENOSYS'));

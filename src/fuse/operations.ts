@@ -7,7 +7,9 @@
  * becomes `fuse_reply_err(errno)`, and anything else becomes EIO (logged once with its stack).
  * `forget` has no reply. An op that is not implemented (optional members) is answered ENOSYS.
  *
- * Numbers are JS doubles: inode numbers, file handles and offsets stay below 2^53.
+ * Numbers are JS doubles: inode numbers, file handles and offsets stay below 2^53. Every ranged op
+ * takes `offset` before `size` (read, readdir, readdirplus) or before nothing (write's `data` comes
+ * first), the order of the kernel's fuse_read_in and of the binding's arguments.
  * Buffers handed in (`write`'s data) belong to the implementation once the call is made.
  */
 import type { StatFs, Timespec } from '../remote/file-client.ts';
@@ -143,8 +145,8 @@ export interface FuseOperations {
   link(ino: number, newParent: number, newName: string, ctx: RequestContext): Promise<Entry>;
   /** `flags` are the open(2) flags (O_ACCMODE, O_APPEND, O_TRUNC, ...). */
   open(ino: number, flags: number, ctx: RequestContext): Promise<OpenReply>;
-  /** Resolves with at most `size` bytes; fewer only at end of file. */
-  read(ino: number, fh: number, size: number, offset: number, ctx: RequestContext): Promise<Uint8Array>;
+  /** Resolves with at most `size` bytes from `offset`; fewer only at end of file. */
+  read(ino: number, fh: number, offset: number, size: number, ctx: RequestContext): Promise<Uint8Array>;
   /** Resolves with the number of bytes written (all of `data` on success). */
   write(ino: number, fh: number, data: Buffer, offset: number, ctx: RequestContext): Promise<number>;
   flush(ino: number, fh: number, ctx: RequestContext): Promise<void>;

@@ -338,7 +338,7 @@ export class WorkspaceFilesystem implements FuseOperations {
   }
 
   /** Reads through the handle's read-ahead window; writes on this file are settled first. */
-  read(ino: number, fh: number, size: number, offset: number, _ctx: RequestContext): Promise<Uint8Array> {
+  read(ino: number, fh: number, offset: number, size: number, _ctx: RequestContext): Promise<Uint8Array> {
     return this.#op('read', async () => {
       const file = this.#core.handles.file(fh, 'read');
       await this.#core.handles.settle(file.node);

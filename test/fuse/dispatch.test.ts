@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { Dispatcher, decodeSetattr, toErrno } from '../../src/fuse/dispatch.ts';
+import { Dispatcher, toErrno } from '../../src/fuse/dispatch.ts';
+import { decodeSetattr } from '../../src/fuse/requests.ts';
 import { errnoName, errnoNumber } from '../../src/fuse/errno.ts';
 import { DIRENTPLUS_STRIDE, ENTRY_LEN, OPEN_DIRECT_IO, OPEN_KEEP_CACHE, SET_ATTR, SETATTR_LEN } from '../../src/fuse/native.ts';
 import { ROOT_INO, type FuseOperations } from '../../src/fuse/operations.ts';

@@ -169,7 +169,7 @@ export class MemoryFs implements FuseOperations {
     return { fh: this.#fh++, directIo: this.directIo };
   }
 
-  async read(ino: number, _fh: number, size: number, offset: number): Promise<Uint8Array> {
+  async read(ino: number, _fh: number, offset: number, size: number): Promise<Uint8Array> {
     this.calls.push(`read ${ino}`);
     return this.#get(ino, 'read').data.subarray(offset, offset + size);
   }

@@ -36,7 +36,7 @@ describe('WorkspaceFilesystem under concurrency and remote change', () => {
     assert.equal(new Set(entries.map(e => e.ino)).size, 20);
     const texts = await Promise.all(entries.map(async (e, i) => {
       const { fh } = await fs.open(e.ino, O_RDONLY, ctx);
-      const data = await fs.read(e.ino, fh, 100, 0, ctx);
+      const data = await fs.read(e.ino, fh, 0, 100, ctx);
       await fs.release(e.ino, fh, ctx);
       return [Buffer.from(data).toString(), `content ${i}`];
     }));
@@ -75,7 +75,7 @@ describe('WorkspaceFilesystem under concurrency and remote change', () => {
     const { ino } = await fs.lookup(ROOT_INO, 'f', ctx);
     const { fh } = await fs.open(ino, O_RDONLY, ctx);
     await fs.release(ino, fh, ctx);
-    await assert.rejects(fs.read(ino, fh, 1, 0, ctx), { code: 'EBADF' });
+    await assert.rejects(fs.read(ino, fh, 0, 1, ctx), { code: 'EBADF' });
     await assert.rejects(fs.releasedir(ino, fh, ctx), { code: 'EBADF' });
   });
 
@@ -85,7 +85,7 @@ describe('WorkspaceFilesystem under concurrency and remote change', () => {
     client.put('/work/f', 'abc');
     const { ino } = await fs.lookup(ROOT_INO, 'f', ctx);
     const { fh } = await fs.open(ino, O_WRONLY | 0o2000, ctx);
-    assert.equal(Buffer.from(await fs.read(ino, fh, 10, 0, ctx)).toString(), 'abc');
+    assert.equal(Buffer.from(await fs.read(ino, fh, 0, 10, ctx)).toString(), 'abc');
     await fs.write(ino, fh, Buffer.from('d'), 3, ctx);
     await fs.release(ino, fh, ctx);
     assert.deepEqual(client.log.find(c => c.method === 'open')!.args[1], { read: true, write: true, append: false });

@@ -63,7 +63,7 @@ describe('WorkspaceFilesystem reads and writes', () => {
     client.resetCounts();
     const parts: Uint8Array[] = [];
     for (let off = 0; ; off += 128 << 10) {
-      const chunk = await fs.read(ino, fh, 128 << 10, off, ctx);
+      const chunk = await fs.read(ino, fh, off, 128 << 10, ctx);
       if (chunk.length === 0) break;
       parts.push(chunk);
     }
@@ -80,7 +80,7 @@ describe('WorkspaceFilesystem reads and writes', () => {
     const { ino } = await fs.lookup(ROOT_INO, 'r', ctx);
     const { fh } = await fs.open(ino, O_RDONLY, ctx);
     for (const off of [900_000, 10, 500_000, 1_048_000]) {
-      const got = await fs.read(ino, fh, 4096, off, ctx);
+      const got = await fs.read(ino, fh, off, 4096, ctx);
       assert.ok(Buffer.from(got).equals(data.subarray(off, off + 4096)));
     }
     await fs.release(ino, fh, ctx);
@@ -92,10 +92,10 @@ describe('WorkspaceFilesystem reads and writes', () => {
     const { ino } = await fs.lookup(ROOT_INO, 'f', ctx);
     const reader = await fs.open(ino, O_RDONLY, ctx);
     const writer = await fs.open(ino, O_WRONLY, ctx);
-    await fs.read(ino, reader.fh, 128 << 10, 0, ctx);
+    await fs.read(ino, reader.fh, 0, 128 << 10, ctx);
     await fs.read(ino, reader.fh, 128 << 10, 128 << 10, ctx); // read-ahead now covers the start
     await fs.write(ino, writer.fh, Buffer.from('ZZZZ'), 300_000, ctx);
-    const got = await fs.read(ino, reader.fh, 4, 300_000, ctx);
+    const got = await fs.read(ino, reader.fh, 300_000, 4, ctx);
     assert.equal(Buffer.from(got).toString(), 'ZZZZ');
     await fs.release(ino, writer.fh, ctx);
     await fs.release(ino, reader.fh, ctx);
@@ -138,12 +138,12 @@ describe('WorkspaceFilesystem reads and writes', () => {
     const { fh } = await fs.open(ino, O_RDWR, ctx);
     await fs.unlink(ROOT_INO, 'tmp', ctx);
     await fs.write(ino, fh, Buffer.from('defg'), 3, ctx);
-    assert.equal(Buffer.from(await fs.read(ino, fh, 100, 0, ctx)).toString(), 'abcdefg');
+    assert.equal(Buffer.from(await fs.read(ino, fh, 0, 100, ctx)).toString(), 'abcdefg');
     const attr = await fs.getattr(ino, fh, ctx);
     assert.equal(attr.attr.size, 7);
     assert.equal(attr.attr.nlink, 0);
     await fs.setattr(ino, { size: 2 }, fh, ctx);
-    assert.equal(Buffer.from(await fs.read(ino, fh, 100, 0, ctx)).toString(), 'ab');
+    assert.equal(Buffer.from(await fs.read(ino, fh, 0, 100, ctx)).toString(), 'ab');
     await fs.release(ino, fh, ctx);
     assert.deepEqual(await client.readdir('/work'), []);
     assert.equal((await fs.lookup(ROOT_INO, 'tmp', ctx)).ino, 0);
@@ -156,7 +156,7 @@ describe('WorkspaceFilesystem reads and writes', () => {
     const a = await fs.lookup(ROOT_INO, 'a', ctx);
     const { fh } = await fs.open(a.ino, O_RDONLY, ctx);
     await fs.rename(ROOT_INO, 'b', ROOT_INO, 'a', 0, ctx);
-    assert.equal(Buffer.from(await fs.read(a.ino, fh, 10, 0, ctx)).toString(), 'old');
+    assert.equal(Buffer.from(await fs.read(a.ino, fh, 0, 10, ctx)).toString(), 'old');
     await fs.release(a.ino, fh, ctx);
     const now = await fs.lookup(ROOT_INO, 'a', ctx);
     assert.notEqual(now.ino, a.ino);

@@ -207,7 +207,7 @@ describe('WorkspaceFilesystem read-ahead of small files while a folder is read f
   async function readAll(fs: ReturnType<typeof makeFs>['fs'], dir: number, name: string): Promise<string> {
     const e = await fs.lookup(dir, name, ctx);
     const { fh } = await fs.open(e.ino, 0, ctx);
-    const data = Buffer.from(await fs.read(e.ino, fh, 1 << 20, 0, ctx));
+    const data = Buffer.from(await fs.read(e.ino, fh, 0, 1 << 20, ctx));
     await fs.release(e.ino, fh, ctx);
     return data.toString();
   }

@@ -93,7 +93,7 @@ describe('WorkspaceFilesystem mutations keep the caches true', () => {
     const file = await fs.lookup(deep.ino, 'file.txt', ctx);
     await fs.rename(ROOT_INO, 'src', ROOT_INO, 'dst', 0, ctx);
     const { fh } = await fs.open(file.ino, O_RDONLY, ctx);
-    assert.equal(Buffer.from(await fs.read(file.ino, fh, 100, 0, ctx)).toString(), 'content');
+    assert.equal(Buffer.from(await fs.read(file.ino, fh, 0, 100, ctx)).toString(), 'content');
     await fs.release(file.ino, fh, ctx);
     assert.equal(client.log.find(c => c.method === 'open')!.args[0], '/work/dst/deep/file.txt');
     const moved = await fs.lookup(ROOT_INO, 'dst', ctx);

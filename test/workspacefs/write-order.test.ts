@@ -97,7 +97,7 @@ describe('WorkspaceFilesystem write order across descriptors', () => {
     client.put('/work/f', Buffer.from('old!'));
     const { ino, a, b } = await openTwo(fs, O_WRONLY, O_RDWR);
     await fs.write(ino, a, Buffer.from('new'), 0, ctx);
-    assert.equal((await fs.read(ino, b, 4, 0, ctx)).toString(), 'new!');
+    assert.equal((await fs.read(ino, b, 0, 4, ctx)).toString(), 'new!');
     await close(fs, ino, a);
     await close(fs, ino, b);
   });
