@@ -19,20 +19,23 @@ export class Node {
   readonly type: number;
   /** The remote's inode number when the FileClient reports one (hard links share it). */
   remoteIno: number | undefined;
-  /** Names of this node, keyed by `linkKey`; empty when orphaned (unlinked or replaced while referenced). */
+  /** Names of this node, keyed by `linkKey`; empty when orphaned (unlinked or replaced while referenced). Written only by InodeTable. */
   readonly links = new Map<string, Link>();
   /** Children known to the table, by name (directories only). */
   readonly children = new Map<string, Node>();
-  /** Kernel references (lookup counts). */
+  /** Kernel references (lookup counts). Written only by InodeTable (ref, forget). */
   lookups = 0;
-  /** Open file and directory handles on this node. */
+  /** Open file and directory handles on this node. Written only by OpenFiles and DirReader. */
   opens = 0;
-  /** Cached attributes (remote view, ids unmapped) and when they expire (`now()` ms). */
+  /**
+   * Cached attributes (remote view, ids unmapped) and when they expire (`now()` ms).
+   * Written only by Attributes (attributes.ts), like the three fields below.
+   */
   attr: FileStat | undefined;
   attrExpires = 0;
   /** True when `attr` came from the remote; false after we patched it for our own mutation. */
   attrFromRemote = false;
-  /** Cached symlink target and its expiry. */
+  /** Cached symlink target and its expiry. Written only by Attributes. */
   linkTarget: string | undefined;
   linkTargetExpires = 0;
 

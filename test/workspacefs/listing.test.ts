@@ -4,11 +4,6 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { ROOT_INO } from '../../src/fuse/operations.ts';
 import { ctx, makeFs } from './fixture.ts';
 
-/** Lets background read-aheads (and the client's latency) run. */
-async function settle(ms = 20): Promise<void> {
-  await sleep(ms);
-}
-
 describe('WorkspaceFilesystem listing-driven lookups and read-ahead of listings', () => {
   it('500 lookups in 50 folders cost at most 50 readdirs and no lstat', async () => {
     const { client, fs } = makeFs({ prefetchConcurrency: 0 });
@@ -125,7 +120,7 @@ describe('WorkspaceFilesystem listing-driven lookups and read-ahead of listings'
     client.resetCounts();
     const root = await fs.opendir(ROOT_INO, 0, ctx);
     await fs.releasedir(ROOT_INO, root.fh, ctx);
-    await settle();
+    await fs.readAheadIdle();
     // Root on demand, then two levels ahead: a, b, c and their six subfolders.
     assert.equal(client.count('readdir'), 10);
     assert.equal(fs.stats().cache.prefetch.misses, 9);
@@ -134,7 +129,7 @@ describe('WorkspaceFilesystem listing-driven lookups and read-ahead of listings'
     const a = await fs.lookup(ROOT_INO, 'a', ctx);
     const openA = await fs.opendir(a.ino, 0, ctx);
     await fs.releasedir(a.ino, openA.fh, ctx);
-    await settle();
+    await fs.readAheadIdle();
     assert.equal(fs.stats().cache.prefetch.hits, 1);
     // a/x and a/y are listed already; a/x/p, a/x/q, a/y/p, a/y/q follow.
     assert.equal(client.count('readdir'), 4);
@@ -148,7 +143,7 @@ describe('WorkspaceFilesystem listing-driven lookups and read-ahead of listings'
     await fs.releasedir(p.ino, openP.fh, ctx);
     assert.equal(client.count('readdir'), 0);
     assert.equal(client.count('lstat'), 0);
-    await settle();
+    await fs.readAheadIdle();
   });
 
   it('read-ahead keeps at most prefetchConcurrency listings in flight', async () => {
@@ -166,7 +161,7 @@ describe('WorkspaceFilesystem listing-driven lookups and read-ahead of listings'
     };
     const root = await fs.opendir(ROOT_INO, 0, ctx);
     await fs.releasedir(ROOT_INO, root.fh, ctx);
-    await settle(200);
+    await fs.readAheadIdle();
     assert.equal(client.count('readdir'), 41);
     assert.ok(most <= 5, `at most 4 read-aheads and the demand listing, saw ${most}`);
   });
@@ -178,7 +173,7 @@ describe('WorkspaceFilesystem listing-driven lookups and read-ahead of listings'
     client.resetCounts();
     const root = await fs.opendir(ROOT_INO, 0, ctx);
     await fs.releasedir(ROOT_INO, root.fh, ctx);
-    await settle();
+    await fs.readAheadIdle();
     assert.equal(client.count('readdir'), 3, 'root, a and a/b');
   });
 
@@ -189,7 +184,7 @@ describe('WorkspaceFilesystem listing-driven lookups and read-ahead of listings'
     await fs.releasedir(ROOT_INO, root.fh, ctx);
     const a = await fs.lookup(ROOT_INO, 'a', ctx);
     const sub = await fs.lookup(a.ino, 'sub', ctx);
-    await settle();
+    await fs.readAheadIdle();
     await fs.rename(ROOT_INO, 'a', ROOT_INO, 'b', 0, ctx);
     await fs.mkdir(ROOT_INO, 'a', 0o755, ctx);
     const a2 = await fs.lookup(ROOT_INO, 'a', ctx);
@@ -219,7 +214,7 @@ describe('WorkspaceFilesystem read-ahead of small files while a folder is read f
     const src = await fs.lookup(ROOT_INO, 'src', ctx);
     assert.equal(await readAll(fs, src.ino, 'f00'), 'content 0');
     assert.equal(await readAll(fs, src.ino, 'f01'), 'content 1');
-    await settle(50);
+    await fs.readAheadIdle();
     client.resetCounts();
     for (let i = 2; i < 30; i++) assert.equal(await readAll(fs, src.ino, `f${String(i).padStart(2, '0')}`), `content ${i}`);
     assert.equal(client.count('open'), 0);
@@ -237,7 +232,7 @@ describe('WorkspaceFilesystem read-ahead of small files while a folder is read f
     const d = await fs.lookup(ROOT_INO, 'd', ctx);
     await readAll(fs, d.ino, 'f0');
     await readAll(fs, d.ino, 'f1');
-    await settle(50);
+    await fs.readAheadIdle();
     client.put('/work/d/f3', 'new content 3');
     clock.advance(1001);
     assert.equal(await readAll(fs, d.ino, 'f3'), 'new content 3');
@@ -249,7 +244,7 @@ describe('WorkspaceFilesystem read-ahead of small files while a folder is read f
     const d = await fs.lookup(ROOT_INO, 'd', ctx);
     await readAll(fs, d.ino, 'f0');
     await readAll(fs, d.ino, 'f1');
-    await settle(50);
+    await fs.readAheadIdle();
     const f2 = await fs.lookup(d.ino, 'f2', ctx);
     const w = await fs.open(f2.ino, 1 /* O_WRONLY */, ctx);
     await fs.write(f2.ino, w.fh, Buffer.from('NEW'), 0, ctx);
