@@ -13,6 +13,7 @@ import { pipeline } from 'node:stream/promises';
 import type { Backend } from '../remote/backend.ts';
 import { PermissionError, StateError } from '../remote/errors.ts';
 import { formatPlatform, type PlatformInfo } from '../remote/platform.ts';
+import { collectOutput } from '../remote/session-output.ts';
 import { resolveBinary, type ResolvedBinary } from './resolve.ts';
 
 /** rmount's version: the agent's remote file name carries it. */
@@ -60,15 +61,8 @@ export async function sha256File(path: string): Promise<string> {
 
 /** Runs `argv` on the remote with optional stdin; collects output. */
 export async function runRemote(backend: Backend, argv: readonly string[], stdin?: NodeJS.ReadableStream): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  const session = await backend.exec(argv);
-  const out: Buffer[] = [];
-  const err: Buffer[] = [];
-  session.stdout.on('data', (c: Buffer) => out.push(c));
-  session.stderr.on('data', (c: Buffer) => err.push(c));
-  if (stdin) await pipeline(stdin, session.stdin).catch(() => undefined);
-  else session.stdin.end();
-  const { code } = await session.wait();
-  return { code, stdout: Buffer.concat(out).toString('utf8'), stderr: Buffer.concat(err).toString('utf8') };
+  const { code, stdout, stderr } = await collectOutput(await backend.exec(argv), stdin);
+  return { code, stdout: stdout.toString('utf8'), stderr: stderr.toString('utf8') };
 }
 
 // The remote's SHA-256 of "$1": sha256sum where it exists, else the agent's own answer.

@@ -1,6 +1,7 @@
 import { posix } from 'node:path';
 import type { Backend } from '../remote/backend.ts';
 import { S_IFLNK, S_IFMT, S_IFREG, type FileStat } from '../remote/file-client.ts';
+import { collectOutput } from '../remote/session-output.ts';
 
 /** What discovery found: the remote PATH and the command names on it, each once, in PATH order. */
 export interface Discovered {
@@ -10,13 +11,8 @@ export interface Discovered {
 
 /** The remote's PATH as a command run through `backend.exec` sees it. */
 export async function remotePath(backend: Backend): Promise<string[]> {
-  const session = await backend.exec(['sh', '-c', 'printf %s "$PATH"']);
-  session.stdin.end();
-  const chunks: Buffer[] = [];
-  session.stdout.on('data', (b: Buffer) => chunks.push(b));
-  session.stderr.resume();
-  await session.wait();
-  const dirs = Buffer.concat(chunks).toString('utf8').split(':').filter(d => d.startsWith('/'));
+  const { stdout } = await collectOutput(await backend.exec(['sh', '-c', 'printf %s "$PATH"']));
+  const dirs = stdout.toString('utf8').split(':').filter(d => d.startsWith('/'));
   return [...new Set(dirs)];
 }
 

@@ -10,6 +10,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { readRecord } from '../../src/mount/registry.ts';
 import { readMounts } from '../../src/system/mountinfo.ts';
 import { runCli, type CliResult } from './cli.ts';
 import { requirePart, which } from './skip.ts';
@@ -212,16 +213,7 @@ export function cliFor(mount: Pick<TestMount, 'env'>, args: string[]): Promise<C
 }
 
 async function recordedPid(dir: string, mountpoint: string): Promise<number | undefined> {
-  for (const name of await readdir(dir).catch(() => [] as string[])) {
-    if (!name.endsWith('.json')) continue;
-    try {
-      const rec = JSON.parse(await readFile(join(dir, name), 'utf8')) as { mountpoint?: string; pid?: number };
-      if (rec.mountpoint === mountpoint && typeof rec.pid === 'number') return rec.pid;
-    } catch {
-      // A record being rewritten: skip it.
-    }
-  }
-  return undefined;
+  return (await readRecord(dir, mountpoint))?.pid;
 }
 
 function fusermountLazy(mountpoint: string): Promise<void> {

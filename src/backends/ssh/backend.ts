@@ -13,6 +13,7 @@ import { RmountError, TimeoutError, UnreachableError, UnsupportedError } from '.
 import type { FileClient } from '../../remote/file-client.ts';
 import { platformFromUname, type PlatformInfo } from '../../remote/platform.ts';
 import type { ExecOptions, Session } from '../../remote/session.ts';
+import { collectOutput } from '../../remote/session-output.ts';
 import { quoteArg, renderCommand } from '../../remote/shell-quote.ts';
 import type { Prompter } from './auth.ts';
 import { resolveSshConfig, type SshHostConfig } from './config.ts';
@@ -371,11 +372,7 @@ export class SshBackend implements Backend {
   }
 
   async #collect(session: Session): Promise<{ code: number | null; stdout: string }> {
-    session.stdin.end();
-    const chunks: Buffer[] = [];
-    session.stdout.on('data', (c: Buffer) => chunks.push(c));
-    session.stderr.resume();
-    const { code } = await session.wait();
-    return { code, stdout: Buffer.concat(chunks).toString('utf8') };
+    const { code, stdout } = await collectOutput(session);
+    return { code, stdout: stdout.toString('utf8') };
   }
 }

@@ -3,7 +3,8 @@ import { after } from 'node:test';
 import { join } from 'node:path';
 import { SshBackend, type SshBackendOptions } from '../../../src/backends/ssh/backend.ts';
 import type { Destination } from '../../../src/remote/destination.ts';
-import type { ExecOptions, ExitStatus } from '../../../src/remote/session.ts';
+import type { ExecOptions } from '../../../src/remote/session.ts';
+import { collectOutput, type SessionOutput } from '../../../src/remote/session-output.ts';
 import type { AfterHook, SshdFixture } from '../../helpers/sshd.ts';
 
 /**
@@ -30,21 +31,11 @@ export async function connectBackend(t: AfterHook, sshd: SshdFixture, options: S
 }
 
 /** What a finished command produced. */
-export interface RunResult extends ExitStatus {
-  stdout: Buffer;
-  stderr: Buffer;
-}
+export type RunResult = SessionOutput;
 
 /** Runs argv to completion, feeding `stdin` (then EOF) and collecting both outputs. */
 export async function run(backend: SshBackend, argv: string[], options: ExecOptions = {}, stdin?: Buffer | string): Promise<RunResult> {
-  const session = await backend.exec(argv, options);
-  const out: Buffer[] = [];
-  const err: Buffer[] = [];
-  session.stdout.on('data', (c: Buffer) => out.push(c));
-  session.stderr.on('data', (c: Buffer) => err.push(c));
-  session.stdin.end(stdin);
-  const status = await session.wait();
-  return { ...status, stdout: Buffer.concat(out), stderr: Buffer.concat(err) };
+  return collectOutput(await backend.exec(argv, options), typeof stdin === 'string' ? Buffer.from(stdin) : stdin);
 }
 
 /**
