@@ -6,10 +6,9 @@ import { canonicalMountpoint } from '../../system/mountinfo.ts';
 import { checkMountpoint } from '../../mount/preflight.ts';
 import { runtimeDir, runtimeFiles } from '../../mount/registry.ts';
 import { parseDestination } from '../../remote/destination.ts';
-import { RmountError } from '../../remote/errors.ts';
 import { addConnectOptions, type CliContext } from '../context.ts';
 import { backendOptions, type ConnectFlags } from '../connect.ts';
-import { renderError } from '../errors.ts';
+import { renderError, stableCode } from '../errors.ts';
 import { streamLogger } from '../logger.ts';
 
 interface MountFlags extends ConnectFlags {
@@ -70,7 +69,8 @@ async function runForeground(destText: string, mountpoint: string, flags: MountF
       env: ctx.env,
     });
   } catch (error) {
-    say({ ok: false, error: renderError(error), ...(error instanceof RmountError ? { code: error.code } : {}) });
+    const code = stableCode(error);
+    say({ ok: false, error: renderError(error), ...(code === undefined ? {} : { code }) });
     throw error;
   }
   say({ ok: true });
