@@ -293,9 +293,11 @@ export class MemoryFileClient implements FileClient {
     return { bsize: 4096, frsize: 4096, blocks: 1 << 20, bfree: 1 << 19, bavail: 1 << 19, files: 1 << 16, ffree: 1 << 15, favail: 1 << 15, flag: 0, namemax: 255 };
   }
 
+  /** The home and login folder is `/`; `..` and symlinks are resolved, every component must exist. */
   async realpath(path: string): Promise<string> {
     await this.#enter('realpath', [path]);
-    return `/${split(path).join('/')}`;
+    const home = path === '~' || path.startsWith('~/') ? path.slice(1) : path;
+    return `/${this.#canonical(home, 'realpath', path).join('/')}`;
   }
 
   async close(): Promise<void> {
@@ -424,6 +426,31 @@ export class MemoryFileClient implements FileClient {
       node = next;
     }
     return node;
+  }
+
+  /** The names of `path`'s canonical form: `.`, `..` and every symlink resolved, as realpath(3). */
+  #canonical(path: string, syscall: string, original: string, depth = 0): string[] {
+    if (depth > 40) throw new FsError('ELOOP', syscall, original);
+    const parts = split(path);
+    const names: string[] = [];
+    const nodes: MemoryInode[] = [this.root];
+    for (let i = 0; i < parts.length; i++) {
+      if (parts[i] === '..') {
+        if (names.length > 0) { names.pop(); nodes.pop(); }
+        continue;
+      }
+      const dir = nodes[nodes.length - 1]!;
+      if ((dir.mode & S_IFMT) !== S_IFDIR) throw new FsError('ENOTDIR', syscall, original);
+      const next = dir.entries.get(parts[i]!);
+      if (next === undefined) throw new FsError('ENOENT', syscall, original);
+      if ((next.mode & S_IFMT) === S_IFLNK) {
+        const target = next.target.startsWith('/') ? next.target : `/${names.join('/')}/${next.target}`;
+        return this.#canonical(`${target}/${parts.slice(i + 1).join('/')}`, syscall, original, depth + 1);
+      }
+      names.push(parts[i]!);
+      nodes.push(next);
+    }
+    return names;
   }
 
   #parentOf(path: string, syscall: string): { dir: MemoryInode; name: string } {
