@@ -93,7 +93,5 @@ describe('rmount-agent in a container', { skip, timeout: 900_000 }, () => {
     t.after(() => client.close());
     return { client, root };
   });
-  it('closes the setup client', async () => {
-    await setup?.close();
-  });
+  hook.after(async () => { await setup?.close(); });
 });
