@@ -39,3 +39,13 @@ export function backendOptions(flags: ConnectFlags): BackendOptions {
 export async function connectFromCli(text: string, flags: ConnectFlags): Promise<Backend> {
   return connectBackend(parseDestination(text), backendOptions(flags));
 }
+
+/** Connects to `text`, runs `use` with the backend, and closes it however `use` ends. */
+export async function withBackend<T>(text: string, flags: ConnectFlags, use: (backend: Backend) => Promise<T>): Promise<T> {
+  const backend = await connectFromCli(text, flags);
+  try {
+    return await use(backend);
+  } finally {
+    await backend.close();
+  }
+}

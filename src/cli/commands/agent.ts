@@ -4,7 +4,7 @@ import { installAgent, type InstallOptions, type InstallResult } from '../../age
 import { describeBuild } from '../../agent/resolve.ts';
 import { UsageError } from '../../remote/errors.ts';
 import { addConnectOptions, type CliContext } from '../context.ts';
-import { connectFromCli, type ConnectFlags } from '../connect.ts';
+import { withBackend, type ConnectFlags } from '../connect.ts';
 
 /** Uploads below this size get no progress bar. */
 const PROGRESS_MIN_BYTES = 1024 * 1024;
@@ -40,15 +40,12 @@ export function registerAgent(program: Command, ctx: CliContext): void {
     .argument('<dest>', 'destination')
     .option('--from <dir|template>', 'agent builds: a dist folder or a template like ./bin/agent_{os}_{arch} (default dist/agent)'))
     .action(async (dest: string, flags: ConnectFlags & { from?: string }) => {
-      const backend = await connectFromCli(dest, flags);
-      const bar = progressBar(ctx.stderr, 'rmount-agent');
-      try {
+      await withBackend(dest, flags, async backend => {
+        const bar = progressBar(ctx.stderr, 'rmount-agent');
         const r = await installAgent(backend, { ...(flags.from !== undefined ? { from: flags.from } : {}), onProgress: bar.update });
         bar.done();
         report(ctx, r, backend.addr);
-      } finally {
-        await backend.close();
-      }
+      });
     });
 
   addConnectOptions(agent.command('push')
@@ -59,15 +56,12 @@ export function registerAgent(program: Command, ctx: CliContext): void {
     .option('--mode <octal>', 'file mode', '0755'))
     .action(async (dest: string, flags: ConnectFlags & { from: string; to: string; mode: string }) => {
       if (!/^0?[0-7]{3,4}$/.test(flags.mode)) throw new UsageError(`--mode ${flags.mode} is not an octal mode`, { suggestion: 'e.g. --mode 0755' });
-      const backend = await connectFromCli(dest, flags);
-      const bar = progressBar(ctx.stderr, flags.to.split('/').pop() ?? flags.to);
-      try {
+      await withBackend(dest, flags, async backend => {
+        const bar = progressBar(ctx.stderr, flags.to.split('/').pop() ?? flags.to);
         const options: InstallOptions = { from: flags.from, remotePath: flags.to, mode: parseInt(flags.mode, 8), onProgress: bar.update };
         const r = await installAgent(backend, options);
         bar.done();
         report(ctx, r, backend.addr);
-      } finally {
-        await backend.close();
-      }
+      });
     });
 }

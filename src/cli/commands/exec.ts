@@ -4,7 +4,7 @@ import type { Writable } from 'node:stream';
 import { UsageError } from '../../remote/errors.ts';
 import { exitCodeOf, type ExecOptions, type PtyOptions, type Session } from '../../remote/session.ts';
 import { addConnectOptions, type CliContext } from '../context.ts';
-import { parseDuration, type ConnectFlags } from '../connect.ts';
+import { parseDuration, withBackend, type ConnectFlags } from '../connect.ts';
 
 interface ExecFlags extends ConnectFlags {
   in?: string;
@@ -59,17 +59,13 @@ export function registerExec(program: Command, ctx: CliContext): void {
       if (target === undefined) {
         throw new UsageError(`${process.cwd()} is not inside a mount`, { suggestion: 'run it inside a mount, or name one: rmount exec --in <mountpoint|dest> -- <cmd>' });
       }
-      const { connectFromCli } = await import('../connect.ts');
-      const backend = await connectFromCli(target, flags);
-      try {
+      ctx.exitCode = await withBackend(target, flags, async backend => {
         const cwd = flags.cwd ?? backend.destination.path;
         const options: ExecOptions = { env };
         if (cwd !== undefined) options.cwd = cwd;
         if (pty !== undefined) options.pty = pty;
-        ctx.exitCode = await runAttached(await backend.exec(argv, options), ctx, { timeoutMs });
-      } finally {
-        await backend.close();
-      }
+        return runAttached(await backend.exec(argv, options), ctx, { timeoutMs });
+      });
     });
 }
 

@@ -2,7 +2,7 @@ import type { Command } from 'commander';
 import { posix } from 'node:path';
 import { isDirMode, isSymlinkMode } from '../../remote/file-client.ts';
 import { addConnectOptions, type CliContext } from '../context.ts';
-import { connectFromCli, type ConnectFlags } from '../connect.ts';
+import { withBackend, type ConnectFlags } from '../connect.ts';
 import { formatListing, sortEntries, type ListingRow } from '../format.ts';
 
 /** `rmount ls <dest>`: a long listing of the destination's folder through its FileClient. */
@@ -12,8 +12,7 @@ export function registerLs(program: Command, ctx: CliContext): void {
     .argument('<dest>', 'destination')
     .option('-a, --all', 'include names starting with "."'))
     .action(async (dest: string, flags: ConnectFlags & { all?: boolean }) => {
-      const backend = await connectFromCli(dest, flags);
-      try {
+      await withBackend(dest, flags, async backend => {
         const files = await backend.files();
         const path = await backend.resolvePath(backend.destination.path);
         const st = await files.lstat(path);
@@ -25,9 +24,7 @@ export function registerLs(program: Command, ctx: CliContext): void {
           rows = [await withTarget(posix.basename(path), st, () => files.readlink(path))];
         }
         if (rows.length > 0) ctx.stdout.write(`${formatListing(rows)}\n`);
-      } finally {
-        await backend.close();
-      }
+      });
     });
 }
 

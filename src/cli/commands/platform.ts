@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
 import { formatPlatform } from '../../remote/platform.ts';
 import { addConnectOptions, type CliContext } from '../context.ts';
-import { connectFromCli, type ConnectFlags } from '../connect.ts';
+import { withBackend, type ConnectFlags } from '../connect.ts';
 
 /** `rmount platform <dest>`: the remote's GOOS/GOARCH[/variant]. */
 export function registerPlatform(program: Command, ctx: CliContext): void {
@@ -10,12 +10,7 @@ export function registerPlatform(program: Command, ctx: CliContext): void {
     .argument('<dest>', 'destination')
     .option('--json', 'print {"os","arch","variant"} as JSON'))
     .action(async (dest: string, flags: ConnectFlags & { json?: boolean }) => {
-      const backend = await connectFromCli(dest, flags);
-      try {
-        const p = await backend.detectPlatform();
-        ctx.stdout.write(flags.json ? `${JSON.stringify(p)}\n` : `${formatPlatform(p)}\n`);
-      } finally {
-        await backend.close();
-      }
+      const p = await withBackend(dest, flags, backend => backend.detectPlatform());
+      ctx.stdout.write(flags.json ? `${JSON.stringify(p)}\n` : `${formatPlatform(p)}\n`);
     });
 }
