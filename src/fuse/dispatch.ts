@@ -9,7 +9,7 @@ import { errnoNumber } from './errno.ts';
 import type { Logger } from './log.ts';
 import {
   ATTR_LEN, DIRENT_STRIDE, DIRENTPLUS_STRIDE, ENTRY_LEN, OPEN_CACHE_DIR, OPEN_DIRECT_IO, OPEN_KEEP_CACHE,
-  OPEN_NONSEEKABLE, STATFS_LEN,
+  OPEN_NONSEEKABLE,
   type NativeBinding, type NativeHandle, type NativeOp,
 } from './native.ts';
 import type {

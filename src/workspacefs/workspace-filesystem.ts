@@ -5,26 +5,24 @@ import {
 } from '../fuse/operations.ts';
 import { S_IFLNK, S_IFMT, S_IFREG, type FileClient, type OpenFlags, type StatFs } from '../remote/file-client.ts';
 import { FsError, isFsError } from '../remote/fs-error.ts';
-import { AttrSource } from './attr-source.ts';
-import { Attributes, permits, W_OK } from './attributes.ts';
-import { ContentCache } from './content-cache.ts';
-import { ContentPrefetch } from './content-prefetch.ts';
+import type { AttrSource } from './attr-source.ts';
+import { permits, W_OK, type Attributes } from './attributes.ts';
+import type { ContentPrefetch } from './content-prefetch.ts';
 import { pathOrEnoent, type VfsCore } from './core.ts';
-import { DirReader } from './dir-reader.ts';
-import { Entries } from './entries.ts';
-import { HandleTable } from './handles.ts';
-import { IdMap } from './id-map.ts';
-import { InodeTable, joinPath, type Node } from './inode-table.ts';
-import { KernelNotices } from './kernel-notices.ts';
-import { ListingPrefetch } from './listing-prefetch.ts';
-import { Listings } from './listings.ts';
+import type { DirReader } from './dir-reader.ts';
+import type { Entries } from './entries.ts';
+import type { IdMap } from './id-map.ts';
+import { joinPath, type Node } from './inode-table.ts';
+import type { KernelNotices } from './kernel-notices.ts';
+import type { ListingPrefetch } from './listing-prefetch.ts';
+import type { Listings } from './listings.ts';
 import type { Logger } from './log.ts';
-import { OpenFiles } from './open-files.ts';
-import { O_EXCL, O_TRUNC, decodeAccess, type Access } from './open-flags.ts';
 import { checkName, createMode, NAME_MAX } from './names.ts';
+import type { OpenFiles } from './open-files.ts';
+import { O_EXCL, O_TRUNC, decodeAccess, type Access } from './open-flags.ts';
 import { resolveOptions, type ResolvedWorkspaceOptions, type WorkspaceOptions } from './options.ts';
+import { assembleParts } from './parts.ts';
 import { exactMode, openCreating } from './remote-create.ts';
-import { RemoteCaller } from './remote-call.ts';
 import { sendSetattr } from './remote-setattr.ts';
 import { Counters, type WorkspaceStats } from './stats.ts';
 
@@ -62,27 +60,13 @@ export class WorkspaceFilesystem implements FuseOperations {
 
   /** A VFS over `client` showing the remote folder `options.root`. */
   constructor(client: FileClient, options: WorkspaceOptions) {
-    const opts = resolveOptions(options);
-    const counters = new Counters();
-    this.#opts = opts;
-    this.#log = opts.log;
-    this.#core = {
-      client, opts, counters,
-      caller: new RemoteCaller(opts.opTimeoutMs, counters, opts.log),
-      table: new InodeTable(opts.root),
-      handles: new HandleTable(),
-    };
-    const contents = new ContentCache(opts.contentCacheBytes, opts.now);
-    this.#notices = new KernelNotices(this.#log);
-    this.#ids = new IdMap(opts);
-    this.#attrs = new Attributes(opts, this.#ids, contents, this.#notices);
-    this.#listings = new Listings(this.#core, this.#attrs, this.#notices, (dir, listing) => this.#listingPrefetch.used(dir, listing));
-    this.#attrSource = new AttrSource(this.#core, this.#attrs, this.#listings);
-    this.#entries = new Entries(this.#core, this.#attrs, this.#listings, this.#notices);
-    this.#listingPrefetch = new ListingPrefetch(this.#core, this.#attrs, this.#listings, this.#entries);
-    this.#contentPrefetch = new ContentPrefetch(this.#core, this.#attrs, this.#listings, this.#entries, contents, this.#log);
-    this.#dirs = new DirReader(this.#core, this.#listings, this.#entries);
-    this.#files = new OpenFiles(this.#core, this.#attrs, this.#log);
+    this.#opts = resolveOptions(options);
+    this.#log = this.#opts.log;
+    ({
+      core: this.#core, notices: this.#notices, ids: this.#ids, attrs: this.#attrs, attrSource: this.#attrSource,
+      listings: this.#listings, entries: this.#entries, listingPrefetch: this.#listingPrefetch,
+      contentPrefetch: this.#contentPrefetch, dirs: this.#dirs, files: this.#files,
+    } = assembleParts(client, this.#opts));
   }
 
   /** The options in effect, defaults filled in. */

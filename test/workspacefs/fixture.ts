@@ -1,6 +1,7 @@
 import type { RequestContext } from '../../src/fuse/operations.ts';
 import { WorkspaceFilesystem } from '../../src/workspacefs/workspace-filesystem.ts';
-import type { WorkspaceOptions } from '../../src/workspacefs/options.ts';
+import { resolveOptions, type WorkspaceOptions } from '../../src/workspacefs/options.ts';
+import { assembleParts } from '../../src/workspacefs/parts.ts';
 import { MemoryFileClient, type MemoryFileClientOptions } from '../helpers/memory-file-client.ts';
 
 /** The request context the tests' "kernel" sends: local user 501/20, umask 022. */
@@ -42,3 +43,15 @@ export const O_EXCL = 0o200;
 export const O_TRUNC = 0o1000;
 export const O_APPEND = 0o2000;
 export const S_IFREG = 0o100000;
+
+/** The VFS's parts, wired as the facade wires them, rooted at /work on a fresh MemoryFileClient. */
+export function makeParts(options: Partial<WorkspaceOptions> = {}, clientOptions: MemoryFileClientOptions = {}) {
+  const client = new MemoryFileClient(clientOptions);
+  client.putDir('/work');
+  let t = 1_000;
+  const clock: FakeClock = { now: () => t, advance: ms => { t += ms; } };
+  const parts = assembleParts(client, resolveOptions({ root: '/work', localUid: 501, localGid: 20, now: clock.now, ...options }));
+  const notices = recordingNotifier();
+  parts.notices.attach(notices);
+  return { client, clock, kernel: notices, ...parts };
+}

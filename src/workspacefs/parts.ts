@@ -1,0 +1,60 @@
+import type { FileClient } from '../remote/file-client.ts';
+import { AttrSource } from './attr-source.ts';
+import { Attributes } from './attributes.ts';
+import { ContentCache } from './content-cache.ts';
+import { ContentPrefetch } from './content-prefetch.ts';
+import type { VfsCore } from './core.ts';
+import { DirReader } from './dir-reader.ts';
+import { Entries } from './entries.ts';
+import { HandleTable } from './handles.ts';
+import { IdMap } from './id-map.ts';
+import { InodeTable } from './inode-table.ts';
+import { KernelNotices } from './kernel-notices.ts';
+import { ListingPrefetch } from './listing-prefetch.ts';
+import { Listings } from './listings.ts';
+import { OpenFiles } from './open-files.ts';
+import type { ResolvedWorkspaceOptions } from './options.ts';
+import { RemoteCaller } from './remote-call.ts';
+import { Counters } from './stats.ts';
+
+/** The collaborators of one WorkspaceFilesystem, wired to each other. */
+export interface VfsParts {
+  core: VfsCore;
+  notices: KernelNotices;
+  ids: IdMap;
+  attrs: Attributes;
+  attrSource: AttrSource;
+  listings: Listings;
+  entries: Entries;
+  listingPrefetch: ListingPrefetch;
+  contentPrefetch: ContentPrefetch;
+  dirs: DirReader;
+  files: OpenFiles;
+}
+
+/** Makes and wires the parts of a VFS over `client` (the facade and the unit tests use this one wiring). */
+export function assembleParts(client: FileClient, opts: ResolvedWorkspaceOptions): VfsParts {
+  const counters = new Counters();
+  const core: VfsCore = {
+    client, opts, counters,
+    caller: new RemoteCaller(opts.opTimeoutMs, counters, opts.log),
+    table: new InodeTable(opts.root),
+    handles: new HandleTable(),
+  };
+  const contents = new ContentCache(opts.contentCacheBytes, opts.now);
+  const notices = new KernelNotices(opts.log);
+  const ids = new IdMap(opts);
+  const attrs = new Attributes(opts, ids, contents, notices);
+  // The listing read-ahead is made below; a listing is first used after construction.
+  let listingPrefetch: ListingPrefetch | undefined;
+  const listings = new Listings(core, attrs, notices, (dir, listing) => listingPrefetch?.used(dir, listing));
+  const entries = new Entries(core, attrs, listings, notices);
+  listingPrefetch = new ListingPrefetch(core, attrs, listings, entries);
+  return {
+    core, notices, ids, attrs, listings, entries, listingPrefetch,
+    attrSource: new AttrSource(core, attrs, listings),
+    contentPrefetch: new ContentPrefetch(core, attrs, listings, entries, contents, opts.log),
+    dirs: new DirReader(core, listings, entries),
+    files: new OpenFiles(core, attrs, opts.log),
+  };
+}

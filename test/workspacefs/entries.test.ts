@@ -1,0 +1,66 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { makeParts } from './fixture.ts';
+
+describe('Entries', () => {
+  it('the parent of the root and of an orphan is the root', async () => {
+    const { client, core, entries } = makeParts();
+    client.put('/work/d/f', 'x');
+    const d = entries.node(core.table.root, 'd', await client.lstat('/work/d'));
+    const f = entries.node(d, 'f', await client.lstat('/work/d/f'));
+    assert.equal(entries.parentOf(f), d);
+    assert.equal(entries.parentOf(core.table.root), core.table.root);
+    core.table.ref(f);
+    entries.removed(d, 'f');
+    assert.equal(entries.parentOf(f), core.table.root);
+  });
+
+  it('resolve is a kernel reference with the stored attributes', async () => {
+    const { client, core, entries } = makeParts();
+    client.put('/work/f', 'abc');
+    const entry = entries.resolve(core.table.root, 'f', await client.lstat('/work/f'));
+    assert.equal(entry.attr.size, 3);
+    assert.equal(core.table.get(entry.ino)!.lookups, 1);
+  });
+
+  it('a removed name is missing, its listing stale and its link count one less', async () => {
+    const { client, core, entries, listings } = makeParts();
+    client.put('/work/f', 'x');
+    await listings.fetch(core.table.root, '/work');
+    const entry = entries.resolve(core.table.root, 'f', await client.lstat('/work/f'));
+    const node = core.table.get(entry.ino)!;
+    const links = node.attr!.nlink!;
+    entries.removed(core.table.root, 'f');
+    assert.equal(listings.cached(core.table.root.ino), undefined);
+    assert.equal(node.attr!.nlink, links - 1);
+    assert.equal(await listings.find(core.table.root, 'f', 'lookup'), undefined);
+  });
+
+  it('a rename moves the node; the old name is missing, the new one found', async () => {
+    const { client, core, entries, listings } = makeParts({ prefetchConcurrency: 0 });
+    client.put('/work/a', 'x');
+    const entry = entries.resolve(core.table.root, 'a', await client.lstat('/work/a'));
+    await client.rename('/work/a', '/work/b');
+    entries.renamed(core.table.root, 'a', core.table.root, 'b', '/work/a', '/work/b');
+    assert.equal(core.table.child(core.table.root, 'b')?.ino, entry.ino);
+    assert.equal(await listings.find(core.table.root, 'a', 'lookup'), undefined);
+  });
+
+  it('a negative entry is cached, or ENOENT when negative caching is off', () => {
+    assert.equal(makeParts().entries.negative('lookup').ino, 0);
+    assert.throws(() => makeParts({ negativeTimeoutMs: 0 }).entries.negative('lookup'), { code: 'ENOENT' });
+  });
+
+  it('a remote change of a known path expires it and tells the kernel about the name and the inode', async () => {
+    const { client, core, entries, notices, kernel, attrs } = makeParts();
+    client.put('/work/f', 'x');
+    const node = entries.node(core.table.root, 'f', await client.lstat('/work/f'));
+    attrs.store(node, await client.lstat('/work/f'));
+    entries.remoteChanged('/work/f');
+    entries.remoteChanged('/elsewhere/f');
+    notices.sendSoon();
+    await new Promise(resolve => setImmediate(resolve));
+    assert.equal(attrs.fresh(node), false);
+    assert.deepEqual(kernel.calls, [`entry ${core.table.root.ino} f`, `inode ${node.ino}`]);
+  });
+});

@@ -1,0 +1,61 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { makeParts } from './fixture.ts';
+
+describe('Listings', () => {
+  it('concurrent fetches of one folder share one readdir, which refreshes known children', async () => {
+    const { client, core, listings, attrs } = makeParts({}, { latencyMs: 2 });
+    client.put('/work/a', 'xyz');
+    const root = core.table.root;
+    const a = core.table.resolve(root, 'a', (await client.lstat('/work/a'))).node;
+    client.resetCounts();
+    const [one, two] = await Promise.all([listings.fetch(root, '/work'), listings.fetch(root, '/work')]);
+    assert.equal(one, two);
+    assert.equal(client.count('readdir'), 1);
+    assert.equal(attrs.fresh(a), true);
+    assert.equal(listings.cached(root.ino), one);
+  });
+
+  it('a listing read while the folder changed through us is returned, not kept', async () => {
+    const { client, core, listings } = makeParts({}, { latencyMs: 2 });
+    client.put('/work/a', 'x');
+    const fetching = listings.fetch(core.table.root, '/work');
+    listings.changed(core.table.root.ino);
+    assert.equal((await fetching).entries.length, 1);
+    assert.equal(listings.cached(core.table.root.ino), undefined);
+  });
+
+  it('find answers from one listing, and remembers a missing name', async () => {
+    const { client, core, listings } = makeParts({ prefetchConcurrency: 0 });
+    client.put('/work/a', 'x');
+    client.resetCounts();
+    assert.equal((await listings.find(core.table.root, 'a', 'lookup'))?.stat.size, 1);
+    assert.equal(await listings.find(core.table.root, 'nope', 'lookup'), undefined);
+    assert.equal(await listings.find(core.table.root, 'nope', 'lookup'), undefined);
+    assert.equal(client.count('readdir'), 1);
+    assert.equal(client.count('lstat'), 1, 'a name missing from an older listing is asked once');
+    assert.equal(core.counters.cache.negative.hits, 1);
+  });
+
+  it('a vanished name is unlinked, remembered missing, and the kernel told', async () => {
+    const { client, core, listings, notices, kernel } = makeParts();
+    client.put('/work/a', 'x');
+    const a = core.table.resolve(core.table.root, 'a', await client.lstat('/work/a')).node;
+    listings.vanished(a);
+    assert.equal(core.table.child(core.table.root, 'a'), undefined);
+    assert.equal(await listings.find(core.table.root, 'a', 'lookup'), undefined);
+    notices.sendSoon();
+    await new Promise(resolve => setImmediate(resolve));
+    assert.deepEqual(kernel.calls, [`entry ${core.table.root.ino} a`]);
+  });
+
+  it('reset forgets listings and missing names', async () => {
+    const { client, core, listings } = makeParts();
+    await listings.fetch(core.table.root, '/work');
+    listings.markMissing(core.table.root.ino, 'x');
+    listings.reset();
+    assert.equal(listings.cached(core.table.root.ino), undefined);
+    client.put('/work/x', '1');
+    assert.notEqual(await listings.find(core.table.root, 'x', 'lookup'), undefined);
+  });
+});
