@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { readRecord } from '../../src/mount/registry.ts';
+import { processAlive, readRecord } from '../../src/mount/registry.ts';
 import { readMounts } from '../../src/system/mountinfo.ts';
 import { runCli, type CliResult } from './cli.ts';
 import { requirePart, which } from './skip.ts';
@@ -72,14 +72,7 @@ export async function isMounted(path: string): Promise<boolean> {
 }
 
 /** True when a process with this pid exists (zombies included). */
-export function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
+export const alive = processAlive;
 
 /** Waits until `check` holds or `limitMs` passes; resolves with the last result. */
 export async function waitFor(check: () => boolean | Promise<boolean>, limitMs: number, stepMs = 100): Promise<boolean> {
