@@ -46,8 +46,12 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 			return 1
 		}
 		return 0
+	case "host":
+		return runHost(args[1:], stderr)
+	case "connect":
+		return runConnect(args[1:], stdin, stdout, stderr)
 	default:
-		fmt.Fprintf(stderr, "usage: rmount-agent sftp [--root DIR] [--debug]\n       rmount-agent version [--sha256]\n")
+		fmt.Fprintf(stderr, "usage: rmount-agent sftp [--root DIR] [--debug]\n       rmount-agent host [--socket PATH] [--retain DURATION] [--idle-exit DURATION]\n       rmount-agent connect [--socket PATH] [--start]\n       rmount-agent version [--sha256]\n")
 		if cmd != "" && cmd != "help" && cmd != "-h" && cmd != "--help" {
 			fmt.Fprintf(stderr, "unknown command %q\n", cmd)
 		}
