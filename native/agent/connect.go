@@ -60,6 +60,9 @@ func runConnect(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 // dialHost connects to the socket after checking its folder; when nothing listens and start is
 // given, it runs start and retries until the socket answers or hostStartWait passes.
 func dialHost(path string, startHost bool, start func() error) (*net.UnixConn, error) {
+	if err := checkSocketPath(path); err != nil {
+		return nil, err
+	}
 	if err := ensureSocketDir(filepath.Dir(path), startHost); err != nil {
 		return nil, err
 	}

@@ -432,7 +432,9 @@ func runHost(args []string, stderr io.Writer) int {
 		<-sigs
 		h.Close()
 	}()
-	if err := h.serve(ln); err != nil {
+	err = h.serve(ln)
+	h.sessions.hangUpAll()
+	if err != nil {
 		fmt.Fprintf(stderr, "rmount-agent host: %v\n", err)
 		return 1
 	}
@@ -442,6 +444,9 @@ func runHost(args []string, stderr io.Writer) int {
 // listenHostSocket checks (or creates) the socket's private folder, takes the host lock next to
 // the socket so that only one host serves it, replaces a stale socket and listens.
 func listenHostSocket(path string) (net.Listener, func(), error) {
+	if err := checkSocketPath(path); err != nil {
+		return nil, nil, err
+	}
 	if err := ensureSocketDir(filepath.Dir(path), true); err != nil {
 		return nil, nil, err
 	}

@@ -6,6 +6,7 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net"
 	"os"
@@ -850,5 +851,73 @@ func TestMuxRejectsWrongParityAndReusedStreams(t *testing.T) {
 	}
 	if s, _ := m.newStream(); s.id%2 != 0 {
 		t.Fatalf("host allocated odd id %d", s.id)
+	}
+}
+
+func TestHostExitsWhenIdleAndKeepsEndedSessionsForTheRetention(t *testing.T) {
+	path := filepath.Join(shortTempDir(t), "s", "host.sock")
+	ln, unlock, err := listenHostSocket(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unlock()
+	h := newHost(hostOptions{socket: path, retain: 300 * time.Millisecond, idleExit: 200 * time.Millisecond})
+	done := make(chan error, 1)
+	go func() { done <- h.serve(ln) }()
+	c := dialTestHost(t, path)
+	id := c.start(map[string]interface{}{"argv": []string{"true"}})
+	c.waitInfo(id, func(in sessionInfo) bool { return in.State == "exited" })
+	c.m.Close()
+	select {
+	case <-done:
+		t.Fatal("the host exited while it kept an ended session")
+	case <-time.After(250 * time.Millisecond):
+	}
+	if h.sessions.count() != 1 {
+		t.Fatal("the ended session went before the retention time")
+	}
+	select {
+	case err := <-done: // retention (300 ms) then idle (200 ms)
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the idle host did not exit")
+	}
+	if h.sessions.count() != 0 {
+		t.Fatal("the ended session outlived the retention time")
+	}
+}
+
+func TestStartChecksCwdAndEnv(t *testing.T) {
+	_, path := startTestHost(t)
+	c := dialTestHost(t, path)
+	c.wantError("bad-request", map[string]interface{}{"op": "start", "argv": []string{"true"}, "cwd": "relative/dir"})
+	c.wantError("bad-request", map[string]interface{}{"op": "start", "argv": []string{"true"}, "env": []string{"NOEQUALS"}})
+	c.wantError("start-failed", map[string]interface{}{"op": "start", "argv": []string{"true"}, "cwd": "/no/such/folder"})
+	dir := shortTempDir(t)
+	id := c.start(map[string]interface{}{"argv": []string{"sh", "-c", `echo "$PWD $RMOUNT_X" >&2`}, "cwd": dir, "env": []string{"RMOUNT_X=y z"}})
+	// stderr goes to the ring like stdout when there is no terminal
+	if out, _ := readToEnd(t, c.attach(id, true, nil)); string(out) != dir+" y z\n" {
+		t.Fatalf("output %q", out)
+	}
+}
+
+func TestDefaultSocketPath(t *testing.T) {
+	t.Setenv("XDG_RUNTIME_DIR", "")
+	if got, want := defaultSocketPath(), fmt.Sprintf("/tmp/rmount-agent-%d/host.sock", os.Getuid()); got != want {
+		t.Fatalf("got %s, want %s", got, want)
+	}
+	dir := shortTempDir(t)
+	t.Setenv("XDG_RUNTIME_DIR", dir)
+	if got := defaultSocketPath(); got != filepath.Join(dir, "rmount-agent", "host.sock") {
+		t.Fatalf("with XDG_RUNTIME_DIR: %s", got)
+	}
+	os.Chmod(dir, 0o755) // not private: not usable
+	if got := defaultSocketPath(); !strings.HasPrefix(got, "/tmp/rmount-agent-") {
+		t.Fatalf("with a shared XDG_RUNTIME_DIR: %s", got)
+	}
+	if err := checkSocketPath("/" + strings.Repeat("x", 200)); err == nil {
+		t.Fatal("an over-long socket path was accepted")
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"log"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"regexp"
 	"sort"
 	"strconv"
@@ -118,6 +119,9 @@ func startProcSession(req startRequest) (*procSession, *hostError) {
 		}
 	}
 	cwd := req.Cwd
+	if cwd != "" && !filepath.IsAbs(cwd) {
+		return nil, errBadRequest(fmt.Sprintf("cwd %q is not an absolute path", cwd))
+	}
 	if cwd == "" {
 		if home, err := os.UserHomeDir(); err == nil {
 			cwd = home
@@ -567,13 +571,14 @@ func (t *sessionTable) count() int {
 	return len(t.byID)
 }
 
-// killAll sends KILL to every running session (the host is shutting down on request).
-func (t *sessionTable) killAll() {
+// hangUpAll sends HUP to the process group of every running session, as a terminal that
+// closes would: the host is exiting and nobody could reach them any more.
+func (t *sessionTable) hangUpAll() {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	for _, s := range t.byID {
 		if s.running() {
-			syscall.Kill(-s.pid, syscall.SIGKILL)
+			syscall.Kill(-s.pid, syscall.SIGHUP)
 		}
 	}
 }

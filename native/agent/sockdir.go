@@ -20,11 +20,26 @@ func (e *sockDirError) Error() string { return e.msg }
 // /tmp/rmount-agent-UID/host.sock.
 func defaultSocketPath() string {
 	if dir := os.Getenv("XDG_RUNTIME_DIR"); filepath.IsAbs(dir) {
-		if fi, err := os.Stat(dir); err == nil && fi.IsDir() && ownedByMe(fi) && fi.Mode().Perm()&0o077 == 0 {
-			return filepath.Join(dir, "rmount-agent", "host.sock")
+		p := filepath.Join(dir, "rmount-agent", "host.sock")
+		if fi, err := os.Stat(dir); err == nil && fi.IsDir() && ownedByMe(fi) && fi.Mode().Perm()&0o077 == 0 && len(p) <= maxSocketPath {
+			return p
 		}
 	}
 	return filepath.Join("/tmp", "rmount-agent-"+strconv.Itoa(os.Getuid()), "host.sock")
+}
+
+// maxSocketPath is the longest socket path every supported system binds (sun_path is 104 bytes
+// on the BSDs and macOS, 108 on Linux, both with a terminating NUL).
+const maxSocketPath = 103
+
+func checkSocketPath(path string) error {
+	if !filepath.IsAbs(path) {
+		return &sockDirError{code: "socket-path", msg: fmt.Sprintf("socket path %s is not absolute", path)}
+	}
+	if len(path) > maxSocketPath {
+		return &sockDirError{code: "socket-path", msg: fmt.Sprintf("socket path %s is %d bytes long; at most %d work", path, len(path), maxSocketPath)}
+	}
+	return nil
 }
 
 func ownedByMe(fi os.FileInfo) bool {
