@@ -105,7 +105,7 @@ type testClient struct {
 	mu       sync.Mutex
 	nextReq  uint32
 	pending  map[uint32]chan []byte
-	events   map[uint32]chan []byte
+	events   map[uint32]*eventQueue
 	accepted chan acceptedEvent
 }
 
@@ -126,7 +126,7 @@ func dialTestHost(t *testing.T, path string) *testClient {
 }
 
 func newTestClient(t *testing.T, rw io.ReadWriteCloser) *testClient {
-	c := &testClient{t: t, pending: map[uint32]chan []byte{}, events: map[uint32]chan []byte{}, accepted: make(chan acceptedEvent, 16)}
+	c := &testClient{t: t, pending: map[uint32]chan []byte{}, events: map[uint32]*eventQueue{}, accepted: make(chan acceptedEvent, 256)}
 	c.m = newMuxConn(rw, false, c.onFrame)
 	go c.m.serve()
 	t.Cleanup(func() { c.m.Close() })
@@ -156,17 +156,59 @@ func (c *testClient) onFrame(typ byte, id uint32, payload []byte) {
 			}
 			return
 		}
-		c.eventsOf(id) <- payload
+		c.eventsOf(id).push(payload)
 	}
 }
 
-func (c *testClient) eventsOf(id uint32) chan []byte {
+// eventsOf is the queue of EVENTs on a stream: unbounded, since the read loop must never block.
+func (c *testClient) eventsOf(id uint32) *eventQueue {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.events[id] == nil {
-		c.events[id] = make(chan []byte, 16)
+		c.events[id] = &eventQueue{ready: make(chan struct{}, 1)}
 	}
 	return c.events[id]
+}
+
+type eventQueue struct {
+	mu    sync.Mutex
+	items [][]byte
+	ready chan struct{} // has a token while items is not empty
+}
+
+func (q *eventQueue) push(p []byte) {
+	q.mu.Lock()
+	q.items = append(q.items, p)
+	q.mu.Unlock()
+	select {
+	case q.ready <- struct{}{}:
+	default:
+	}
+}
+
+func (q *eventQueue) pop(timeout time.Duration) ([]byte, bool) {
+	deadline := time.After(timeout)
+	for {
+		q.mu.Lock()
+		if len(q.items) > 0 {
+			p := q.items[0]
+			q.items = q.items[1:]
+			if len(q.items) > 0 {
+				select {
+				case q.ready <- struct{}{}:
+				default:
+				}
+			}
+			q.mu.Unlock()
+			return p, true
+		}
+		q.mu.Unlock()
+		select {
+		case <-q.ready:
+		case <-deadline:
+			return nil, false
+		}
+	}
 }
 
 // call sends a request and waits for its reply.
@@ -278,15 +320,13 @@ func (c *testClient) waitInfo(session string, ok func(sessionInfo) bool) session
 
 func (c *testClient) event(st *muxStream) map[string]interface{} {
 	c.t.Helper()
-	select {
-	case p := <-c.eventsOf(st.id):
-		var ev map[string]interface{}
-		json.Unmarshal(p, &ev)
-		return ev
-	case <-time.After(20 * time.Second):
+	p, ok := c.eventsOf(st.id).pop(20 * time.Second)
+	if !ok {
 		c.t.Fatalf("no event on stream %d", st.id)
-		return nil
 	}
+	var ev map[string]interface{}
+	json.Unmarshal(p, &ev)
+	return ev
 }
 
 // readN reads exactly n bytes from r within 20 s.
@@ -919,5 +959,32 @@ func TestDefaultSocketPath(t *testing.T) {
 	}
 	if err := checkSocketPath("/" + strings.Repeat("x", 200)); err == nil {
 		t.Fatal("an over-long socket path was accepted")
+	}
+}
+
+func TestSlowClientSkipsAheadWithADroppedEvent(t *testing.T) {
+	_, path := startTestHost(t)
+	c := dialTestHost(t, path)
+	const size, sent = 4096, 1 << 20
+	id := c.start(map[string]interface{}{"argv": helperArgv(0, 0), "env": helperEnv, "buffer": size})
+	st := c.attach(id, false, map[string]interface{}{"eofClosesInput": true})
+	input := testPattern(0, sent)
+	go func() {
+		st.Write(input)
+		st.CloseWrite()
+	}()
+	// Nobody reads while the helper echoes it all: the process never waits for the client.
+	c.waitInfo(id, func(in sessionInfo) bool { return in.State == "exited" && in.Total == sent })
+	got, err := readToEnd(t, st)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var dropped float64
+	for ev := c.event(st); ev["exit"] == nil; ev = c.event(st) {
+		dropped += ev["dropped"].(float64)
+	}
+	// At most a window reached the stream before the output outran the ring.
+	if len(got) > muxWindow+size || len(got)+int(dropped) != sent || !bytes.Equal(got[len(got)-size:], input[sent-size:]) {
+		t.Fatalf("got %d bytes and dropped %v of %d", len(got), dropped, sent)
 	}
 }
