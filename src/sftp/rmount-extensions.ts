@@ -1,6 +1,6 @@
 /**
- * rmount-agent's own requests (RMOUNT_EXT), each with its wire layout. PROTOCOL.md of the agent is
- * the other side; a server without the agent advertises none of them.
+ * rmount-agent's own requests (RMOUNT_EXT), each with its wire layout; native/agent/PROTOCOL.md is
+ * the other side. A server that is not the agent advertises none of them.
  */
 
 import { FXP, RMOUNT_EXT, RMOUNT_SET } from './constants.ts';
