@@ -988,3 +988,23 @@ func TestSlowClientSkipsAheadWithADroppedEvent(t *testing.T) {
 		t.Fatalf("got %d bytes and dropped %v of %d", len(got), dropped, sent)
 	}
 }
+
+func TestMuxDropsAPeerThatStopsReading(t *testing.T) {
+	a, b := net.Pipe() // synchronous: a write waits for the peer to read
+	defer b.Close()
+	m := newMuxConn(a, true, nil)
+	m.writeTimeout = 50 * time.Millisecond
+	st, _ := m.newStream()
+	start := time.Now()
+	if _, err := st.Write([]byte("x")); err == nil {
+		t.Fatal("a write to a peer that never reads succeeded")
+	}
+	select {
+	case <-m.closed:
+	case <-time.After(5 * time.Second):
+		t.Fatal("the connection stayed up")
+	}
+	if _, err := st.Read(make([]byte, 1)); err != errStreamReset || time.Since(start) > 5*time.Second {
+		t.Fatalf("stream after the drop: %v", err)
+	}
+}

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"sync"
+	"time"
 )
 
 // Frame types of the host's stream multiplexer (PROTOCOL.md, "Process host").
@@ -28,6 +29,9 @@ const (
 	muxMaxData = 32 << 10
 	// muxMaxFrame bounds the length field (type + stream + payload).
 	muxMaxFrame = 16 << 20
+	// muxWriteTimeout drops a peer that has not taken a byte for this long: its read loop never
+	// blocks, so it is gone (a hung channel), and it must not hold up what waits on it.
+	muxWriteTimeout = time.Minute
 )
 
 var (
@@ -40,8 +44,9 @@ var (
 // symmetric: the host allocates even stream ids, the client odd ones. REQUEST, REPLY and EVENT
 // frames go to onFrame, which runs on the read loop and must not block.
 type muxConn struct {
-	rw      io.ReadWriteCloser
-	onFrame func(typ byte, id uint32, payload []byte)
+	rw           io.ReadWriteCloser
+	onFrame      func(typ byte, id uint32, payload []byte)
+	writeTimeout time.Duration // muxWriteTimeout; tests shorten it
 
 	wmu sync.Mutex // serializes writes to rw, so that frames never interleave
 
@@ -53,7 +58,7 @@ type muxConn struct {
 }
 
 func newMuxConn(rw io.ReadWriteCloser, host bool, onFrame func(byte, uint32, []byte)) *muxConn {
-	m := &muxConn{rw: rw, onFrame: onFrame, streams: map[uint32]*muxStream{}, closed: make(chan struct{}), nextID: 1}
+	m := &muxConn{rw: rw, onFrame: onFrame, writeTimeout: muxWriteTimeout, streams: map[uint32]*muxStream{}, closed: make(chan struct{}), nextID: 1}
 	if host {
 		m.nextID = 2
 	}
@@ -76,7 +81,13 @@ func (m *muxConn) writeFrame(typ byte, id uint32, payload []byte) error {
 		return errMuxClosed
 	default:
 	}
+	if dl, ok := m.rw.(interface{ SetWriteDeadline(time.Time) error }); ok {
+		dl.SetWriteDeadline(time.Now().Add(m.writeTimeout))
+	}
 	_, err := m.rw.Write(b)
+	if err != nil {
+		go m.shutdown(err)
+	}
 	return err
 }
 

@@ -364,7 +364,9 @@ func (s *procSession) detach(a *attachment) bool {
 	a.detached = true
 	s.cond.Broadcast()
 	s.mu.Unlock()
-	a.stream.Close()
+	// Not inline: sending the CLOSE may wait on that client's connection, and whoever detaches
+	// (rm by another client, the retention) must not.
+	go a.stream.Close()
 	return was
 }
 
