@@ -648,6 +648,28 @@ func TestDialMovesOneMebibyteBothWays(t *testing.T) {
 		t.Fatalf("dial to a closed port: %v", herr)
 	}
 	c.wantError("bad-request", map[string]interface{}{"op": "dial", "stream": 2, "network": "tcp", "address": closed})
+
+	// A UNIX socket on the remote: the connection's EOF reaches the client and back.
+	sock := filepath.Join(shortTempDir(t), "echo.sock")
+	uln, err := net.Listen("unix", sock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer uln.Close()
+	go func() {
+		conn, err := uln.Accept()
+		if err == nil {
+			io.Copy(conn, conn)
+			conn.(*net.UnixConn).CloseWrite()
+		}
+	}()
+	ust, _ := c.m.newStream()
+	c.must(map[string]interface{}{"op": "dial", "stream": ust.id, "network": "unix", "address": sock}, nil)
+	ust.Write([]byte("over unix"))
+	ust.CloseWrite()
+	if got, err := readToEnd(t, ust); string(got) != "over unix" || err != nil {
+		t.Fatalf("unix echo %q %v", got, err)
+	}
 	c.wantError("bad-request", map[string]interface{}{"op": "dial", "stream": 1001, "network": "udp", "address": closed})
 }
 
