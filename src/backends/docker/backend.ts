@@ -19,6 +19,7 @@ import { downloadFile, putEntries, statPath, type PutEntry } from './container-a
 import { resolveContainer, type ResolvedContainer } from './container-resolve.ts';
 import { formatEndpoint, resolveEngineEndpoint, type EngineEndpoint } from './engine-endpoint.ts';
 import { DockerExecSession, execError } from './exec-session.ts';
+import { agentFiles, agentOrFallback } from '../agent-files.ts';
 import { DockerFileClient, type ContainerAccess, type RunResult } from './file-client.ts';
 
 /** Options of a Docker backend. */
@@ -214,7 +215,6 @@ export class DockerBackend implements Backend {
     const agentless = (): Promise<FileClient> => DockerFileClient.open(this.#access(), this.addr);
     const mode = this.#options.agent ?? 'auto';
     if (mode === 'no') return agentless();
-    const { agentFiles, agentOrFallback } = await import('../../agent/files.ts');
     if (mode === 'yes') return agentFiles(this, {});
     return agentOrFallback(this, agentless);
   }

@@ -13,18 +13,18 @@
  * unlink and re-create the file). `uploadFile` in backend.ts is the archive PUT path.
  */
 import { createReadStream } from 'node:fs';
-import * as fsp from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join, posix } from 'node:path';
+import { posix } from 'node:path';
 import type Dockerode from 'dockerode';
 import { RmountError, UnsupportedError } from '../../remote/errors.ts';
-import { FsError, type ErrnoName } from '../../remote/fs-error.ts';
+import { FsError } from '../../remote/fs-error.ts';
 import {
-  isDirMode, isSymlinkMode, S_IFDIR, S_IFLNK, S_IFREG,
-  type DirEntry, type FileCapabilities, type FileClient, type FileHandle, type FileStat, type OpenFlags,
-  type RenameOptions, type SetAttr, type SetAttrOptions, type StatFs, type Timespec,
+  isDirMode, isSymlinkMode, type DirEntry, type FileCapabilities, type FileClient, type FileHandle, type FileStat,
+  type OpenFlags, type RenameOptions, type SetAttr, type SetAttrOptions, type StatFs, type Timespec,
 } from '../../remote/file-client.ts';
-import { downloadFile, listFolder, statPath, type ArchivePathStat } from './container-archive.ts';
+import { downloadByArchive, readdirByArchive, statByArchive } from './archive-reads.ts';
+import { DockerFileHandle, type SpoolOwner } from './file-handle.ts';
+import { SCRIPTS } from './shell-scripts.ts';
+import { errnoFromStderr, fieldsAt, parseListing, parseStatFields, STAT_FORMAT } from './tool-output.ts';
 
 /** A finished command's output. */
 export interface RunResult {
@@ -41,142 +41,10 @@ export interface ContainerAccess {
   workingDir(): string;
 }
 
-// stat(1) format, the same for busybox and GNU: mode in hex, then numbers, then the three
-// times with their fractions, then the name (last, so that a '|' in it cannot shift a field).
-const STAT_FORMAT = '%f|%s|%u|%g|%X|%Y|%Z|%i|%h|%b|%t|%T|%x|%y|%z|%n';
-const STAT_FIELDS = 15;
-const ERR = 'E() { printf "rmount-errno:%s\\n" "$1" >&2; exit 3; }; ';
-
-const SCRIPTS = {
-  readdir: `${ERR}cd -- "$1" 2>/dev/null || { if [ -d "$1" ]; then E EACCES; elif [ -e "$1" ]; then E ENOTDIR; else E ENOENT; fi; }
-printf '%s\\0' .* *; printf '\\0'; stat -c "$2" -- .* * 2>/dev/null; exit 0`,
-  unlink: `${ERR}if [ -d "$1" ] && [ ! -L "$1" ]; then E EISDIR; fi; exec rm -- "$1"`,
-  rename: `${ERR}if [ "$3" = n ] && { [ -e "$2" ] || [ -L "$2" ]; }; then E EEXIST; fi
-[ -e "$1" ] || [ -L "$1" ] || E ENOENT
-if [ -d "$2" ] && [ ! -L "$2" ]; then if [ ! -d "$1" ] || [ -L "$1" ]; then E EISDIR; fi
-elif [ -e "$2" ] || [ -L "$2" ]; then if [ -d "$1" ] && [ ! -L "$1" ]; then E ENOTDIR; fi; fi
-if [ "$3" = n ]; then mv -n -T -- "$1" "$2" || exit; if [ -e "$1" ] || [ -L "$1" ]; then E EEXIST; fi; else exec mv -f -T -- "$1" "$2"; fi`,
-  symlink: `${ERR}if [ -e "$2" ] || [ -L "$2" ]; then E EEXIST; fi; exec ln -s -- "$1" "$2"`,
-  link: `${ERR}if [ -e "$2" ] || [ -L "$2" ]; then E EEXIST; fi; [ -e "$1" ] || [ -L "$1" ] || E ENOENT
-if [ -d "$1" ] && [ ! -L "$1" ]; then E EPERM; fi; exec ln -- "$1" "$2"`,
-  readlink: `${ERR}[ -L "$1" ] || { if [ -e "$1" ]; then E EINVAL; fi; stat -c %n -- "$1" >/dev/null || exit; E ENOENT; }; exec readlink "$1"`,
-  realpath: `${ERR}[ -e "$1" ] || { stat -L -c %n -- "$1" >/dev/null || exit; E ENOENT; }; exec readlink -f "$1"`,
-  // $1 path, $2 '' | c (create) | x (create exclusive), $3 umask for the new file, $4 t = truncate,
-  // $5 stat format, $6 final permission bits of a new file.
-  open: `${ERR}if [ -n "$2" ]; then
-  if [ "$2" = x ]; then if [ -e "$1" ] || [ -L "$1" ]; then E EEXIST; fi; set -C; fi
-  new=; if [ ! -e "$1" ]; then new=1; fi
-  if [ -d "$1" ]; then E EISDIR; fi
-  if [ "$2" = x ] || [ "$4" = t ]; then (umask "$3"; : > "$1") || exit 4; else (umask "$3"; : >> "$1") || exit 4; fi
-  if [ -n "$new" ]; then chmod "$6" "$1" || exit 4; fi
-elif [ "$4" = t ]; then
-  stat -L -c %n -- "$1" >/dev/null || exit 4
-  if [ -d "$1" ]; then E EISDIR; fi
-  : > "$1" || exit 4
-fi
-stat -L -c "$5" -- "$1" || exit 4; readlink -f "$1"`,
-  // $1 path, $2 mode, $3 uid, $4 gid, $5 size, $6 atime, $7 mtime ('' = leave, 'now', or 'SEC.NSEC'), $8 h = no-follow.
-  setattr: `${ERR}[ -e "$1" ] || [ -L "$1" ] || { stat -c %n -- "$1" >/dev/null || exit; E ENOENT; }
-H=; if [ "$8" = h ] && [ -L "$1" ]; then H=-h; fi
-if [ -n "$5" ]; then if [ -n "$H" ]; then E EINVAL; fi; if [ -d "$1" ]; then E EISDIR; fi; truncate -s "$5" "$1" || exit; fi
-if [ -n "$3" ] && [ -n "$4" ]; then chown $H "$3:$4" "$1" || exit; elif [ -n "$3" ]; then chown $H "$3" "$1" || exit; elif [ -n "$4" ]; then chgrp $H "$4" "$1" || exit; fi
-if [ -n "$2" ]; then if [ -n "$H" ]; then E ENOTSUP; fi; chmod "$2" "$1" || exit; fi
-t() { if [ "$2" = now ]; then touch -c $H "$1" "$3"; else touch -c $H "$1" -d "@$2" "$3" 2>/dev/null || touch -c $H "$1" -d "@\${2%.*}" "$3"; fi; }
-if [ -n "$6" ]; then t -a "$6" "$1" || exit; fi
-if [ -n "$7" ]; then t -m "$7" "$1" || exit; fi
-exit 0`,
-  write: 'cat > "$1"',
-  sync: 'sync "$1" 2>/dev/null || sync',
-  probe: 'umask; if touch --version 2>/dev/null | grep -q GNU; then echo gnu; else echo other; fi',
-} as const;
-
-// strerror(3) texts (glibc and musl agree on these) and busybox ash's own phrasing → errno names.
-const MESSAGES: readonly [RegExp, ErrnoName][] = [
-  [/No such file or directory|nonexistent directory|directory nonexistent/, 'ENOENT'],
-  [/File exists/, 'EEXIST'],
-  [/Not a directory/, 'ENOTDIR'],
-  [/Is a directory/, 'EISDIR'],
-  [/Directory not empty/, 'ENOTEMPTY'],
-  [/Permission denied/, 'EACCES'],
-  [/Operation not permitted/, 'EPERM'],
-  [/File name too long/, 'ENAMETOOLONG'],
-  [/Too many levels of symbolic links|Symbolic link loop/, 'ELOOP'],
-  [/No space left on device/, 'ENOSPC'],
-  [/quota exceeded/i, 'EDQUOT'],
-  [/Read-only file system/, 'EROFS'],
-  [/[Cc]ross-device link/, 'EXDEV'],
-  [/Device or resource busy/, 'EBUSY'],
-  [/Too many links/, 'EMLINK'],
-  [/File too large/, 'EFBIG'],
-  [/Text file busy/, 'ETXTBSY'],
-  [/Operation not supported|Not supported/, 'ENOTSUP'],
-  [/Invalid argument|subdirectory of itself/, 'EINVAL'],
-  [/applet not found|command not found|not found/, 'ENOSYS'],
-];
-
-/** The errno a failed tool reported on stderr (`rmount-errno:NAME` from our scripts first). */
-export function errnoFromStderr(stderr: string): ErrnoName {
-  const own = /rmount-errno:([A-Z]+)/.exec(stderr);
-  if (own) return own[1] as ErrnoName;
-  for (const [re, code] of MESSAGES) if (re.test(stderr)) return code;
-  return 'EIO';
-}
-
-function timespecFrom(sec: string, text: string): Timespec {
-  const frac = /\.(\d+)/.exec(text);
-  return { sec: Number(sec), nsec: frac ? Number(frac[1]!.padEnd(9, '0').slice(0, 9)) : 0 };
-}
-
-/** One stat(1) record (without its name) → FileStat. */
-export function parseStatFields(f: readonly string[]): FileStat {
-  const major = parseInt(f[10]!, 16) || 0;
-  const minor = parseInt(f[11]!, 16) || 0;
-  return {
-    mode: parseInt(f[0]!, 16), size: Number(f[1]), uid: Number(f[2]), gid: Number(f[3]),
-    atime: timespecFrom(f[4]!, f[12]!), mtime: timespecFrom(f[5]!, f[13]!), ctime: timespecFrom(f[6]!, f[14]!),
-    ino: Number(f[7]), nlink: Number(f[8]), blocks: Number(f[9]),
-    rdev: major * 256 + minor,
-  };
-}
-
-/** Splits one record at `pos`: its fields and where the name starts; undefined when malformed. */
-function fieldsAt(text: string, pos: number): { fields: string[]; nameAt: number } | undefined {
-  const fields: string[] = [];
-  let at = pos;
-  for (let i = 0; i < STAT_FIELDS; i++) {
-    const bar = text.indexOf('|', at);
-    if (bar < 0) return undefined;
-    fields.push(text.slice(at, bar));
-    at = bar + 1;
-  }
-  return { fields, nameAt: at };
-}
-
-/**
- * Parses the readdir script's output: NUL-separated names, an extra NUL, then one stat record
- * per name that still existed. Names are known exactly, so a newline or '|' in a name cannot
- * misalign the records; a name without a record (removed meanwhile, or an unmatched glob) is left out.
- */
-export function parseListing(out: string): DirEntry[] {
-  const end = out.indexOf('\0\0');
-  const names = (end < 0 ? out : out.slice(0, end)).split('\0').filter(n => n !== '');
-  const stats = end < 0 ? '' : out.slice(end + 2);
-  const entries: DirEntry[] = [];
-  let pos = 0;
-  for (const name of names) {
-    const rec = fieldsAt(stats, pos);
-    if (rec === undefined || !stats.startsWith(`${name}\n`, rec.nameAt)) continue;
-    pos = rec.nameAt + name.length + 1;
-    if (name === '.' || name === '..') continue;
-    entries.push({ name, stat: parseStatFields(rec.fields) });
-  }
-  return entries;
-}
-
 const MiB = 1 << 20;
 
 /** FileClient over the archive API and exec of POSIX tools. */
-export class DockerFileClient implements FileClient {
+export class DockerFileClient implements FileClient, SpoolOwner {
   readonly capabilities: FileCapabilities;
   readonly #access: ContainerAccess;
   readonly #shell: boolean;
@@ -263,16 +131,6 @@ export class DockerFileClient implements FileClient {
     return new FsError(errnoFromStderr(r.stderr), syscall, path, { cause: new Error(r.stderr.trim() || `exit ${r.code}`) });
   }
 
-  #archiveError(error: unknown, syscall: string, path: string): FsError {
-    if (error instanceof FsError) return error;
-    const status = (error as { statusCode?: number }).statusCode;
-    if (status === 404) return new FsError('ENOENT', syscall, path, { cause: error });
-    if (status === 409) return new FsError('ENOTCONN', syscall, path, { cause: error });
-    const code = (error as { code?: string }).code;
-    if (code === 'ECONNREFUSED' || code === 'ECONNRESET' || code === 'ENOENT' || code === 'EPIPE') return new FsError('ENOTCONN', syscall, path, { cause: error });
-    return new FsError('EIO', syscall, path, { cause: error });
-  }
-
   async #statExec(syscall: string, path: string, follow: boolean): Promise<FileStat> {
     const r = await this.#run(syscall, path, ['stat', ...(follow ? ['-L'] : []), '-c', STAT_FORMAT, '--', path]);
     if (r.code !== 0) throw this.#failed(syscall, path, r);
@@ -281,16 +139,8 @@ export class DockerFileClient implements FileClient {
     return parseStatFields(rec.fields);
   }
 
-  async #statArchive(syscall: string, path: string, follow: boolean): Promise<FileStat> {
-    let st: ArchivePathStat;
-    try {
-      st = await statPath(this.#access.container(), path);
-      if (follow && isSymlinkMode(st.mode) && st.linkTarget !== '') st = await statPath(this.#access.container(), st.linkTarget);
-    } catch (error) {
-      throw this.#archiveError(error, syscall, path);
-    }
-    // The path-stat header carries no owner, atime, inode or link count.
-    return { mode: st.mode, size: st.size, uid: 0, gid: 0, atime: st.mtime, mtime: st.mtime };
+  #statArchive(syscall: string, path: string, follow: boolean): Promise<FileStat> {
+    return statByArchive(this.#access.container(), syscall, path, follow);
   }
 
   /** stat(1) -L through exec (owner, times, inode included); the archive HEAD without a shell. */
@@ -309,29 +159,10 @@ export class DockerFileClient implements FileClient {
   /** One exec for the whole folder: every name and its attributes. */
   async readdir(path: string): Promise<DirEntry[]> {
     this.#check('readdir', path);
-    if (!this.#shell) return this.#readdirArchive(path);
+    if (!this.#shell) return readdirByArchive(this.#access.container(), path);
     await Promise.all([...this.#uploads.entries()].filter(([p]) => posix.dirname(p) === path).map(([, u]) => u));
     const out = await this.#sh('readdir', path, SCRIPTS.readdir, [path, STAT_FORMAT]);
     return parseListing(out.toString('utf8'));
-  }
-
-  async #readdirArchive(path: string): Promise<DirEntry[]> {
-    const st = await this.#statArchive('readdir', path, true);
-    if (!isDirMode(st.mode)) throw new FsError('ENOTDIR', 'readdir', path);
-    try {
-      const entries = await listFolder(this.#access.container(), path);
-      return entries.map(({ name, header: h }) => ({
-        name,
-        stat: {
-          mode: (h.type === 'directory' ? S_IFDIR : h.type === 'symlink' ? S_IFLNK : S_IFREG) | ((h.mode ?? 0) & 0o7777),
-          size: h.size ?? 0, uid: h.uid ?? 0, gid: h.gid ?? 0,
-          atime: { sec: Math.floor((h.mtime?.getTime() ?? 0) / 1000), nsec: 0 },
-          mtime: { sec: Math.floor((h.mtime?.getTime() ?? 0) / 1000), nsec: 0 },
-        },
-      }));
-    } catch (error) {
-      throw this.#archiveError(error, 'readdir', path);
-    }
   }
 
   async readlink(path: string): Promise<string> {
@@ -462,12 +293,8 @@ export class DockerFileClient implements FileClient {
   }
 
   /** @internal Fills `local` with the file's bytes (archive GET). */
-  async download(path: string, local: string): Promise<void> {
-    try {
-      await downloadFile(this.#access.container(), path, local);
-    } catch (error) {
-      throw this.#archiveError(error, 'read', path);
-    }
+  download(path: string, local: string): Promise<void> {
+    return downloadByArchive(this.#access.container(), path, local);
   }
 
   /** @internal Rewrites the file in place from `local` (`cat > FILE` on the same inode). */
@@ -495,7 +322,7 @@ export class DockerFileClient implements FileClient {
   /** @internal `sync FILE`. */
   async syncFile(path: string): Promise<void> {
     if (!this.#shell) return;
-    await this.#sh('fsync', path, SCRIPTS.sync, [path]);
+    await this.#sh('sync', path, SCRIPTS.sync, [path]);
   }
 
   /** @internal */
@@ -507,175 +334,5 @@ export class DockerFileClient implements FileClient {
     if (this.#closed) return;
     this.#closed = true;
     await Promise.allSettled([...this.#handles].map(h => h.discard()));
-  }
-}
-
-/** An open file: a local spool holds its bytes from the first read or write until close. */
-class DockerFileHandle implements FileHandle {
-  readonly #client: DockerFileClient;
-  #real: string;
-  /** Unlinked or replaced while open: the content lives only in the spool from now on. */
-  #orphaned = false;
-  readonly #flags: OpenFlags;
-  readonly #opened: FileStat;
-  readonly #empty: boolean;
-  #spool: Promise<{ dir: string; file: string; fh: fsp.FileHandle }> | undefined;
-  #dirty = false;
-  #closed = false;
-
-  constructor(client: DockerFileClient, readonly path: string, real: string, flags: OpenFlags, st: FileStat, truncated: boolean) {
-    this.#client = client;
-    this.#real = real;
-    this.#flags = flags;
-    this.#opened = st;
-    this.#empty = truncated || st.size === 0;
-  }
-
-  #check(syscall: string): void {
-    if (this.#closed) throw new FsError('EBADF', syscall, this.path);
-  }
-
-  /** @internal True when this handle's file is `path` in the container. */
-  targets(path: string): boolean {
-    return !this.#orphaned && (this.#real === path || this.path === path);
-  }
-
-  /** @internal Loads the content into the spool (before the file is unlinked or replaced). */
-  async retain(): Promise<void> {
-    await this.#load();
-  }
-
-  /** @internal The file's name is gone: keep serving the spool, never upload it. */
-  orphan(): void {
-    this.#orphaned = true;
-  }
-
-  /** @internal The file was renamed: later uploads go to its new name. */
-  moveTo(path: string): void {
-    this.#real = path;
-  }
-
-  #load(): Promise<{ dir: string; file: string; fh: fsp.FileHandle }> {
-    this.#spool ??= (async () => {
-      const dir = await fsp.mkdtemp(join(tmpdir(), 'rmount-docker-'));
-      const file = join(dir, 'spool');
-      try {
-        if (this.#empty) await fsp.writeFile(file, '');
-        else await this.#client.download(this.#real, file);
-        return { dir, file, fh: await fsp.open(file, 'r+') };
-      } catch (error) {
-        await fsp.rm(dir, { recursive: true, force: true });
-        throw error;
-      }
-    })();
-    this.#spool.catch(() => { this.#spool = undefined; });
-    return this.#spool;
-  }
-
-  async read(buffer: Uint8Array, offset: number, length: number, position: number): Promise<number> {
-    this.#check('read');
-    if (!this.#flags.read) throw new FsError('EBADF', 'read', this.path);
-    const { fh } = await this.#load();
-    let total = 0;
-    while (total < length) {
-      const { bytesRead } = await fh.read(buffer, offset + total, length - total, position + total);
-      if (bytesRead === 0) break;
-      total += bytesRead;
-    }
-    return total;
-  }
-
-  async write(buffer: Uint8Array, offset: number, length: number, position: number): Promise<void> {
-    this.#check('write');
-    if (!this.#flags.write) throw new FsError('EBADF', 'write', this.path);
-    const { fh } = await this.#load();
-    const at = this.#flags.append ? (await fh.stat()).size : position;
-    this.#dirty = true;
-    let done = 0;
-    while (done < length) {
-      const { bytesWritten } = await fh.write(buffer, offset + done, length - done, at + done);
-      done += bytesWritten;
-    }
-  }
-
-  async stat(): Promise<FileStat> {
-    this.#check('fstat');
-    let st: FileStat;
-    if (this.#orphaned) {
-      const { fh } = await this.#load();
-      return { ...this.#opened, size: (await fh.stat()).size, nlink: 0 };
-    }
-    try {
-      st = await this.#client.stat(this.#real);
-    } catch (error) {
-      if (!(error instanceof FsError && error.code === 'ENOENT')) throw error;
-      st = this.#opened; // unlinked while open
-    }
-    if (this.#spool && this.#dirty) {
-      const { fh } = await this.#spool;
-      return { ...st, size: (await fh.stat()).size };
-    }
-    return st;
-  }
-
-  async setattr(attrs: SetAttr): Promise<void> {
-    this.#check('fsetattr');
-    const { size, ...rest } = attrs;
-    if (size !== undefined) {
-      const { fh } = await this.#load();
-      await fh.truncate(size);
-      this.#dirty = true;
-      await this.#flush();
-    }
-    if (Object.keys(rest).length > 0 && !this.#orphaned) await this.#client.setattr(this.#real, rest);
-  }
-
-  async #flush(): Promise<void> {
-    if (!this.#dirty || this.#spool === undefined || this.#orphaned) return;
-    const { file } = await this.#spool;
-    this.#dirty = false;
-    try {
-      await this.#client.upload(this.#real, file);
-    } catch (error) {
-      this.#dirty = true;
-      throw error;
-    }
-  }
-
-  /** Sends the gathered writes (on close(2), so the container sees them at once). */
-  async flush(): Promise<void> {
-    this.#check('flush');
-    await this.#flush();
-  }
-
-  /** Sends the gathered writes, then `sync FILE` in the container. */
-  async sync(): Promise<void> {
-    this.#check('fsync');
-    await this.#flush();
-    if (!this.#orphaned) await this.#client.syncFile(this.#real);
-  }
-
-  async close(): Promise<void> {
-    if (this.#closed) return;
-    try {
-      await this.#flush();
-    } finally {
-      await this.discard();
-    }
-  }
-
-  /** @internal Drops the spool without sending it. */
-  async discard(): Promise<void> {
-    this.#closed = true;
-    this.#client.forget(this);
-    const spool = this.#spool;
-    this.#spool = undefined;
-    if (spool) {
-      const s = await spool.catch(() => undefined);
-      if (s) {
-        await s.fh.close().catch(() => {});
-        await fsp.rm(s.dir, { recursive: true, force: true });
-      }
-    }
   }
 }

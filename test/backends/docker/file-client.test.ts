@@ -1,9 +1,10 @@
 import assert from 'node:assert/strict';
-import { describe, it, before } from 'node:test';
+import { describe, it, before, type TestContext } from 'node:test';
 import type { DockerBackend } from '../../../src/backends/docker/backend.ts';
 import type { FileClient } from '../../../src/remote/file-client.ts';
 import { dockerdSkipReason } from '../../helpers/dockerd.ts';
-import { fileClientContract } from '../../remote/file-client-contract.ts';
+import { fileClientContract, type ContractSubject } from '../../remote/file-client-contract.ts';
+import { errnoContract } from '../local/errno-contract.ts';
 import { backendFor, suiteCleanup, suiteDockerd } from './helpers.ts';
 
 const skip = dockerdSkipReason();
@@ -21,12 +22,14 @@ describe('Docker agentless FileClient', { skip, timeout: 900_000 }, () => {
   }, { timeout: 120_000 });
 
   // A backend per test: the contract closes clients.
-  fileClientContract('docker copy/exec (busybox)', async t => {
+  const subject = async (t: TestContext): Promise<ContractSubject> => {
     const root = `/tmp/contract-${++n}`;
     await client.mkdir(root, 0o755);
     const b = await backendFor(t, dockerd(), `docker://${backend.container.name}`);
     return { client: await b.files(), root };
-  });
+  };
+  fileClientContract('docker copy/exec (busybox)', subject);
+  errnoContract('docker copy/exec (busybox)', subject);
 
   it('lists a name holding a newline, a pipe and a space exactly', async () => {
     const root = `/tmp/names-${++n}`;
