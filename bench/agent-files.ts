@@ -17,7 +17,7 @@ import { join } from 'node:path';
 import { SshBackend } from '../src/backends/ssh/backend.ts';
 import type { FileClient } from '../src/remote/file-client.ts';
 import type { SftpFileClient } from '../src/sftp/sftp-file-client.ts';
-import { startAgentFiles } from '../src/agent/files.ts';
+import { startAgentFiles } from '../src/backends/agent-files.ts';
 import { installAgent } from '../src/agent/install.ts';
 import { sshdSkipReason, startSshd, type AfterHook } from '../test/helpers/sshd.ts';
 import { testAgentDist } from '../test/agent/agent-binary.ts';

@@ -6,7 +6,7 @@
 import type { StatFs } from '../remote/file-client.ts';
 import { FsError } from '../remote/fs-error.ts';
 import { errnoNumber } from './errno.ts';
-import type { Logger } from './log.ts';
+import type { Logger } from '../remote/log.ts';
 import {
   ATTR_LEN, DIRENT_STRIDE, DIRENTPLUS_STRIDE, ENTRY_LEN, OPEN_CACHE_DIR, OPEN_DIRECT_IO, OPEN_KEEP_CACHE,
   OPEN_NONSEEKABLE,

@@ -4,14 +4,16 @@
  * kernel caches and unmounts cleanly.
  */
 import { execFile } from 'node:child_process';
-import { readFile, readdir, stat, writeFile } from 'node:fs/promises';
+import { readdir, stat, writeFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { promisify } from 'node:util';
+import { RmountError } from '../remote/errors.ts';
 import { FsError } from '../remote/fs-error.ts';
+import { stderrLogger, type Logger } from '../remote/log.ts';
+import { findMount } from '../system/mountinfo.ts';
 import { loadBinding } from './binding.ts';
 import { Dispatcher } from './dispatch.ts';
 import { errnoName, errnoNumber } from './errno.ts';
-import { stderrLogger, type Logger } from './log.ts';
 import type { NativeBinding, NativeHandle } from './native.ts';
 import type { ConnectionInfo, FuseMountOptions, FuseNotifier, FuseOperations } from './operations.ts';
 
@@ -81,9 +83,10 @@ function errorCode(error: unknown): unknown {
 }
 
 /** A mount-time failure that is not about the folder itself (which throws FsError). */
-export class MountError extends Error {
+export class MountError extends RmountError {
   override readonly name = 'MountError';
   readonly code = 'ERR_FUSE_MOUNT';
+  readonly errno = 'EIO';
 }
 
 /** Mounts `ops` on the folder `mountpoint`; resolves once the kernel has finished INIT. */
@@ -235,22 +238,6 @@ async function within(ms: number, work: Promise<unknown>): Promise<void> {
   clearTimeout(timer);
 }
 
-/** Unescapes a /proc/self/mountinfo path field (\040 for space and friends). */
-function unescapeMountPath(field: string): string {
-  return field.replace(/\\([0-7]{3})/g, (_, oct: string) => String.fromCharCode(parseInt(oct, 8)));
-}
-
-/** The mountinfo line fields of the mount at `path`, or undefined (reads /proc, never the mount). */
-async function findMount(path: string): Promise<string[] | undefined> {
-  const text = await readFile('/proc/self/mountinfo', 'utf8');
-  let found: string[] | undefined;
-  for (const line of text.split('\n')) {
-    const fields = line.split(' ');
-    if (fields.length > 4 && unescapeMountPath(fields[4]!) === path) found = fields; // the last one is on top
-  }
-  return found;
-}
-
 /** True when `mountpoint` is a mount point now. Safe on stale FUSE mounts (it never stats them). */
 export async function isMounted(mountpoint: string): Promise<boolean> {
   return (await findMount(resolve(mountpoint))) !== undefined;
@@ -258,8 +245,7 @@ export async function isMounted(mountpoint: string): Promise<boolean> {
 
 /** Aborts a FUSE connection through fusectl (/sys/fs/fuse/connections), mounting it if needed. */
 async function abortConnection(path: string): Promise<void> {
-  const fields = await findMount(path);
-  const minor = fields?.[2]?.split(':')[1];
+  const minor = (await findMount(path))?.device.split(':')[1];
   if (minor === undefined) return;
   const dir = '/sys/fs/fuse/connections';
   if ((await readdir(dir).catch(() => [])).length === 0) {
@@ -269,11 +255,15 @@ async function abortConnection(path: string): Promise<void> {
 }
 
 /** A failed forceUnmount. */
-export class UnmountError extends Error {
+export class UnmountError extends RmountError {
   override readonly name = 'UnmountError';
   readonly code: 'ERR_NOT_MOUNTED' | 'ERR_UNMOUNT';
-  constructor(code: 'ERR_NOT_MOUNTED' | 'ERR_UNMOUNT', message: string, options?: ErrorOptions) {
-    super(message, options);
+  readonly errno = 'EIO';
+  constructor(code: 'ERR_NOT_MOUNTED' | 'ERR_UNMOUNT', message: string, options?: ErrorOptions & { suggestion?: string }) {
+    super(message, {
+      suggestion: code === 'ERR_NOT_MOUNTED' ? 'rmount status lists the mounts of this user' : 'close the programs that use the mount (fuser -m MOUNTPOINT), then try again',
+      ...options,
+    });
     this.code = code;
   }
 }

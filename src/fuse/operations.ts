@@ -12,7 +12,7 @@
  * first), the order of the kernel's fuse_read_in and of the binding's arguments.
  * Buffers handed in (`write`'s data) belong to the implementation once the call is made.
  */
-import type { StatFs, Timespec } from '../remote/file-client.ts';
+import type { SetAttr, StatFs, Timespec } from '../remote/file-client.ts';
 
 /** The root inode number, as the kernel knows it. */
 export const ROOT_INO = 1;
@@ -87,15 +87,12 @@ export interface DirentPlusOut {
   offset: number;
 }
 
-/** Which fields a setattr changes (decoded from FUSE_SET_ATTR_*). */
-export interface SetattrIn {
-  mode?: number;
-  uid?: number;
-  gid?: number;
-  size?: number;
-  /** A time, or 'now' for UTIME_NOW; absent for UTIME_OMIT. */
-  atime?: Timespec | 'now';
-  mtime?: Timespec | 'now';
+/**
+ * Which fields a setattr changes (decoded from FUSE_SET_ATTR_*): the FileClient's SetAttr (a time
+ * absent is UTIME_OMIT, 'now' is UTIME_NOW) plus the ctime the kernel may send. `mode` may carry
+ * the type bits.
+ */
+export interface SetattrIn extends SetAttr {
   ctime?: Timespec;
 }
 

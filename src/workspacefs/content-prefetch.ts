@@ -6,7 +6,7 @@ import type { Entries } from './entries.ts';
 import { IdleSignal } from './idle.ts';
 import type { Node } from './inode-table.ts';
 import type { Listings } from './listings.ts';
-import type { Logger } from './log.ts';
+import type { Logger } from '../remote/log.ts';
 
 /** A small file to read ahead; `release` settles its entry in the in-flight map. */
 interface ContentJob {

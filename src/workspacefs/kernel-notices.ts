@@ -1,5 +1,5 @@
 import type { FuseNotifier } from '../fuse/operations.ts';
-import type { Logger } from './log.ts';
+import type { Logger } from '../remote/log.ts';
 
 /**
  * Kernel cache invalidations, queued during an op and sent once it has been answered: invalidating

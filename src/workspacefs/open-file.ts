@@ -1,4 +1,4 @@
-import type { FileHandle } from '../remote/file-client.ts';
+import { canFlush, type FileHandle } from '../remote/file-client.ts';
 import type { FsError } from '../remote/fs-error.ts';
 import type { Node } from './inode-table.ts';
 import type { RemoteCaller } from './remote-call.ts';
@@ -117,7 +117,7 @@ export class OpenFile implements Gatherer {
   async push(): Promise<void> {
     await this.settle();
     const remote = this.remote;
-    if (remote.flush !== undefined) await this.#caller.call('handle.flush', this.path, () => remote.flush!());
+    if (canFlush(remote)) await this.#caller.call('handle.flush', this.path, () => remote.flush());
   }
 
   /** The failure of a background write since the last call, cleared by this call. */

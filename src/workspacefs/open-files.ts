@@ -3,7 +3,7 @@ import type { FsError } from '../remote/fs-error.ts';
 import type { Attributes } from './attributes.ts';
 import type { VfsCore } from './core.ts';
 import type { Node } from './inode-table.ts';
-import type { Logger } from './log.ts';
+import type { Logger } from '../remote/log.ts';
 import { OpenFile } from './open-file.ts';
 import type { Access } from './open-flags.ts';
 

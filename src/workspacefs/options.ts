@@ -1,5 +1,5 @@
-import type { Logger } from './log.ts';
-import { silentLogger } from './log.ts';
+import type { Logger } from '../remote/log.ts';
+import { silentLogger } from '../remote/log.ts';
 
 /** How a {@link WorkspaceFilesystem} behaves. Only `root` is required. */
 export interface WorkspaceOptions {

@@ -1,5 +1,5 @@
 import { FsError } from '../remote/fs-error.ts';
-import type { Logger } from './log.ts';
+import type { Logger } from '../remote/log.ts';
 import { Counters } from './stats.ts';
 
 /**

@@ -16,7 +16,7 @@ import { joinPath, type Node } from './inode-table.ts';
 import type { KernelNotices } from './kernel-notices.ts';
 import type { ListingPrefetch } from './listing-prefetch.ts';
 import type { Listings } from './listings.ts';
-import type { Logger } from './log.ts';
+import type { Logger } from '../remote/log.ts';
 import { checkName, createMode, NAME_MAX } from './names.ts';
 import type { OpenFiles } from './open-files.ts';
 import { O_EXCL, O_TRUNC, decodeAccess, type Access } from './open-flags.ts';

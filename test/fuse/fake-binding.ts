@@ -116,6 +116,7 @@ export function recordingLogger() {
     lines,
     error: (msg: string, err?: unknown) => { lines.push({ level: 'error', msg, err }); },
     warn: (msg: string, err?: unknown) => { lines.push({ level: 'warn', msg, err }); },
+    info: (msg: string) => { lines.push({ level: 'info', msg }); },
     debug: (msg: string) => { lines.push({ level: 'debug', msg }); },
   };
 }

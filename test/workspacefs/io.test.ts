@@ -185,9 +185,8 @@ describe('WorkspaceFilesystem reads and writes', () => {
     const { client, fs } = makeFs({ opTimeoutMs: 50 });
     await fs.getattr(ROOT_INO, undefined, ctx);
     client.hook = () => new Promise<void>(() => {});
-    const started = Date.now();
+    // The remote never answers: only the op timeout can end this (the test's own timeout would fail it).
     await assert.rejects(fs.lookup(ROOT_INO, 'x', ctx), { code: 'EIO' });
-    assert.ok(Date.now() - started < 1000);
     assert.equal(fs.stats().timeouts, 1);
   });
 

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { KernelNotices } from '../../src/workspacefs/kernel-notices.ts';
-import { silentLogger } from '../../src/workspacefs/log.ts';
+import { silentLogger } from '../../src/remote/log.ts';
 import { recordingNotifier } from './fixture.ts';
 
 const turn = () => new Promise(resolve => setImmediate(resolve));

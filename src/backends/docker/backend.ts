@@ -9,6 +9,7 @@ import { homedir, tmpdir } from 'node:os';
 import { join, posix } from 'node:path';
 import { createReadStream } from 'node:fs';
 import Dockerode from 'dockerode';
+import { collectOutput } from '../../remote/session-output.ts';
 import type { Backend } from '../../remote/backend.ts';
 import { normalizeRemotePath, type Destination } from '../../remote/destination.ts';
 import { RmountError, StateError, TimeoutError, UnreachableError, UsageError } from '../../remote/errors.ts';
@@ -191,15 +192,8 @@ export class DockerBackend implements Backend {
     if (options.user !== undefined) opts.user = options.user;
     if (options.cwd !== undefined) opts.cwd = options.cwd;
     const session = await DockerExecSession.start(this.#container(), argv, opts);
-    const out: Buffer[] = [];
-    const err: Buffer[] = [];
-    session.stdout.on('data', (b: Buffer) => out.push(b));
-    session.stderr.on('data', (b: Buffer) => err.push(b));
-    if (options.stdin === undefined) session.stdin.end();
-    else if (Buffer.isBuffer(options.stdin)) session.stdin.end(options.stdin);
-    else (options.stdin as NodeJS.ReadableStream).pipe(session.stdin);
-    const status = await session.wait();
-    return { code: status.code, stdout: Buffer.concat(out), stderr: Buffer.concat(err).toString('utf8') };
+    const r = await collectOutput(session, options.stdin);
+    return { code: r.code, stdout: r.stdout, stderr: r.stderr.toString('utf8') };
   }
 
   /** The agentless file client, made on first call and shared. */

@@ -1,7 +1,5 @@
 import { readFileSync } from 'node:fs';
-import { createRequire } from 'node:module';
-
-const require = createRequire(import.meta.url);
+import { loadNativeAddon } from '../../system/native-addon.ts';
 
 /** In place of a time's nanoseconds: leave that time as it is (UTIME_OMIT). native/posix/posix.h has the same. */
 export const NSEC_OMIT = -1;
@@ -22,23 +20,13 @@ export interface PosixBinding {
   futimens(fd: number, atimeSec: number, atimeNsec: number, mtimeSec: number, mtimeNsec: number): Promise<void>;
 }
 
-/** Thrown when the compiled addon is missing or cannot be loaded. */
-export class PosixBindingError extends Error {
-  override readonly name = 'PosixBindingError';
-  readonly code = 'ERR_POSIX_BINDING';
-}
-
 /**
  * The posix addon, or `override` (tests pass a fake). `npm run build:native` builds it next to
  * the FUSE addon, into build/Release/posix_binding.node.
  */
 export function loadPosix(override?: PosixBinding): PosixBinding {
   if (override !== undefined) return override;
-  try {
-    return require('../../../build/Release/posix_binding.node') as PosixBinding;
-  } catch (error) {
-    throw new PosixBindingError('the posix addon is not built: run `npm run build:native`', { cause: error });
-  }
+  return loadNativeAddon<PosixBinding>('posix_binding.node', 'ERR_POSIX_BINDING', 'the posix addon');
 }
 
 /**
