@@ -11,7 +11,7 @@ import type { ClosingFileClient, FileClient } from '../remote/file-client.ts';
 import { ReconnectingFileClient } from '../remote/reconnecting-file-client.ts';
 import { SftpFileClient } from '../sftp/sftp-file-client.ts';
 
-/** The agent's client, which says when its exec stream is gone. */
+/** The agent's client, which says when its exec stream is gone (as every SftpFileClient does). */
 export type AgentFileClient = SftpFileClient & ClosingFileClient;
 
 /** Options of `startAgentFiles`. */
@@ -33,14 +33,10 @@ export async function startAgentFiles(backend: Backend, remotePath: string, opti
     for (const line of lines) options.log?.(line);
   });
   const stream = Duplex.from({ readable: session.stdout, writable: session.stdin });
-  // When the agent dies the exec stream ends: the codec fails every request with ENOTCONN, on the
-  // same three events that resolve `closed` here.
-  const closed = new Promise<void>(resolve => {
-    for (const event of ['end', 'close', 'error']) stream.once(event, () => resolve());
-  });
+  // When the agent dies the exec stream ends: the codec fails every request with ENOTCONN and
+  // resolves the client's `closed`.
   stream.once('close', () => session.close());
-  const client = await SftpFileClient.over(stream, { name: `rmount-agent on ${backend.addr}` });
-  return Object.assign(client, { closed });
+  return SftpFileClient.over(stream, { name: `rmount-agent on ${backend.addr}` });
 }
 
 /** Installs the agent if needed (see `installAgent`), then starts it. */

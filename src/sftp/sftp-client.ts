@@ -119,6 +119,11 @@ export class SftpClient {
     return this.#conn.pendingCount;
   }
 
+  /** Resolves once the transport is gone (closed, ended, broken, or `end()`); never rejects. */
+  get gone(): Promise<void> {
+    return this.#conn.gone;
+  }
+
   /**
    * Ends the stream after failing every pending request; resolves once the stream finished (at
    * most two seconds for a peer that stops reading), then destroys it. Idempotent.

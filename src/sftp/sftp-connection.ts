@@ -51,6 +51,10 @@ export class SftpConnection {
   #extensions = new Map<string, string>();
   /** Receives unsolicited EXTENDED_REPLY packets (request id EVENT_ID), positioned after the id. */
   #onEvent: ((r: PacketReader) => void) | undefined;
+  /** Resolves `gone`; called by `#fail`. */
+  #resolveGone!: () => void;
+  /** Resolves once the transport is gone (closed, ended, broken, or `end()`); never rejects. */
+  readonly gone = new Promise<void>(resolve => { this.#resolveGone = resolve; });
 
   private constructor(stream: Duplex, name: string) {
     this.#stream = stream;
@@ -276,6 +280,7 @@ export class SftpConnection {
     this.#pending.clear();
     for (const p of pending) p.reject(this.#failure);
     this.#onHandshakeFailure?.(this.#failure);
+    this.#resolveGone();
   }
 
   /**

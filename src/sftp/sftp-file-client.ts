@@ -7,16 +7,17 @@
 import type { Duplex } from 'node:stream';
 import type {
   DirEntry, FileCapabilities, FileClient, FileHandle, FileStat, OpenFlags, RenameOptions, SetAttr,
-  SetAttrOptions, StatFs, WatchEvent, WatchEventKind, WatchSubscription,
+  SetAttrOptions, StatFs, WatchEvent, WatchSubscription,
 } from '../remote/file-client.ts';
 import { FsError } from '../remote/fs-error.ts';
-import { EXT, RMOUNT_EXT, RMOUNT_SETSTAT_FLAG, STATUS, WATCH_MASK } from './constants.ts';
+import { EXT, RMOUNT_EXT, RMOUNT_SETSTAT_FLAG, STATUS } from './constants.ts';
 import { SftpErrno } from './errno-refinement.ts';
 import type { PacketReader, SftpAttrs } from './packet.ts';
 import { MADE_UP_STATFS, isDir, needsCurrent, toFileStat, toPflags, toSetstatNs, toSftpAttrs, toStatFs } from './sftp-attrs.ts';
 import { SftpClient, type SftpSmallFile, type SftpTreeEntry } from './sftp-client.ts';
 import { SftpFileHandle } from './sftp-file-handle.ts';
 import { SftpStatusError } from './status.ts';
+import { deliverWatchEvents, type WatchTarget } from './watch-events.ts';
 
 export { SftpFileHandle } from './sftp-file-handle.ts';
 export { toFileStat } from './sftp-attrs.ts';
@@ -39,10 +40,13 @@ export class SftpFileClient implements FileClient {
   readonly capabilities: FileCapabilities;
   /** The protocol client underneath, for callers that need SFTP-level access. */
   readonly sftp: SftpClient;
+  /** Resolves once the stream ended, broke or `close()` ended it (see `FileClient.closed`). */
+  readonly closed: Promise<void>;
   readonly #errno: SftpErrno;
 
   private constructor(sftp: SftpClient) {
     this.sftp = sftp;
+    this.closed = sftp.gone;
     this.#errno = new SftpErrno(sftp);
     this.capabilities = Object.freeze({
       fsync: sftp.has(EXT.FSYNC),
@@ -341,33 +345,9 @@ export class SftpFileClient implements FileClient {
     };
   }
 
-  readonly #watchers = new Map<number, { base: string; listener: (events: WatchEvent[]) => void }>();
+  readonly #watchers = new Map<number, WatchTarget>();
 
-  // string "watch@rmount", uint32 watch-id, uint32 count, (uint32 mask, string path)*
-  #onEvent = (r: PacketReader): void => {
-    try {
-      if (r.string() !== RMOUNT_EXT.WATCH) return;
-      const w = this.#watchers.get(r.u32());
-      if (w === undefined) return;
-      const n = r.u32();
-      const events: WatchEvent[] = [];
-      for (let i = 0; i < n; i++) {
-        const mask = r.u32();
-        const rel = r.string();
-        const path = rel === '' ? w.base : w.base === '/' ? `/${rel}` : `${w.base}/${rel}`;
-        const kinds: WatchEventKind[] = [];
-        if (mask & WATCH_MASK.CREATE) kinds.push('create');
-        if (mask & WATCH_MASK.REMOVE) kinds.push('remove');
-        if (mask & WATCH_MASK.MODIFY) kinds.push('modify');
-        if (mask & WATCH_MASK.ATTRIB) kinds.push('attrib');
-        if (mask & WATCH_MASK.RENAME) kinds.push('rename');
-        events.push({ path, kinds, rescan: (mask & WATCH_MASK.RESCAN) !== 0 });
-      }
-      if (events.length > 0) w.listener(events);
-    } catch {
-      // A malformed event is dropped; the request stream is unaffected.
-    }
-  };
+  #onEvent = (r: PacketReader): void => deliverWatchEvents(r, this.#watchers);
 
   /**
    * A whole subtree's paths (relative to `path`) and attributes in one round trip (tree@rmount).
