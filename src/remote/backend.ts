@@ -7,6 +7,26 @@ import type { FileClient } from './file-client.ts';
 import type { PlatformInfo } from './platform.ts';
 import type { ExecOptions, Session } from './session.ts';
 
+/**
+ * Where a backend's link is: `connecting` until `start` resolves, `ready` while usable,
+ * `reconnecting` after it died and while it is being made again (with back-off), `closed` for good
+ * (closed by its owner, `start` failed, or the remote is gone: a removed container).
+ */
+export type LinkState = 'connecting' | 'ready' | 'reconnecting' | 'closed';
+
+/** A snapshot of a backend's link, for `rmount status` and the log. */
+export interface LinkHealth {
+  state: LinkState;
+  /** ISO time of the last state change. */
+  since: string;
+  /** ISO time the link went down, while it is `reconnecting`. */
+  downSince?: string;
+  /** How many times the link came back after a loss. */
+  reconnects: number;
+  /** The last error the link saw: the loss, or the last failed attempt (a refused host key…). */
+  lastError?: { code: string; message: string };
+}
+
 export interface Backend {
   /** Which kind of remote this is. */
   readonly type: Destination['type'];
@@ -21,17 +41,34 @@ export interface Backend {
    * AuthError, NotFoundError or StateError; aborting `signal` rejects with TimeoutError.
    */
   start(signal?: AbortSignal): Promise<void>;
-  /** True between a successful `start` and the connection's end. */
+  /** True while the link is `ready`. */
   isConnected(): boolean;
-  /** Why the connection ended or failed, if it did. */
+  /** The last error the link saw (a failed connect, the loss, a failed reconnect), if any. */
   lastError(): Error | undefined;
-  /** How often the owner should call `sendKeepAlive`, in ms; 0 when the transport needs none. */
-  readonly keepAliveInterval: number;
-  /** Proves the connection is alive; rejects (and marks it dead) when it is not. */
-  sendKeepAlive(): Promise<void>;
+  /**
+   * The link's health: its state, since when, how long it has been down and why. Optional: a
+   * backend without a link that can die leaves it out, and {@link linkHealth} answers `ready`.
+   */
+  health?(): LinkHealth;
+  /**
+   * Resolves once the link is `ready` (at once when it is); while it is `connecting` or
+   * `reconnecting`, waits for the next `ready`. Rejects with the recorded error when the link is
+   * or becomes `closed`, and with TimeoutError when `signal` aborts first. Waiting counts as a
+   * {@link kick}. Optional, like `health`: see {@link waitLinkReady}.
+   */
+  waitReady?(signal?: AbortSignal): Promise<void>;
+  /**
+   * A caller needs the link while it is down: start a reconnect attempt now instead of at the end
+   * of the back-off wait, when the last attempt is over a second old. Never waits; a no-op while
+   * the link is ready or an attempt runs.
+   */
+  kick?(): void;
   /**
    * Runs `argv` on the remote. Arguments travel as an argv: where the remote needs a shell line,
-   * each one is quoted, never spliced. Rejects when the command cannot be started.
+   * each one is quoted, never spliced. Rejects when the command cannot be started. While the
+   * link is down it waits for it until `options.signal` aborts (TimeoutError); without a signal it
+   * rejects at once. A command whose link dies under it ends with exit code 255 and a
+   * "connection to … lost" line on its stderr, as ssh does.
    */
   exec(argv: readonly string[], options?: ExecOptions): Promise<Session>;
   /**
@@ -49,4 +86,19 @@ export interface Backend {
   resolvePath(path?: string): Promise<string>;
   /** Ends the connection and everything made from it. Idempotent. */
   close(): Promise<void>;
+}
+
+/** The link health of any backend: its own, or `ready`/`closed` from `isConnected` when it has none (local). */
+export function linkHealth(backend: Backend): LinkHealth {
+  if (typeof backend.health === 'function') return backend.health();
+  const h: LinkHealth = { state: backend.isConnected() ? 'ready' : 'closed', since: new Date(0).toISOString(), reconnects: 0 };
+  const e = backend.lastError() as (Error & { code?: unknown }) | undefined;
+  if (e !== undefined) h.lastError = { code: typeof e.code === 'string' ? e.code : 'ERR_UNREACHABLE', message: e.message };
+  return h;
+}
+
+/** `backend.waitReady(signal)`, or for a backend without one: resolves when connected, else rejects with its last error. */
+export async function waitLinkReady(backend: Backend, signal?: AbortSignal): Promise<void> {
+  if (typeof backend.waitReady === 'function') return backend.waitReady(signal);
+  if (!backend.isConnected()) throw backend.lastError() ?? new Error(`${backend.addr}: not connected`);
 }

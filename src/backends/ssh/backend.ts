@@ -6,11 +6,13 @@ import { randomBytes } from 'node:crypto';
 import { homedir, userInfo } from 'node:os';
 import { posix } from 'node:path';
 import type { Duplex } from 'node:stream';
-import type { Client, ClientChannel } from 'ssh2';
-import type { Backend } from '../../remote/backend.ts';
+import type { ClientChannel } from 'ssh2';
+import type { Backend, LinkHealth } from '../../remote/backend.ts';
 import { normalizeRemotePath, type Destination } from '../../remote/destination.ts';
 import { RmountError, TimeoutError, UnreachableError, UnsupportedError } from '../../remote/errors.ts';
-import type { FileClient } from '../../remote/file-client.ts';
+import { reportsClose, type FileClient } from '../../remote/file-client.ts';
+import type { Logger } from '../../remote/log.ts';
+import { ReconnectingFileClient } from '../../remote/reconnecting-file-client.ts';
 import { platformFromUname, type PlatformInfo } from '../../remote/platform.ts';
 import type { ExecOptions, Session } from '../../remote/session.ts';
 import { collectOutput } from '../../remote/session-output.ts';
@@ -18,7 +20,8 @@ import { quoteArg, renderCommand } from '../../remote/shell-quote.ts';
 import type { Prompter } from './auth.ts';
 import { resolveSshConfig, type SshHostConfig } from './config.ts';
 import { addrOf, connectSsh, type SshConnection } from './connect.ts';
-import { SshSession } from './session.ts';
+import { keepAliveOf, SshLink, type LinkConnection } from './link-supervisor.ts';
+import { SshSession, type LinkWatch } from './session.ts';
 import { openExec, openSubsystem } from './ssh2-calls.ts';
 
 /** Options of an SSH backend; everything unset comes from ssh_config, then OpenSSH's defaults. */
@@ -33,8 +36,12 @@ export interface SshBackendOptions {
   acceptNew?: boolean;
   /** Per-hop limit on TCP connect + SSH handshake, prompts excluded. Default: ConnectTimeout, else 30000. */
   connectTimeoutMs?: number;
-  /** SSH keepalive interval; default ServerAliveInterval (0 = off). */
+  /** SSH keepalive interval; default ServerAliveInterval, 15 s when unset (0 = off). */
   keepAliveIntervalMs?: number;
+  /** Hears the link's steps: lost, reconnecting (attempt N), reconnected after Ns. */
+  log?: Logger;
+  /** Waits between failed reconnects, ms (the last repeats); default 1, 2, 4, 8, then 10 s. */
+  reconnectBackoffMs?: readonly number[];
   /** Asks for passphrases and passwords; give it only on a terminal. */
   prompt?: (question: string, echo: boolean) => Promise<string>;
   /** The local home folder (~, ~/.ssh); default os.homedir(). */
@@ -57,6 +64,8 @@ export interface SshBackendOptions {
 const SYSTEM_CONFIG = '/etc/ssh/ssh_config';
 const DEFAULT_CONNECT_TIMEOUT_MS = 30_000;
 const KEEPALIVE_PROOF_TIMEOUT_MS = 15_000;
+/** How long close() lets the file client end its channel before the connection goes. */
+const FILES_CLOSE_GRACE_MS = 1000;
 /** Set in every exec'd command's environment: its session's id, for the `kill` fallback. */
 export const EXEC_ID_VAR = 'RMOUNT_EXEC_ID';
 
@@ -66,10 +75,8 @@ export class SshBackend implements Backend {
   readonly destination: Destination;
   readonly #options: SshBackendOptions;
   readonly #config: SshHostConfig;
-  #connection: SshConnection | undefined;
-  #connected = false;
+  readonly #link: SshLink;
   #closed = false;
-  #lastError: Error | undefined;
   #files: Promise<FileClient> | undefined;
   #home: Promise<string> | undefined;
 
@@ -88,6 +95,12 @@ export class SshBackend implements Backend {
     if (options.configFile !== undefined) query.configFile = options.configFile;
     else query.systemConfigFile = SYSTEM_CONFIG;
     this.#config = resolveSshConfig(query);
+    this.#link = new SshLink({
+      addr: this.addr,
+      connect: (signal, first) => this.#connect(signal, first),
+      ...(options.log === undefined ? {} : { log: options.log }),
+      ...(options.reconnectBackoffMs === undefined ? {} : { backoffMs: options.reconnectBackoffMs }),
+    });
   }
 
   /** `user@host[:port]` of the target after ssh_config. */
@@ -107,77 +120,74 @@ export class SshBackend implements Backend {
 
   /** `user@host:port` of every ProxyJump hop and then the target; set once connected. */
   get route(): readonly string[] {
-    return this.#connection?.route ?? [];
+    return this.#link.connection?.route ?? [];
   }
 
-  /** The ssh2 keepalive interval in ms (ssh2 sends the pings itself); 0 when off. */
+  /** The ssh2 keepalive interval in ms (ssh2 sends the pings itself; the link reconnects when they go unanswered); 0 when off. */
   get keepAliveInterval(): number {
-    return this.#keepAliveMs();
+    return keepAliveOf(this.#config, this.#options.keepAliveIntervalMs).keepAliveIntervalMs;
   }
 
-  #keepAliveMs(): number {
-    return this.#options.keepAliveIntervalMs ?? this.#config.serverAliveInterval * 1000;
+  #connectTimeoutMs(): number {
+    return this.#options.connectTimeoutMs
+      ?? (this.#config.connectTimeout !== undefined ? this.#config.connectTimeout * 1000 : DEFAULT_CONNECT_TIMEOUT_MS);
   }
 
   /** Connects (through ProxyJump hops), checks the host key and authenticates. Rejects with UnreachableError, TimeoutError (also when `signal` aborts), HostKeyError or AuthError. */
   async start(signal?: AbortSignal): Promise<void> {
     if (this.#closed) throw new UnreachableError(`${this.addr}: the backend was closed`, { suggestion: 'make a new backend' });
-    if (this.#connection) return;
+    if (this.#link.connection) return;
+    await this.#link.start(signal);
+  }
+
+  // One connect, for `start` and for every reconnect: the same host-key check each time. A
+  // reconnect never prompts (the daemon has nobody to ask) and has its own connect timeout.
+  #connect(signal: AbortSignal | undefined, first: boolean): Promise<SshConnection> {
     const homeDir = this.#options.homeDir ?? homedir();
-    const timeout = this.#options.connectTimeoutMs
-      ?? (this.#config.connectTimeout !== undefined ? this.#config.connectTimeout * 1000 : DEFAULT_CONNECT_TIMEOUT_MS);
-    try {
-      this.#connection = await connectSsh(this.#config, {
-        acceptNew: this.#options.acceptNew === true,
-        connectTimeoutMs: timeout,
-        keepAliveIntervalMs: this.#keepAliveMs(),
-        keepAliveCountMax: this.#config.serverAliveCountMax,
-        homeDir,
-        localUser: this.#options.localUser ?? userInfo().username,
-        env: process.env,
-        ...(this.#options.configFile !== undefined ? { configFile: this.#options.configFile } : { systemConfigFile: SYSTEM_CONFIG }),
-        ...(this.#options.knownHostsFile !== undefined ? { knownHostsFile: this.#options.knownHostsFile } : {}),
-        ...(this.#options.identityFile !== undefined ? { identityFile: this.#options.identityFile } : {}),
-        ...(this.#options.prompt !== undefined ? { prompt: this.#options.prompt as Prompter } : {}),
-        ...(signal !== undefined ? { signal } : {}),
-      });
-    } catch (error) {
-      this.#lastError = error as Error;
-      throw error;
-    }
-    this.#connected = true;
-    const { client } = this.#connection;
-    client.on('error', (error: Error) => this.#lost(error));
-    client.on('close', () => this.#lost());
+    return connectSsh(this.#config, {
+      acceptNew: this.#options.acceptNew === true,
+      connectTimeoutMs: this.#connectTimeoutMs(),
+      ...keepAliveOf(this.#config, this.#options.keepAliveIntervalMs),
+      homeDir,
+      localUser: this.#options.localUser ?? userInfo().username,
+      env: process.env,
+      ...(this.#options.configFile !== undefined ? { configFile: this.#options.configFile } : { systemConfigFile: SYSTEM_CONFIG }),
+      ...(this.#options.knownHostsFile !== undefined ? { knownHostsFile: this.#options.knownHostsFile } : {}),
+      ...(this.#options.identityFile !== undefined ? { identityFile: this.#options.identityFile } : {}),
+      ...(first && this.#options.prompt !== undefined ? { prompt: this.#options.prompt as Prompter } : {}),
+      ...(signal !== undefined ? { signal } : {}),
+    });
   }
 
-  // The connection ended after `start`: record why, once, so status and later calls can tell.
-  #lost(cause?: Error): void {
-    if (!this.#connected) return;
-    this.#connected = false;
-    if (!this.#closed) {
-      const timeout = (cause as { level?: string } | undefined)?.level === 'client-timeout';
-      const Err = timeout ? TimeoutError : UnreachableError;
-      this.#lastError = new Err(`connection to ${this.addr} lost${cause ? `: ${cause.message}` : ''}`, {
-        cause,
-        suggestion: timeout ? 'the server stopped answering keepalives; check the network' : 'reconnect; if it keeps happening, check the server\'s logs and ServerAliveInterval',
-      });
-    }
-  }
-
-  /** True between a successful `start` and the connection's end. */
+  /** True while the link is ready. */
   isConnected(): boolean {
-    return this.#connected;
+    return this.#link.ready;
   }
 
-  /** Why the connection failed or ended, if it did. */
+  /** The last error the link saw: the failed connect, the loss, or the last failed reconnect. */
   lastError(): Error | undefined {
-    return this.#lastError;
+    return this.#link.lastError;
   }
 
-  /** Proves the connection answers (one global-request round trip); rejects with TimeoutError and closes it when not. */
+  /** The link's state, since when, how long it has been down, the reconnect count and the last error. */
+  health(): LinkHealth {
+    return this.#link.health();
+  }
+
+  /** Resolves once the link is ready; TimeoutError when `signal` aborts first, the reason when it closed. */
+  waitReady(signal?: AbortSignal): Promise<void> {
+    return this.#link.waitReady(signal);
+  }
+
+  /** Asks for a reconnect attempt now (when the last one is over a second old). */
+  kick(): void {
+    this.#link.kick();
+  }
+
+  /** Proves the connection answers (one global-request round trip); rejects with TimeoutError and drops the connection (the link then reconnects) when not. */
   async sendKeepAlive(): Promise<void> {
-    const client = this.#client();
+    const { connection } = await this.#link.use();
+    const client = connection.client;
     // A global request with want-reply is a full round trip with no side effect: cancelling a
     // forward that does not exist is answered (with a failure) by any live server.
     const alive = await new Promise<boolean>(resolve => {
@@ -190,11 +200,8 @@ export class SshBackend implements Backend {
       }
     });
     if (!alive) {
-      const error = new TimeoutError(`${this.addr} did not answer a keepalive within ${KEEPALIVE_PROOF_TIMEOUT_MS} ms`, { suggestion: 'check the network; the connection is closed' });
-      this.#lastError = error;
-      this.#connected = false;
       client.destroy();
-      throw error;
+      throw new TimeoutError(`${this.addr} did not answer a keepalive within ${KEEPALIVE_PROOF_TIMEOUT_MS} ms`, { suggestion: 'check the network; rmount reconnects' });
     }
   }
 
@@ -212,15 +219,18 @@ export class SshBackend implements Backend {
     const pty = options.pty
       ? { cols: options.pty.cols, rows: options.pty.rows, width: 0, height: 0, term: options.pty.term ?? process.env.TERM ?? 'xterm-256color' }
       : undefined;
+    // While the link is down: wait for it as long as the caller's signal allows, else fail now.
+    const link = await this.#link.use(options.signal);
     let channel: ClientChannel;
     try {
-      channel = await openExec(this.#client(), command, pty ? { pty } : {});
+      channel = await openExec(link.connection.client, command, pty ? { pty } : {});
     } catch (error) {
-      throw this.#channelError(error, `could not start ${argv[0]}`);
+      throw this.#channelError(error, `could not start ${argv[0]}`, link);
     }
     return new SshSession(channel, pty !== undefined, {
       ...(options.signal ? { signal: options.signal } : {}),
       fallbackKill: name => this.#killMarked(execId, name),
+      link: this.#watch(link),
     });
   }
 
@@ -229,7 +239,12 @@ export class SshBackend implements Backend {
   async #killMarked(execId: string, name: string): Promise<void> {
     if (!/^[A-Z0-9]+$/.test(name)) return;
     const script = `for f in /proc/[0-9]*/environ; do if tr '\\000' '\\n' < "$f" 2>/dev/null | grep -qx '${EXEC_ID_VAR}=${execId}'; then p=\${f#/proc/}; kill -s ${name} "\${p%/environ}" 2>/dev/null; fi; done; true`;
-    await this.#collect(new SshSession(await openExec(this.#client(), `sh -c ${quoteArg(script)}`), false));
+    const link = await this.#link.use();
+    await this.#collect(new SshSession(await openExec(link.connection.client, `sh -c ${quoteArg(script)}`), false));
+  }
+
+  #watch(link: LinkConnection): LinkWatch {
+    return { addr: this.addr, lost: () => link.dead };
   }
 
   /** The file client, opened on first call and shared: the `sftp` subsystem or rmount-agent over exec, as the `agent` option says. Rejects with UnsupportedError when neither can be used. */
@@ -260,23 +275,34 @@ export class SshBackend implements Backend {
   }
 
   // rmount-agent over an exec channel, uploaded first when the remote copy is missing or differs;
-  // a killed agent is replaced on the next call.
+  // a killed agent, or one whose link died, is replaced once the link is back.
   async #openAgentFiles(): Promise<FileClient> {
     const { agentFiles } = await import('../agent-files.ts');
-    const { ReconnectingFileClient } = await import('../../remote/reconnecting-file-client.ts');
     const install = {
       ...(this.#options.agentFrom !== undefined ? { from: this.#options.agentFrom } : {}),
       ...(this.#options.agentDirs !== undefined ? { candidates: this.#options.agentDirs } : {}),
     };
-    return ReconnectingFileClient.create(() => agentFiles(this, install));
+    return ReconnectingFileClient.create(async () => {
+      await this.#link.waitReady(AbortSignal.timeout(this.#connectTimeoutMs()));
+      return agentFiles(this, install);
+    });
   }
 
-  async #openSubsystemFiles(): Promise<FileClient> {
+  // The sftp subsystem, on a new channel each time the old one died with its link.
+  #openSubsystemFiles(): Promise<FileClient> {
+    return ReconnectingFileClient.create(async () => {
+      await this.#link.waitReady(AbortSignal.timeout(this.#connectTimeoutMs()));
+      return this.#subsystemClient(await this.#link.use());
+    });
+  }
+
+  async #subsystemClient(link: LinkConnection): Promise<FileClient> {
     let channel: ClientChannel;
     try {
-      channel = await openSubsystem(this.#client(), 'sftp');
+      channel = await openSubsystem(link.connection.client, 'sftp');
     } catch (error) {
       if (error instanceof RmountError) throw error;
+      if (link.dead) throw this.#link.downError();
       throw new UnsupportedError(`${this.addr} offers no sftp subsystem: ${(error as Error).message}`, {
         cause: error,
         suggestion: 'enable it in the server\'s sshd_config ("Subsystem sftp internal-sftp" or the sftp-server path), or use the rmount agent',
@@ -284,7 +310,11 @@ export class SshBackend implements Backend {
     }
     // The codec sees only a duplex stream; it never knows it runs over SSH.
     const { SftpFileClient } = await import('../../sftp/sftp-file-client.ts');
-    return SftpFileClient.over(channel as Duplex, { name: `sftp over ssh://${this.addr}` });
+    const client = await SftpFileClient.over(channel as Duplex, { name: `sftp over ssh://${this.addr}` });
+    if (reportsClose(client)) return client;
+    // Say when the channel is gone, so the wrapper opens a new one after a reconnect.
+    const closed = new Promise<void>(resolve => channel.once('close', () => resolve()));
+    return Object.assign(client, { closed });
   }
 
   /** `uname -s; uname -m` mapped to GOOS/GOARCH; on a server without a POSIX shell, Windows' `ver` and PROCESSOR_ARCHITECTURE. */
@@ -320,37 +350,22 @@ export class SshBackend implements Backend {
     return this.#home;
   }
 
-  /** Closes the file client, the connection and its jump hosts. Idempotent. */
+  /** Closes the file client, stops the link's supervisor and ends the connection and its jump hosts. Never waits for a reconnect. Idempotent. */
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
     const files = this.#files;
     this.#files = undefined;
-    if (files) await files.then(f => f.close()).catch(() => {});
-    const connection = this.#connection;
-    this.#connection = undefined;
-    this.#connected = false;
-    if (!connection) return;
-    const ended = new Promise<void>(resolve => connection.client.once('close', () => resolve()));
-    connection.client.end();
-    // A server that never answers the disconnect must not hold close() up.
-    await Promise.race([ended, new Promise(resolve => setTimeout(resolve, 2000).unref())]);
-    connection.client.destroy();
-    for (const jump of [...connection.jumps].reverse()) jump.end();
+    // Stop reconnecting first: a file client still being made waits for the link, and this ends
+    // the wait. Its close gets a moment to say goodbye; a blackholed link must not hold it up.
+    this.#link.stopReconnecting();
+    if (files) await Promise.race([files.then(f => f.close()).catch(() => {}), delay(FILES_CLOSE_GRACE_MS)]);
+    await this.#link.close();
   }
 
-  #client(): Client {
-    const connection = this.#connection;
-    if (!connection || !this.#connected) {
-      throw this.#lastError instanceof RmountError && this.#connection
-        ? this.#lastError
-        : new UnreachableError(`${this.addr}: not connected`, { cause: this.#lastError, suggestion: this.#closed ? 'the backend was closed' : 'call start() first' });
-    }
-    return connection.client;
-  }
-
-  #channelError(error: unknown, what: string): RmountError {
+  #channelError(error: unknown, what: string, link: LinkConnection): Error {
     if (error instanceof RmountError) return error;
+    if (link.dead) return this.#link.downError();
     return new UnreachableError(`${this.addr}: ${what}: ${(error as Error).message}`, {
       cause: error,
       suggestion: 'the server refused a new channel; it may limit sessions per connection (MaxSessions in sshd_config)',
@@ -362,17 +377,22 @@ export class SshBackend implements Backend {
   }
 
   async #runRaw(command: string): Promise<{ code: number | null; stdout: string }> {
+    const link = await this.#link.use();
     let channel: ClientChannel;
     try {
-      channel = await openExec(this.#client(), command);
+      channel = await openExec(link.connection.client, command);
     } catch (error) {
-      throw this.#channelError(error, 'could not run a command');
+      throw this.#channelError(error, 'could not run a command', link);
     }
-    return this.#collect(new SshSession(channel, false));
+    return this.#collect(new SshSession(channel, false, { link: this.#watch(link) }));
   }
 
   async #collect(session: Session): Promise<{ code: number | null; stdout: string }> {
     const { code, stdout } = await collectOutput(session);
     return { code, stdout: stdout.toString('utf8') };
   }
+}
+
+function delay(ms: number): Promise<void> {
+  return new Promise(resolve => setTimeout(resolve, ms).unref());
 }

@@ -62,9 +62,13 @@ export interface SshHostConfig {
   proxyJump: JumpHop[];
   /** UserKnownHostsFile entries, expanded; default ~/.ssh/known_hosts and ~/.ssh/known_hosts2. */
   userKnownHostsFiles: string[];
+  /** GlobalKnownHostsFile entries, read-only, checked after the user's; default /etc/ssh/ssh_known_hosts{,2}. */
+  globalKnownHostsFiles: string[];
+  /** HostKeyAlias: the name host keys are looked up and recorded under instead of host/[host]:port. */
+  hostKeyAlias: string | undefined;
   strictHostKeyChecking: StrictHostKeyChecking;
-  /** ServerAliveInterval in seconds; 0 = off. */
-  serverAliveInterval: number;
+  /** ServerAliveInterval in seconds; 0 = off; undefined when unset (the backend then picks 15). */
+  serverAliveInterval: number | undefined;
   /** ServerAliveCountMax; default 3. */
   serverAliveCountMax: number;
   /** ConnectTimeout in seconds; undefined when unset. */
@@ -76,6 +80,8 @@ export interface SshHostConfig {
 /** Settings that collect every obtained value instead of keeping the first. */
 const MULTI = new Set(['identityfile', 'certificatefile', 'localforward', 'remoteforward', 'dynamicforward', 'sendenv', 'setenv']);
 const MAX_INCLUDE_DEPTH = 16;
+/** OpenSSH's default GlobalKnownHostsFile. */
+export const DEFAULT_GLOBAL_KNOWN_HOSTS = ['/etc/ssh/ssh_known_hosts', '/etc/ssh/ssh_known_hosts2'] as const;
 
 /** Resolves the settings for one host from the user's (and optionally the system's) ssh_config. */
 export function resolveSshConfig(query: SshConfigQuery): SshHostConfig {
@@ -115,6 +121,8 @@ export function resolveSshConfig(query: SshConfigQuery): SshHostConfig {
   const path = (p: string): string => expandTilde(expandTokens(p, tokens), query.homeDir);
 
   const knownHosts = state.values.get('userknownhostsfile') ?? ['~/.ssh/known_hosts', '~/.ssh/known_hosts2'];
+  const globalKnownHosts = state.values.get('globalknownhostsfile') ?? [...DEFAULT_GLOBAL_KNOWN_HOSTS];
+  const alias = first('hostkeyalias');
   const jump = first('proxyjump');
   return {
     host,
@@ -126,8 +134,11 @@ export function resolveSshConfig(query: SshConfigQuery): SshHostConfig {
     identityAgent: ((a: string | undefined) => (a === undefined || a === 'SSH_AUTH_SOCK' || a === 'none' ? a ?? 'SSH_AUTH_SOCK' : path(a)))(first('identityagent')),
     proxyJump: jump === undefined || jump.toLowerCase() === 'none' ? [] : parseProxyJump(jump),
     userKnownHostsFiles: knownHosts.filter(f => f.toLowerCase() !== 'none').map(path),
+    globalKnownHostsFiles: globalKnownHosts.filter(f => f.toLowerCase() !== 'none').map(path),
+    // ssh lower-cases the alias, like the host name it stands for.
+    hostKeyAlias: alias === undefined || alias.toLowerCase() === 'none' ? undefined : alias.toLowerCase(),
     strictHostKeyChecking: parseStrict(first('stricthostkeychecking')),
-    serverAliveInterval: parseSeconds(first('serveraliveinterval')) ?? 0,
+    serverAliveInterval: parseSeconds(first('serveraliveinterval')),
     serverAliveCountMax: parseSeconds(first('serveralivecountmax')) ?? 3,
     connectTimeout: parseSeconds(first('connecttimeout')),
     batchMode: yes(first('batchmode')),

@@ -13,7 +13,7 @@ import { connectTcp, handshake, openForwardOut, Ssh2Client, type Ssh2Error } fro
 
 /** Everything a connection needs beyond the resolved host config. */
 export interface ConnectOptions {
-  /** Replaces the configured known_hosts files (for every hop). */
+  /** Replaces the configured UserKnownHostsFile (for every hop); GlobalKnownHostsFile still applies. */
   knownHostsFile?: string;
   /** Tried before the configured identity files (for every hop). */
   identityFile?: string;
@@ -111,6 +111,8 @@ async function connectOne(config: SshHostConfig, sock: Duplex | undefined, optio
     host: config.hostName,
     port: config.port,
     knownHostsFiles: options.knownHostsFile !== undefined ? [options.knownHostsFile] : config.userKnownHostsFiles,
+    globalKnownHostsFiles: config.globalKnownHostsFiles,
+    ...(config.hostKeyAlias === undefined ? {} : { hostKeyAlias: config.hostKeyAlias }),
     strict: config.strictHostKeyChecking,
     acceptNew: options.acceptNew,
     ...(prompt ? { prompt } : {}),

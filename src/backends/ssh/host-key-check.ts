@@ -6,7 +6,7 @@
 import { HostKeyError } from '../../remote/errors.ts';
 import type { StrictHostKeyChecking } from './config.ts';
 import {
-  fingerprintSha256, keyTypeOf, knownHostName, knownKeyTypes, readKnownHosts, recordHostKey, verifyHostKey,
+  fingerprintSha256, keyTypeOf, knownHostName, knownKeyTypesAs, readKnownHosts, recordHostKeyAs, verifyHostKeyAs,
   type KnownHostEntry,
 } from './known-hosts.ts';
 import type { Prompter } from './auth.ts';
@@ -16,8 +16,12 @@ export interface HostKeyPolicy {
   /** The name and port the key is filed under (HostName after config, not the alias). */
   host: string;
   port: number;
+  /** HostKeyAlias: look keys up and record them under this name instead of host/[host]:port. */
+  hostKeyAlias?: string;
   /** known_hosts files to consult; new keys are appended to the first. */
   knownHostsFiles: readonly string[];
+  /** GlobalKnownHostsFile: consulted after `knownHostsFiles`, never written. */
+  globalKnownHostsFiles?: readonly string[];
   strict: StrictHostKeyChecking;
   /** Trust an unknown key and record it (`--accept-new`), whatever `strict` says. */
   acceptNew: boolean;
@@ -53,7 +57,7 @@ export class HostKeyCheck {
 
   /** Reads the known_hosts files. */
   async load(): Promise<void> {
-    this.#entries = await readKnownHosts(this.#policy.knownHostsFiles);
+    this.#entries = await readKnownHosts([...this.#policy.knownHostsFiles, ...this.#policy.globalKnownHostsFiles ?? []]);
   }
 
   /**
@@ -61,7 +65,7 @@ export class HostKeyCheck {
    * server with several keys shows the one we can verify (as OpenSSH orders HostKeyAlgorithms).
    */
   preferredAlgorithms(): HostKeyAlgorithm[] {
-    const known = knownKeyTypes(this.#entries, this.#policy.host, this.#policy.port);
+    const known = knownKeyTypesAs(this.#entries, this.#name());
     const rank = (a: HostKeyAlgorithm): number => {
       const i = known.indexOf(keyTypeOfAlgorithm(a));
       return i < 0 ? known.length : i;
@@ -77,8 +81,9 @@ export class HostKeyCheck {
     });
   };
 
+  // The name known_hosts files the key under: the alias verbatim (no port, as OpenSSH), else host/[host]:port.
   #name(): string {
-    return knownHostName(this.#policy.host, this.#policy.port);
+    return this.#policy.hostKeyAlias ?? knownHostName(this.#policy.host, this.#policy.port);
   }
 
   async #decide(key: Buffer): Promise<boolean> {
@@ -86,7 +91,7 @@ export class HostKeyCheck {
     const fp = fingerprintSha256(key);
     this.fingerprint = fp;
     const type = keyTypeOf(key);
-    const verdict = verifyHostKey(this.#entries, host, port, key);
+    const verdict = verifyHostKeyAs(this.#entries, this.#name(), key);
     switch (verdict.status) {
       case 'ok':
         return true;
@@ -104,7 +109,7 @@ export class HostKeyCheck {
           'changed', host, fp,
           { suggestion: [
             'someone could be intercepting the connection, or the server was reinstalled; check the fingerprint with its administrator, then remove the old key:',
-            `  ssh-keygen -R "${this.#name()}"${this.#fileArg()}`,
+            `  ssh-keygen -R "${this.#name()}" -f ${verdict.entry.source.replace(/:\d+$/, '')}`,
             'and connect again with --accept-new',
           ].join('\n') },
         );
@@ -113,7 +118,7 @@ export class HostKeyCheck {
         const { strict, acceptNew } = this.#policy;
         if (acceptNew || strict === 'accept-new' || strict === 'no' || await this.#ask(fp, type)) {
           const file = this.#policy.knownHostsFiles[0];
-          if (file !== undefined) await recordHostKey(file, host, port, key);
+          if (file !== undefined) await recordHostKeyAs(file, this.#name(), key);
           return true;
         }
         const others = verdict.knownTypes.length > 0 ? ` (known_hosts lists only ${verdict.knownTypes.join(', ')} for it)` : '';
@@ -129,11 +134,6 @@ export class HostKeyCheck {
         return false;
       }
     }
-  }
-
-  #fileArg(): string {
-    const file = this.#policy.knownHostsFiles[0];
-    return file === undefined ? '' : ` -f ${file}`;
   }
 
   // StrictHostKeyChecking=ask (OpenSSH's default) on a terminal: the user decides, as ssh asks.

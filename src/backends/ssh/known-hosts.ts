@@ -107,7 +107,11 @@ export function hashKnownHostName(name: string, salt: Buffer): string {
  * of the same type means the key changed; otherwise the key is unknown.
  */
 export function verifyHostKey(entries: readonly KnownHostEntry[], host: string, port: number, key: Buffer): HostKeyVerdict {
-  const name = knownHostName(host, port);
+  return verifyHostKeyAs(entries, knownHostName(host, port), key);
+}
+
+/** {@link verifyHostKey} for a name as known_hosts files it (a HostKeyAlias, or a {@link knownHostName}). */
+export function verifyHostKeyAs(entries: readonly KnownHostEntry[], name: string, key: Buffer): HostKeyVerdict {
   const mine = entries.filter(e => e.marker !== 'cert-authority' && entryMatchesName(e, name));
   const revoked = mine.find(e => e.marker === 'revoked' && e.key.equals(key));
   if (revoked) return { status: 'revoked', entry: revoked };
@@ -122,7 +126,11 @@ export function verifyHostKey(entries: readonly KnownHostEntry[], host: string, 
 
 /** The key types known_hosts lists for a host, in file order (to prefer them in negotiation). */
 export function knownKeyTypes(entries: readonly KnownHostEntry[], host: string, port: number): string[] {
-  const name = knownHostName(host, port);
+  return knownKeyTypesAs(entries, knownHostName(host, port));
+}
+
+/** {@link knownKeyTypes} for a name as known_hosts files it. */
+export function knownKeyTypesAs(entries: readonly KnownHostEntry[], name: string): string[] {
   return [...new Set(entries.filter(e => e.marker === undefined && entryMatchesName(e, name)).map(e => keyTypeOf(e.key)))];
 }
 
@@ -140,11 +148,21 @@ export function fingerprintSha256(blob: Buffer): string {
 
 /** The known_hosts line that records `key` for `host`:`port` (no trailing newline). */
 export function renderKnownHostLine(host: string, port: number, key: Buffer): string {
-  return `${knownHostName(host, port)} ${keyTypeOf(key)} ${key.toString('base64')}`;
+  return renderKnownHostLineAs(knownHostName(host, port), key);
+}
+
+/** The known_hosts line that records `key` under `name` (no trailing newline). */
+export function renderKnownHostLineAs(name: string, key: Buffer): string {
+  return `${name} ${keyTypeOf(key)} ${key.toString('base64')}`;
 }
 
 /** Appends a line for `key` to `file`, creating it (0600, parent 0700) when needed. */
 export async function recordHostKey(file: string, host: string, port: number, key: Buffer): Promise<void> {
+  await recordHostKeyAs(file, knownHostName(host, port), key);
+}
+
+/** {@link recordHostKey} under a name as known_hosts files it (a HostKeyAlias). */
+export async function recordHostKeyAs(file: string, name: string, key: Buffer): Promise<void> {
   await mkdir(dirname(file), { recursive: true, mode: 0o700 });
   // Start on a fresh line even when the file's last line lacks its newline.
   let prefix = '';
@@ -163,5 +181,5 @@ export async function recordHostKey(file: string, host: string, port: number, ke
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
   }
-  await appendFile(file, `${prefix}${renderKnownHostLine(host, port, key)}\n`, { mode: 0o600 });
+  await appendFile(file, `${prefix}${renderKnownHostLineAs(name, key)}\n`, { mode: 0o600 });
 }

@@ -2,7 +2,7 @@
  * A remote command on one ssh2 exec channel. The channel is a duplex stream: its writable side is
  * the command's stdin, its readable side the stdout, `channel.stderr` the stderr.
  */
-import type { Readable, Writable } from 'node:stream';
+import { PassThrough, type Readable, type Writable } from 'node:stream';
 import type { ClientChannel } from 'ssh2';
 import { signalName, type ExitStatus, type Session } from '../../remote/session.ts';
 
@@ -14,6 +14,14 @@ const KILL_GRACE_MS = 400;
 
 /** Sends signal `name` ('TERM') to a session's processes without its channel; best effort. */
 export type FallbackKill = (name: string) => Promise<void>;
+
+/** How a session learns that its channel died with the whole connection. */
+export interface LinkWatch {
+  /** True once the connection the channel rode on is gone (asked when the channel closes). */
+  lost(): boolean;
+  /** The remote as the message names it ("user@host:port"). */
+  addr: string;
+}
 
 /** A Session over an ssh2 exec channel. */
 export class SshSession implements Session {
@@ -30,21 +38,44 @@ export class SshSession implements Session {
    * Wraps an exec channel that was just opened (before any of its events fired). `fallbackKill`
    * signals the command some other way when the server ignores the channel's signal request.
    */
-  constructor(channel: ClientChannel, pty: boolean, options: { signal?: AbortSignal; fallbackKill?: FallbackKill } = {}) {
-    const { signal } = options;
+  constructor(channel: ClientChannel, pty: boolean, options: { signal?: AbortSignal; fallbackKill?: FallbackKill; link?: LinkWatch } = {}) {
+    const { signal, link } = options;
     this.#channel = channel;
     this.#fallbackKill = options.fallbackKill;
     this.pty = pty;
     this.stdin = channel;
     this.stdout = channel;
-    this.stderr = channel.stderr;
-    let status: ExitStatus = { code: null, signal: null };
-    // 'exit' carries either a code or a signal name ('TERM'); it may be missing when the server
-    // closes the channel without exit-status (a dropped connection): then both stay null.
+    // Our own stderr, so a line can follow the remote's output when the connection dies.
+    const stderr = new PassThrough();
+    channel.stderr.pipe(stderr, { end: false });
+    const stderrEnded = new Promise<void>(resolve => {
+      if (channel.stderr.readableEnded) resolve();
+      else channel.stderr.once('end', resolve).once('close', resolve);
+    });
+    this.stderr = stderr;
+    let status: ExitStatus | undefined;
+    // 'exit' carries either a code or a signal name ('TERM'); it is missing when the channel
+    // closes without exit-status, which is what a dropped connection looks like.
     channel.once('exit', (code: number | null, sig?: string) => {
       status = typeof code === 'number' ? { code, signal: null } : { code: null, signal: sig ? signalName(sig) : null };
     });
-    this.#done = new Promise(resolve => channel.once('close', () => { this.#closed = true; resolve(status); }));
+    this.#done = new Promise(resolve => channel.once('close', () => {
+      this.#closed = true;
+      // ssh2 ends stderr when the channel closes; a consumer that stopped reading must not hold
+      // wait() up for good, so the end is awaited only briefly.
+      const settle = Promise.race([stderrEnded, new Promise<void>(r => setTimeout(r, 1000).unref())]);
+      void settle.then(() => {
+        channel.stderr.unpipe(stderr);
+        if (status === undefined && link?.lost() === true) {
+          // As ssh does: exit code 255 and a line on stderr naming the lost connection.
+          stderr.end(`rmount: connection to ${link.addr} lost\n`);
+          resolve({ code: 255, signal: null });
+          return;
+        }
+        stderr.end();
+        resolve(status ?? { code: null, signal: null });
+      });
+    }));
     if (signal) {
       const onAbort = (): void => { void this.kill('SIGTERM'); };
       signal.addEventListener('abort', onAbort, { once: true });

@@ -26,7 +26,8 @@ describe('resolveSshConfig', () => {
     assert.deepEqual(config.proxyJump, []);
     assert.deepEqual(config.userKnownHostsFiles, [join(home, '.ssh/known_hosts'), join(home, '.ssh/known_hosts2')]);
     assert.equal(config.strictHostKeyChecking, 'ask');
-    assert.equal(config.serverAliveInterval, 0);
+    // Unset, not 0 (= off): the backend applies its own 15 s default.
+    assert.equal(config.serverAliveInterval, undefined);
     assert.equal(config.serverAliveCountMax, 3);
     assert.equal(config.connectTimeout, undefined);
   });
