@@ -30,8 +30,32 @@ export const FRAME_HEADER = 5;
 /** Largest payload a peer accepts in one frame; bigger output is split by the sender. */
 export const MAX_FRAME = 1 << 20;
 
-/** The health of a mount as its daemon sees it. */
+/** The health of a mount as its daemon sees it: the link's state, or `degraded` while operations time out on a ready link. */
 export type HealthState = 'connecting' | 'ready' | 'degraded' | 'reconnecting' | 'closed';
+
+/** The link part of `health` and `status`: the backend's LinkHealth, plus how long it has been down. */
+export interface LinkReport {
+  /** The link's own state (never `degraded`). */
+  state: 'connecting' | 'ready' | 'reconnecting' | 'closed';
+  /** ISO time of the link's last state change. */
+  since: string;
+  /** ISO time the link went down, while it is reconnecting. */
+  downSince?: string;
+  /** Whole seconds since `downSince`, while it is reconnecting. */
+  downSeconds?: number;
+  /** How often the link came back after a loss. */
+  reconnects: number;
+  /** The last error the link saw (the loss, or the last failed attempt). */
+  lastError?: WireError;
+}
+
+/** `health` answer. */
+export interface HealthPayload {
+  state: HealthState;
+  /** Why the health is not `ready`, when it is not. */
+  reason?: string;
+  link: LinkReport;
+}
 
 /** One envelope. */
 export interface Envelope {
@@ -70,6 +94,8 @@ export interface MountStatusPayload {
   health: HealthState;
   /** Why the health is not `ready`, when it is not. */
   reason?: string;
+  /** The connection: state, since when, how long down, reconnects, last error. */
+  link: LinkReport;
   startedAt: string;
   ops: number;
   opsByName: Record<string, number>;

@@ -18,14 +18,15 @@ import { randomBytes } from 'node:crypto';
 import { chmod, lstat, readFile, rm, stat, unlink } from 'node:fs/promises';
 import { createServer, type Server, type Socket } from 'node:net';
 import { dirname, join } from 'node:path';
-import type { Backend } from '../remote/backend.ts';
+import { waitLinkReady, type Backend } from '../remote/backend.ts';
 import type { Session } from '../remote/session.ts';
 import type { WorkspaceStats } from '../workspacefs/stats.ts';
 import type { Logger } from '../remote/log.ts';
 import {
   CHANNEL, FrameDecoder, LineDecoder, MAX_FRAME, PROTOCOL_VERSION, encodeControl, encodeFrame, parseEnvelope, renderEnvelope,
-  type Envelope, type ExecRequest, type Frame, type HealthState, type MountStatusPayload, type WireError,
+  type Envelope, type ExecRequest, type Frame, type HealthPayload, type MountStatusPayload, type WireError,
 } from './protocol.ts';
+import { linkReport } from './link-report.ts';
 
 /** What the server needs of a running mount. */
 export interface ControlTarget {
@@ -37,6 +38,8 @@ export interface ControlTarget {
   readonly filesystem: { stats(): WorkspaceStats; flushCaches(): void };
   /** True when remote changes invalidate the caches (the agent's watch). */
   readonly watching: boolean;
+  /** How long an exec waits for a link that is down before it fails, ms (the mount's `timeout`; default 30 s). */
+  readonly linkTimeoutMs?: number;
   stop(): Promise<void>;
 }
 
@@ -54,8 +57,8 @@ export interface ControlServerOptions {
 /** A listening control socket. */
 export interface ControlServer {
   readonly socketPath: string;
-  /** The health as `status` reports it. */
-  health(): { state: HealthState; reason?: string };
+  /** The health as `status` reports it: the link's, or `degraded` while operations time out. */
+  health(): HealthPayload;
   /** Stops listening, ends running exec sessions and removes the socket file. Idempotent. */
   close(): Promise<void>;
 }
@@ -117,13 +120,19 @@ class ServerState implements ControlServer {
     this.#server.on('error', error => this.#log.error('control socket error', error));
   }
 
-  health(): { state: HealthState; reason?: string } {
-    if (this.#closing !== undefined) return { state: 'closed', reason: 'the mount is stopping' };
-    const backend = this.#target.backend;
-    if (!backend.isConnected()) {
-      // No reconnect exists yet, so a dropped connection is final: `reconnecting` is never reported.
-      const why = backend.lastError()?.message;
-      return { state: 'closed', reason: why === undefined ? 'the connection is gone' : `the connection is gone: ${why}` };
+  health(): HealthPayload {
+    const link = linkReport(this.#target.backend);
+    if (this.#closing !== undefined) return { state: 'closed', reason: 'the mount is stopping', link };
+    const why = link.lastError === undefined ? '' : `: ${link.lastError.message}`;
+    switch (link.state) {
+      case 'reconnecting':
+        return { state: 'reconnecting', reason: `the connection is down since ${link.downSeconds ?? 0}s, reconnecting${why}`, link };
+      case 'closed':
+        return { state: 'closed', reason: `the connection is gone${why}`, link };
+      case 'connecting':
+        return { state: 'connecting', link };
+      case 'ready':
+        break;
     }
     const timeouts = this.#target.filesystem.stats().timeouts;
     if (timeouts > this.#timeoutsSeen) {
@@ -131,9 +140,9 @@ class ServerState implements ControlServer {
       this.#lastTimeoutAt = Date.now();
     }
     if (this.#lastTimeoutAt !== 0 && Date.now() - this.#lastTimeoutAt < this.#degradedForMs) {
-      return { state: 'degraded', reason: `${timeouts} remote operation(s) timed out, the last ${Math.round((Date.now() - this.#lastTimeoutAt) / 1000)}s ago` };
+      return { state: 'degraded', reason: `${timeouts} remote operation(s) timed out, the last ${Math.round((Date.now() - this.#lastTimeoutAt) / 1000)}s ago`, link };
     }
-    return { state: 'ready' };
+    return { state: 'ready', link };
   }
 
   close(): Promise<void> {
@@ -158,6 +167,7 @@ class ServerState implements ControlServer {
     return {
       destination: t.destination, mountpoint: t.mountpoint, remotePath: t.remotePath, pid: process.pid,
       health: health.state, ...(health.reason === undefined ? {} : { reason: health.reason }),
+      link: health.link,
       startedAt: t.startedAt,
       ops: Object.values(stats.ops).reduce((n, v) => n + v, 0),
       opsByName: stats.ops,
@@ -328,7 +338,10 @@ class ServerState implements ControlServer {
     if (typeof request.cwd === 'string') options.cwd = request.cwd;
     if (request.env !== undefined) options.env = request.env;
     if (request.pty !== undefined) options.pty = request.pty;
-    this.#target.backend.exec(argv, options).then(s => {
+    // Like a file operation, an exec waits for a link that is down, up to the mount's timeout.
+    // The wait is not the exec's own signal: that one would kill the command once it runs.
+    const backend = this.#target.backend;
+    waitLinkReady(backend, AbortSignal.timeout(this.#target.linkTimeoutMs ?? 30_000)).then(() => backend.exec(argv, options)).then(s => {
       session = s;
       this.#sessions.add(s);
       this.#execStarted++;

@@ -40,7 +40,12 @@ export interface StartMountOptions {
 export async function startMount(dest: Destination, mountpointArg: string, options: StartMountOptions): Promise<RunningMount> {
   const mountpoint = await canonicalMountpoint(mountpointArg);
   await checkMountpoint(mountpoint, options.mount.nonempty);
-  const backend = await connectBackend(dest, { agent: options.mount.agent, ...options.backend, signal: AbortSignal.timeout(options.backend.connectTimeoutMs ?? 30_000) });
+  // The logger rides along for backends that log their link's steps (lost, reconnecting,
+  // reconnected); a variable, not a literal, because BackendOptions does not name it yet.
+  const backendOptions: BackendOptions & { signal: AbortSignal; log: Logger } = {
+    agent: options.mount.agent, ...options.backend, log: options.log, signal: AbortSignal.timeout(options.backend.connectTimeoutMs ?? 30_000),
+  };
+  const backend = await connectBackend(dest, backendOptions);
   let fuse: FuseMount | undefined;
   try {
     const files = await backend.files();
@@ -122,18 +127,12 @@ async function watchRemote(files: FileClient, root: string, filesystem: Workspac
   }
 }
 
+// The backend's own supervisor keeps the link alive and reports its health (see Backend.health);
+// stop never waits for a reconnect: closing the backend ends its supervisor first.
 function running(mountpoint: string, remotePath: string, backend: Backend, filesystem: WorkspaceFilesystem, fuse: FuseMount, dir: string, log: Logger, watch?: WatchSubscription): RunningMount {
-  let keepAlive: NodeJS.Timeout | undefined;
-  if (backend.keepAliveInterval > 0) {
-    keepAlive = setInterval(() => {
-      backend.sendKeepAlive().catch(error => log.warn(`keepalive failed: ${(error as Error).message}`));
-    }, backend.keepAliveInterval);
-    keepAlive.unref();
-  }
   let stopping: Promise<void> | undefined;
   const stop = (): Promise<void> => {
     stopping ??= (async () => {
-      if (keepAlive !== undefined) clearInterval(keepAlive);
       await watch?.close().catch(() => {});
       await fuse.unmount().catch(error => log.error('unmount failed', error));
       await backend.close().catch(() => {});

@@ -35,7 +35,7 @@ export async function serveMount(dest: Destination, mountpointArg: string, optio
   const mountpoint = await canonicalMountpoint(mountpointArg);
   const { logsToRuntimeFile, ...start } = options;
   const mount = await startMount(dest, mountpoint, { ...start, logFile: logsToRuntimeFile ? runtimeFiles(dir, mountpoint).log : '' });
-  const control = await serveMountControl(mount, dest.raw, dir, options.log).catch(async (error: unknown) => {
+  const control = await serveMountControl(mount, dest.raw, dir, options.log, options.mount.opTimeoutMs).catch(async (error: unknown) => {
     await mount.stop();
     throw error;
   });
@@ -49,12 +49,14 @@ export async function serveMount(dest: Destination, mountpointArg: string, optio
 }
 
 /** Serves the mount's control socket and records its path in the mount's runtime record. */
-async function serveMountControl(mount: RunningMount, destination: string, dir: string, log: Logger): Promise<ControlServer> {
+async function serveMountControl(mount: RunningMount, destination: string, dir: string, log: Logger, linkTimeoutMs: number): Promise<ControlServer> {
   const record = await readRecord(dir, mount.mountpoint);
   const control = await serveControl({
     destination, mountpoint: mount.mountpoint, remotePath: mount.remotePath,
     startedAt: record?.startedAt ?? new Date().toISOString(),
     backend: mount.backend, filesystem: mount.filesystem, watching: mount.watching, stop: () => mount.stop(),
+    // An exec waits for a link that is down as long as a file operation would.
+    linkTimeoutMs,
   }, { socketPath: runtimeFiles(dir, mount.mountpoint).socket, log });
   if (record !== undefined) await writeRecord(dir, { ...record, socket: control.socketPath });
   return control;

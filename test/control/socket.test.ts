@@ -96,7 +96,10 @@ describe('control socket of a mount', { skip: fuseSkipReason(), timeout: 120_000
       const status = await client.request<MountStatusPayload>('status');
       assert.equal(status.pid, m.pid);
       assert.equal(status.mountpoint, m.mountpoint);
-      assert.deepEqual(await client.request('health'), { state: 'ready' });
+      const health = await client.request<{ state: string; link: { state: string; reconnects: number } }>('health');
+      assert.equal(health.state, 'ready');
+      assert.equal(health.link.state, 'ready');
+      assert.equal(health.link.reconnects, 0);
     } finally {
       client.close();
     }

@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import type { HealthState, MountStatusPayload } from '../../control/protocol.ts';
+import type { HealthState, LinkReport, MountStatusPayload } from '../../control/protocol.ts';
 import { findMount } from '../../system/mountinfo.ts';
 import { listRecords, processAlive, removeRecord, runtimeDir, type MountRecord } from '../../mount/registry.ts';
 import type { CliContext } from '../context.ts';
@@ -16,6 +16,14 @@ export interface MountStatus {
   health: HealthState | 'stale';
   /** Why the health is not 'ready', when it is not. */
   reason?: string;
+  /** The connection as the daemon sees it: state, since, downSince/downSeconds while down, reconnects, lastError. */
+  link?: LinkReport;
+  /** Seconds the connection has been down, while it is reconnecting. */
+  downSeconds?: number;
+  /** How often the connection came back after a loss. */
+  reconnects?: number;
+  /** The last error the connection saw (the loss, or a refused reconnect). */
+  lastError?: { code: string; message: string };
   uptimeSeconds: number;
   logFile: string;
   /** The control socket, when the daemon serves one. */
@@ -87,6 +95,7 @@ async function withDaemonView(base: MountStatus, record: MountRecord): Promise<M
         ...base,
         health: s.health,
         ...(s.reason === undefined ? {} : { reason: s.reason }),
+        ...linkFields(s.link),
         ops: s.ops, opsByName: s.opsByName, errors: s.errors,
         bytesRead: s.bytesRead, bytesWritten: s.bytesWritten,
         remoteBytesRead: s.remoteBytesRead, remoteBytesWritten: s.remoteBytesWritten,
@@ -100,6 +109,17 @@ async function withDaemonView(base: MountStatus, record: MountRecord): Promise<M
   }
 }
 
+// Older daemons answer without `link`; their status simply lacks these fields.
+function linkFields(link: LinkReport | undefined): Partial<MountStatus> {
+  if (link === undefined) return {};
+  return {
+    link,
+    reconnects: link.reconnects,
+    ...(link.downSeconds === undefined ? {} : { downSeconds: link.downSeconds }),
+    ...(link.lastError === undefined ? {} : { lastError: link.lastError }),
+  };
+}
+
 function renderLine(m: MountStatus): string {
   const parts = [m.mountpoint, m.destination, m.state === 'mounted' ? m.health : m.state, `pid ${m.pid}`, `up ${formatUptime(m.uptimeSeconds)}`];
   if (m.ops !== undefined) {
@@ -107,6 +127,9 @@ function renderLine(m: MountStatus): string {
     parts.push(`cache hits ${m.cacheHitRatio === null || m.cacheHitRatio === undefined ? '-' : `${Math.round(m.cacheHitRatio * 100)}%`}`);
     parts.push(`watch ${m.watch ? 'on' : 'off'}`);
   }
+  if (m.downSeconds !== undefined) parts.push(`down ${formatUptime(m.downSeconds)}`);
+  if (m.reconnects !== undefined && m.reconnects > 0) parts.push(`${m.reconnects} reconnect${m.reconnects === 1 ? '' : 's'}`);
+  if (m.lastError !== undefined && m.health !== 'ready') parts.push(m.lastError.code);
   if (m.state === 'stale') parts.push(`(rmount unmount ${m.mountpoint})`);
   else if (m.reason !== undefined) parts.push(`(${m.reason})`);
   return parts.join('  ');
