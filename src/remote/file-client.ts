@@ -276,6 +276,14 @@ export interface FileClient {
    * them, so a wrapper can make a new one (see `ReconnectingFileClient`). Never rejects.
    */
   readonly closed?: Promise<void>;
+  /**
+   * False while the transport is down and not yet replaced by a new one; true otherwise. Present
+   * on clients that make a new transport by themselves (see `ReconnectingFileClient`): calls made
+   * while it is false wait for the new transport (bounded by the caller) or fail with ENOTCONN
+   * when none can be made, and the VFS answers from its caches past their lifetime meanwhile.
+   * Asking may start an attempt to reconnect in the background. Cheap; never throws.
+   */
+  linkUp?(): boolean;
   /** Closes the transport; pending and later calls reject with ENOTCONN. Idempotent. */
   close(): Promise<void>;
 }
@@ -286,6 +294,8 @@ export type WatchingFileClient = FileClient & Required<Pick<FileClient, 'watch'>
 export type CopyingFileClient = FileClient & Required<Pick<FileClient, 'copyData'>>;
 /** A FileClient that says when its transport is gone. */
 export type ClosingFileClient = FileClient & Required<Pick<FileClient, 'closed'>>;
+/** A FileClient that says whether its link is up. */
+export type LinkReportingFileClient = FileClient & Required<Pick<FileClient, 'linkUp'>>;
 /** A handle that gathers writes and can push them without a sync. */
 export type FlushingFileHandle = FileHandle & Required<Pick<FileHandle, 'flush'>>;
 
@@ -302,6 +312,11 @@ export function canCopyData(fc: FileClient): fc is CopyingFileClient {
 /** True when `fc` says when its transport is gone (`closed`). */
 export function reportsClose(fc: FileClient): fc is ClosingFileClient {
   return fc.closed instanceof Promise;
+}
+
+/** True when `fc` says whether its link is up (`linkUp`). */
+export function reportsLink(fc: FileClient): fc is LinkReportingFileClient {
+  return typeof fc.linkUp === 'function';
 }
 
 /** True when `handle` holds writes back until `flush` or `close`. */

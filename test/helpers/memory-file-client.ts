@@ -38,6 +38,10 @@ export interface MemoryFileClientOptions {
   latencyMs?: number;
   /** Bits the "remote" clears from the mode of what it creates, as a server process's umask does. Default 0. */
   umask?: number;
+  /** Give the client a `closed` promise, as clients whose transport can die have (see `kill`). */
+  killable?: boolean;
+  /** Serve the files of this client, as a new connection to the same server would. */
+  sameFilesAs?: MemoryFileClient;
 }
 
 /**
@@ -66,12 +70,19 @@ export class MemoryFileClient implements FileClient {
   /** See {@link MemoryHook}. */
   hook: MemoryHook | undefined;
   readonly root: MemoryInode;
+  /** Present with `killable`: resolves once `kill()` or `close()` ended the "transport". */
+  readonly closed?: Promise<void>;
+  #endTransport: (() => void) | undefined;
+  /** Rejects once killed, so that calls waiting in a hook or latency fail as on a broken link. */
+  readonly #death: Promise<never>;
+  #die!: () => void;
+  /** Shared by clients of the same files (`sameFilesAs`). */
+  readonly #server: { nextIno: number };
   readonly #uid: number;
   readonly #gid: number;
   readonly #reportInodes: boolean;
   readonly #latencyMs: number;
   readonly #umask: number;
-  #nextIno = 2;
   #closed = false;
   #clockNs = BigInt(Date.now()) * 1_000_000n;
 
@@ -82,8 +93,24 @@ export class MemoryFileClient implements FileClient {
     this.#reportInodes = options.reportInodes ?? true;
     this.#latencyMs = options.latencyMs ?? 0;
     this.#umask = options.umask ?? 0;
-    this.root = this.#inode(S_IFDIR | 0o755);
-    this.root.nlink = 2;
+    this.#death = new Promise<never>((_, reject) => { this.#die = () => reject(new Error('killed')); });
+    this.#death.catch(() => undefined);
+    if (options.killable === true) this.closed = new Promise<void>(resolve => { this.#endTransport = resolve; });
+    const shared = options.sameFilesAs;
+    this.#server = shared === undefined ? { nextIno: 2 } : shared.#server;
+    this.root = shared?.root ?? this.#inode(S_IFDIR | 0o755);
+    this.root.nlink = Math.max(this.root.nlink, 2);
+  }
+
+  /**
+   * The transport dies (a killed agent, a cut link): `closed` resolves, and calls waiting in the
+   * latency or the hook, and every later call, reject with ENOTCONN. The files stay for clients
+   * made with `sameFilesAs`.
+   */
+  kill(): void {
+    this.#closed = true;
+    this.#die();
+    this.#endTransport?.();
   }
 
   /** Calls made to `method` so far. */
@@ -302,6 +329,7 @@ export class MemoryFileClient implements FileClient {
 
   async close(): Promise<void> {
     this.#closed = true;
+    this.#endTransport?.();
   }
 
   /** Counts a call, runs latency and the hook; rejects with ENOTCONN after close. @internal */
@@ -364,15 +392,20 @@ export class MemoryFileClient implements FileClient {
   async #enter(method: string, args: unknown[]): Promise<void> {
     this.calls.set(method, (this.calls.get(method) ?? 0) + 1);
     this.log.push({ method, args });
-    if (this.#latencyMs > 0) await new Promise(resolve => setTimeout(resolve, this.#latencyMs));
-    if (this.hook !== undefined) await this.hook(method, args);
+    const waits = (async () => {
+      if (this.#latencyMs > 0) await new Promise(resolve => setTimeout(resolve, this.#latencyMs));
+      if (this.hook !== undefined) await this.hook(method, args);
+    })();
+    await Promise.race([waits, this.#death]).catch((error: unknown) => {
+      if (!this.#closed) throw error;
+    });
     if (this.#closed) throw new FsError('ENOTCONN', method);
   }
 
   #inode(mode: number): MemoryInode {
     const t = this.#now();
     return {
-      ino: this.#nextIno++, mode, uid: this.#uid, gid: this.#gid, atime: t, mtime: { ...t }, ctime: { ...t },
+      ino: this.#server.nextIno++, mode, uid: this.#uid, gid: this.#gid, atime: t, mtime: { ...t }, ctime: { ...t },
       nlink: 0, data: Buffer.alloc(0), size: 0, entries: new Map(), target: '',
     };
   }

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { canCopyData, canFlush, canWatch, reportsClose, type FileClient, type FileHandle } from '../../src/remote/file-client.ts';
+import { canCopyData, canFlush, canWatch, reportsClose, reportsLink, type FileClient, type FileHandle } from '../../src/remote/file-client.ts';
 import { MemoryFileClient } from '../helpers/memory-file-client.ts';
 
 describe('FileClient power guards', () => {
@@ -20,6 +20,13 @@ describe('FileClient power guards', () => {
   it('reportsClose is true only with a closed promise', () => {
     assert.equal(reportsClose(new MemoryFileClient()), false);
     assert.equal(reportsClose(Object.assign(new MemoryFileClient(), { closed: new Promise<void>(() => {}) })), true);
+  });
+  it('reportsClose is true for a killable memory client', () => {
+    assert.equal(reportsClose(new MemoryFileClient({ killable: true })), true);
+  });
+  it('reportsLink is true only with a linkUp method', () => {
+    assert.equal(reportsLink(new MemoryFileClient()), false);
+    assert.equal(reportsLink(Object.assign(new MemoryFileClient(), { linkUp: () => true })), true);
   });
   it('canFlush is true only for a handle with flush', async () => {
     const client = new MemoryFileClient();

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { canCopyData, canWatch, reportsClose, type FileClient } from '../../src/remote/file-client.ts';
+import { canCopyData, canWatch, reportsClose, reportsLink, type FileClient } from '../../src/remote/file-client.ts';
 import { ReconnectingFileClient } from '../../src/remote/reconnecting-file-client.ts';
 import { MemoryFileClient } from '../helpers/memory-file-client.ts';
 
@@ -58,6 +58,7 @@ describe('ReconnectingFileClient', () => {
     assert.equal(canWatch(files), false);
     assert.equal(canCopyData(files), false);
     assert.equal(reportsClose(files), false);
+    assert.equal(reportsLink(files), true);
     await assert.rejects(files.watch!('/', () => {}), { code: 'ENOTSUP' });
   });
 });
