@@ -1,5 +1,5 @@
 import { canFlush, type FileHandle } from '../remote/file-client.ts';
-import type { FsError } from '../remote/fs-error.ts';
+import { FsError, isFsError } from '../remote/fs-error.ts';
 import type { Node } from './inode-table.ts';
 import type { RemoteCaller } from './remote-call.ts';
 import type { Counters } from './stats.ts';
@@ -251,7 +251,12 @@ export class OpenFile implements Gatherer {
         await this.#caller.call('handle.write', this.path, () => this.remote.write(data, 0, data.length, start));
         this.#counters.remoteBytesWritten += data.length;
       } catch (error) {
-        this.#error ??= error as FsError; // RemoteCaller only throws FsError
+        // RemoteCaller only throws FsError. The client already sent the write again on every new
+        // transport it could make, so a transport error here means it was not delivered: kept and
+        // reported as EIO by the next write, flush, fsync or close, like a timeout.
+        this.#error ??= isFsError(error, 'ENOTCONN') || isFsError(error, 'ECONNABORTED')
+          ? new FsError('EIO', 'handle.write', this.path, { cause: error })
+          : error as FsError;
       } finally {
         this.#inFlight.delete(entry);
         this.#inFlightBytes -= data.length;
