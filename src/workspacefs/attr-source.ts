@@ -23,7 +23,7 @@ export class AttrSource {
   /** Fresh attributes of `node`. @throws FsError ENOENT when no name or handle reaches it any more. */
   async get(node: Node): Promise<FileStat> {
     const { table, caller, client, handles, counters } = this.#core;
-    if (this.#attrs.fresh(node)) {
+    if (this.#attrs.usable(node)) {
       counters.cache.attr.hits++;
       return node.attr!;
     }

@@ -4,6 +4,7 @@ import type { ContentCache } from './content-cache.ts';
 import type { IdMap } from './id-map.ts';
 import type { Node } from './inode-table.ts';
 import type { KernelNotices } from './kernel-notices.ts';
+import type { Outage } from './outage.ts';
 import type { ResolvedWorkspaceOptions } from './options.ts';
 
 const BLKSIZE = 4096;
@@ -23,17 +24,24 @@ export class Attributes {
   readonly #ids: IdMap;
   readonly #contents: ContentCache;
   readonly #notices: KernelNotices;
+  readonly #outage: Outage;
 
-  constructor(opts: ResolvedWorkspaceOptions, ids: IdMap, contents: ContentCache, notices: KernelNotices) {
+  constructor(opts: ResolvedWorkspaceOptions, ids: IdMap, contents: ContentCache, notices: KernelNotices, outage: Outage) {
     this.#opts = opts;
     this.#ids = ids;
     this.#contents = contents;
     this.#notices = notices;
+    this.#outage = outage;
   }
 
-  /** True while `node`'s cached attributes may answer. */
+  /** True while `node`'s cached attributes are within their lifetime. */
   fresh(node: Node): boolean {
     return node.attr !== undefined && node.attrExpires > this.#opts.now();
+  }
+
+  /** True when `node`'s cached attributes may answer: fresh, or any age while the link is down. */
+  usable(node: Node): boolean {
+    return this.fresh(node) || (node.attr !== undefined && this.#outage.servesStale());
   }
 
   /** Marks `node`'s attributes stale after a mutation of ours (no remote-change notice on refetch). */
@@ -81,9 +89,10 @@ export class Attributes {
     if (node.attr?.nlink !== undefined) node.attr = { ...node.attr, nlink: Math.max(0, node.attr.nlink - 1) };
   }
 
-  /** The cached target of symlink `node`, while fresh. */
+  /** The cached target of symlink `node`, while fresh (of any age while the link is down). */
   linkTarget(node: Node): string | undefined {
-    return node.linkTarget !== undefined && node.linkTargetExpires > this.#opts.now() ? node.linkTarget : undefined;
+    if (node.linkTarget === undefined) return undefined;
+    return node.linkTargetExpires > this.#opts.now() || this.#outage.servesStale() ? node.linkTarget : undefined;
   }
 
   /** Caches the target of symlink `node` for the attribute lifetime. */

@@ -30,20 +30,25 @@ export class ContentCache {
     this.#now = now;
   }
 
-  /** The content of `ino` if it matches `stat` and has not expired. */
-  get(ino: number, stat: FileStat): Buffer | undefined {
+  /**
+   * The content of `ino` if it matches `stat` and has not expired (`anyAge`: expired too, for
+   * answers while the link is down; expired entries are kept until the byte budget needs room).
+   */
+  get(ino: number, stat: FileStat, anyAge = false): Buffer | undefined {
     const entry = this.#entries.get(ino);
     if (entry === undefined) return undefined;
-    if (entry.expires <= this.#now() || entry.size !== stat.size || entry.data.length !== stat.size
+    if (entry.size !== stat.size || entry.data.length !== stat.size
       || entry.mtimeSec !== stat.mtime.sec || entry.mtimeNsec !== stat.mtime.nsec) {
       this.delete(ino);
       return undefined;
     }
-    return entry.data;
+    return anyAge || entry.expires > this.#now() ? entry.data : undefined;
   }
 
+  /** True when an unexpired content of `ino` is kept. */
   has(ino: number): boolean {
-    return this.#entries.has(ino);
+    const entry = this.#entries.get(ino);
+    return entry !== undefined && entry.expires > this.#now();
   }
 
   set(ino: number, entry: CachedContent): void {

@@ -69,8 +69,9 @@ export class ContentPrefetch {
     this.#noteReadOpen(node);
     const pending = this.#inFlight.get(node.ino);
     if (pending !== undefined) await pending;
-    if (!this.#attrs.fresh(node) || !node.attrFromRemote || handles.hasWriter(node)) return undefined;
-    const data = this.#contents.get(node.ino, node.attr!);
+    const fresh = this.#attrs.fresh(node);
+    if (!(fresh || this.#attrs.usable(node)) || !node.attrFromRemote || handles.hasWriter(node)) return undefined;
+    const data = this.#contents.get(node.ino, node.attr!, !fresh);
     if (data === undefined) return undefined;
     counters.cache.content.hits++;
     const { table, caller, client } = this.#core;
@@ -89,7 +90,8 @@ export class ContentPrefetch {
   #noteReadOpen(node: Node): void {
     const { opts } = this.#core;
     const dir = node.firstLink()?.parent;
-    if (dir === undefined) return;
+    // While the link is down, reads ahead would only queue up behind it.
+    if (dir === undefined || this.#core.outage.down) return;
     const now = opts.now();
     const last = this.#lastReadOpen;
     this.#lastReadOpen = { dir: dir.ino, ino: node.ino, at: now };

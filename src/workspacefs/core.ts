@@ -2,6 +2,7 @@ import type { FileClient } from '../remote/file-client.ts';
 import { FsError } from '../remote/fs-error.ts';
 import type { HandleTable } from './handles.ts';
 import type { InodeTable, Node } from './inode-table.ts';
+import type { Outage } from './outage.ts';
 import type { ResolvedWorkspaceOptions } from './options.ts';
 import type { RemoteCaller } from './remote-call.ts';
 import type { Counters } from './stats.ts';
@@ -15,6 +16,8 @@ export interface VfsCore {
   readonly counters: Counters;
   readonly table: InodeTable;
   readonly handles: HandleTable;
+  /** Whether the link to the remote is up: while it is down, caches answer past their lifetime. */
+  readonly outage: Outage;
 }
 
 /** The remote path of `node`. @throws FsError ENOENT when it has no name any more. */

@@ -46,10 +46,15 @@ export class DirCache {
   /** The fresh listing of directory `ino`, if any. */
   get(ino: number): Listing | undefined {
     const cached = this.#listings.get(ino);
-    if (cached === undefined) return undefined;
-    if (cached.expires > this.#now()) return cached.listing;
-    this.#listings.delete(ino);
-    return undefined;
+    return cached !== undefined && cached.expires > this.#now() ? cached.listing : undefined;
+  }
+
+  /**
+   * The listing of `ino` whatever its age, for answers while the link is down. Expired listings
+   * stay until replaced, dropped by a change, or trimmed (expired ones first).
+   */
+  stale(ino: number): Listing | undefined {
+    return this.#listings.get(ino)?.listing;
   }
 
   /** True when a fresh listing of `ino` is cached (no side effect on counters or prefetch state). */

@@ -54,26 +54,26 @@ export class Entries {
 
   /** The entry of `node` without a new reference ("." and ".." in readdirplus). */
   entryOf(node: Node, stat: FileStat): Entry {
-    const { opts } = this.#core;
+    const { opts, outage } = this.#core;
     return {
       ino: node.ino,
       generation: node.generation,
       attr: this.#attrs.toAttr(node, stat),
-      attrTimeout: opts.attrTimeoutMs / 1000,
-      entryTimeout: opts.entryTimeoutMs / 1000,
+      attrTimeout: outage.kernelTimeout(opts.attrTimeoutMs),
+      entryTimeout: outage.kernelTimeout(opts.entryTimeoutMs),
     };
   }
 
   /** A cached "no such name" for the kernel, or ENOENT when negative caching is off. */
   negative(syscall: string): Entry {
-    const { opts } = this.#core;
+    const { opts, outage } = this.#core;
     if (opts.negativeTimeoutMs <= 0) throw new FsError('ENOENT', syscall);
     return {
       ino: 0,
       generation: 0,
       attr: this.#attrs.toAttr(undefined, placeholderDirStat()),
       attrTimeout: 0,
-      entryTimeout: opts.negativeTimeoutMs / 1000,
+      entryTimeout: outage.kernelTimeout(opts.negativeTimeoutMs),
     };
   }
 

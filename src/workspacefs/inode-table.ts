@@ -28,8 +28,9 @@ export class Node {
   /** Open file and directory handles on this node. Written only by OpenFiles and DirReader. */
   opens = 0;
   /**
-   * Cached attributes (remote view, ids unmapped) and when they expire (`now()` ms).
-   * Written only by Attributes (attributes.ts), like the three fields below.
+   * Cached attributes (remote view, ids unmapped) and when they expire (`now()` ms); while the
+   * link is down they answer past that. Written only by Attributes (attributes.ts), like the
+   * three fields below.
    */
   attr: FileStat | undefined;
   attrExpires = 0;

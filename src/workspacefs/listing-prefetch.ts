@@ -67,7 +67,8 @@ export class ListingPrefetch {
   /** Queues the subdirectories of `dir` (from `listing`) for listing ahead, `depth` levels deep. */
   #expand(dir: Node, listing: Listing, depth: number): void {
     const { opts, table } = this.#core;
-    if (depth <= 0 || opts.prefetchConcurrency <= 0 || table.get(dir.ino) !== dir) return;
+    // While the link is down, reads ahead would only queue up behind it.
+    if (depth <= 0 || opts.prefetchConcurrency <= 0 || table.get(dir.ino) !== dir || this.#core.outage.down) return;
     if (table.pathOf(dir) !== listing.path) return;
     for (const { name, stat } of listing.entries) {
       if ((stat.mode & S_IFMT) !== S_IFDIR) continue;

@@ -105,7 +105,11 @@ export class Listings {
     }
     let listing = this.#dirs.get(dir.ino);
     let fetchedForThis = false;
+    let outdated = false;
     if (listing !== undefined) {
+      counters.cache.dir.hits++;
+    } else if ((listing = this.#outdated(dir)) !== undefined) {
+      outdated = true;
       counters.cache.dir.hits++;
     } else if (this.#listsForLookup(dir)) {
       fetchedForThis = true;
@@ -116,11 +120,13 @@ export class Listings {
     }
     const listed = listing?.byName.get(name);
     if (listing !== undefined) {
-      this.#used(dir, listing);
+      if (!outdated) this.#used(dir, listing);
       if (listed !== undefined) return { stat: listed, fetchedAt: listing.fetchedAt };
       // "Missing" is taken only from a listing fetched for this lookup: a name missing from an
-      // older one may have been made since (a remote build's output), so it is checked by name.
+      // older one may have been made since (a remote build's output), so it is checked by name;
+      // while the link is down, the listing we have is the best answer (and is not remembered).
       if (fetchedForThis) return this.#missing(dir, name);
+      if (outdated) return undefined;
     }
     counters.cache.entry.misses++;
     const path = joinPath(pathOrEnoent(this.#core.table, dir, syscall), name);
@@ -168,6 +174,9 @@ export class Listings {
     let listing = this.#dirs.get(dir.ino);
     if (listing !== undefined) {
       counters.cache.dir.hits++;
+    } else if ((listing = this.#outdated(dir)) !== undefined) {
+      counters.cache.dir.hits++;
+      return listing;
     } else {
       counters.cache.dir.misses++;
       listing = await this.fetch(dir, pathOrEnoent(table, dir, 'readdir'));
@@ -247,6 +256,12 @@ export class Listings {
     });
     // Changed through us meanwhile: its listing may predate the change, so ask for the name.
     return dirs === this.#dirs && generation === dirs.generation(dir.ino) ? listing : undefined;
+  }
+
+  /** The listing of `dir` past its lifetime, when the link is down and one is kept. */
+  #outdated(dir: Node): Listing | undefined {
+    const listing = this.#dirs.stale(dir.ino);
+    return listing !== undefined && this.#core.outage.servesStale() ? listing : undefined;
   }
 
   /** True when a lookup in `dir` (not cached) should read the whole listing rather than lstat one name. */

@@ -11,6 +11,7 @@ import { IdMap } from './id-map.ts';
 import { InodeTable } from './inode-table.ts';
 import { KernelNotices } from './kernel-notices.ts';
 import { ListingPrefetch } from './listing-prefetch.ts';
+import { Outage } from './outage.ts';
 import { Listings } from './listings.ts';
 import { OpenFiles } from './open-files.ts';
 import type { ResolvedWorkspaceOptions } from './options.ts';
@@ -40,11 +41,12 @@ export function assembleParts(client: FileClient, opts: ResolvedWorkspaceOptions
     caller: new RemoteCaller(opts.opTimeoutMs, counters, opts.log),
     table: new InodeTable(opts.root),
     handles: new HandleTable(),
+    outage: new Outage(client, opts.log),
   };
   const contents = new ContentCache(opts.contentCacheBytes, opts.now);
   const notices = new KernelNotices(opts.log);
   const ids = new IdMap(opts);
-  const attrs = new Attributes(opts, ids, contents, notices);
+  const attrs = new Attributes(opts, ids, contents, notices, core.outage);
   // The listing read-ahead is made below; a listing is first used after construction.
   let listingPrefetch: ListingPrefetch | undefined;
   const listings = new Listings(core, attrs, notices, (dir, listing) => listingPrefetch?.used(dir, listing));

@@ -138,7 +138,7 @@ export class WorkspaceFilesystem implements FuseOperations {
       checkName(name, 'lookup');
       const child = this.#core.table.child(dir, name);
       if (child !== undefined && this.#core.handles.filesOf(child).some(f => f.dirty)) await this.#core.handles.settle(child);
-      if (child !== undefined && this.#attrs.fresh(child)) {
+      if (child !== undefined && this.#attrs.usable(child)) {
         this.#core.counters.cache.entry.hits++;
         return this.#entries.ref(child, child.attr!);
       }
@@ -433,7 +433,7 @@ export class WorkspaceFilesystem implements FuseOperations {
 
   async #attrReply(node: Node): Promise<AttrReply> {
     const stat = await this.#attrSource.get(node);
-    return { attr: this.#attrs.toAttr(node, stat), timeout: this.#opts.attrTimeoutMs / 1000 };
+    return { attr: this.#attrs.toAttr(node, stat), timeout: this.#core.outage.kernelTimeout(this.#opts.attrTimeoutMs) };
   }
 
   #node(ino: number, syscall: string): Node {
