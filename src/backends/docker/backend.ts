@@ -3,24 +3,27 @@
  * exec sessions, platform from the image and `uname`, uploads through the archive API, and the
  * agentless "copy/exec" file client.
  */
-import { readFileSync } from 'node:fs';
 import { mkdtemp, readFile, rm, stat } from 'node:fs/promises';
 import { homedir, tmpdir } from 'node:os';
 import { join, posix } from 'node:path';
 import { createReadStream } from 'node:fs';
-import Dockerode from 'dockerode';
+import type Dockerode from 'dockerode';
 import { collectOutput } from '../../remote/session-output.ts';
-import type { Backend } from '../../remote/backend.ts';
+import type { Backend, LinkHealth } from '../../remote/backend.ts';
 import { normalizeRemotePath, type Destination } from '../../remote/destination.ts';
-import { RmountError, StateError, TimeoutError, UnreachableError, UsageError } from '../../remote/errors.ts';
+import { PermissionError, RmountError, TimeoutError, UnreachableError, UnsupportedError, UsageError } from '../../remote/errors.ts';
 import type { FileClient } from '../../remote/file-client.ts';
-import { goarchFromMachine, goosFromUname, type PlatformInfo } from '../../remote/platform.ts';
+import type { Logger } from '../../remote/log.ts';
+import { ReconnectingFileClient } from '../../remote/reconnecting-file-client.ts';
+import type { PlatformInfo } from '../../remote/platform.ts';
 import type { ExecOptions, Session } from '../../remote/session.ts';
 import { downloadFile, putEntries, statPath, type PutEntry } from './container-archive.ts';
 import { resolveContainer, type ResolvedContainer } from './container-resolve.ts';
 import { formatEndpoint, resolveEngineEndpoint, type EngineEndpoint } from './engine-endpoint.ts';
 import { DockerExecSession, execError } from './exec-session.ts';
-import { agentFiles, agentOrFallback } from '../agent-files.ts';
+import { agentFiles } from '../agent-files.ts';
+import { ContainerLink } from './container-link.ts';
+import { abortable, dockerFor, mergePlatform, readSmall } from './engine-client.ts';
 import { DockerFileClient, type ContainerAccess, type RunResult } from './file-client.ts';
 
 /** Options of a Docker backend. */
@@ -39,41 +42,26 @@ export interface DockerBackendOptions {
    * 'yes' fails when the agent cannot run.
    */
   agent?: 'yes' | 'no' | 'auto';
+  /** Hears the link's steps: lost, reconnecting (attempt N), reconnected after Ns. */
+  log?: Logger;
+  /** Waits between looks at a stopped container, ms (the last repeats); default 1, 2, 4, 8, then 10 s. */
+  reconnectBackoffMs?: readonly number[];
+  /** How often a ready backend inspects its container, ms; default 5000. */
+  pollMs?: number;
 }
 
-const KEEPALIVE_MS = 5000;
-
-/** Makes a dockerode client for an endpoint. */
-export function dockerFor(ep: EngineEndpoint): Dockerode {
-  switch (ep.kind) {
-    case 'unix': return new Dockerode({ socketPath: ep.socketPath });
-    case 'tcp': {
-      const o: Dockerode.DockerOptions = { host: ep.host, port: ep.port, protocol: ep.tls ? 'https' : 'http' };
-      if (ep.tls?.ca !== undefined) o.ca = ep.tls.ca;
-      if (ep.tls?.cert !== undefined) o.cert = ep.tls.cert;
-      if (ep.tls?.key !== undefined) o.key = ep.tls.key;
-      return new Dockerode(o);
-    }
-    case 'ssh': {
-      const o: Dockerode.DockerOptions = { protocol: 'ssh', host: ep.host, port: ep.port };
-      if (ep.user !== undefined) o.username = ep.user;
-      return new Dockerode(o);
-    }
-  }
-}
+export { dockerFor, mergePlatform } from './engine-client.ts';
 
 /** A running container, named directly or as a Compose service replica. */
 export class DockerBackend implements Backend {
   readonly type: 'docker' | 'compose';
   readonly destination: Destination;
-  readonly keepAliveInterval = KEEPALIVE_MS;
   readonly #options: DockerBackendOptions;
   #docker: Dockerode | undefined;
   #endpoint: EngineEndpoint | undefined;
   #resolved: ResolvedContainer | undefined;
-  #connected = false;
+  readonly #link: ContainerLink;
   #closed = false;
-  #lastError: Error | undefined;
   #files: Promise<FileClient> | undefined;
   #home: Promise<string> | undefined;
   #ids: Promise<{ uid: number; gid: number }> | undefined;
@@ -82,6 +70,11 @@ export class DockerBackend implements Backend {
     this.type = dest.type === 'compose' ? 'compose' : 'docker';
     this.destination = dest;
     this.#options = options;
+    this.#link = new ContainerLink(() => this.addr, {
+      ...(options.log === undefined ? {} : { log: options.log }),
+      ...(options.reconnectBackoffMs === undefined ? {} : { backoffMs: options.reconnectBackoffMs }),
+      ...(options.pollMs === undefined ? {} : { pollMs: options.pollMs }),
+    });
   }
 
   /** `docker://name` once resolved (the destination's form before). */
@@ -105,7 +98,7 @@ export class DockerBackend implements Backend {
   /** Resolves the engine, reaches it, and resolves the destination to one running container. */
   async start(signal?: AbortSignal): Promise<void> {
     if (this.#closed) throw new UnreachableError(`${this.addr}: the backend was closed`, { suggestion: 'make a new backend' });
-    if (this.#connected) return;
+    if (this.#link.state === 'ready') return;
     const env = this.#options.env ?? process.env;
     try {
       this.#endpoint = this.#options.endpoint ?? resolveEngineEndpoint({ env, home: homedir(), readFile: readSmall });
@@ -115,11 +108,15 @@ export class DockerBackend implements Backend {
       this.#resolved = await abortable(this.#reach(env), both, () => new TimeoutError(`reaching the Docker engine at ${formatEndpoint(this.#endpoint!)} took too long`, {
         suggestion: 'check that dockerd runs and answers (docker version)',
       }));
-      this.#connected = true;
     } catch (error) {
-      this.#lastError = error as Error;
+      this.#link.failed(error as Error);
       throw error;
     }
+    const { id, name, info } = this.#resolved;
+    this.#link.started({
+      addr: this.addr, name, engine: formatEndpoint(this.#endpoint), startedAt: info.State.StartedAt,
+      container: () => this.#docker!.getContainer(id),
+    });
   }
 
   async #reach(env: Record<string, string | undefined>): Promise<ResolvedContainer> {
@@ -147,37 +144,49 @@ export class DockerBackend implements Backend {
     });
   }
 
+  /** True while the container runs and the engine answers. */
   isConnected(): boolean {
-    return this.#connected;
+    return this.#link.state === 'ready';
   }
 
   lastError(): Error | undefined {
-    return this.#lastError;
+    return this.#link.lastError;
   }
 
-  /** Inspects the container: rejects (and marks the backend dead) when it stopped or disappeared. */
-  async sendKeepAlive(): Promise<void> {
-    const c = this.#container();
+  /** The container as a link: `reconnecting` while it is stopped, `closed` once it was removed or the engine is gone. */
+  health(): LinkHealth {
+    return this.#link.health();
+  }
+
+  /** Resolves once the container runs; rejects with why when it is gone for good, TimeoutError when `signal` aborts. */
+  waitReady(signal?: AbortSignal): Promise<void> {
+    return this.#link.waitReady(signal);
+  }
+
+  /** Asks for a look at a stopped container now. */
+  kick(): void {
+    this.#link.kick();
+  }
+
+  // Starts an exec; a failure makes the link look at the container, so a stop is noticed now.
+  async #start(argv: readonly string[], options: Parameters<typeof DockerExecSession.start>[2]): Promise<DockerExecSession> {
     try {
-      const info = await c.inspect();
-      if (!info.State.Running) throw new StateError(`container ${this.container.name} stopped (state: ${info.State.Status})`, { suggestion: `start it: docker start ${this.container.name}` });
+      return await DockerExecSession.start(this.#container(), argv, options);
     } catch (error) {
-      const err = error instanceof RmountError ? error : (error as { statusCode?: number }).statusCode === 404
-        ? new StateError(`container ${this.container.name} was removed`, { cause: error, suggestion: 'start a new one and mount again' })
-        : this.#engineError(error);
-      this.#lastError = err;
-      this.#connected = false;
-      throw err;
+      await this.#link.check();
+      throw error;
     }
   }
 
   /** Runs argv in the container (env, WorkingDir, --user, TTY as asked); `~` in cwd is the user's home. */
   async exec(argv: readonly string[], options: ExecOptions = {}): Promise<Session> {
     if (options.signal?.aborted) throw new TimeoutError(`exec in ${this.addr} was cancelled before it started`, { cause: options.signal.reason });
+    // While the container is down: wait as long as the caller's signal allows, else fail now.
+    await this.#link.use(options.signal);
     const opts: ExecOptions & { markedKill?: (name: string, marker: string) => Promise<void> } = { ...options };
     if (options.cwd !== undefined) opts.cwd = await this.#expand(options.cwd, options.user);
     opts.markedKill = (name, marker) => this.#killMarked(name, marker);
-    return DockerExecSession.start(this.#container(), argv, opts);
+    return this.#start(argv, opts);
   }
 
   // Signals the processes whose environment carries `marker`, from a second exec (as root).
@@ -191,7 +200,8 @@ export class DockerBackend implements Backend {
     const opts: ExecOptions = {};
     if (options.user !== undefined) opts.user = options.user;
     if (options.cwd !== undefined) opts.cwd = options.cwd;
-    const session = await DockerExecSession.start(this.#container(), argv, opts);
+    await this.#link.use();
+    const session = await this.#start(argv, opts);
     const r = await collectOutput(session, options.stdin);
     return { code: r.code, stdout: r.stdout, stderr: r.stderr.toString('utf8') };
   }
@@ -209,8 +219,20 @@ export class DockerBackend implements Backend {
     const agentless = (): Promise<FileClient> => DockerFileClient.open(this.#access(), this.addr);
     const mode = this.#options.agent ?? 'auto';
     if (mode === 'no') return agentless();
-    if (mode === 'yes') return agentFiles(this, {});
-    return agentOrFallback(this, agentless);
+    // A new agent after a restart (installAgent uploads it again when /tmp was wiped), once the
+    // container runs again.
+    const agent = (): Promise<FileClient> => ReconnectingFileClient.create(async () => {
+      await this.#link.waitReady(AbortSignal.timeout(this.#options.connectTimeoutMs ?? 30_000));
+      return agentFiles(this, {});
+    });
+    if (mode === 'yes') return agent();
+    try {
+      return await agent();
+    } catch (error) {
+      // No build for the platform, or no folder can hold an executable: the agentless client.
+      if (!(error instanceof UnsupportedError) && !(error instanceof PermissionError)) throw error;
+      return agentless();
+    }
   }
 
   #access(): ContainerAccess {
@@ -359,53 +381,18 @@ export class DockerBackend implements Backend {
     return this.uploadFile(local, remote, mode);
   }
 
+  /** Stops watching the container and closes the file client; never waits for the container. */
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
-    this.#connected = false;
+    this.#link.close();
     const files = this.#files;
     this.#files = undefined;
     if (files) await files.then(f => f.close()).catch(() => {});
   }
 
   #container(): Dockerode.Container {
-    if (!this.#docker || !this.#resolved || this.#closed) {
-      throw new UnreachableError(`${this.addr}: not connected`, { cause: this.#lastError, suggestion: this.#closed ? 'the backend was closed' : 'call start() first' });
-    }
+    if (!this.#docker || !this.#resolved || this.#link.state === 'closed') throw this.#link.downError();
     return this.#docker.getContainer(this.#resolved.id);
   }
-}
-
-/** Image platform + `uname` → PlatformInfo; `uname -m` wins when the two disagree. */
-export function mergePlatform(image: { Os?: string; Architecture?: string; Variant?: string }, uname: { sysname: string; machine: string } | undefined): PlatformInfo {
-  const os = (image.Os ?? '').toLowerCase() || (uname ? goosFromUname(uname.sysname) : '');
-  let arch = (image.Architecture ?? '').toLowerCase();
-  let variant = arch === 'arm' ? (image.Variant ?? '') : '';
-  if (uname !== undefined && uname.machine !== '') {
-    const u = goarchFromMachine(uname.machine);
-    if (u.arch !== '' && (arch === '' || u.arch !== arch)) {
-      arch = u.arch;
-      variant = u.arch === 'arm' ? u.variant : '';
-    } else if (u.arch === 'arm' && variant === '') {
-      variant = u.variant;
-    }
-  }
-  return { os, arch, variant };
-}
-
-function readSmall(path: string): string | undefined {
-  try {
-    return readFileSync(path, 'utf8');
-  } catch {
-    return undefined;
-  }
-}
-
-function abortable<T>(work: Promise<T>, signal: AbortSignal, error: () => Error): Promise<T> {
-  if (signal.aborted) return Promise.reject(error());
-  return new Promise<T>((resolve, reject) => {
-    const onAbort = (): void => reject(error());
-    signal.addEventListener('abort', onAbort, { once: true });
-    work.then(resolve, reject).finally(() => signal.removeEventListener('abort', onAbort));
-  });
 }
