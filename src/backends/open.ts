@@ -1,5 +1,6 @@
 import type { Backend } from '../remote/backend.ts';
 import type { Destination } from '../remote/destination.ts';
+import type { Logger } from '../remote/log.ts';
 
 /** Options every backend may use; each takes what applies to it. */
 export interface BackendOptions {
@@ -20,6 +21,8 @@ export interface BackendOptions {
    * sftp subsystem is missing, Docker whenever a build for the container can run there.
    */
   agent?: 'yes' | 'no' | 'auto';
+  /** Where a long-lived backend says what its link does (lost, reconnecting, back). */
+  log?: Logger;
 }
 
 /**
@@ -43,6 +46,7 @@ export async function openBackend(dest: Destination, options: BackendOptions = {
       return new DockerBackend(dest, {
         ...(options.connectTimeoutMs === undefined ? {} : { connectTimeoutMs: options.connectTimeoutMs }),
         ...(options.agent === undefined ? {} : { agent: options.agent }),
+        ...(options.log === undefined ? {} : { log: options.log }),
       });
     }
   }

@@ -40,12 +40,10 @@ export interface StartMountOptions {
 export async function startMount(dest: Destination, mountpointArg: string, options: StartMountOptions): Promise<RunningMount> {
   const mountpoint = await canonicalMountpoint(mountpointArg);
   await checkMountpoint(mountpoint, options.mount.nonempty);
-  // The logger rides along for backends that log their link's steps (lost, reconnecting,
-  // reconnected); a variable, not a literal, because BackendOptions does not name it yet.
-  const backendOptions: BackendOptions & { signal: AbortSignal; log: Logger } = {
+  // The logger lets the backend say what its link does (lost, reconnecting, reconnected).
+  const backend = await connectBackend(dest, {
     agent: options.mount.agent, ...options.backend, log: options.log, signal: AbortSignal.timeout(options.backend.connectTimeoutMs ?? 30_000),
-  };
-  const backend = await connectBackend(dest, backendOptions);
+  });
   let fuse: FuseMount | undefined;
   try {
     const files = await backend.files();
