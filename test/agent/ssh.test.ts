@@ -114,7 +114,7 @@ describe('SshBackend files() choosing the agent', { skip }, () => {
     assert.equal(BigInt(st.ino!), (await stat(sshd.dir, { bigint: true })).ino);
   });
 
-  it('a killed agent fails operations with ENOTCONN promptly, and the next operation starts a new one', async () => {
+  it('a killed agent is replaced: the next operations run on a new one', async () => {
     const dir = await mkdtemp(join(sshd.dir, 'kill-'));
     const backend = await connectBackend(cleanup, sshd, { agent: 'yes', agentFrom: dist, agentDirs: [dir] });
     const files = await backend.files();
@@ -123,12 +123,7 @@ describe('SshBackend files() choosing the agent', { skip }, () => {
     const pids = await pidsOf(agentPath);
     assert.equal(pids.length, 1, `one agent runs from ${agentPath}`);
     process.kill(pids[0]!, 'SIGKILL');
-    const started = Date.now();
-    await assert.rejects(async () => {
-      for (;;) await files.stat('/');
-    }, { code: 'ENOTCONN' });
-    assert.ok(Date.now() - started < 5000, `failed within 5 s (took ${Date.now() - started} ms)`);
-    // The next operation starts a new agent.
+    // A stat is safe to repeat, so it is sent again on the new agent rather than failing.
     assert.equal((await files.stat(dir)).mode & 0o170000, 0o040000);
     assert.equal((files as unknown as { reconnects: number }).reconnects, 1);
     const now = await pidsOf(agentPath);
