@@ -21,7 +21,7 @@ const LONG = { timeout: 180_000 };
 
 /** Resolves with how `p` settled, or 'pending' after `ms` (a hang is a failure, not a wait). */
 async function settleWithin<T>(p: Promise<T>, ms: number): Promise<{ ok: true; value: T } | { ok: false; error: unknown } | 'pending'> {
-  const timer = sleep(ms).then(() => 'pending' as const);
+  const timer = sleep(ms, undefined, { ref: false }).then(() => 'pending' as const);
   return Promise.race([p.then(value => ({ ok: true as const, value }), (error: unknown) => ({ ok: false as const, error })), timer]);
 }
 
