@@ -28,7 +28,7 @@ for (const [label, agent, nanosecondTimes] of [
       // busybox touch sets whole seconds only; the agent keeps nanoseconds.
       nanosecondTimes,
       // The agentless client pays a few docker execs (~50 ms each) per file written.
-      ...(agent === 'no' ? { bulkFiles: 300 } : {}),
+      ...(agent === 'no' ? { bulkFiles: 100 } : {}),
       remount: async (t, more) => (await mountFor(t, dest, { o: [...o, ...more] })).mountpoint,
     } satisfies PosixTarget;
   }, { skip: fuseSkipReason() || dockerdSkipReason() });

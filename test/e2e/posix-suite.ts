@@ -40,11 +40,11 @@ export type MakeTarget = (hook: AfterHook) => Promise<PosixTarget>;
 
 const MiB = 1 << 20;
 /**
- * Why the bulk cases skip the agentless Docker target: it pays a docker exec per file operation,
- * and in this round's runs git, tar -x of 300 files and cp -a outgrew their limits there even on a
- * quiet machine (they passed before); open until that slowdown is found.
+ * Why git skips the agentless Docker target: it pays a docker exec per file operation, and git's
+ * hundreds of operations outgrow the case's 10 minutes there (`git init` alone takes 14 s; measured
+ * the same at the commit before this round, so it is that client's cost, not a regression).
  */
-const SLOW_CLIENT = 'the agentless Docker client pays a docker exec per file operation; bulk cases outgrow their limits there (open: find the slowdown)';
+const SLOW_CLIENT = 'the agentless Docker client pays a docker exec per file operation: git outgrows the case there';
 const LONG = { timeout: 600_000 };
 
 /** `it` with a default timeout, so an operation hung on a broken mount fails its test, not the run. */
@@ -663,7 +663,6 @@ export function posixSuite(name: string, makeTarget: MakeTarget, options: { skip
     });
 
     it('tar -x of a 2,000-file tree into the mount delivers every file', LONG, async t => {
-      if (target.bulkFiles !== undefined) return t.skip(SLOW_CLIENT);
       const { m, b } = await caseDir(t);
       const local = await tempDir(t);
       const tree = join(local, 'tree');
@@ -682,12 +681,13 @@ export function posixSuite(name: string, makeTarget: MakeTarget, options: { skip
     });
 
     it('cp -a out of the mount gives a tree that diff -r finds identical', LONG, async t => {
-      if (target.bulkFiles !== undefined) return t.skip(SLOW_CLIENT);
       const { m, b } = await caseDir(t);
       const src = join(b, 'tree');
-      for (let d = 0; d < 5; d++) {
+      // A target that pays an exec per operation copies a smaller tree (same shapes: folders, sizes, a link, modes).
+      const [dirCount, fileCount] = target.bulkFiles === undefined ? [5, 20] : [2, 5];
+      for (let d = 0; d < dirCount; d++) {
         await mkdir(join(src, `d${d}`, 'deeper'), { recursive: true });
-        for (let i = 0; i < 20; i++) await writeFile(join(src, `d${d}`, `f${i}`), randomBytes(i * 1000));
+        for (let i = 0; i < fileCount; i++) await writeFile(join(src, `d${d}`, `f${i}`), randomBytes(i * 1000));
         await writeFile(join(src, `d${d}`, 'deeper', 'leaf'), `leaf ${d}\n`);
       }
       await symlink('d0/f1', join(src, 'link'));
