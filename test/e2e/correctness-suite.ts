@@ -6,11 +6,11 @@
  * The mounted side is touched only asynchronously or from child processes.
  */
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { chmod, chown, lstat, mkdir, open, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, it as nodeIt, type TestContext, type TestOptions } from 'node:test';
+import { runProcess } from '../helpers/cli.ts';
 import { requirePart, which } from '../helpers/skip.ts';
 import { tempDir } from '../helpers/tmp.ts';
 import type { AfterHook } from '../helpers/sshd.ts';
@@ -27,26 +27,8 @@ function it(name: string, a: TestOptions | ((t: TestContext) => Promise<void>), 
   nodeIt(name, { timeout: 180_000, ...options }, fn);
 }
 
-interface Ran {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-
-function run(cmd: string, args: string[]): Promise<Ran> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'], timeout: 120_000 });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (s: string) => { stdout += s; });
-    child.stderr.setEncoding('utf8').on('data', (s: string) => { stderr += s; });
-    child.on('error', reject);
-    child.on('close', code => resolve({ code, stdout, stderr }));
-  });
-}
-
 async function sh(script: string, ...args: string[]): Promise<void> {
-  const r = await run('sh', ['-c', script, 'sh', ...args]);
+  const r = await runProcess('sh', ['-c', script, 'sh', ...args], { timeoutMs: 120_000 });
   assert.equal(r.code, 0, `sh -c '${script}' exited ${r.code}: ${r.stderr}`);
 }
 
@@ -72,9 +54,9 @@ const AS_OTHER_PY = [
 
 /** Runs one file operation as uid/gid 65534 with no supplementary groups; OK or an errno name. */
 async function asOther(op: string, ...args: string[]): Promise<string> {
-  const r = await run('setpriv', [`--reuid=${NOBODY}`, `--regid=${NOBODY}`, '--clear-groups', PYTHON, '-c', AS_OTHER_PY, op, ...args]);
+  const r = await runProcess('setpriv', [`--reuid=${NOBODY}`, `--regid=${NOBODY}`, '--clear-groups', PYTHON, '-c', AS_OTHER_PY, op, ...args], { timeoutMs: 120_000 });
   assert.equal(r.code, 0, `${op} as uid ${NOBODY}: ${r.stderr}`);
-  return r.stdout.trim();
+  return r.stdout.toString().trim();
 }
 
 function secondUserSkip(): string | false {
