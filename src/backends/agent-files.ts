@@ -47,20 +47,20 @@ export async function agentFiles(backend: Backend, install: InstallOptions = {},
 
 /**
  * The agent where it can run, else `fallback()`: for backends whose own client is weaker (Docker's
- * agentless copy/exec). Falls back when there is no build for the platform (UnsupportedError) or
- * no folder can hold an executable (PermissionError: read-only or noexec everywhere); `onFallback`
- * hears why. A killed agent is replaced on the next call.
+ * agentless copy/exec). `connect` makes one agent client (and is called again to replace a killed
+ * one). Falls back when there is no build for the platform (UnsupportedError) or no folder can hold
+ * an executable (PermissionError: read-only or noexec everywhere); `onFallback` hears why.
  */
 export async function agentOrFallback(
-  backend: Backend,
+  connect: () => Promise<FileClient>,
   fallback: () => Promise<FileClient>,
-  options: { install?: InstallOptions; onFallback?: (reason: Error) => void } = {},
+  onFallback?: (reason: Error) => void,
 ): Promise<FileClient> {
   try {
-    return await ReconnectingFileClient.create(() => agentFiles(backend, options.install ?? {}));
+    return await ReconnectingFileClient.create(connect);
   } catch (error) {
     if (!(error instanceof UnsupportedError) && !(error instanceof PermissionError)) throw error;
-    options.onFallback?.(error);
+    onFallback?.(error);
     return fallback();
   }
 }

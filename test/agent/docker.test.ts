@@ -67,19 +67,19 @@ describe('rmount-agent in a container', { skip, timeout: 900_000 }, () => {
 
   it('agentOrFallback uses the agent where it runs, and the agentless client on a read-only root or without a build', async t => {
     const agentless = (b: DockerBackend) => () => b.files();
-    const ok = await agentOrFallback(backend, agentless(backend), { install: { from: dist } });
+    const ok = await agentOrFallback(() => agentFiles(backend, { from: dist }), agentless(backend));
     t.after(() => ok.close());
     assert.equal(ok.capabilities.inodes, true);
 
     const ro = await backendFor(t, dockerd(), `docker://${await dockerd().run({ args: ['--read-only'] })}`);
     const reasons: string[] = [];
-    const fb = await agentOrFallback(ro, agentless(ro), { install: { from: dist }, onFallback: e => reasons.push(e.message) });
+    const fb = await agentOrFallback(() => agentFiles(ro, { from: dist }), agentless(ro), e => reasons.push(e.message));
     assert.equal(fb.capabilities.inodes, (await ro.files()).capabilities.inodes);
     assert.match(reasons[0] ?? '', /no folder .* can hold an executable agent/);
     assert.ok((await fb.readdir('/bin')).length > 10);
 
     const reasons2: string[] = [];
-    await agentOrFallback(backend, agentless(backend), { install: { from: dist, platform: { os: 'linux', arch: 'mips64', variant: '' } }, onFallback: e => reasons2.push(e.message) });
+    await agentOrFallback(() => agentFiles(backend, { from: dist, platform: { os: 'linux', arch: 'mips64', variant: '' } }), agentless(backend), e => reasons2.push(e.message));
     assert.match(reasons2[0] ?? '', /no build for linux\/mips64/);
   });
 

@@ -11,7 +11,7 @@ import type Dockerode from 'dockerode';
 import { collectOutput } from '../../remote/session-output.ts';
 import type { Backend, LinkHealth } from '../../remote/backend.ts';
 import { normalizeRemotePath, type Destination } from '../../remote/destination.ts';
-import { PermissionError, RmountError, TimeoutError, UnreachableError, UnsupportedError, UsageError } from '../../remote/errors.ts';
+import { RmountError, TimeoutError, UnreachableError, UsageError } from '../../remote/errors.ts';
 import type { FileClient } from '../../remote/file-client.ts';
 import type { Logger } from '../../remote/log.ts';
 import { ReconnectingFileClient } from '../../remote/reconnecting-file-client.ts';
@@ -21,7 +21,7 @@ import { downloadFile, putEntries, statPath, type PutEntry } from './container-a
 import { resolveContainer, type ResolvedContainer } from './container-resolve.ts';
 import { formatEndpoint, resolveEngineEndpoint, type EngineEndpoint } from './engine-endpoint.ts';
 import { DockerExecSession, execError } from './exec-session.ts';
-import { agentFiles } from '../agent-files.ts';
+import { agentFiles, agentOrFallback } from '../agent-files.ts';
 import { ContainerLink } from './container-link.ts';
 import { abortable, dockerFor, mergePlatform, readSmall } from './engine-client.ts';
 import { DockerFileClient, type ContainerAccess, type RunResult } from './file-client.ts';
@@ -221,18 +221,12 @@ export class DockerBackend implements Backend {
     if (mode === 'no') return agentless();
     // A new agent after a restart (installAgent uploads it again when /tmp was wiped), once the
     // container runs again.
-    const agent = (): Promise<FileClient> => ReconnectingFileClient.create(async () => {
+    const connect = async (): Promise<FileClient> => {
       await this.#link.waitReady(AbortSignal.timeout(this.#options.connectTimeoutMs ?? 30_000));
       return agentFiles(this, {});
-    });
-    if (mode === 'yes') return agent();
-    try {
-      return await agent();
-    } catch (error) {
-      // No build for the platform, or no folder can hold an executable: the agentless client.
-      if (!(error instanceof UnsupportedError) && !(error instanceof PermissionError)) throw error;
-      return agentless();
-    }
+    };
+    if (mode === 'yes') return ReconnectingFileClient.create(connect);
+    return agentOrFallback(connect, agentless);
   }
 
   #access(): ContainerAccess {
