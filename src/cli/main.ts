@@ -11,6 +11,7 @@ import { registerUnmount } from './commands/unmount.ts';
 import { registerPlatform } from './commands/platform.ts';
 import type { CliContext } from './context.ts';
 import { exitCodeForError, renderError } from './errors.ts';
+import { DESTINATION_FORMS } from '../remote/destination.ts';
 
 /** Builds the command tree. */
 export function buildProgram(ctx: CliContext): Command {
@@ -25,13 +26,7 @@ export function buildProgram(ctx: CliContext): Command {
       writeErr: s => ctx.stderr.write(s),
     })
     .showSuggestionAfterError(true);
-  program.addHelpText('after', `
-Destinations:
-  [user@]host:[path]                scp/sshfs form (SSH)
-  ssh://[user@]host[:port][/path]   /~/x is home-relative; [::1] for IPv6
-  docker://container[/path]
-  compose://project/service[/N][/path]
-  local:/abs/path`);
+  program.addHelpText('after', `\nDestinations:\n${DESTINATION_FORMS.map(f => `  ${f}`).join('\n')}`);
   registerMount(program, ctx);
   registerUnmount(program, ctx);
   registerStatus(program, ctx);

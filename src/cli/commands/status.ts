@@ -48,7 +48,7 @@ export interface MountStatus {
 /** `rmount status [--json]`: the mounts of this user. */
 export function registerStatus(program: Command, ctx: CliContext): void {
   program.command('status')
-    .description('list the mounts of this user: state, uptime, operation and byte counters, cache hit ratio')
+    .description('list the mounts of this user: state, the link (ready/reconnecting/closed, time down, reconnects, last error), uptime, operation and byte counters, cache hit ratio')
     .option('--json', 'print as JSON')
     .action(async (flags: { json?: boolean }) => {
       const dir = await runtimeDir(ctx.env);
