@@ -13,7 +13,6 @@ export class LocalBackend implements Backend {
   readonly type = 'local';
   readonly addr: string;
   readonly user: string;
-  readonly keepAliveInterval = 0;
   #files: LocalFileClient | undefined;
   #connected = false;
 
@@ -33,8 +32,6 @@ export class LocalBackend implements Backend {
   lastError(): Error | undefined {
     return undefined;
   }
-
-  async sendKeepAlive(): Promise<void> {}
 
   async exec(argv: readonly string[], options: ExecOptions = {}): Promise<Session> {
     const cwd = options.cwd === undefined ? undefined : expandHome(options.cwd);

@@ -63,7 +63,6 @@ export interface SshBackendOptions {
 /** The system-wide client config OpenSSH reads after the user's. */
 const SYSTEM_CONFIG = '/etc/ssh/ssh_config';
 const DEFAULT_CONNECT_TIMEOUT_MS = 30_000;
-const KEEPALIVE_PROOF_TIMEOUT_MS = 15_000;
 /** How long close() lets the file client end its channel before the connection goes. */
 const FILES_CLOSE_GRACE_MS = 1000;
 /** Set in every exec'd command's environment: its session's id, for the `kill` fallback. */
@@ -182,27 +181,6 @@ export class SshBackend implements Backend {
   /** Asks for a reconnect attempt now (when the last one is over a second old). */
   kick(): void {
     this.#link.kick();
-  }
-
-  /** Proves the connection answers (one global-request round trip); rejects with TimeoutError and drops the connection (the link then reconnects) when not. */
-  async sendKeepAlive(): Promise<void> {
-    const { connection } = await this.#link.use();
-    const client = connection.client;
-    // A global request with want-reply is a full round trip with no side effect: cancelling a
-    // forward that does not exist is answered (with a failure) by any live server.
-    const alive = await new Promise<boolean>(resolve => {
-      const timer = setTimeout(() => resolve(false), KEEPALIVE_PROOF_TIMEOUT_MS);
-      try {
-        client.unforwardIn('127.0.0.1', 0, () => { clearTimeout(timer); resolve(true); });
-      } catch {
-        clearTimeout(timer);
-        resolve(false);
-      }
-    });
-    if (!alive) {
-      client.destroy();
-      throw new TimeoutError(`${this.addr} did not answer a keepalive within ${KEEPALIVE_PROOF_TIMEOUT_MS} ms`, { suggestion: 'check the network; rmount reconnects' });
-    }
   }
 
   /** Starts `argv` on one exec channel: quoted into `cd CWD && exec env K=V argv…`, never spliced. `options.user` does not apply over SSH. */
