@@ -50,8 +50,9 @@ describe('WorkspaceFilesystem write order across descriptors', () => {
     const { ino, a, b } = await openTwo(fs, O_RDWR, O_WRONLY | O_APPEND);
     await fs.write(ino, a, Buffer.alloc(20, 'x'), 0, ctx);
     await fs.write(ino, b, Buffer.from('APP'), 20, ctx);
-    assert.equal((await fs.getattr(ino, undefined, ctx)).attr.size, 23);
+    // The appending descriptor closes first, while the other still holds its bytes gathered.
     await close(fs, ino, b);
+    assert.equal((await fs.getattr(ino, undefined, ctx)).attr.size, 23);
     await close(fs, ino, a);
     assert.equal(client.content('/work/f').toString(), `${'x'.repeat(20)}APP`);
   });
