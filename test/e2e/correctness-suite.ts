@@ -14,7 +14,7 @@ import { runProcess } from '../helpers/cli.ts';
 import { requirePart, which } from '../helpers/skip.ts';
 import { tempDir } from '../helpers/tmp.ts';
 import type { AfterHook } from '../helpers/sshd.ts';
-import type { MakeTarget, PosixTarget } from './posix-suite.ts';
+import { suiteTarget, type MakeTarget, type PosixTarget } from './posix-suite.ts';
 
 /** How often each case runs: the defects these guard against showed 20 times out of 20. */
 const ROUNDS = 20;
@@ -81,15 +81,9 @@ function decimal(total: bigint): string {
 /** Registers the cases for one target (made once for the suite; cleaned up through its hook). */
 export function correctnessSuite(name: string, makeTarget: MakeTarget, options: { skip?: string | false } = {}): void {
   describe(`data safety and permissions through a mount: ${name}`, { skip: options.skip ?? false }, () => {
-    const cleanups: (() => Promise<void> | void)[] = [];
-    const hook: AfterHook = { after: fn => { cleanups.push(fn); } };
-    let target: PosixTarget;
+    let target!: PosixTarget;
     let serial = 0;
-
-    before(async () => { target = await makeTarget(hook); }, { timeout: 180_000 });
-    after(async () => {
-      for (const fn of cleanups.reverse()) await fn();
-    }, { timeout: 180_000 });
+    const hook = suiteTarget(makeTarget, made => { target = made; });
 
     async function caseDir(t: TestContext, mnt = target.mnt): Promise<{ m: string; b: string }> {
       const slug = `c${String(++serial).padStart(2, '0')}-${t.name.replace(/[^A-Za-z0-9]+/g, '-').slice(0, 50)}`;

@@ -116,20 +116,28 @@ async function makeFiles(dir: string, count: number): Promise<void> {
 }
 
 /**
+ * Makes the target in the enclosing suite's `before` (handing it to `use`) and undoes everything it
+ * started in the suite's `after`, last in first out. Returns the hook later steps register with.
+ */
+export function suiteTarget(makeTarget: MakeTarget, use: (target: PosixTarget) => void): AfterHook {
+  const cleanups: (() => Promise<void> | void)[] = [];
+  const hook: AfterHook = { after: fn => { cleanups.push(fn); } };
+  before(async () => { use(await makeTarget(hook)); }, { timeout: 180_000 });
+  after(async () => {
+    for (const fn of cleanups.reverse()) await fn();
+  }, { timeout: 180_000 });
+  return hook;
+}
+
+/**
  * Registers the POSIX suite for one target. Each test works in its own folder, made through the
  * mount, so tests do not see each other's names and no cache holds a stale answer for them.
  */
 export function posixSuite(name: string, makeTarget: MakeTarget, options: { skip?: string | false } = {}): void {
   describe(`posix behaviour through a mount: ${name}`, { skip: options.skip ?? false }, () => {
-    const cleanups: (() => Promise<void> | void)[] = [];
-    const hook: AfterHook = { after: fn => { cleanups.push(fn); } };
-    let target: PosixTarget;
+    let target!: PosixTarget;
     let serial = 0;
-
-    before(async () => { target = await makeTarget(hook); }, { timeout: 180_000 });
-    after(async () => {
-      for (const fn of cleanups.reverse()) await fn();
-    }, { timeout: 180_000 });
+    suiteTarget(makeTarget, made => { target = made; });
 
     /** A fresh folder for one test: `m` through the mount, `b` on the backing folder. */
     async function caseDir(t: TestContext): Promise<{ m: string; b: string }> {
