@@ -110,7 +110,7 @@ func status(t *testing.T, typ byte, r *reader) (uint32, string) {
 }
 
 func TestVersionAdvertisesExtensions(t *testing.T) {
-	p := versionPacket()
+	p := versionPacket(false)
 	r := &reader{b: p[5:]}
 	if v := r.u32(); v != 3 {
 		t.Fatalf("version %d", v)

@@ -39,7 +39,7 @@ func runConnect(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		if *idle != "" {
 			hostArgs = append(hostArgs, "--idle-exit", *idle)
 		}
-		return startHostDetached(hostArgs)
+		return startDetached(hostArgs, nil)
 	})
 	if err != nil {
 		fmt.Fprintf(stderr, "rmount-agent connect: %v\n", err)
@@ -83,9 +83,9 @@ func dialHost(path string, startHost bool, start func() error) (*net.UnixConn, e
 	}
 }
 
-// startHostDetached runs this executable with args in a new session and process group, with
-// stdio on /dev/null, and does not wait for it: it outlives us.
-func startHostDetached(args []string) error {
+// startDetached runs this executable with args (and env added to ours) in a new session and
+// process group, with stdio on /dev/null, and does not wait for it: it outlives us.
+func startDetached(args []string, env []string) error {
 	exe, err := os.Executable()
 	if err != nil {
 		return err
@@ -97,6 +97,9 @@ func startHostDetached(args []string) error {
 	defer null.Close()
 	cmd := exec.Command(exe, args...)
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = null, null, null
+	if env != nil {
+		cmd.Env = append(os.Environ(), env...)
+	}
 	cmd.Dir = "/"
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
 	if err := cmd.Start(); err != nil {

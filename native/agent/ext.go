@@ -29,10 +29,11 @@ const (
 	extReadFiles   = "readfiles@rmount"
 	extWatch       = "watch@rmount"
 	extUnwatch     = "unwatch@rmount"
+	extEnd         = "end@rmount"
 )
 
 // advertised lists the extensions in VERSION, with their versions.
-func advertised() [][2]string {
+func advertised(durable bool) [][2]string {
 	e := [][2]string{
 		{extPosixRename, "1"}, {extStatvfs, "2"}, {extFstatvfs, "2"}, {extHardlink, "1"},
 		{extFsync, "1"}, {extLsetstat, "1"}, {extLimits, "1"}, {extExpandPath, "1"},
@@ -41,6 +42,9 @@ func advertised() [][2]string {
 	}
 	if watchSupported {
 		e = append(e, [2]string{extWatch, "1"}, [2]string{extUnwatch, "1"})
+	}
+	if durable {
+		e = append(e, [2]string{extEnd, "1"})
 	}
 	return e
 }
@@ -124,6 +128,12 @@ func (s *server) opExtended(id uint32, r *reader) ([]byte, error) {
 			return nil, errBadHandle
 		}
 		return nil, s.watches.remove(wid)
+	case extEnd:
+		if !s.opts.durable {
+			return nil, errUnsupported
+		}
+		s.ending = true
+		return nil, nil
 	}
 	return nil, errUnsupported
 }
@@ -480,7 +490,10 @@ func (s *server) extWatch(id uint32, r *reader) ([]byte, error) {
 		return nil, pathError("watch", p, syscall.ENOTDIR)
 	}
 	if s.watches == nil {
-		s.watches = newWatchSet(s.sendEvents)
+		// Events go to the connection that asked for them, never to a later one of a durable
+		// session (which subscribes again itself).
+		out := s.out
+		s.watches = newWatchSet(func(wid uint32, events []watchEvent) { sendEvents(out, wid, events) })
 	}
 	wid, err := s.watches.add(p)
 	if err != nil {
@@ -508,10 +521,10 @@ type watchEvent struct {
 
 // sendEvents pushes one batch: EXTENDED_REPLY id 0xFFFFFFFF, string "watch@rmount",
 // uint32 watch-id, uint32 count, (uint32 mask, string path)*
-func (s *server) sendEvents(wid uint32, events []watchEvent) {
+func sendEvents(out *output, wid uint32, events []watchEvent) {
 	w := newPacket(fxpExtendedReply, eventID).str(extWatch).u32(wid).u32(uint32(len(events)))
 	for _, e := range events {
 		w.u32(e.mask).str(e.path)
 	}
-	s.out.send(w.finish(), true)
+	out.send(w.finish(), true)
 }

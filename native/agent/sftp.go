@@ -264,8 +264,16 @@ func (o *output) send(p []byte, flush bool) error {
 // Requests are answered in order, one at a time.
 func serveSFTP(in io.Reader, out io.Writer, fsys fileSystem, opts sftpOptions) error {
 	s := newServer(fsys, opts)
-	s.out = &output{w: bufio.NewWriterSize(out, 256<<10)}
 	defer s.shutdown()
+	return s.serve(in, out)
+}
+
+// serve answers the requests read from in on out until in ends or the stream breaks. The
+// server's handles outlive it (a durable session serves several connections in turn, never two
+// at once); the watches it started report to out, so they end with it.
+func (s *server) serve(in io.Reader, out io.Writer) error {
+	s.out = &output{w: bufio.NewWriterSize(out, 256<<10)}
+	defer s.closeWatches()
 	br := bufio.NewReaderSize(in, 256<<10)
 	var hdr [4]byte
 	for {
@@ -302,6 +310,8 @@ type server struct {
 	handles handleTable
 	watches *watchSet
 	buf     []byte
+	// ending is set by end@rmount: the client is done with a durable session for good.
+	ending bool
 }
 
 func newServer(fsys fileSystem, opts sftpOptions) *server {
@@ -320,10 +330,15 @@ func (s *server) packetBuffer(n int) []byte {
 }
 
 func (s *server) shutdown() {
+	s.closeWatches()
+	s.handles.closeAll()
+}
+
+func (s *server) closeWatches() {
 	if s.watches != nil {
 		s.watches.closeAll()
+		s.watches = nil
 	}
-	s.handles.closeAll()
 }
 
 // handle decodes one packet and returns the encoded reply (nil: none).
@@ -333,7 +348,7 @@ func (s *server) handle(p []byte) []byte {
 	if typ == fxpInit {
 		r.u32()
 		s.inited = true
-		return versionPacket()
+		return versionPacket(s.opts.durable)
 	}
 	id := r.u32()
 	if r.err != nil {
@@ -353,9 +368,9 @@ func (s *server) handle(p []byte) []byte {
 }
 
 // versionPacket is the VERSION reply: version 3 and every extension with its version.
-func versionPacket() []byte {
+func versionPacket(durable bool) []byte {
 	w := newPacket(fxpVersion, 0).u32(3)
-	for _, e := range advertised() {
+	for _, e := range advertised(durable) {
 		w.str(e[0]).str(e[1])
 	}
 	return w.finish()
