@@ -2,12 +2,18 @@
  * The agent as a FileClient, for the backends that run it: `rmount-agent sftp` started over a
  * backend's exec channel, spoken to through the same SFTP codec as the `sftp` subsystem. No TTY:
  * the channel carries SFTP packets. Finding and uploading the build is src/agent's job.
+ *
+ * With a durable session (the default for mounts) the agent keeps its open files for a grace
+ * period after the channel dies, and the next channel resumes them (native/agent/PROTOCOL.md,
+ * "Durable sessions"): the client is then told the session's instance, and handles carry over.
  */
-import { Duplex } from 'node:stream';
+import { randomBytes } from 'node:crypto';
+import { Duplex, type Readable } from 'node:stream';
 import { installAgent, type InstallOptions } from '../agent/install.ts';
 import type { Backend } from '../remote/backend.ts';
-import { PermissionError, UnsupportedError } from '../remote/errors.ts';
+import { PermissionError, UnreachableError, UnsupportedError } from '../remote/errors.ts';
 import type { ClosingFileClient, FileClient } from '../remote/file-client.ts';
+import type { Logger } from '../remote/log.ts';
 import { ReconnectingFileClient } from '../remote/reconnecting-file-client.ts';
 import { SftpFileClient } from '../sftp/sftp-file-client.ts';
 
@@ -20,23 +26,104 @@ export interface AgentFilesOptions {
   args?: string[];
   /** Receives the agent's stderr lines (its log). */
   log?: (line: string) => void;
+  /** Start or resume this durable session instead of a plain one. */
+  durable?: DurableAgentSession;
+  /** Hears whether a durable session was resumed. */
+  logger?: Logger;
+}
+
+/** One mount's durable agent session: made once, presented by every agent started for it. */
+export interface DurableAgentSession {
+  readonly id: string;
+  /** Proves to the agent's keeper that a new connection belongs to this session. */
+  readonly token: string;
+  /** How long the agent keeps the session for a new connection after its link dies. */
+  readonly graceMs: number;
+}
+
+/** A new durable session, unguessable. */
+export function newDurableSession(graceMs: number): DurableAgentSession {
+  return { id: randomBytes(12).toString('hex'), token: randomBytes(32).toString('hex'), graceMs };
+}
+
+/** Longest wait for the agent's answer to the session line. */
+const HANDSHAKE_MS = 30_000;
+
+/**
+ * Reads the agent's first line, and nothing after it: the rest of `stream` is SFTP. Rejects when
+ * the stream ends or `ms` passes first.
+ */
+function firstLine(stream: Readable, ms: number, why: () => string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    let got = Buffer.alloc(0);
+    const timer = setTimeout(() => done(new UnreachableError(`rmount-agent did not start its session within ${ms / 1000} s${why()}`, { suggestion: 'check the link; rmount tries again by itself' })), ms);
+    const done = (error: Error | undefined, line?: string): void => {
+      clearTimeout(timer);
+      stream.off('data', onData);
+      stream.off('end', onEnd);
+      stream.off('error', onEnd);
+      if (error === undefined) resolve(line!);
+      else reject(error);
+    };
+    const onEnd = (): void => done(new UnreachableError(`rmount-agent ended before starting its session${why()}`, { suggestion: 'rmount tries again by itself; run with -o debug and read the mount log for what the agent said' }));
+    const onData = (chunk: Buffer): void => {
+      got = Buffer.concat([got, chunk]);
+      const nl = got.indexOf(0x0a);
+      if (nl < 0) {
+        if (got.length > 512) done(new UnreachableError('rmount-agent answered the session line with something else'));
+        return;
+      }
+      stream.pause();
+      if (nl + 1 < got.length) stream.unshift(got.subarray(nl + 1));
+      done(undefined, got.subarray(0, nl).toString('utf8'));
+    };
+    stream.on('data', onData);
+    stream.once('end', onEnd);
+    stream.once('error', onEnd);
+  });
 }
 
 /** Starts the agent at `remotePath` over `backend.exec` and resolves with a client over its stdio. */
 export async function startAgentFiles(backend: Backend, remotePath: string, options: AgentFilesOptions = {}): Promise<AgentFileClient> {
-  const session = await backend.exec([remotePath, 'sftp', ...(options.args ?? [])]);
+  const durable = options.durable;
+  const durableArgs = durable === undefined ? [] : ['--durable', '--grace', `${Math.max(1, Math.round(durable.graceMs / 1000))}s`];
+  const session = await backend.exec([remotePath, 'sftp', ...durableArgs, ...(options.args ?? [])]);
   let pending = '';
+  const said: string[] = [];
   session.stderr.on('data', (chunk: Buffer) => {
     pending += chunk.toString('utf8');
     const lines = pending.split('\n');
     pending = lines.pop()!;
-    for (const line of lines) options.log?.(line);
+    for (const line of lines) {
+      if (said.length < 5) said.push(line);
+      options.log?.(line);
+    }
   });
+  let instance: string | undefined;
+  if (durable !== undefined) {
+    session.stdin.write(`rmount-durable 1 ${durable.id} ${durable.token}\n`);
+    let line: string;
+    try {
+      line = await firstLine(session.stdout, HANDSHAKE_MS, () => (said.length > 0 || pending !== '' ? `: ${[...said, pending].join(' ').trim()}` : ''));
+    } catch (error) {
+      session.close();
+      throw error;
+    }
+    const m = /^rmount-durable (new|resumed) ([0-9a-f]+)$/.exec(line);
+    if (m === null) {
+      session.close();
+      throw new UnreachableError(`rmount-agent answered the session line with "${line.slice(0, 100)}"`);
+    }
+    instance = m[2]!;
+    options.logger?.info(m[1] === 'resumed'
+      ? `rmount-agent session resumed on ${backend.addr}: open files carry on as they were`
+      : `rmount-agent session started on ${backend.addr} (kept ${durable.graceMs / 1000} s after a lost link)`);
+  }
   const stream = Duplex.from({ readable: session.stdout, writable: session.stdin });
   // When the agent dies the exec stream ends: the codec fails every request with ENOTCONN and
   // resolves the client's `closed`.
   stream.once('close', () => session.close());
-  return SftpFileClient.over(stream, { name: `rmount-agent on ${backend.addr}` });
+  return SftpFileClient.over(stream, { name: `rmount-agent on ${backend.addr}`, ...(instance === undefined ? {} : { instance }) });
 }
 
 /** Installs the agent if needed (see `installAgent`), then starts it. */

@@ -21,6 +21,8 @@ export interface BackendOptions {
    * sftp subsystem is missing, Docker whenever a build for the container can run there.
    */
   agent?: 'yes' | 'no' | 'auto';
+  /** With the agent: how long it keeps open files for a new connection after the link dies, ms (0: not at all). */
+  agentGraceMs?: number;
   /** Where a long-lived backend says what its link does (lost, reconnecting, back). */
   log?: Logger;
 }
@@ -46,6 +48,7 @@ export async function openBackend(dest: Destination, options: BackendOptions = {
       return new DockerBackend(dest, {
         ...(options.connectTimeoutMs === undefined ? {} : { connectTimeoutMs: options.connectTimeoutMs }),
         ...(options.agent === undefined ? {} : { agent: options.agent }),
+        ...(options.agentGraceMs === undefined ? {} : { agentGraceMs: options.agentGraceMs }),
         ...(options.log === undefined ? {} : { log: options.log }),
       });
     }

@@ -42,7 +42,7 @@ export async function startMount(dest: Destination, mountpointArg: string, optio
   await checkMountpoint(mountpoint, options.mount.nonempty);
   // The logger lets the backend say what its link does (lost, reconnecting, reconnected).
   const backend = await connectBackend(dest, {
-    agent: options.mount.agent, ...options.backend, log: options.log, signal: AbortSignal.timeout(options.backend.connectTimeoutMs ?? 30_000),
+    agent: options.mount.agent, agentGraceMs: options.mount.agentGraceMs, ...options.backend, log: options.log, signal: AbortSignal.timeout(options.backend.connectTimeoutMs ?? 30_000),
   });
   let fuse: FuseMount | undefined;
   try {

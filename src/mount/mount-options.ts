@@ -1,6 +1,9 @@
 import { UsageError } from '../remote/errors.ts';
 import { CACHE_TIMEOUT_DEFAULT_MS, OP_TIMEOUT_DEFAULT_MS } from '../workspacefs/options.ts';
 
+/** `-o grace` when not given: ten minutes, long enough for a laptop lid or a Wi-Fi change. */
+export const AGENT_GRACE_DEFAULT_MS = 600_000;
+
 /** Options of `rmount mount -o a,b=c`, in the spirit of mount(8) and sshfs. */
 export interface MountOptions {
   readOnly: boolean;
@@ -31,6 +34,11 @@ export interface MountOptions {
   kernelCache: boolean;
   /** SSH: use the agent ('yes'), the sftp subsystem ('no'), or the agent only when needed. */
   agent: 'yes' | 'no' | 'auto';
+  /**
+   * How long rmount-agent keeps the mount's open files after the link dies, so that a reconnect
+   * carries on with them (even unlinked or renamed ones); 0: a new agent reopens files by path.
+   */
+  agentGraceMs: number;
   /** libfuse debug output. */
   debug: boolean;
 }
@@ -49,6 +57,7 @@ export const DEFAULT_MOUNT_OPTIONS: MountOptions = {
   writebackCache: false,
   kernelCache: false,
   agent: 'auto',
+  agentGraceMs: AGENT_GRACE_DEFAULT_MS,
   debug: false,
 };
 
@@ -124,6 +133,10 @@ export const MOUNT_OPTIONS: readonly MountOptionSpec[] = [
       if (v !== 'yes' && v !== 'no' && v !== 'auto') throw bad(`agent=${v}`, 'expects yes, no or auto');
       o.agent = v;
     },
+  },
+  {
+    name: 'grace', value: 'S', help: `how long rmount-agent keeps open files for a reconnect after the link drops (${secondsDefault(AGENT_GRACE_DEFAULT_MS)}; 0: reopen by path)`,
+    apply: (o, v) => { o.agentGraceMs = seconds('grace', v); },
   },
   { name: 'debug', help: 'libfuse and VFS debug output in the log', apply: o => { o.debug = true; } },
   // Accepted for compatibility with mount(8)/sshfs command lines; they change nothing here.

@@ -284,6 +284,13 @@ export interface FileClient {
    * Asking may start an attempt to reconnect in the background. Cheap; never throws.
    */
   linkUp?(): boolean;
+  /**
+   * A handle on this client for `handle`, opened on an earlier client whose server-side session
+   * this one resumed (rmount-agent's durable sessions keep handles across connections), so the
+   * very same open file carries on: also one unlinked or renamed meanwhile. Undefined when the
+   * session did not survive (or `handle` is not of it); the caller then reopens by path.
+   */
+  adopt?(handle: FileHandle): FileHandle | undefined;
   /** Closes the transport; pending and later calls reject with ENOTCONN. Idempotent. */
   close(): Promise<void>;
 }

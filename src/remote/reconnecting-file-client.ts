@@ -5,8 +5,9 @@
  * and by `linkUp()` at most once a second while none could be made. Calls wait for it (the VFS
  * bounds each by the mount's timeout); `connect` is expected to wait for the link itself.
  *
- * Open handles survive: each is a {@link ResilientHandle} that reopens its file by path on the new
- * client and sends the failed call again. Renames and unlinks made through this client are
+ * Open handles survive: each is a {@link ResilientHandle} that carries its file over to the new
+ * client (the same remote handle when that client resumed the session, else reopened by path) and
+ * sends the failed call again. Renames and unlinks made through this client are
  * followed, so a handle reopens under its new name and never reaches another file by an old one.
  * Path operations that are safe to repeat (lookups, listings, setattr, a non-exclusive open) are
  * sent again on the new client when the link died under them; mutations are not (the first try
@@ -52,6 +53,7 @@ export class ReconnectingFileClient implements FileClient {
     lost: (client, error) => this.#lost(client, error),
     gone: client => this.#gone.has(client),
     forget: handle => { this.#handles.delete(handle); },
+    now: () => (this.#dead || this.#closed ? undefined : this.#client),
   };
 
   private constructor(first: FileClient, connect: () => Promise<FileClient>) {

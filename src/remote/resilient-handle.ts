@@ -1,7 +1,8 @@
 /**
  * The FileHandle that `ReconnectingFileClient.open` returns: it outlives the client it was opened
  * on. When a call fails because that client's transport is gone, it waits for the next client,
- * reopens the file by path and sends the call again (see `ResilientHandle`).
+ * carries the open file over to it (the same remote handle when the new client resumed the
+ * session, else the file reopened by path) and sends the call again (see `ResilientHandle`).
  */
 import { canFlush, type FileClient, type FileHandle, type FileStat, type OpenFlags, type SetAttr } from './file-client.ts';
 import { FsError, isFsError } from './fs-error.ts';
@@ -16,6 +17,8 @@ export interface HandleHome {
   gone(client: FileClient): boolean;
   /** The handle was closed: stop tracking its path. */
   forget(handle: ResilientHandle): void;
+  /** The current client when its transport is up, without waiting for one. */
+  now(): FileClient | undefined;
 }
 
 /** `flags` for opening the same file again: what it is, never what making it did (create, excl, trunc). */
@@ -26,9 +29,11 @@ export function reopenFlags(flags: OpenFlags): OpenFlags {
 }
 
 /**
- * An open file that survives a new client. It remembers its path (renames made through the client
- * move it, see `moved`) and its flags. A call that fails because the transport of the client it
- * is open on died is sent again, once per new client, on the file reopened by path there. So a
+ * An open file that survives a new client. When the new client resumed the server's session (see
+ * `FileClient.adopt`) the handle carries on there as it is, whatever happened to the file's name
+ * meanwhile. Otherwise it is reopened by path: the handle remembers its path (renames made through
+ * the client move it, see `moved`) and its flags. A call that fails because the transport of the
+ * client it is open on died is sent again, once per new client, on the file carried over. So a
  * write that was in flight when the link died is sent twice: positional writes are idempotent.
  * An append-mode write in flight may land twice (the first copy may have reached the disk before
  * the link died, and nothing can tell); that is the lesser evil, since not sending it again would
@@ -108,14 +113,22 @@ export class ResilientHandle implements FileHandle {
     return this.#run('sync', h => h.sync());
   }
 
-  /** Closes the remote handle; one whose client died is only forgotten (nothing is open remotely). */
+  /**
+   * Closes the remote handle. One whose client died is closed on the current client when that
+   * resumed its session (else it would stay open there until the session ends), and otherwise
+   * only forgotten: nothing is open remotely any more.
+   */
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
     this.#home.forget(this);
     await this.#reopening?.catch(() => undefined);
     const client = this.#client;
-    if (this.#failure !== undefined || this.#home.gone(client)) return;
+    if (this.#failure !== undefined) return;
+    if (this.#home.gone(client)) {
+      await this.#home.now()?.adopt?.(this.#inner)?.close().catch(() => undefined);
+      return;
+    }
     try {
       await this.#inner.close();
     } catch (error) {
@@ -147,6 +160,12 @@ export class ResilientHandle implements FileHandle {
       for (;;) {
         const next = await this.#home.current(op);
         if (next === previous) throw new FsError('ENOTCONN', op, this.#path);
+        const same = next.adopt?.(this.#inner);
+        if (same !== undefined) {
+          this.#inner = same;
+          this.#client = next;
+          return;
+        }
         if (this.#orphan) throw (this.#failure = new FsError('ESTALE', op, this.#path));
         try {
           this.#inner = await next.open(this.#path, this.#flags);

@@ -124,6 +124,8 @@ export const RMOUNT_EXT = {
   /** Subscribe to changes under a folder; events arrive as EXTENDED_REPLY with id EVENT_ID. */
   WATCH: 'watch@rmount',
   UNWATCH: 'unwatch@rmount',
+  /** The client is done with a durable agent session for good: it ends when the connection closes. */
+  END: 'end@rmount',
 } as const;
 
 /** Request id of unsolicited EXTENDED_REPLY packets (watch events); never allocated to a request. */

@@ -34,6 +34,12 @@ export class RmountExtensions {
     this.#conn.setEventListener(listener);
   }
 
+  // EXTENDED "end@rmount" → STATUS
+  /** end@rmount: a durable session ends when this connection closes instead of waiting for a new one. */
+  end(): Promise<void> {
+    return this.#conn.extended(RMOUNT_EXT.END, undefined, expectStatus);
+  }
+
   // EXTENDED "setstat@rmount", uint32 flags, string path-or-handle, uint32 valid, uint64 size,
   // uint32 mode, uint32 uid, uint32 gid, int64 atime-sec, uint32 atime-nsec, int64 mtime-sec,
   // uint32 mtime-nsec → STATUS

@@ -5,6 +5,7 @@
  */
 
 import type { Duplex } from 'node:stream';
+import { setTimeout as sleep } from 'node:timers/promises';
 import type {
   DirEntry, FileCapabilities, FileClient, FileHandle, FileStat, OpenFlags, RenameOptions, SetAttr,
   SetAttrOptions, StatFs, WatchEvent, WatchSubscription,
@@ -20,6 +21,9 @@ import { SftpStatusError } from './status.ts';
 import { deliverWatchEvents, type WatchTarget } from './watch-events.ts';
 
 export { SftpFileHandle } from './sftp-file-handle.ts';
+
+/** Longest `close()` waits for the answer to end@rmount. */
+const END_WAIT_MS = 2000;
 export { toFileStat } from './sftp-attrs.ts';
 
 /** Options of `SftpFileClient.over`. */
@@ -30,6 +34,11 @@ export interface SftpFileClientOptions {
   name?: string;
   /** Aborts the handshake. */
   signal?: AbortSignal;
+  /**
+   * The server is a durable rmount-agent session with this instance name: its handles stay valid
+   * on every later client of the same instance (see `adopt`).
+   */
+  instance?: string;
 }
 
 /**
@@ -43,9 +52,12 @@ export class SftpFileClient implements FileClient {
   /** Resolves once the stream ended, broke or `close()` ended it (see `FileClient.closed`). */
   readonly closed: Promise<void>;
   readonly #errno: SftpErrno;
+  /** The durable agent session's instance this client speaks to; handles carry it too. */
+  readonly instance: string | undefined;
 
-  private constructor(sftp: SftpClient) {
+  private constructor(sftp: SftpClient, instance: string | undefined) {
     this.sftp = sftp;
+    this.instance = instance;
     this.closed = sftp.gone;
     this.#errno = new SftpErrno(sftp);
     this.capabilities = Object.freeze({
@@ -71,7 +83,7 @@ export class SftpFileClient implements FileClient {
    */
   static async over(stream: Duplex, options: SftpFileClientOptions = {}): Promise<SftpFileClient> {
     try {
-      return new SftpFileClient(await SftpClient.connect(stream, options));
+      return new SftpFileClient(await SftpClient.connect(stream, options), options.instance);
     } catch (error) {
       throw new FsError('ENOTCONN', 'connect', undefined, { cause: error });
     }
@@ -87,10 +99,22 @@ export class SftpFileClient implements FileClient {
     const attrs: SftpAttrs = flags.create ? { permissions: mode & 0o7777 } : {};
     try {
       const handle = await this.sftp.open(path, toPflags(flags), attrs);
-      return new SftpFileHandle(this.sftp, this.#errno, path, handle);
+      return new SftpFileHandle(this.sftp, this.#errno, path, handle, this.instance);
     } catch (error) {
       throw await this.#errno.convert('open', path, error, this.#errno.open(path, flags));
     }
+  }
+
+  /** @inheritDoc */
+  adopt(handle: FileHandle): FileHandle | undefined {
+    if (this.instance === undefined || !(handle instanceof SftpFileHandle) || handle.instance !== this.instance) return undefined;
+    let raw: Buffer;
+    try {
+      raw = handle.raw('adopt');
+    } catch {
+      return undefined; // closed
+    }
+    return new SftpFileHandle(this.sftp, this.#errno, handle.path, raw, this.instance);
   }
 
   /** @inheritDoc */
@@ -383,6 +407,11 @@ export class SftpFileClient implements FileClient {
   /** @inheritDoc */
   async close(): Promise<void> {
     this.#watchers.clear();
+    // A durable agent session would otherwise keep its files open for its grace period. Bounded:
+    // over a dead link the reply never comes, and the session then ends by itself.
+    if (this.sftp.has(RMOUNT_EXT.END)) {
+      await Promise.race([this.sftp.rmount.end().catch(() => undefined), sleep(END_WAIT_MS, undefined, { ref: false })]);
+    }
     await this.sftp.end();
   }
 

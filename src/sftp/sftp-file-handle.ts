@@ -28,8 +28,11 @@ export class SftpFileHandle implements FileHandle {
   readonly #errno: SftpErrno;
   #handle: Buffer | undefined;
 
-  /** @internal Made by `SftpFileClient.open`. */
-  constructor(sftp: SftpClient, errno: SftpErrno, readonly path: string, handle: Buffer) {
+  /**
+   * @internal Made by `SftpFileClient.open` (and `adopt`). `instance` names the durable agent
+   * session the handle belongs to, when the server is one.
+   */
+  constructor(sftp: SftpClient, errno: SftpErrno, readonly path: string, handle: Buffer, readonly instance?: string) {
     this.#sftp = sftp;
     this.#errno = errno;
     this.#handle = handle;

@@ -5,7 +5,7 @@
  * program was told was written, and fail (EIO) rather than hang while the link is down.
  */
 import assert from 'node:assert/strict';
-import { readFile, writeFile, open, readdir, stat, mkdir } from 'node:fs/promises';
+import { readFile, writeFile, open, readdir, stat, mkdir, unlink, rename, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -168,6 +168,159 @@ for (const [label, agent] of [['sftp subsystem', 'no'], ['rmount-agent', 'yes']]
     });
   });
 }
+
+/** PIDs of rmount-agent durable-session keepers running on this machine (the test sshd's remote). */
+async function keeperPids(): Promise<Set<number>> {
+  const pids = new Set<number>();
+  for (const name of await readdir('/proc')) {
+    if (!/^\d+$/.test(name)) continue;
+    const argv = (await readFile(`/proc/${name}/cmdline`, 'utf8').catch(() => '')).split('\0');
+    if (argv[1] === 'sftp-keeper') pids.add(Number(name));
+  }
+  return pids;
+}
+
+/** The keepers that appeared since `before` (started for the mount under test). */
+async function newKeepers(before: Set<number>): Promise<number[]> {
+  return [...await keeperPids()].filter(pid => !before.has(pid));
+}
+
+/** Reads `length` bytes at `position` through `fh`. */
+async function readAt(fh: FileHandle, position: number, length: number): Promise<Buffer> {
+  const buf = Buffer.alloc(length);
+  const { bytesRead } = await fh.read(buf, 0, length, position);
+  return buf.subarray(0, bytesRead);
+}
+
+/** `size` bytes no two files share at any offset (the seed is in every 16-byte block). */
+function pattern(seed: string, size: number): Buffer {
+  const block = Buffer.from(seed.padEnd(16, '.').slice(0, 16));
+  const out = Buffer.alloc(size);
+  for (let i = 0; i < size; i += 16) {
+    block.copy(out, i);
+    out.writeUInt32BE(i >>> 4, i + 12 <= size - 4 ? i + 12 : Math.max(0, size - 4));
+  }
+  return out;
+}
+
+describe('rmount-agent durable sessions across link faults', { skip: fuseSkipReason() || sshdSkipReason() || goSkipReason() }, () => {
+  const cleanups: (() => Promise<void> | void)[] = [];
+  const hook: AfterHook = { after: fn => { cleanups.push(fn); } };
+  let proxy: FaultProxy;
+  let back: string;
+  let dest: string;
+  let extraArgs: string[];
+  /** Large enough that the tail read after the restore was never fetched before the cut. */
+  const SIZE = 8 << 20;
+  const TAIL = SIZE - 4096;
+
+  before(async () => {
+    const sshd = await startSshd(hook);
+    proxy = await startFaultProxy(hook, sshd.port);
+    back = await tempDir(hook, 'rmount-back-');
+    const dir = await tempDir(hook, 'rmount-ssh-');
+    const knownHosts = join(dir, 'known_hosts');
+    await writeFile(knownHosts, `[127.0.0.1]:${proxy.port} ${sshd.hostPublicKey}\n`);
+    const config = join(dir, 'ssh_config');
+    await writeFile(config, `${renderClientConfig({ hosts: '127.0.0.1', port: proxy.port, user: sshd.user, identityFile: sshd.userKey, knownHostsFile: knownHosts })}`
+      + '  ServerAliveInterval 1\n  ServerAliveCountMax 3\n');
+    dest = `ssh://${sshd.user}@127.0.0.1:${proxy.port}${back}`;
+    extraArgs = ['-F', config, '--known-hosts', knownHosts, '-i', sshd.userKey];
+  }, LONG);
+  after(async () => {
+    proxy?.restore();
+    for (const fn of cleanups.reverse()) await fn();
+  }, LONG);
+
+  it('open files unlinked or renamed while the link was cut read their own bytes after the restore', LONG, async t => {
+    const before = await keeperPids();
+    const m = await mountFor(t, dest, { o: ['agent=yes', `timeout=${TIMEOUT_S}`], extraArgs });
+    const content = { mine: pattern('unlinked-here', SIZE), theirs: pattern('unlinked-there', SIZE), moved: pattern('renamed-there', SIZE) };
+    for (const [name, data] of Object.entries(content)) await writeFile(join(back, name), data);
+    const fds = {
+      mine: await open(join(m.mountpoint, 'mine'), 'r'),
+      theirs: await open(join(m.mountpoint, 'theirs'), 'r'),
+      moved: await open(join(m.mountpoint, 'moved'), 'r'),
+    };
+    try {
+      for (const fh of Object.values(fds)) await readAt(fh, 0, 4096);
+      // Through the mount while open: the remote file goes, the open file stays (no .fuse_hidden).
+      await unlink(join(m.mountpoint, 'mine'));
+      proxy.cut();
+      await unlink(join(back, 'theirs'));
+      await rename(join(back, 'moved'), join(back, 'moved-away'));
+      // Reopening by path would now read these bytes instead.
+      await writeFile(join(back, 'moved'), pattern('impostor', SIZE));
+      await sleep(2000);
+      proxy.restore();
+      for (const [name, fh] of Object.entries(fds)) {
+        const got = await readAt(fh, TAIL, 4096);
+        assert.ok(got.equals(content[name as keyof typeof content].subarray(TAIL)), `${name}: the open file's own bytes after the restore`);
+      }
+    } finally {
+      proxy.restore();
+      for (const fh of Object.values(fds)) await fh.close();
+    }
+    const s = await status(m);
+    assert.ok((s.reconnects ?? 0) >= 1, `the link was made again: ${JSON.stringify(s)}`);
+    assert.equal((await newKeepers(before)).length, 1, 'one keeper serves the mount');
+    await m.unmount();
+    assert.ok(await waitFor(async () => (await newKeepers(before)).length === 0, 30_000), 'unmount ends the agent session');
+  });
+
+  it('the agent killed on the remote: open files reopen by path and the mount carries on', LONG, async t => {
+    const before = await keeperPids();
+    const m = await mountFor(t, dest, { o: ['agent=yes', `timeout=${TIMEOUT_S}`], extraArgs });
+    await writeFile(join(back, 'kept'), 'kept across a killed agent\n');
+    const fh = await open(join(m.mountpoint, 'kept'), 'r+');
+    try {
+      await readAt(fh, 0, 100);
+      const keepers = await newKeepers(before);
+      assert.equal(keepers.length, 1, 'one keeper serves the mount');
+      process.kill(keepers[0]!, 'SIGKILL');
+      assert.ok(await waitFor(() => !alive(keepers[0]!), 30_000));
+      await fh.write('KEPT', 0);
+      await fh.sync();
+      assert.equal(await readFile(join(back, 'kept'), 'utf8'), 'KEPT across a killed agent\n');
+      assert.ok(await waitFor(async () => (await readdir(m.mountpoint)).includes('kept'), 30_000));
+    } finally {
+      await fh.close();
+    }
+  });
+
+  it('after its grace period the agent exits and leaves nothing behind; the mount still comes back', LONG, async t => {
+    const before = await keeperPids();
+    const m = await mountFor(t, dest, { o: ['agent=yes', `timeout=${TIMEOUT_S}`, 'grace=2'], extraArgs });
+    await writeFile(join(back, 'short'), 'short grace\n');
+    const fh = await open(join(m.mountpoint, 'short'), 'r+');
+    try {
+      await readAt(fh, 0, 100);
+      const [keeper] = await newKeepers(before);
+      assert.ok(keeper !== undefined, 'a keeper serves the mount');
+      const socket = await readFile(`/proc/${keeper}/cmdline`, 'utf8').then(c => c.split('\0')[3]!);
+      proxy.cut();
+      try {
+        assert.ok(await waitFor(() => !alive(keeper), 60_000), 'the keeper exits once its grace period is over');
+        await assert.rejects(stat(socket), { code: 'ENOENT' }, 'its socket is gone');
+        await assert.rejects(stat(`${socket}.lock`), { code: 'ENOENT' }, 'its lock file is gone');
+      } finally {
+        proxy.restore();
+      }
+      // A new session: the file is reopened by path, as without the agent.
+      assert.ok(await waitFor(async () => {
+        try {
+          await fh.write('SHORT', 0);
+          await fh.sync();
+          return (await readFile(join(back, 'short'), 'utf8')) === 'SHORT grace\n';
+        } catch {
+          return false;
+        }
+      }, 60_000), 'the open file works again after the restore');
+    } finally {
+      await fh.close();
+    }
+  });
+});
 
 describe('a changed host key while reconnecting', { skip: fuseSkipReason() || sshdSkipReason() }, () => {
   it('is refused, and status names it', LONG, async t => {

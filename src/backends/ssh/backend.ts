@@ -58,6 +58,11 @@ export interface SshBackendOptions {
   agentFrom?: string;
   /** Remote folders the agent may be installed in, first usable wins; default ~/.cache/rmount, /tmp/.rmount, … */
   agentDirs?: readonly string[];
+  /**
+   * With the agent: how long it keeps open files (even unlinked or renamed ones) for a new
+   * connection after the link dies, ms; 0 or absent: not at all (a new agent reopens by path).
+   */
+  agentGraceMs?: number;
 }
 
 /** The system-wide client config OpenSSH reads after the user's. */
@@ -255,14 +260,20 @@ export class SshBackend implements Backend {
   // rmount-agent over an exec channel, uploaded first when the remote copy is missing or differs;
   // a killed agent, or one whose link died, is replaced once the link is back.
   async #openAgentFiles(): Promise<FileClient> {
-    const { agentFiles } = await import('../agent-files.ts');
+    const { agentFiles, newDurableSession } = await import('../agent-files.ts');
     const install = {
       ...(this.#options.agentFrom !== undefined ? { from: this.#options.agentFrom } : {}),
       ...(this.#options.agentDirs !== undefined ? { candidates: this.#options.agentDirs } : {}),
     };
+    const grace = this.#options.agentGraceMs ?? 0;
+    // One session for every agent this backend starts: the next one resumes the last one's files.
+    const session = {
+      ...(grace > 0 ? { durable: newDurableSession(grace) } : {}),
+      ...(this.#options.log !== undefined ? { logger: this.#options.log } : {}),
+    };
     return ReconnectingFileClient.create(async () => {
       await this.#link.waitReady(AbortSignal.timeout(this.#connectTimeoutMs()));
-      return agentFiles(this, install);
+      return agentFiles(this, install, session);
     });
   }
 
