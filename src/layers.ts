@@ -21,15 +21,15 @@ export interface LayerRule {
 export const LAYERS: Readonly<Record<string, LayerRule>> = {
   cli: {
     role: 'commander commands; the only place for argv, stdout and exit codes',
-    imports: ['mount', 'control', 'exec', 'stubs', 'agent', 'backends', 'system', 'remote'],
+    imports: ['mount', 'control', 'exec', 'stubs', 'sessions', 'agent', 'backends', 'system', 'remote'],
   },
   mount: {
     role: 'the composition root: daemon wiring, runtime records, options, unmount',
-    imports: ['control', 'backends', 'workspacefs', 'fuse', 'system', 'remote'],
+    imports: ['control', 'backends', 'sessions', 'workspacefs', 'fuse', 'system', 'remote'],
   },
   control: {
     role: 'the control socket a mount serves (status, cache flush, exec, discover)',
-    imports: ['stubs', 'workspacefs/stats.ts', 'remote'],
+    imports: ['stubs', 'sessions', 'workspacefs/stats.ts', 'remote'],
   },
   exec: {
     role: 'remote exec from a local folder: which mount, which remote folder',
@@ -41,7 +41,7 @@ export const LAYERS: Readonly<Record<string, LayerRule>> = {
   },
   backends: {
     role: 'picks a backend for a destination; the agent-over-exec FileClient the backends share',
-    imports: ['backends/ssh', 'backends/docker', 'backends/local', 'agent', 'sftp', 'remote'],
+    imports: ['backends/ssh', 'backends/docker', 'backends/local', 'agent', 'sessions', 'sftp', 'remote'],
   },
   'backends/ssh': {
     role: 'SSH over ssh2: connection, auth, host keys, exec, the sftp subsystem',
@@ -54,6 +54,10 @@ export const LAYERS: Readonly<Record<string, LayerRule>> = {
   'backends/local': {
     role: 'a local folder through node:fs and child_process',
     imports: ['system', 'remote'],
+  },
+  sessions: {
+    role: 'detached remote sessions and forwards: the client of rmount-agent\'s process host over any duplex stream',
+    imports: ['remote'],
   },
   agent: {
     role: 'rmount-agent builds: platform resolution and verified upload',
