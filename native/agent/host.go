@@ -427,7 +427,15 @@ func runHost(args []string, stderr io.Writer) int {
 	h := newHost(o)
 	sigs := make(chan os.Signal, 1)
 	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT)
-	signal.Ignore(syscall.SIGHUP, syscall.SIGPIPE)
+	// Caught, not ignored: an ignored signal stays ignored in every process a session starts
+	// (their pipelines would never die of SIGPIPE, nor a session of `kill -s HUP`); a caught
+	// one is back to its default in a new process.
+	quiet := make(chan os.Signal, 1)
+	signal.Notify(quiet, syscall.SIGHUP, syscall.SIGPIPE)
+	go func() {
+		for range quiet {
+		}
+	}()
 	go func() {
 		<-sigs
 		h.Close()

@@ -133,7 +133,9 @@ func startProcSession(req startRequest) (*procSession, *hostError) {
 		ring: newOutputRing(req.Buffer), attached: map[*attachment]bool{}}
 	s.cond = sync.NewCond(&s.mu)
 
-	cmd := &exec.Cmd{Path: req.Argv[0], Args: req.Argv, Dir: cwd, Env: append(os.Environ(), req.Env...)}
+	base := os.Environ()
+	baseEnv := len(base)
+	cmd := &exec.Cmd{Path: req.Argv[0], Args: req.Argv, Dir: cwd, Env: append(base, req.Env...)}
 	if !strings.ContainsRune(req.Argv[0], '/') {
 		path, err := exec.LookPath(req.Argv[0])
 		if err != nil {
@@ -165,7 +167,8 @@ func startProcSession(req startRequest) (*procSession, *hostError) {
 		if term == "" {
 			term = "xterm-256color"
 		}
-		cmd.Env = append(cmd.Env, "TERM="+term)
+		// Before the request's own variables, which win (a later duplicate overrides in exec).
+		cmd.Env = append(append(append([]string(nil), cmd.Env[:baseEnv]...), "TERM="+term), cmd.Env[baseEnv:]...)
 		cmd.Stdin, cmd.Stdout, cmd.Stderr = slave, slave, slave
 		cmd.SysProcAttr = ttyAttr()
 		s.tty, s.input, s.output, s.pty = true, master, master, master

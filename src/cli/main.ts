@@ -9,6 +9,7 @@ import { registerStatus } from './commands/status.ts';
 import { registerStubs } from './commands/stubs.ts';
 import { registerUnmount } from './commands/unmount.ts';
 import { registerPlatform } from './commands/platform.ts';
+import { registerSession } from './commands/session.ts';
 import type { CliContext } from './context.ts';
 import { exitCodeForError, renderError } from './errors.ts';
 import { DESTINATION_FORMS } from '../remote/destination.ts';
@@ -32,6 +33,7 @@ export function buildProgram(ctx: CliContext): Command {
   registerStatus(program, ctx);
   registerPlatform(program, ctx);
   registerExec(program, ctx);
+  registerSession(program, ctx);
   registerLs(program, ctx);
   registerStubs(program, ctx);
   registerCache(program, ctx);

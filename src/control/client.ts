@@ -29,6 +29,12 @@ export interface ControlClient {
   request<T>(type: string, payload?: unknown): Promise<T>;
   /** Starts a command over the mount's connection; the client is spent afterwards. */
   exec(request: ExecRequest): Promise<Session>;
+  /**
+   * Sends a request that switches the connection to framed mode (protocol.ts) and hands it over:
+   * `onData` gets every byte from then on. Resolves with the socket once the switch is made.
+   * The client is spent afterwards.
+   */
+  framed(type: string, payload: unknown, onData: (chunk: Buffer) => void): Promise<Socket>;
   /** Closes the connection. */
   close(): void;
 }
@@ -138,6 +144,23 @@ class Connection implements ControlClient {
     });
   }
 
+  framed(type: string, payload: unknown, onData: (chunk: Buffer) => void): Promise<Socket> {
+    this.#socket.write(renderEnvelope(type, payload));
+    return new Promise<Socket>((resolve, reject) => {
+      if (this.#failure !== undefined) return reject(this.#failure);
+      this.#waiters.push({
+        kind: 'framed',
+        start: rest => {
+          this.#frameSink = onData;
+          resolve(this.#socket);
+          if (rest.length > 0) onData(rest);
+        },
+        reject,
+      });
+      this.#drain();
+    });
+  }
+
   close(): void {
     this.#socket.destroy();
   }
@@ -173,7 +196,9 @@ class Connection implements ControlClient {
 
 function toError(envelope: Envelope): ControlError {
   const e = envelope.payload as Partial<WireError> | undefined;
-  if (envelope.type === 'error') return new ControlError(e?.code ?? 'ERR_CONTROL', e?.message ?? 'the mount daemon refused the request');
+  if (envelope.type === 'error') {
+    return new ControlError(e?.code ?? 'ERR_CONTROL', e?.message ?? 'the mount daemon refused the request', e?.suggestion === undefined ? {} : { suggestion: e.suggestion });
+  }
   return new ControlError('ERR_PROTOCOL', `unexpected "${envelope.type}" answer on the control socket`);
 }
 

@@ -83,6 +83,8 @@ export interface ExecRequest {
 export interface WireError {
   code: string;
   message: string;
+  /** What to do about it, when the error knows. */
+  suggestion?: string;
 }
 
 /** Counters and state answered to `status`. */

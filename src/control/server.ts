@@ -27,6 +27,9 @@ import {
   type Envelope, type ExecRequest, type Frame, type HealthPayload, type MountStatusPayload, type WireError,
 } from './protocol.ts';
 import { linkReport } from './link-report.ts';
+import { SESSION_REQUESTS, SessionRelay, type AttachRequest } from './session-ops.ts';
+import type { SessionHost } from '../sessions/types.ts';
+import { SessionError } from '../sessions/errors.ts';
 
 /** What the server needs of a running mount. */
 export interface ControlTarget {
@@ -40,6 +43,8 @@ export interface ControlTarget {
   readonly watching: boolean;
   /** How long an exec waits for a link that is down before it fails, ms (the mount's `timeout`; default 30 s). */
   readonly linkTimeoutMs?: number;
+  /** The connection to rmount-agent's process host, for `session-*` requests; absent: sessions are refused. */
+  readonly sessions?: () => Promise<SessionHost>;
   stop(): Promise<void>;
 }
 
@@ -82,6 +87,7 @@ class ServerState implements ControlServer {
   readonly #sockets = new Set<Socket>();
   readonly #sessions = new Set<Session>();
   #closing: Promise<void> | undefined;
+  readonly #sessionRelay: SessionRelay;
   #execStarted = 0;
   #timeoutsSeen = 0;
   #lastTimeoutAt = 0;
@@ -93,6 +99,10 @@ class ServerState implements ControlServer {
     this.#authTimeoutMs = options.authTimeoutMs ?? 5000;
     this.#degradedForMs = options.degradedForMs ?? 30_000;
     this.#server = createServer(socket => this.#accept(socket));
+    const sessions = target.sessions;
+    this.#sessionRelay = new SessionRelay(sessions ?? (() => Promise.reject(new SessionError('ERR_NO_SESSIONS', `the mount on ${target.mountpoint} cannot hold sessions`, {
+      suggestion: 'sessions need rmount-agent on the remote; start one with --in DESTINATION instead',
+    }))));
   }
 
   async listen(): Promise<void> {
@@ -227,6 +237,13 @@ class ServerState implements ControlServer {
             this.#exec(socket, envelope.payload as ExecRequest, lines.takeRest());
             return;
           }
+          if (envelope.type === 'session-attach') {
+            socket.removeListener('data', onData);
+            this.#sessionRelay.attach(socket, envelope.payload as AttachRequest, lines.takeRest(), error => {
+              if (socket.writable) socket.end(encodeControl({ error: wireError(error) }));
+            });
+            return;
+          }
           socket.write(await this.#answer(envelope));
         }
       } finally {
@@ -248,6 +265,7 @@ class ServerState implements ControlServer {
 
   async #answer(envelope: Envelope): Promise<string> {
     try {
+      if (SESSION_REQUESTS.has(envelope.type)) return renderEnvelope(envelope.type, await this.#sessionRelay.answer(envelope));
       switch (envelope.type) {
         case 'status':
           return renderEnvelope('status', this.#status());
@@ -394,6 +412,10 @@ async function checkOwnership(path: string, nonce: string): Promise<string | und
 }
 
 function wireError(error: unknown): WireError {
-  const e = error as { code?: unknown; message?: unknown };
-  return { code: typeof e?.code === 'string' ? e.code : 'ERR_EXEC', message: typeof e?.message === 'string' ? e.message : String(error) };
+  const e = error as { code?: unknown; message?: unknown; suggestion?: unknown };
+  return {
+    code: typeof e?.code === 'string' ? e.code : 'ERR_EXEC',
+    message: typeof e?.message === 'string' ? e.message : String(error),
+    ...(typeof e?.suggestion === 'string' && e.suggestion !== '' ? { suggestion: e.suggestion } : {}),
+  };
 }

@@ -6,6 +6,8 @@
 import { serveControl, type ControlServer } from '../control/server.ts';
 import type { Destination } from '../remote/destination.ts';
 import type { Logger } from '../remote/log.ts';
+import { waitLinkReady } from '../remote/backend.ts';
+import { HostHolder } from '../sessions/host-holder.ts';
 import { canonicalMountpoint } from '../system/mountinfo.ts';
 import { startMount, type RunningMount, type StartMountOptions } from './daemon.ts';
 import { readRecord, runtimeDir, runtimeFiles, writeRecord } from './registry.ts';
@@ -51,12 +53,21 @@ export async function serveMount(dest: Destination, mountpointArg: string, optio
 /** Serves the mount's control socket and records its path in the mount's runtime record. */
 async function serveMountControl(mount: RunningMount, destination: string, dir: string, log: Logger, linkTimeoutMs: number): Promise<ControlServer> {
   const record = await readRecord(dir, mount.mountpoint);
+  // Sessions live in rmount-agent's process host on the remote, reached over the mount's own
+  // connection on first use; the host outlives this daemon.
+  const hosts = new HostHolder(async () => {
+    await waitLinkReady(mount.backend, AbortSignal.timeout(linkTimeoutMs));
+    const { openAgentHost } = await import('../backends/agent-host.ts');
+    return openAgentHost(mount.backend);
+  });
+  void mount.ended.then(() => hosts.close());
   const control = await serveControl({
     destination, mountpoint: mount.mountpoint, remotePath: mount.remotePath,
     startedAt: record?.startedAt ?? new Date().toISOString(),
     backend: mount.backend, filesystem: mount.filesystem, watching: mount.watching, stop: () => mount.stop(),
     // An exec waits for a link that is down as long as a file operation would.
     linkTimeoutMs,
+    sessions: () => hosts.get(),
   }, { socketPath: runtimeFiles(dir, mount.mountpoint).socket, log });
   if (record !== undefined) await writeRecord(dir, { ...record, socket: control.socketPath });
   return control;

@@ -1,10 +1,10 @@
 import type { Command } from 'commander';
-import { posix, resolve } from 'node:path';
 import type { Writable } from 'node:stream';
 import { UsageError } from '../../remote/errors.ts';
 import { exitCodeOf, type ExecOptions, type PtyOptions, type Session } from '../../remote/session.ts';
 import { addConnectOptions, type CliContext } from '../context.ts';
 import { parseDuration, withBackend, type ConnectFlags } from '../connect.ts';
+import { findMountTarget } from '../mount-target.ts';
 
 interface ExecFlags extends ConnectFlags {
   in?: string;
@@ -14,6 +14,8 @@ interface ExecFlags extends ConnectFlags {
   timeout?: string;
   mapArgs?: boolean;
   rewriteOutput?: boolean;
+  detach?: boolean;
+  name?: string;
 }
 
 const FORWARDED_SIGNALS: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGQUIT'];
@@ -41,10 +43,18 @@ export function registerExec(program: Command, ctx: CliContext): void {
     .option('--timeout <duration>', 'stop the command after this long (SIGTERM, then SIGKILL) and exit 124, as timeout(1)')
     .option('--map-args', 'map arguments that are local paths under the mount to remote paths')
     .option('--rewrite-output', 'map remote paths in the output back to local paths under the mount')
+    .option('-d, --detach', 'start it in a detached session and print the session id (as rmount session start)')
+    .option('--name <name>', 'with --detach: the session\'s name')
     .passThroughOptions())
     .action(async (words: string[], flags: ExecFlags, cmd: Command) => {
       const { dest, argv } = splitWords(words, (cmd.parent as { rawArgs?: string[] } | null)?.rawArgs ?? []);
       if (argv.length === 0) throw new UsageError('exec needs a command', { suggestion: 'rmount exec [--in <mountpoint|dest>] -- <cmd> [args…]' });
+      if (flags.detach === true) {
+        const { startSession } = await import('./session.ts');
+        const inFlag = dest ?? flags.in;
+        await startSession(argv, { ...flags, ...(inFlag === undefined ? {} : { in: inFlag }) }, ctx);
+        return;
+      }
       const env = parseEnv(flags.env);
       const timeoutMs = flags.timeout === undefined ? undefined : parseDuration(flags.timeout, 'timeout');
       const pty = ptyFor(flags.tty);
@@ -114,40 +124,18 @@ function ptyFor(tty: boolean | undefined): PtyOptions | undefined {
 async function execThroughMount(
   argv: string[], flags: ExecFlags, env: Record<string, string>, pty: PtyOptions | undefined, ctx: CliContext,
 ): Promise<{ session: Session; rewrite?: import('../../exec/path-map.ts').PathMapping } | undefined> {
-  const { runtimeDir } = await import('../../mount/registry.ts');
-  const { findMountFor } = await import('../../exec/find-mount.ts');
-  const { mapArguments, toRemotePath } = await import('../../exec/path-map.ts');
-  const dir = await runtimeDir(ctx.env);
-  const here = process.cwd();
-  const { canonicalMountpoint } = await import('../../system/mountinfo.ts');
-  // Records hold canonical mountpoints (the kernel's spelling): resolve --in's symlinks the same way.
-  const where = flags.in === undefined ? here : await canonicalMountpoint(flags.in);
-  const match = await findMountFor(dir, where);
-  if (match === undefined) return undefined;
-  // The current folder (getcwd resolves symlinks, so any spelling of the mountpoint may hold it)
-  // when it is inside this mount, else the folder named by --in.
-  const hereMapping = match.spellings
-    .map(mountpoint => ({ mountpoint, remotePath: match.record.remotePath }))
-    .find(m => toRemotePath(m, here) !== undefined);
-  const mapping = hereMapping ?? { mountpoint: match.mountpoint, remotePath: match.record.remotePath };
-  const base = toRemotePath(mapping, here) ?? toRemotePath(mapping, where)!;
-  let cwd = base;
-  if (flags.cwd !== undefined) {
-    cwd = flags.cwd.startsWith('/') ? (toRemotePath(mapping, flags.cwd) ?? flags.cwd)
-      : toRemotePath(mapping, resolve(here, flags.cwd)) ?? posix.join(base, flags.cwd);
-  }
-  if (match.record.socket === undefined) {
-    throw new UsageError(`the mount on ${match.record.mountpoint} serves no control socket (its daemon predates it)`, { suggestion: `remount it: rmount unmount ${match.record.mountpoint}` });
-  }
+  const target = await findMountTarget(ctx, flags.in, flags.cwd);
+  if (target === undefined) return undefined;
+  const { mapArguments } = await import('../../exec/path-map.ts');
   const { connectControl } = await import('../../control/client.ts');
-  const client = await connectControl(match.record.socket);
+  const client = await connectControl(target.socket);
   const session = await client.exec({
-    argv: flags.mapArgs === true ? mapArguments(mapping, argv) : argv,
-    cwd,
+    argv: flags.mapArgs === true ? mapArguments(target.mapping, argv) : argv,
+    cwd: target.cwd,
     ...(Object.keys(env).length === 0 ? {} : { env }),
     ...(pty === undefined ? {} : { pty }),
   });
-  return flags.rewriteOutput === true ? { session, rewrite: mapping } : { session };
+  return flags.rewriteOutput === true ? { session, rewrite: target.mapping } : { session };
 }
 
 interface AttachOptions {

@@ -1,0 +1,27 @@
+/**
+ * rmount-agent's process host reached through a backend: `rmount-agent connect --start` over the
+ * backend's exec channel (an SSH channel on the existing connection, `docker exec`, a local
+ * child), which starts the host on the remote when none runs and bridges its socket to stdio.
+ */
+import { Duplex } from 'node:stream';
+import { installAgent, type InstallOptions } from '../agent/install.ts';
+import type { Backend } from '../remote/backend.ts';
+import { connectAgentHost } from '../sessions/agent-host.ts';
+import type { SessionHost } from '../sessions/types.ts';
+
+/** Installs the agent when needed and connects to its process host (started when none runs). */
+export async function openAgentHost(backend: Backend, install: InstallOptions = {}): Promise<SessionHost> {
+  const { remotePath } = await installAgent(backend, install);
+  const session = await backend.exec([remotePath, 'connect', '--start']);
+  let said = '';
+  session.stderr.on('data', (chunk: Buffer) => { if (said.length < 2000) said += chunk.toString('utf8'); });
+  const stream = Duplex.from({ readable: session.stdout, writable: session.stdin });
+  stream.once('close', () => session.close());
+  try {
+    return await connectAgentHost(stream);
+  } catch (error) {
+    session.close();
+    if (said.trim() !== '' && error instanceof Error) error.message += ` (the agent said: ${said.trim().split('\n').slice(-3).join(' ')})`;
+    throw error;
+  }
+}

@@ -1,0 +1,37 @@
+import type { SessionHost } from './types.ts';
+
+/**
+ * One connection to a process host, made on first use and made again on the next use after it
+ * died (the sessions live on in the host; only the connection is new).
+ */
+export class HostHolder {
+  readonly #connect: () => Promise<SessionHost>;
+  /** Cleared when the connection dies or could not be made, so the next `get` tries again. */
+  #current: Promise<SessionHost> | undefined;
+  #closed = false;
+
+  constructor(connect: () => Promise<SessionHost>) {
+    this.#connect = connect;
+  }
+
+  get(): Promise<SessionHost> {
+    if (this.#closed) return Promise.reject(new Error('the session host connection is closed'));
+    if (this.#current !== undefined) return this.#current;
+    const attempt: Promise<SessionHost> = this.#connect().then(host => {
+      void host.closed.then(() => { if (this.#current === attempt) this.#current = undefined; });
+      return host;
+    }, (error: unknown) => {
+      if (this.#current === attempt) this.#current = undefined;
+      throw error;
+    });
+    this.#current = attempt;
+    return attempt;
+  }
+
+  /** Closes the connection (sessions keep running on the remote). */
+  close(): void {
+    this.#closed = true;
+    void this.#current?.then(h => h.close(), () => {});
+    this.#current = undefined;
+  }
+}
