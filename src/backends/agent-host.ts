@@ -6,11 +6,10 @@
 import { Duplex } from 'node:stream';
 import { installAgent, type InstallOptions } from '../agent/install.ts';
 import type { Backend } from '../remote/backend.ts';
-import { connectAgentHost } from '../sessions/agent-host.ts';
-import type { SessionHost } from '../sessions/types.ts';
+import { connectAgentHost, type AgentHostClient } from '../sessions/agent-host.ts';
 
 /** Installs the agent when needed and connects to its process host (started when none runs). */
-export async function openAgentHost(backend: Backend, install: InstallOptions = {}): Promise<SessionHost> {
+export async function openAgentHost(backend: Backend, install: InstallOptions = {}): Promise<AgentHostClient> {
   const { remotePath } = await installAgent(backend, install);
   const session = await backend.exec([remotePath, 'connect', '--start']);
   let said = '';

@@ -10,6 +10,7 @@ import { registerStubs } from './commands/stubs.ts';
 import { registerUnmount } from './commands/unmount.ts';
 import { registerPlatform } from './commands/platform.ts';
 import { registerSession } from './commands/session.ts';
+import { registerForward } from './commands/forward.ts';
 import type { CliContext } from './context.ts';
 import { exitCodeForError, renderError } from './errors.ts';
 import { DESTINATION_FORMS } from '../remote/destination.ts';
@@ -34,6 +35,7 @@ export function buildProgram(ctx: CliContext): Command {
   registerPlatform(program, ctx);
   registerExec(program, ctx);
   registerSession(program, ctx);
+  registerForward(program, ctx);
   registerLs(program, ctx);
   registerStubs(program, ctx);
   registerCache(program, ctx);

@@ -30,6 +30,8 @@ import { linkReport } from './link-report.ts';
 import { SESSION_REQUESTS, SessionRelay, type AttachRequest } from './session-ops.ts';
 import type { SessionHost } from '../sessions/types.ts';
 import { SessionError } from '../sessions/errors.ts';
+import type { ForwardSet } from '../sessions/forward-set.ts';
+import { FORWARD_REQUESTS, answerForward } from './forward-ops.ts';
 
 /** What the server needs of a running mount. */
 export interface ControlTarget {
@@ -45,6 +47,8 @@ export interface ControlTarget {
   readonly linkTimeoutMs?: number;
   /** The connection to rmount-agent's process host, for `session-*` requests; absent: sessions are refused. */
   readonly sessions?: () => Promise<SessionHost>;
+  /** The mount's port forwards, for `forward-*` requests; absent: forwards are refused. */
+  readonly forwards?: ForwardSet;
   stop(): Promise<void>;
 }
 
@@ -266,6 +270,11 @@ class ServerState implements ControlServer {
   async #answer(envelope: Envelope): Promise<string> {
     try {
       if (SESSION_REQUESTS.has(envelope.type)) return renderEnvelope(envelope.type, await this.#sessionRelay.answer(envelope));
+      if (FORWARD_REQUESTS.has(envelope.type)) {
+        const forwards = this.#target.forwards;
+        if (forwards === undefined) throw new SessionError('ERR_NO_FORWARDS', `the mount on ${this.#target.mountpoint} cannot forward ports`);
+        return renderEnvelope(envelope.type, await answerForward(envelope, forwards));
+      }
       switch (envelope.type) {
         case 'status':
           return renderEnvelope('status', this.#status());

@@ -8,6 +8,7 @@ import type { Destination } from '../remote/destination.ts';
 import type { Logger } from '../remote/log.ts';
 import { waitLinkReady } from '../remote/backend.ts';
 import { HostHolder } from '../sessions/host-holder.ts';
+import { ForwardSet, agentTransport } from '../sessions/forward-set.ts';
 import { canonicalMountpoint } from '../system/mountinfo.ts';
 import { startMount, type RunningMount, type StartMountOptions } from './daemon.ts';
 import { readRecord, runtimeDir, runtimeFiles, writeRecord } from './registry.ts';
@@ -60,7 +61,11 @@ async function serveMountControl(mount: RunningMount, destination: string, dir: 
     const { openAgentHost } = await import('../backends/agent-host.ts');
     return openAgentHost(mount.backend);
   });
-  void mount.ended.then(() => hosts.close());
+  const forwards = new ForwardSet(agentTransport(() => hosts.get()), log);
+  void mount.ended.then(async () => {
+    await forwards.close().catch(() => {});
+    hosts.close();
+  });
   const control = await serveControl({
     destination, mountpoint: mount.mountpoint, remotePath: mount.remotePath,
     startedAt: record?.startedAt ?? new Date().toISOString(),
@@ -68,6 +73,7 @@ async function serveMountControl(mount: RunningMount, destination: string, dir: 
     // An exec waits for a link that is down as long as a file operation would.
     linkTimeoutMs,
     sessions: () => hosts.get(),
+    forwards,
   }, { socketPath: runtimeFiles(dir, mount.mountpoint).socket, log });
   if (record !== undefined) await writeRecord(dir, { ...record, socket: control.socketPath });
   return control;

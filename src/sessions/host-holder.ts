@@ -1,23 +1,22 @@
-import type { SessionHost } from './types.ts';
 
 /**
  * One connection to a process host, made on first use and made again on the next use after it
  * died (the sessions live on in the host; only the connection is new).
  */
-export class HostHolder {
-  readonly #connect: () => Promise<SessionHost>;
+export class HostHolder<T extends { readonly closed: Promise<void>; close(): void }> {
+  readonly #connect: () => Promise<T>;
   /** Cleared when the connection dies or could not be made, so the next `get` tries again. */
-  #current: Promise<SessionHost> | undefined;
+  #current: Promise<T> | undefined;
   #closed = false;
 
-  constructor(connect: () => Promise<SessionHost>) {
+  constructor(connect: () => Promise<T>) {
     this.#connect = connect;
   }
 
-  get(): Promise<SessionHost> {
+  get(): Promise<T> {
     if (this.#closed) return Promise.reject(new Error('the session host connection is closed'));
     if (this.#current !== undefined) return this.#current;
-    const attempt: Promise<SessionHost> = this.#connect().then(host => {
+    const attempt: Promise<T> = this.#connect().then(host => {
       void host.closed.then(() => { if (this.#current === attempt) this.#current = undefined; });
       return host;
     }, (error: unknown) => {
