@@ -126,6 +126,27 @@ export async function startAgentFiles(backend: Backend, remotePath: string, opti
   return SftpFileClient.over(stream, { name: `rmount-agent on ${backend.addr}`, ...(instance === undefined ? {} : { instance }) });
 }
 
+/**
+ * Makes agent clients for one backend, for a ReconnectingFileClient. The first call installs the
+ * agent (see `installAgent`) and remembers where; later ones start that copy at once — one exec
+ * on a reconnect instead of three (uname, the install check, the agent) — and install again only
+ * when it fails to start (a container restarted with a fresh /tmp).
+ */
+export function agentConnector(backend: Backend, install: InstallOptions = {}, options: AgentFilesOptions = {}): () => Promise<AgentFileClient> {
+  let remotePath: string | undefined;
+  return async () => {
+    if (remotePath !== undefined) {
+      try {
+        return await startAgentFiles(backend, remotePath, options);
+      } catch (error) {
+        options.logger?.debug(`rmount-agent at ${remotePath} did not start; installing it again`, error);
+      }
+    }
+    remotePath = (await installAgent(backend, install)).remotePath;
+    return startAgentFiles(backend, remotePath, options);
+  };
+}
+
 /** Installs the agent if needed (see `installAgent`), then starts it. */
 export async function agentFiles(backend: Backend, install: InstallOptions = {}, options: AgentFilesOptions = {}): Promise<AgentFileClient> {
   const { remotePath } = await installAgent(backend, install);

@@ -260,7 +260,7 @@ export class SshBackend implements Backend {
   // rmount-agent over an exec channel, uploaded first when the remote copy is missing or differs;
   // a killed agent, or one whose link died, is replaced once the link is back.
   async #openAgentFiles(): Promise<FileClient> {
-    const { agentFiles, newDurableSession } = await import('../agent-files.ts');
+    const { agentConnector, newDurableSession } = await import('../agent-files.ts');
     const install = {
       ...(this.#options.agentFrom !== undefined ? { from: this.#options.agentFrom } : {}),
       ...(this.#options.agentDirs !== undefined ? { candidates: this.#options.agentDirs } : {}),
@@ -271,9 +271,10 @@ export class SshBackend implements Backend {
       ...(grace > 0 ? { durable: newDurableSession(grace) } : {}),
       ...(this.#options.log !== undefined ? { logger: this.#options.log } : {}),
     };
+    const start = agentConnector(this, install, session);
     return ReconnectingFileClient.create(async () => {
       await this.#link.waitReady(AbortSignal.timeout(this.#connectTimeoutMs()));
-      return agentFiles(this, install, session);
+      return start();
     });
   }
 
