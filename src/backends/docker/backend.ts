@@ -11,7 +11,7 @@ import type Dockerode from 'dockerode';
 import { collectOutput } from '../../remote/session-output.ts';
 import type { Backend, LinkHealth } from '../../remote/backend.ts';
 import { normalizeRemotePath, type Destination } from '../../remote/destination.ts';
-import { RmountError, TimeoutError, UnreachableError, UsageError } from '../../remote/errors.ts';
+import { PermissionError, RmountError, TimeoutError, UnreachableError, UsageError } from '../../remote/errors.ts';
 import type { FileClient } from '../../remote/file-client.ts';
 import type { Logger } from '../../remote/log.ts';
 import { ReconnectingFileClient } from '../../remote/reconnecting-file-client.ts';
@@ -25,6 +25,7 @@ import { agentFiles, agentOrFallback } from '../agent-files.ts';
 import { ContainerLink } from './container-link.ts';
 import { abortable, dockerFor, mergePlatform, readSmall } from './engine-client.ts';
 import { DockerFileClient, type ContainerAccess, type RunResult } from './file-client.ts';
+import { GoneFileClient } from './gone-file-client.ts';
 
 /** Options of a Docker backend. */
 export interface DockerBackendOptions {
@@ -222,8 +223,25 @@ export class DockerBackend implements Backend {
     // A new agent after a restart (installAgent uploads it again when /tmp was wiped), once the
     // container runs again.
     const connect = async (): Promise<FileClient> => {
-      await this.#link.waitReady(AbortSignal.timeout(this.#options.connectTimeoutMs ?? 30_000));
-      return agentFiles(this, {});
+      const signal = AbortSignal.timeout(this.#options.connectTimeoutMs ?? 30_000);
+      for (;;) {
+        try {
+          await this.#link.waitReady(signal);
+        } catch (error) {
+          // Removed, or the engine is gone: no later attempt can succeed, so instead of every call
+          // waiting for one and failing with ENOTCONN, the mount gets a client that answers EIO at once.
+          if (this.#link.state === 'closed') return new GoneFileClient(this.addr, error as Error);
+          throw error;
+        }
+        try {
+          return await agentFiles(this, {});
+        } catch (error) {
+          // The container stopped while its agent was being started: wait for it to run again
+          // rather than fail the calls waiting for this connect.
+          await this.#link.check();
+          if (this.#link.state === 'ready') throw error;
+        }
+      }
     };
     if (mode === 'yes') return ReconnectingFileClient.create(connect);
     return agentOrFallback(connect, agentless);
@@ -235,7 +253,23 @@ export class DockerBackend implements Backend {
       run: (argv, options) => this.run(argv, options),
       home: () => this.#homeDir(),
       workingDir: () => this.container.info.Config.WorkingDir ?? '',
+      up: () => {
+        if (this.#link.state === 'ready') return true;
+        this.#link.kick();
+        return false;
+      },
+      ready: () => this.#whenRunning(),
+      running: async () => {
+        await this.#link.check();
+        return this.#link.state === 'ready';
+      },
     };
+  }
+
+  // As long as the agent's connect waits for a stopped container; the VFS gives up at its own timeout.
+  #whenRunning(): Promise<void> {
+    if (this.#link.state === 'ready') return Promise.resolve();
+    return this.#link.use(AbortSignal.timeout(this.#options.connectTimeoutMs ?? 30_000));
   }
 
   /**
@@ -335,12 +369,17 @@ export class DockerBackend implements Backend {
 
   /**
    * Puts a file into the container through the archive API: a tar (tar-stream) holding the missing
-   * parent folders and the file, with `mode` and the container user's uid/gid. `~` is that user's
-   * home. Resolves with the absolute remote path. Streams a local file; memory stays bounded.
+   * parent folders and the file, with `mode` and the container user's uid/gid (under a tmpfs mount,
+   * which that API cannot reach, through exec as that user). `~` is that user's home. Resolves with
+   * the absolute remote path. Streams a local file; memory stays bounded.
    */
   async uploadFile(local: string | Buffer, remote: string, mode: number): Promise<string> {
     const target = normalizeRemotePath(await this.#expand(remote));
     if (target === '/' || !target.startsWith('/')) throw new UsageError(`cannot upload to "${remote}"`, { suggestion: 'give a file path' });
+    if (this.#onTmpfs(target)) {
+      await this.#uploadByExec(local, target, mode);
+      return target;
+    }
     const { uid, gid } = await this.#userIds();
     const container = this.#container();
     // The deepest existing ancestor: the tar is extracted there, so existing folders keep their modes.
@@ -368,6 +407,31 @@ export class DockerBackend implements Backend {
       throw error instanceof RmountError ? error : execError(error, container.id, 'upload');
     }
     return target;
+  }
+
+  // The engine extracts archives into the container's own file system and does not see its tmpfs
+  // mounts (`--tmpfs`, `--mount type=tmpfs`): a file put there lands under the mount, invisible in
+  // the container. Those are written from inside instead.
+  #onTmpfs(path: string): boolean {
+    const { HostConfig: host, Mounts: mounts } = this.container.info;
+    const dirs = [
+      ...Object.keys(host.Tmpfs ?? {}),
+      ...(host.Mounts ?? []).filter(m => m.Type === 'tmpfs').map(m => m.Target),
+      ...(mounts ?? []).filter(m => m.Type === 'tmpfs').map(m => m.Destination),
+    ].map(normalizeRemotePath);
+    return dirs.some(d => path === d || path.startsWith(d === '/' ? d : `${d}/`));
+  }
+
+  // Runs as the container's user, so the file and the folders made for it are that user's, as the
+  // archive path makes them.
+  async #uploadByExec(local: string | Buffer, target: string, mode: number): Promise<void> {
+    const script = 'umask 022; mkdir -p "$(dirname "$1")" && cat > "$1" && chmod "$2" "$1"';
+    const r = await this.run(['sh', '-c', script, 'sh', target, (mode & 0o7777).toString(8)], { stdin: Buffer.isBuffer(local) ? local : createReadStream(local) });
+    if (r.code !== 0) {
+      throw new PermissionError(`upload to ${target} in ${this.addr} failed: ${r.stderr.trim() || `exit ${r.code}`}`, {
+        suggestion: 'check that the folder is writable by the container\'s user',
+      });
+    }
   }
 
   /** The agent-transfer name of {@link uploadFile}. */

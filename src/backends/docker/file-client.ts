@@ -14,9 +14,10 @@
  */
 import { createReadStream } from 'node:fs';
 import { posix } from 'node:path';
+import type { Readable } from 'node:stream';
 import type Dockerode from 'dockerode';
 import { RmountError, UnsupportedError } from '../../remote/errors.ts';
-import { FsError } from '../../remote/fs-error.ts';
+import { FsError, isFsError } from '../../remote/fs-error.ts';
 import {
   isDirMode, isSymlinkMode, type DirEntry, type FileCapabilities, type FileClient, type FileHandle, type FileStat,
   type OpenFlags, type RenameOptions, type SetAttr, type SetAttrOptions, type StatFs, type Timespec,
@@ -36,12 +37,32 @@ export interface RunResult {
 /** What the file client needs from its backend: the transport is handed in, never opened here. */
 export interface ContainerAccess {
   container(): Dockerode.Container;
+  /** Rejects only when the exec could not start (nothing ran); `code` null: it broke off midway. */
   run(argv: readonly string[], options?: { stdin?: Buffer | NodeJS.ReadableStream; user?: string }): Promise<RunResult>;
   home(): Promise<string>;
   workingDir(): string;
+  /** True while the container runs, as far as the backend knows; asking while it is down asks for a look now. */
+  up(): boolean;
+  /**
+   * Resolves once the container runs: at once while it does, else when it runs again (stopped,
+   * restarting). Rejects when it cannot come back (removed, engine gone) or did not run again
+   * within the backend's wait.
+   */
+  ready(): Promise<void>;
+  /** Looks at the container now (after a failure) and resolves false when it is down. Never rejects. */
+  running(): Promise<boolean>;
 }
 
 const MiB = 1 << 20;
+/** Tries of one operation while the container keeps going down under it. */
+const TRIES = 3;
+
+/** How `#run` sends a command: its stdin (made anew for each try) and whether it may run twice. */
+interface Run {
+  stdin?: () => Buffer | Readable;
+  repeatable?: boolean;
+}
+const REPEATABLE: Run = { repeatable: true };
 
 /** FileClient over the archive API and exec of POSIX tools. */
 export class DockerFileClient implements FileClient, SpoolOwner {
@@ -90,6 +111,14 @@ export class DockerFileClient implements FileClient, SpoolOwner {
     return new DockerFileClient(access, addr, shell, umask, gnu);
   }
 
+  /**
+   * False while the container is down (stopped, restarting, removed): the VFS then answers from its
+   * caches past their lifetime, and calls that need the container wait for it (see `#ready`).
+   */
+  linkUp(): boolean {
+    return !this.#closed && this.#access.up();
+  }
+
   /** True when the container has a shell, so that more than reading works. */
   get hasShell(): boolean {
     return this.#shell;
@@ -110,29 +139,74 @@ export class DockerFileClient implements FileClient, SpoolOwner {
     }
   }
 
-  /** Runs a command; a transport failure (container stopped or gone, engine away) is ENOTCONN. */
-  async #run(syscall: string, path: string, argv: readonly string[], stdin?: Buffer | NodeJS.ReadableStream): Promise<RunResult> {
+  /**
+   * Waits until the container runs. One that is gone for good, or stays down longer than the
+   * backend waits, is EIO: this client outlives restarts, so ENOTCONN ("gone until a new client is
+   * made") would be a lie.
+   */
+  async #ready(syscall: string, path: string): Promise<void> {
     try {
-      return await this.#access.run(argv, stdin === undefined ? {} : { stdin });
+      await this.#access.ready();
     } catch (error) {
-      throw new FsError('ENOTCONN', syscall, path, { cause: error });
+      throw new FsError('EIO', syscall, path, { cause: error });
+    }
+  }
+
+  /**
+   * Runs a command once the container runs. When the container went down under it, the command is
+   * sent again once it runs: always when the exec never started (nothing ran), and when it broke
+   * off midway only if `repeatable` (a second run does no harm; mkdir or rename would fail or
+   * misreport). What cannot be sent is EIO. `stdin` is a factory, since each try needs its own.
+   */
+  async #run(syscall: string, path: string, argv: readonly string[], options: Run = {}): Promise<RunResult> {
+    for (let tries = 1; ; tries++) {
+      await this.#ready(syscall, path);
+      const stdin = options.stdin?.();
+      let r: RunResult;
+      try {
+        r = await this.#access.run(argv, stdin === undefined ? {} : { stdin });
+      } catch (error) {
+        if (tries < TRIES && !(await this.#access.running())) continue;
+        throw new FsError('EIO', syscall, path, { cause: error });
+      } finally {
+        if (stdin !== undefined && !Buffer.isBuffer(stdin)) stdin.destroy();
+      }
+      // Cut off (no status) or killed (128+N, as a stopping container's processes are): perhaps
+      // the container went down under it. Tools answer errors with small codes, so those cost no look.
+      if (r.code !== null && r.code < 128) return r;
+      if (options.repeatable === true && tries < TRIES && !(await this.#access.running())) continue;
+      if (r.code !== null) return r;
+      throw new FsError('EIO', syscall, path, { cause: new Error(r.stderr.trim() || 'the exec broke off without an exit status') });
     }
   }
 
   /** Runs a script; rejects with the errno its stderr names when it fails. */
-  async #sh(syscall: string, path: string, script: string, args: readonly string[], stdin?: Buffer | NodeJS.ReadableStream): Promise<Buffer> {
-    const r = await this.#run(syscall, path, ['sh', '-c', script, 'sh', ...args], stdin);
+  async #sh(syscall: string, path: string, script: string, args: readonly string[], options: Run = {}): Promise<Buffer> {
+    const r = await this.#run(syscall, path, ['sh', '-c', script, 'sh', ...args], options);
     if (r.code !== 0) throw this.#failed(syscall, path, r);
     return r.stdout;
   }
 
   #failed(syscall: string, path: string, r: RunResult): FsError {
-    if (r.code === null) return new FsError('ENOTCONN', syscall, path, { cause: new Error(r.stderr || 'the exec ended without an exit code') });
     return new FsError(errnoFromStderr(r.stderr), syscall, path, { cause: new Error(r.stderr.trim() || `exit ${r.code}`) });
   }
 
+  /** An archive API read once the container runs, sent again when the container went down under it. */
+  async #archive<T>(syscall: string, path: string, read: (container: Dockerode.Container) => Promise<T>): Promise<T> {
+    for (let tries = 1; ; tries++) {
+      await this.#ready(syscall, path);
+      try {
+        return await read(this.#access.container());
+      } catch (error) {
+        if (isFsError(error) && error.code !== 'ENOTCONN') throw error;
+        if (tries < TRIES && !(await this.#access.running())) continue;
+        throw new FsError('EIO', syscall, path, { cause: error });
+      }
+    }
+  }
+
   async #statExec(syscall: string, path: string, follow: boolean): Promise<FileStat> {
-    const r = await this.#run(syscall, path, ['stat', ...(follow ? ['-L'] : []), '-c', STAT_FORMAT, '--', path]);
+    const r = await this.#run(syscall, path, ['stat', ...(follow ? ['-L'] : []), '-c', STAT_FORMAT, '--', path], REPEATABLE);
     if (r.code !== 0) throw this.#failed(syscall, path, r);
     const rec = fieldsAt(r.stdout.toString('utf8'), 0);
     if (rec === undefined) throw new FsError('EIO', syscall, path, { cause: new Error(`unexpected stat output: ${r.stdout.toString().slice(0, 200)}`) });
@@ -140,7 +214,7 @@ export class DockerFileClient implements FileClient, SpoolOwner {
   }
 
   #statArchive(syscall: string, path: string, follow: boolean): Promise<FileStat> {
-    return statByArchive(this.#access.container(), syscall, path, follow);
+    return this.#archive(syscall, path, c => statByArchive(c, syscall, path, follow));
   }
 
   /** stat(1) -L through exec (owner, times, inode included); the archive HEAD without a shell. */
@@ -159,9 +233,9 @@ export class DockerFileClient implements FileClient, SpoolOwner {
   /** One exec for the whole folder: every name and its attributes. */
   async readdir(path: string): Promise<DirEntry[]> {
     this.#check('readdir', path);
-    if (!this.#shell) return readdirByArchive(this.#access.container(), path);
+    if (!this.#shell) return this.#archive('readdir', path, c => readdirByArchive(c, path));
     await Promise.all([...this.#uploads.entries()].filter(([p]) => posix.dirname(p) === path).map(([, u]) => u));
-    const out = await this.#sh('readdir', path, SCRIPTS.readdir, [path, STAT_FORMAT]);
+    const out = await this.#sh('readdir', path, SCRIPTS.readdir, [path, STAT_FORMAT], REPEATABLE);
     return parseListing(out.toString('utf8'));
   }
 
@@ -172,7 +246,7 @@ export class DockerFileClient implements FileClient, SpoolOwner {
       if (!isSymlinkMode(st.mode)) throw new FsError('EINVAL', 'readlink', path);
       this.#needShell('readlink', path);
     }
-    const out = (await this.#sh('readlink', path, SCRIPTS.readlink, [path])).toString('utf8');
+    const out = (await this.#sh('readlink', path, SCRIPTS.readlink, [path], REPEATABLE)).toString('utf8');
     return out.endsWith('\n') ? out.slice(0, -1) : out;
   }
 
@@ -236,12 +310,12 @@ export class DockerFileClient implements FileClient, SpoolOwner {
       attrs.size === undefined ? '' : String(attrs.size),
       time(attrs.atime), time(attrs.mtime),
       options.noFollow ? 'h' : '',
-    ]);
+    ], REPEATABLE);
   }
 
   async statfs(path: string): Promise<StatFs> {
     this.#needShell('statfs', path);
-    const r = await this.#run('statfs', path, ['stat', '-f', '-c', '%S %b %f %a %c %d %l', '--', path]);
+    const r = await this.#run('statfs', path, ['stat', '-f', '-c', '%S %b %f %a %c %d %l', '--', path], REPEATABLE);
     if (r.code !== 0) throw this.#failed('statfs', path, r);
     const [bsize = 4096, blocks = 0, bfree = 0, bavail = 0, files = 0, ffree = 0, namemax = 255] = r.stdout.toString().trim().split(/\s+/).map(Number);
     return { bsize, frsize: bsize, blocks, bfree, bavail, files, ffree, favail: ffree, flag: 0, namemax };
@@ -258,7 +332,7 @@ export class DockerFileClient implements FileClient, SpoolOwner {
       await this.#statArchive('realpath', p, true);
       return posix.normalize(p);
     }
-    const out = (await this.#sh('realpath', p, SCRIPTS.realpath, [p])).toString('utf8');
+    const out = (await this.#sh('realpath', p, SCRIPTS.realpath, [p], REPEATABLE)).toString('utf8');
     return out.endsWith('\n') ? out.slice(0, -1) : out;
   }
 
@@ -271,11 +345,13 @@ export class DockerFileClient implements FileClient, SpoolOwner {
     if (this.#shell) {
       const create = flags.create ? (flags.exclusive ? 'x' : 'c') : '';
       const truncate = flags.truncate && flags.write ? 't' : '';
+      // Creating or truncating twice is harmless; a second exclusive create would answer EEXIST.
+      const again: Run = { repeatable: flags.exclusive !== true };
       const out = (await this.#sh('open', path, SCRIPTS.open, [
         path, create, ((0o777 & ~mode) | this.#umask).toString(8).padStart(4, '0'), truncate, STAT_FORMAT,
         // Exactly the mode asked for: the kernel already applied the caller's umask.
         (mode & 0o7777).toString(8).padStart(4, '0'),
-      ])).toString('utf8');
+      ], again)).toString('utf8');
       const rec = fieldsAt(out, 0);
       if (rec === undefined) throw new FsError('EIO', 'open', path, { cause: new Error(`unexpected output: ${out.slice(0, 200)}`) });
       st = parseStatFields(rec.fields);
@@ -294,7 +370,7 @@ export class DockerFileClient implements FileClient, SpoolOwner {
 
   /** @internal Fills `local` with the file's bytes (archive GET). */
   download(path: string, local: string): Promise<void> {
-    return downloadByArchive(this.#access.container(), path, local);
+    return this.#archive('read', path, c => downloadByArchive(c, path, local));
   }
 
   /** @internal Rewrites the file in place from `local` (`cat > FILE` on the same inode). */
@@ -303,7 +379,8 @@ export class DockerFileClient implements FileClient, SpoolOwner {
     const previous = this.#uploads.get(path);
     const done = (async () => {
       await previous?.catch(() => {});
-      await this.#sh('write', path, SCRIPTS.write, [path], createReadStream(local));
+      // The whole content again: a second run after a broken first one leaves the same file.
+      await this.#sh('write', path, SCRIPTS.write, [path], { stdin: () => createReadStream(local), repeatable: true });
     })();
     const entry = done.catch(() => {});
     this.#uploads.set(path, entry);
@@ -322,7 +399,7 @@ export class DockerFileClient implements FileClient, SpoolOwner {
   /** @internal `sync FILE`. */
   async syncFile(path: string): Promise<void> {
     if (!this.#shell) return;
-    await this.#sh('sync', path, SCRIPTS.sync, [path]);
+    await this.#sh('sync', path, SCRIPTS.sync, [path], REPEATABLE);
   }
 
   /** @internal */

@@ -196,6 +196,14 @@ describe('container and Compose resolution against a real dockerd', { skip: dock
     assert.equal(r.stdout.toString(), '1777 /tmp\n600 /tmp/up/f\n');
   });
 
+  it('uploadFile into a tmpfs mount, which the archive API cannot reach, lands where the container sees it', async () => {
+    const name = await dockerd().run({ args: ['--tmpfs', '/scratch:rw,exec,mode=1777', '-u', `${APP_USER.uid}:${APP_USER.gid}`] });
+    const b = await backendFor(hook, dockerd(), `docker://${name}`);
+    const path = await b.uploadFile(Buffer.from('#!/bin/sh\necho agent\n'), '/scratch/.rmount/agent-x', 0o755);
+    const r = await b.run(['sh', '-c', 'stat -c "%a %u %g" "$1" "$(dirname "$1")"; "$1"', 'sh', path]);
+    assert.equal(r.stdout.toString(), `755 ${APP_USER.uid} ${APP_USER.gid}\n755 ${APP_USER.uid} ${APP_USER.gid}\nagent\n`);
+  });
+
   it('a container without a shell still reads through archives and refuses changes with ENOTSUP', async () => {
     const root = await mkdtemp(join(tmpdir(), 'rmount-noshell-'));
     const { mkdir, writeFile, copyFile, chmod } = await import('node:fs/promises');
