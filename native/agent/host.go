@@ -57,6 +57,7 @@ type hostRequest struct {
 	Network        string   `json:"network"`
 	Address        string   `json:"address"`
 	Listener       uint32   `json:"listener"`
+	ErrStream      uint32   `json:"errStream"`
 }
 
 // hostOptions are the flags of `rmount-agent host`.
@@ -106,7 +107,7 @@ func (h *host) serve(ln net.Listener) error {
 			}
 			return err
 		}
-		c := &hostClient{h: h, listeners: map[uint32]net.Listener{}, attached: map[uint32]*procSession{}, dialed: map[*muxStream]net.Conn{}}
+		c := &hostClient{h: h, listeners: map[uint32]net.Listener{}, attached: map[uint32]*procSession{}, runs: map[uint32]*runProc{}, dialed: map[*muxStream]net.Conn{}}
 		c.m = newMuxConn(conn, true, c.onFrame)
 		h.mu.Lock()
 		h.clients[c] = true
@@ -180,6 +181,7 @@ type hostClient struct {
 	listeners    map[uint32]net.Listener
 	nextListener uint32
 	attached     map[uint32]*procSession // stream id → session, for detach
+	runs         map[uint32]*runProc     // stream id → running `run`, for kill and resize
 	dialed       map[*muxStream]net.Conn // dialed, waiting for the reply to go out
 }
 
@@ -192,6 +194,10 @@ func (c *hostClient) onFrame(typ byte, id uint32, payload []byte) {
 	var req hostRequest
 	if err := json.Unmarshal(payload, &req); err != nil {
 		go c.reply(id, nil, errBadRequest("request is not JSON: "+err.Error()))
+		return
+	}
+	if req.Op == "run" {
+		c.openRun(id, &req)
 		return
 	}
 	var st *muxStream
@@ -288,19 +294,25 @@ func (c *hostClient) handle(req *hostRequest, st *muxStream) (interface{}, *host
 		}
 		return nil, nil
 	case "resize":
+		if p := c.runFor(req); p != nil {
+			return nil, p.resize(req.Cols, req.Rows)
+		}
 		s, herr := h.sessions.find(req.Session)
 		if herr != nil {
 			return nil, herr
 		}
 		return nil, s.resize(req.Cols, req.Rows)
 	case "kill":
-		s, herr := h.sessions.find(req.Session)
-		if herr != nil {
-			return nil, herr
-		}
 		sig, ok := parseSignal(req.Signal)
 		if !ok {
 			return nil, errBadRequest(fmt.Sprintf("unknown signal %q", req.Signal))
+		}
+		if p := c.runFor(req); p != nil {
+			return nil, p.signal(sig)
+		}
+		s, herr := h.sessions.find(req.Session)
+		if herr != nil {
+			return nil, herr
 		}
 		return nil, s.kill(sig, req.Group)
 	case "rm":
@@ -331,6 +343,53 @@ func (c *hostClient) handle(req *hostRequest, st *muxStream) (interface{}, *host
 	default:
 		return nil, errBadRequest(fmt.Sprintf("unknown op %q", req.Op))
 	}
+}
+
+// runFor is the `run` a kill or resize names by its stream (no session given), if any.
+func (c *hostClient) runFor(req *hostRequest) *runProc {
+	if req.Session != "" || req.Stream == 0 {
+		return nil
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.runs[req.Stream]
+}
+
+// openRun registers a `run`'s streams on the read loop (so that stdin right behind the request
+// finds them) and starts the command on its own goroutine.
+func (c *hostClient) openRun(id uint32, req *hostRequest) {
+	st, err := c.m.openStream(req.Stream, 1)
+	if err != nil {
+		go c.reply(id, nil, errBadRequest(err.Error()+" (a client's streams are odd and unused)"))
+		return
+	}
+	var errSt *muxStream
+	if req.ErrStream != 0 {
+		if errSt, err = c.m.openStream(req.ErrStream, 1); err != nil {
+			st.finish(true, false)
+			go c.reply(id, nil, errBadRequest(err.Error()+" (a client's streams are odd and unused)"))
+			return
+		}
+	}
+	go func() {
+		p, herr := startRun(req)
+		if herr != nil {
+			st.finish(true, false)
+			if errSt != nil {
+				errSt.finish(true, false)
+			}
+			c.reply(id, nil, herr)
+			return
+		}
+		c.mu.Lock()
+		c.runs[st.id] = p
+		c.mu.Unlock()
+		c.reply(id, map[string]int{"pid": p.pid}, nil)
+		p.serve(st, errSt)
+		c.mu.Lock()
+		delete(c.runs, st.id)
+		c.mu.Unlock()
+	}()
 }
 
 // started begins the byte traffic of an op whose reply went out.

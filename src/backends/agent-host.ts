@@ -11,7 +11,9 @@ import { connectAgentHost, type AgentHostClient } from '../sessions/agent-host.t
 /** Installs the agent when needed and connects to its process host (started when none runs). */
 export async function openAgentHost(backend: Backend, install: InstallOptions = {}): Promise<AgentHostClient> {
   const { remotePath } = await installAgent(backend, install);
-  const session = await backend.exec([remotePath, 'connect', '--start']);
+  // A host this starts ends a minute after its last client left, when it holds no session (one
+  // holding sessions stays, as sessions must).
+  const session = await backend.exec([remotePath, 'connect', '--start', '--idle-exit', '1m']);
   let said = '';
   session.stderr.on('data', (chunk: Buffer) => { if (said.length < 2000) said += chunk.toString('utf8'); });
   const stream = Duplex.from({ readable: session.stdout, writable: session.stdin });

@@ -19,7 +19,7 @@ import { chmod, lstat, readFile, rm, stat, unlink } from 'node:fs/promises';
 import { createServer, type Server, type Socket } from 'node:net';
 import { dirname, join } from 'node:path';
 import { waitLinkReady, type Backend } from '../remote/backend.ts';
-import type { Session } from '../remote/session.ts';
+import type { ExecOptions, Session } from '../remote/session.ts';
 import type { WorkspaceStats } from '../workspacefs/stats.ts';
 import type { Logger } from '../remote/log.ts';
 import {
@@ -47,6 +47,12 @@ export interface ControlTarget {
   readonly linkTimeoutMs?: number;
   /** The connection to rmount-agent's process host, for `session-*` requests; absent: sessions are refused. */
   readonly sessions?: () => Promise<SessionHost>;
+  /**
+   * Starts a command through rmount-agent's process host when a connection to it is up (no new
+   * channel, no login shell); undefined when there is none (or it cannot take this command),
+   * and exec then uses the backend.
+   */
+  readonly run?: (argv: string[], options: ExecOptions) => Promise<Session> | undefined;
   /** The mount's port forwards, for `forward-*` requests; absent: forwards are refused. */
   readonly forwards?: ForwardSet;
   stop(): Promise<void>;
@@ -368,7 +374,20 @@ class ServerState implements ControlServer {
     // Like a file operation, an exec waits for a link that is down, up to the mount's timeout.
     // The wait is not the exec's own signal: that one would kill the command once it runs.
     const backend = this.#target.backend;
-    waitLinkReady(backend, AbortSignal.timeout(this.#target.linkTimeoutMs ?? 30_000)).then(() => backend.exec(argv, options)).then(s => {
+    // Through the agent's host when it is connected; a command it cannot start (not found, say)
+    // goes the backend's way too, so the shell's own answer (127, its message) is what users see.
+    const start = async (): Promise<Session> => {
+      const viaHost = this.#target.run?.(argv, options);
+      if (viaHost !== undefined) {
+        try {
+          return await viaHost;
+        } catch (error) {
+          this.#log.debug('exec: the agent host did not start the command; using the backend', error);
+        }
+      }
+      return backend.exec(argv, options);
+    };
+    waitLinkReady(backend, AbortSignal.timeout(this.#target.linkTimeoutMs ?? 30_000)).then(start).then(s => {
       session = s;
       this.#sessions.add(s);
       this.#execStarted++;

@@ -9,6 +9,7 @@ import type { Logger } from '../remote/log.ts';
 import { waitLinkReady } from '../remote/backend.ts';
 import { HostHolder } from '../sessions/host-holder.ts';
 import { ForwardSet, agentTransport } from '../sessions/forward-set.ts';
+import { runOnHost } from '../sessions/host-run.ts';
 import { canonicalMountpoint } from '../system/mountinfo.ts';
 import { startMount, type RunningMount, type StartMountOptions } from './daemon.ts';
 import { readRecord, runtimeDir, runtimeFiles, writeRecord } from './registry.ts';
@@ -62,6 +63,9 @@ async function serveMountControl(mount: RunningMount, destination: string, dir: 
     return openAgentHost(mount.backend);
   });
   const forwards = new ForwardSet(agentTransport(() => hosts.get()), log);
+  // Connected at once, so the first exec and stub already go through the host (a failure here only
+  // means they use the backend, and sessions try again when asked).
+  void hosts.get().catch(error => log.debug('the agent\'s process host is not available; exec uses the backend', error));
   void mount.ended.then(async () => {
     await forwards.close().catch(() => {});
     hosts.close();
@@ -73,6 +77,11 @@ async function serveMountControl(mount: RunningMount, destination: string, dir: 
     // An exec waits for a link that is down as long as a file operation would.
     linkTimeoutMs,
     sessions: () => hosts.get(),
+    run: (argv, options) => {
+      const host = hosts.current();
+      if (host === undefined || options.user !== undefined || options.cwd?.startsWith('~') === true) return undefined;
+      return runOnHost(host.mux, argv, options, destination);
+    },
     forwards,
   }, { socketPath: runtimeFiles(dir, mount.mountpoint).socket, log });
   if (record !== undefined) await writeRecord(dir, { ...record, socket: control.socketPath });

@@ -8,6 +8,8 @@ export class HostHolder<T extends { readonly closed: Promise<void>; close(): voi
   /** Cleared when the connection dies or could not be made, so the next `get` tries again. */
   #current: Promise<T> | undefined;
   #closed = false;
+  /** The connection `#current` resolved with, while it is alive. */
+  #ready: T | undefined;
 
   constructor(connect: () => Promise<T>) {
     this.#connect = connect;
@@ -17,7 +19,11 @@ export class HostHolder<T extends { readonly closed: Promise<void>; close(): voi
     if (this.#closed) return Promise.reject(new Error('the session host connection is closed'));
     if (this.#current !== undefined) return this.#current;
     const attempt: Promise<T> = this.#connect().then(host => {
-      void host.closed.then(() => { if (this.#current === attempt) this.#current = undefined; });
+      this.#ready = host;
+      void host.closed.then(() => {
+        if (this.#current === attempt) this.#current = undefined;
+        if (this.#ready === host) this.#ready = undefined;
+      });
       return host;
     }, (error: unknown) => {
       if (this.#current === attempt) this.#current = undefined;
@@ -27,10 +33,16 @@ export class HostHolder<T extends { readonly closed: Promise<void>; close(): voi
     return attempt;
   }
 
+  /** The connection when one is made and alive; never waits, never connects. */
+  current(): T | undefined {
+    return this.#ready;
+  }
+
   /** Closes the connection (sessions keep running on the remote). */
   close(): void {
     this.#closed = true;
     void this.#current?.then(h => h.close(), () => {});
     this.#current = undefined;
+    this.#ready = undefined;
   }
 }

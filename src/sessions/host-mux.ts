@@ -108,22 +108,35 @@ export class HostMux {
    * reset without a CLOSE (the host forgot it too).
    */
   open<T = unknown>(op: string, fields: Record<string, unknown>): { stream: HostStream; reply: Promise<T> } {
-    const id = this.#nextStream;
-    const stream = new HostStream(id, this.#link);
-    if (this.#failure !== undefined) {
-      stream.reset(this.#failure.message);
-      return { stream, reply: Promise.reject(this.#failure) };
-    }
-    if (id > MAX_ID - 2) {
+    const { streams: [stream], reply } = this.openMany<T>(op, fields, ['stream']);
+    return { stream: stream!, reply };
+  }
+
+  /**
+   * As `open`, with one stream per name in `names`, each sent as that field of the request
+   * (`run` names its stdout stream `stream` and its stderr stream `errStream`).
+   */
+  openMany<T = unknown>(op: string, fields: Record<string, unknown>, names: readonly string[]): { streams: HostStream[]; reply: Promise<T> } {
+    const streams = names.map((_, i) => new HostStream(this.#nextStream + 2 * i, this.#link));
+    const refuse = (error: SessionError): { streams: HostStream[]; reply: Promise<T> } => {
+      for (const s of streams) s.reset(error.message);
+      return { streams, reply: Promise.reject(error) };
+    };
+    if (this.#failure !== undefined) return refuse(this.#failure);
+    if (this.#nextStream + 2 * names.length > MAX_ID - 2) {
       const error = hostLost('no stream ids left on this connection');
       this.#fail(error);
-      return { stream, reply: Promise.reject(error) };
+      return refuse(error);
     }
-    this.#nextStream += 2;
-    this.#streams.set(id, stream);
-    const reply = this.request<T>(op, { ...fields, stream: id });
-    reply.catch((error: unknown) => stream.reset(error instanceof Error ? error.message : String(error)));
-    return { stream, reply };
+    this.#nextStream += 2 * names.length;
+    const named: Record<string, number> = {};
+    streams.forEach((s, i) => {
+      this.#streams.set(s.id, s);
+      named[names[i]!] = s.id;
+    });
+    const reply = this.request<T>(op, { ...fields, ...named });
+    reply.catch((error: unknown) => { for (const s of streams) s.reset(error instanceof Error ? error.message : String(error)); });
+    return { streams, reply };
   }
 
   /** `dial`: a stream to `address` connected from the host's side (network `tcp`, `tcp4`, `tcp6`, `unix`). */

@@ -203,6 +203,18 @@ describe('detached sessions through a mount (rmount session)', { skip: fuseSkipR
     assert.equal(ok(await cli(['session', 'logs', '--in', m.mountpoint, '--tail', '3', seqOnly]), 'logs --tail'), '8\n9\n10\n');
   });
 
+  it('rmount exec inside the mount runs through the agent host once it is connected, with the same results', LONG, async () => {
+    // The parent of the command is the host itself (no SSH channel, no login shell).
+    const parentOf = async (): Promise<string> => ok(await cli(['exec', '--in', m.mountpoint, '--', 'sh', '-c', 'tr "\\0" " " < /proc/$PPID/cmdline'], m.mountpoint), 'exec');
+    assert.ok(await waitFor(async () => / host /.test(await parentOf()), 60_000), 'exec goes through the host');
+    const r = await cli(['exec', '--in', m.mountpoint, '--', 'sh', '-c', 'echo out; echo err >&2; exit 4'], m.mountpoint);
+    assert.equal(r.code, 4);
+    assert.equal(r.stdout.toString(), 'out\n');
+    assert.equal(r.stderr, 'err\n');
+    const missing = await cli(['exec', '--in', m.mountpoint, '--', 'no-such-command-anywhere']);
+    assert.equal(missing.code, 127, 'a missing command answers as the shell does');
+  });
+
   it('sessions outlive the mount daemon: killed, mounted again, still listed and attachable', LONG, async () => {
     const name = `survivor-${tag}`;
     await start(['--name', name, '--', 'sh', '-c', 'echo still here; exec sleep 600']);

@@ -21,7 +21,7 @@ import { downloadFile, putEntries, statPath, type PutEntry } from './container-a
 import { resolveContainer, type ResolvedContainer } from './container-resolve.ts';
 import { formatEndpoint, resolveEngineEndpoint, type EngineEndpoint } from './engine-endpoint.ts';
 import { DockerExecSession, execError } from './exec-session.ts';
-import { agentFiles, agentOrFallback } from '../agent-files.ts';
+import { agentConnector, agentOrFallback, newDurableSession } from '../agent-files.ts';
 import { ContainerLink } from './container-link.ts';
 import { abortable, dockerFor, mergePlatform, readSmall } from './engine-client.ts';
 import { DockerFileClient, type ContainerAccess, type RunResult } from './file-client.ts';
@@ -43,6 +43,11 @@ export interface DockerBackendOptions {
    * 'yes' fails when the agent cannot run.
    */
   agent?: 'yes' | 'no' | 'auto';
+  /**
+   * With the agent: how long it keeps open files (even unlinked or renamed ones) for a new
+   * connection after the link dies, ms; 0 or absent: not at all (a new agent reopens by path).
+   */
+  agentGraceMs?: number;
   /** Hears the link's steps: lost, reconnecting (attempt N), reconnected after Ns. */
   log?: Logger;
   /** Waits between looks at a stopped container, ms (the last repeats); default 1, 2, 4, 8, then 10 s. */
@@ -222,6 +227,14 @@ export class DockerBackend implements Backend {
     if (mode === 'no') return agentless();
     // A new agent after a restart (installAgent uploads it again when /tmp was wiped), once the
     // container runs again.
+    const grace = this.#options.agentGraceMs ?? 0;
+    // One session for every agent this backend starts: the next one resumes the last one's files
+    // (a restarted container has none left; the agent then says so and files reopen by path).
+    const session = {
+      ...(grace > 0 ? { durable: newDurableSession(grace) } : {}),
+      ...(this.#options.log !== undefined ? { logger: this.#options.log } : {}),
+    };
+    const start = agentConnector(this, {}, session);
     const connect = async (): Promise<FileClient> => {
       const signal = AbortSignal.timeout(this.#options.connectTimeoutMs ?? 30_000);
       for (;;) {
@@ -234,7 +247,7 @@ export class DockerBackend implements Backend {
           throw error;
         }
         try {
-          return await agentFiles(this, {});
+          return await start();
         } catch (error) {
           // The container stopped while its agent was being started: wait for it to run again
           // rather than fail the calls waiting for this connect.
