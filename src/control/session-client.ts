@@ -16,6 +16,8 @@ function asSessionError(error: unknown): Error {
 }
 
 export class ControlSessionHost implements SessionHost {
+  /** Where the daemon said its sessions live, as of the last `list`. */
+  where: 'agent' | 'daemon' | undefined;
   readonly #socketPath: string;
   readonly closed: Promise<void> = new Promise(() => {});
 
@@ -43,7 +45,9 @@ export class ControlSessionHost implements SessionHost {
   }
 
   async list(): Promise<SessionInfo[]> {
-    return (await this.#request<{ sessions: SessionInfo[] }>('session-list')).sessions;
+    const r = await this.#request<{ where?: 'agent' | 'daemon'; sessions: SessionInfo[] }>('session-list');
+    this.where = r.where;
+    return r.sessions;
   }
 
   async resize(session: string, cols: number, rows: number): Promise<void> {

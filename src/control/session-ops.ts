@@ -59,7 +59,7 @@ export class SessionRelay {
       case 'session-start':
         return host.start(p as unknown as StartRequest);
       case 'session-list':
-        return { where: 'agent', sessions: await host.list() };
+        return { where: host.where ?? 'agent', sessions: await host.list() };
       case 'session-kill':
         await host.kill(text(p.session, 'session'), typeof p.signal === 'string' ? p.signal : undefined, p.group === true);
         return null;

@@ -10,6 +10,8 @@ import { waitLinkReady } from '../remote/backend.ts';
 import { HostHolder } from '../sessions/host-holder.ts';
 import { ForwardSet, agentTransport } from '../sessions/forward-set.ts';
 import { runOnHost } from '../sessions/host-run.ts';
+import { DaemonSessionHost } from '../sessions/daemon-host.ts';
+import { PermissionError, UnsupportedError } from '../remote/errors.ts';
 import { canonicalMountpoint } from '../system/mountinfo.ts';
 import { startMount, type RunningMount, type StartMountOptions } from './daemon.ts';
 import { readRecord, runtimeDir, runtimeFiles, writeRecord } from './registry.ts';
@@ -63,12 +65,14 @@ async function serveMountControl(mount: RunningMount, destination: string, dir: 
     return openAgentHost(mount.backend);
   });
   const forwards = new ForwardSet(agentTransport(() => hosts.get()), log);
+  let heldHere: DaemonSessionHost | undefined;
   // Connected at once, so the first exec and stub already go through the host (a failure here only
   // means they use the backend, and sessions try again when asked).
   void hosts.get().catch(error => log.debug('the agent\'s process host is not available; exec uses the backend', error));
   void mount.ended.then(async () => {
     await forwards.close().catch(() => {});
     hosts.close();
+    heldHere?.close();
   });
   const control = await serveControl({
     destination, mountpoint: mount.mountpoint, remotePath: mount.remotePath,
@@ -76,7 +80,17 @@ async function serveMountControl(mount: RunningMount, destination: string, dir: 
     backend: mount.backend, filesystem: mount.filesystem, watching: mount.watching, stop: () => mount.stop(),
     // An exec waits for a link that is down as long as a file operation would.
     linkTimeoutMs,
-    sessions: () => hosts.get(),
+    // Where the agent cannot run at all, the daemon holds the sessions itself.
+    sessions: async () => {
+      try {
+        return await hosts.get();
+      } catch (error) {
+        if (!(error instanceof UnsupportedError) && !(error instanceof PermissionError)) throw error;
+        log.debug('sessions live in the mount daemon: rmount-agent cannot run on the remote', error);
+        heldHere ??= new DaemonSessionHost((argv, options) => mount.backend.exec(argv, options));
+        return heldHere;
+      }
+    },
     run: (argv, options) => {
       const host = hosts.current();
       if (host === undefined || options.user !== undefined || options.cwd?.startsWith('~') === true) return undefined;

@@ -85,6 +85,11 @@ export interface Attachment {
 
 /** One connection to an agent process host. Every method rejects with `SessionError`. */
 export interface SessionHost {
+  /**
+   * Where the sessions live: in rmount-agent's host on the remote (the default), or in the mount
+   * daemon where the agent cannot run (they then end with the daemon).
+   */
+  readonly where?: 'agent' | 'daemon';
   hello(): Promise<HostHello>;
   start(request: StartRequest): Promise<{ id: string; name: string }>;
   list(): Promise<SessionInfo[]>;

@@ -229,3 +229,27 @@ describe('detached sessions through a mount (rmount session)', { skip: fuseSkipR
     assert.ok(await waitFor(async () => (await cli(['session', 'logs', '--in', m.mountpoint, name])).stdout.toString() === 'still here\n', 30_000));
   });
 });
+
+describe('sessions held by the mount daemon where rmount-agent cannot run', { skip: fuseSkipReason() || sshdSkipReason() }, () => {
+  it('start, ls (which says where they live), logs and kill work; they end with the mount', LONG, async t => {
+    const cleanups: (() => Promise<void> | void)[] = [];
+    const hook: AfterHook = { after: fn => { cleanups.push(fn); } };
+    t.after(async () => { for (const fn of cleanups.reverse()) await fn(); });
+    const sshd = await startSshd(hook);
+    const back = await tempDir(hook, 'rmount-back-');
+    // No agent build at all: the mount uses the sftp subsystem, and sessions cannot go to the agent.
+    const noBuilds = await tempDir(hook, 'rmount-no-agent-');
+    const mount = await mountFor(hook, `ssh://${sshd.user}@127.0.0.1:${sshd.port}${back}`, {
+      extraArgs: ['-F', sshd.sshConfigFile, '--known-hosts', sshd.knownHostsFile, '-i', sshd.userKey],
+      env: { RMOUNT_AGENT_DIST: noBuilds },
+    });
+    const run = (args: string[]): Promise<CliResult> => runCli(args, { env: mount.env, timeoutMs: 120_000 });
+    const id = ok(await run(['session', 'start', '--in', mount.mountpoint, '--name', 'held', '--', 'sh', '-c', 'echo held here; exec sleep 600']), 'start').trim();
+    const ls = await run(['session', 'ls', '--in', mount.mountpoint]);
+    assert.match(ok(ls, 'ls'), /held\s+running/);
+    assert.match(ls.stderr, /live in the mount daemon/);
+    assert.ok(await waitFor(async () => (await run(['session', 'logs', '--in', mount.mountpoint, 'held'])).stdout.toString() === 'held here\n', 30_000));
+    ok(await run(['session', 'kill', '--in', mount.mountpoint, '--signal', 'KILL', id]), 'kill');
+    assert.ok(await waitFor(async () => /killed KILL/.test((await run(['session', 'ls', '--in', mount.mountpoint])).stdout.toString()), 30_000));
+  });
+});

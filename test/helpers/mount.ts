@@ -51,6 +51,8 @@ export interface MountForOptions {
   mountpoint?: string;
   /** Use this runtime folder (shared by several mounts); it is not removed afterwards. */
   runtimeDir?: string;
+  /** More environment for the mount command (so for its daemon) and every later CLI call. */
+  env?: NodeJS.ProcessEnv;
 }
 
 /** One `rmount status --json` record. */
@@ -137,6 +139,7 @@ export async function attemptMount(t: AfterHook, dest: string, opts: MountForOpt
   let env: NodeJS.ProcessEnv;
   if (opts.runtimeDir === undefined) ({ dir, env } = await runtimeDirFor(stack));
   else ({ dir, env } = { dir: opts.runtimeDir, env: { RMOUNT_RUNTIME_DIR: opts.runtimeDir } });
+  env = { ...opts.env, ...env };
   const ownMountpoint = opts.mountpoint === undefined;
   const mountpoint = ownMountpoint ? await mkdtemp(join(tmpdir(), 'rmount-mnt-')) : resolve(opts.mountpoint!);
   if (ownMountpoint) stack.after(async () => { if (!(await isMounted(mountpoint))) await rmdir(mountpoint).catch(() => {}); });

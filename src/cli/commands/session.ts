@@ -134,8 +134,11 @@ export function registerSession(program: Command, ctx: CliContext): void {
     .option('--json', 'print as JSON'))
     .action(async (flags: WhereFlags & { json?: boolean }) => {
       const r = await reach(flags, ctx);
-      const sessions = await r.run(host => host.list());
+      const [sessions, where] = await r.run(async host => [await host.list(), host.where] as const);
       ctx.stdout.write(flags.json === true ? `${JSON.stringify(sessions, null, 2)}\n` : `${formatSessions(sessions)}\n`);
+      if (flags.json !== true && where === 'daemon') {
+        ctx.stderr.write('these sessions live in the mount daemon (rmount-agent cannot run on the remote): they end when the mount does\n');
+      }
     });
 
   inOption(session.command('attach')
