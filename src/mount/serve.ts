@@ -8,7 +8,7 @@ import type { Destination } from '../remote/destination.ts';
 import type { Logger } from '../remote/log.ts';
 import { waitLinkReady } from '../remote/backend.ts';
 import { HostHolder } from '../sessions/host-holder.ts';
-import { ForwardSet, agentTransport } from '../sessions/forward-set.ts';
+import { ForwardSet, agentTransport, preferBackendDial } from '../sessions/forward-set.ts';
 import { runOnHost } from '../sessions/host-run.ts';
 import { DaemonSessionHost } from '../sessions/daemon-host.ts';
 import { PermissionError, UnsupportedError } from '../remote/errors.ts';
@@ -64,7 +64,7 @@ async function serveMountControl(mount: RunningMount, destination: string, dir: 
     const { openAgentHost } = await import('../backends/agent-host.ts');
     return openAgentHost(mount.backend);
   });
-  const forwards = new ForwardSet(agentTransport(() => hosts.get()), log);
+  const forwards = new ForwardSet(preferBackendDial(mount.backend, agentTransport(() => hosts.get()), log), log);
   let heldHere: DaemonSessionHost | undefined;
   // Connected at once, so the first exec and stub already go through the host (a failure here only
   // means they use the backend, and sessions try again when asked).

@@ -1,3 +1,4 @@
+import type { Duplex } from 'node:stream';
 /**
  * A connection to one remote workspace. Made by `openBackend` (src/backends/open.ts) from a
  * Destination; `start` connects. After `start` resolves, every method is safe for concurrent use.
@@ -64,6 +65,14 @@ export interface Backend {
    */
   kick?(): void;
   /**
+   * A connection from the remote's side to `target` (a TCP host and port there, or a UNIX socket
+   * path), over the backend's own forwarding where it has one (SSH's direct-tcpip and
+   * direct-streamlocal channels). Optional: forwards otherwise go through rmount-agent.
+   * @throws ForwardRefusedError when the server does not allow forwarding at all (the caller then
+   *   uses the agent); another error when this one connection failed (refused by the target).
+   */
+  dial?(target: DialTarget): Promise<Duplex>;
+  /**
    * Runs `argv` on the remote. Arguments travel as an argv: where the remote needs a shell line,
    * each one is quoted, never spliced. Rejects when the command cannot be started. While the
    * link is down it waits for it until `options.signal` aborts (TimeoutError); without a signal it
@@ -87,6 +96,9 @@ export interface Backend {
   /** Ends the connection and everything made from it. Idempotent. */
   close(): Promise<void>;
 }
+
+/** Where `Backend.dial` connects: a TCP host and port on the remote's side, or a socket path there. */
+export type DialTarget = { host: string; port: number } | { path: string };
 
 /** The link health of any backend: its own, or `ready`/`closed` from `isConnected` when it has none (local). */
 export function linkHealth(backend: Backend): LinkHealth {

@@ -91,3 +91,10 @@ export class StateError extends RmountError {
   readonly code = 'ERR_STATE';
   readonly errno = 'ENOTCONN';
 }
+
+/** The server allows no forwarding channels (sshd's AllowTcpForwarding / AllowStreamLocalForwarding no). */
+export class ForwardRefusedError extends RmountError {
+  override readonly name = 'ForwardRefusedError';
+  readonly code = 'ERR_FORWARD_REFUSED';
+  readonly errno = 'EACCES';
+}

@@ -3,6 +3,8 @@
  * asked for, and with --auto one per TCP port seen listening on the remote, on the same local
  * port when free, else the next free one.
  */
+import type { Backend } from '../remote/backend.ts';
+import { ForwardRefusedError } from '../remote/errors.ts';
 import type { Logger } from '../remote/log.ts';
 import { SessionError } from './errors.ts';
 import { parseForwardSpec, type ForwardSpec } from './forward-spec.ts';
@@ -31,6 +33,33 @@ export function agentTransport(host: () => Promise<AgentHostClient>): ForwardTra
     async ports() {
       return (await host()).mux.ports();
     },
+  };
+}
+
+/**
+ * Dials through the backend's own forwarding (SSH's direct-tcpip / direct-streamlocal channels on
+ * the mount's connection: no agent hop) while the server allows it, and through `agent` once it
+ * says it does not (AllowTcpForwarding no) and for everything else (listening, --auto).
+ */
+export function preferBackendDial(backend: Pick<Backend, 'dial'>, agent: ForwardTransport, log: Logger): ForwardTransport {
+  const dial = backend.dial?.bind(backend);
+  if (dial === undefined) return agent;
+  let refused = false;
+  return {
+    async dial(target) {
+      if (!refused) {
+        try {
+          return await dial(target.kind === 'unix' ? { path: target.path } : { host: target.host, port: target.port });
+        } catch (error) {
+          if (!(error instanceof ForwardRefusedError)) throw error;
+          refused = true;
+          log.info(`forwards: the server refuses forwarding channels (${error.message}); going through rmount-agent`);
+        }
+      }
+      return agent.dial(target);
+    },
+    listen: (at, onStream) => agent.listen(at, onStream),
+    ports: () => agent.ports(),
   };
 }
 

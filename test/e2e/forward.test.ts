@@ -184,3 +184,25 @@ describe('port forwards through a mount (rmount forward)', { skip: fuseSkipReaso
     assert.match(rm.stderr, /ERR_FORWARD_NOT_FOUND/);
   });
 });
+
+describe('forwards where sshd allows no forwarding (AllowTcpForwarding no)', { skip: fuseSkipReason() || sshdSkipReason() || goSkipReason() }, () => {
+  it('go through rmount-agent instead, and still move every byte', LONG, async t => {
+    const cleanups: (() => Promise<void> | void)[] = [];
+    const hook: AfterHook = { after: fn => { cleanups.push(fn); } };
+    t.after(async () => { for (const fn of cleanups.reverse()) await fn(); });
+    const sshd = await startSshd(hook, { tcpForwarding: false });
+    const back = await tempDir(hook, 'rmount-back-');
+    const mount = await mountFor(hook, `ssh://${sshd.user}@127.0.0.1:${sshd.port}${back}`, {
+      extraArgs: ['-F', sshd.sshConfigFile, '--known-hosts', sshd.knownHostsFile, '-i', sshd.userKey],
+    });
+    const server = await hashServer(hook, { port: 0 });
+    const r = await runCli(['forward', '--in', mount.mountpoint, `0:127.0.0.1:${portOf(server)}`], { env: mount.env, timeoutMs: 120_000 });
+    assert.equal(r.code, 0, r.stderr);
+    const port = Number(/127\.0\.0\.1:(\d+) →/.exec(r.stdout.toString())?.[1]);
+    const data = randomBytes(2 << 20);
+    for (let i = 0; i < 3; i++) assert.equal(await roundTrip({ port }, data), sha(data));
+    const ls = JSON.parse((await runCli(['forward', 'ls', '--in', mount.mountpoint, '--json'], { env: mount.env })).stdout.toString()) as { forwards: { failures: number }[] };
+    assert.equal(ls.forwards[0]?.failures, 0);
+    await runCli(['forward', 'rm', '--in', mount.mountpoint, 'all'], { env: mount.env });
+  });
+});

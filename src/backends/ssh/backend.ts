@@ -7,9 +7,9 @@ import { homedir, userInfo } from 'node:os';
 import { posix } from 'node:path';
 import type { Duplex } from 'node:stream';
 import type { ClientChannel } from 'ssh2';
-import type { Backend, LinkHealth } from '../../remote/backend.ts';
+import type { Backend, DialTarget, LinkHealth } from '../../remote/backend.ts';
 import { normalizeRemotePath, type Destination } from '../../remote/destination.ts';
-import { RmountError, TimeoutError, UnreachableError, UnsupportedError } from '../../remote/errors.ts';
+import { ForwardRefusedError, RmountError, TimeoutError, UnreachableError, UnsupportedError } from '../../remote/errors.ts';
 import { reportsClose, type FileClient } from '../../remote/file-client.ts';
 import type { Logger } from '../../remote/log.ts';
 import { ReconnectingFileClient } from '../../remote/reconnecting-file-client.ts';
@@ -189,6 +189,22 @@ export class SshBackend implements Backend {
   }
 
   /** Starts `argv` on one exec channel: quoted into `cd CWD && exec env K=V argv…`, never spliced. `options.user` does not apply over SSH. */
+  /** A direct-tcpip (or direct-streamlocal) channel on the current connection; see `Backend.dial`. */
+  async dial(target: DialTarget): Promise<Duplex> {
+    const link = await this.#link.use();
+    const client = link.connection.client;
+    return new Promise<Duplex>((resolve, reject) => {
+      const done = (error: Error | undefined, channel: ClientChannel): void => {
+        if (error === undefined) return resolve(channel);
+        // SSH_OPEN_ADMINISTRATIVELY_PROHIBITED (1): forwarding is off on this server, not just here.
+        const reason = (error as Error & { reason?: number }).reason;
+        reject(reason === 1 ? new ForwardRefusedError(`${this.addr} does not allow forwarding: ${error.message}`, { cause: error }) : error);
+      };
+      if ('path' in target) client.openssh_forwardOutStreamLocal(target.path, done);
+      else client.forwardOut('127.0.0.1', 0, target.host, target.port, done);
+    });
+  }
+
   async exec(argv: readonly string[], options: ExecOptions = {}): Promise<Session> {
     if (options.signal?.aborted) {
       throw new TimeoutError(`exec on ${this.addr} was cancelled before it started`, { cause: options.signal.reason });

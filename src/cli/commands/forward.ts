@@ -67,11 +67,12 @@ export function registerForward(program: Command, ctx: CliContext): void {
       }
       await withBackend(flags.in, flags, async backend => {
         const { openAgentHost } = await import('../../backends/agent-host.ts');
-        const { ForwardSet, agentTransport } = await import('../../sessions/forward-set.ts');
+        const { ForwardSet, agentTransport, preferBackendDial } = await import('../../sessions/forward-set.ts');
         const host = await openAgentHost(backend);
         // In the foreground the log is the terminal: refused connections are worth seeing there.
         const say = (message: string): void => void ctx.stderr.write(`rmount: ${message}\n`);
-        const set = new ForwardSet(agentTransport(() => Promise.resolve(host)), { error: say, warn: say, info: say, debug: () => {} });
+        const log = { error: say, warn: say, info: say, debug: () => {} };
+        const set = new ForwardSet(preferBackendDial(backend, agentTransport(() => Promise.resolve(host)), log), log);
         set.onChange = line => ctx.stdout.write(`${line}\n`);
         try {
           for (const s of specs) ctx.stdout.write(`${mapping(await set.add(s, 'local'))}\n`);
