@@ -12,7 +12,9 @@ import { after, before, describe, it } from 'node:test';
 import { goSkipReason } from '../agent/agent-binary.ts';
 import { runCli, type CliResult } from '../helpers/cli.ts';
 import { fuseSkipReason, mountFor, waitFor, type TestMount } from '../helpers/mount.ts';
-import { sshdSkipReason, startSshd, type AfterHook } from '../helpers/sshd.ts';
+import { renderClientConfig, sshdSkipReason, startSshd, type AfterHook } from '../helpers/sshd.ts';
+import { startFaultProxy } from '../helpers/fault-proxy.ts';
+import { writeFile } from 'node:fs/promises';
 import { tempDir } from '../helpers/tmp.ts';
 
 const LONG = { timeout: 300_000 };
@@ -203,6 +205,43 @@ describe('forwards where sshd allows no forwarding (AllowTcpForwarding no)', { s
     for (let i = 0; i < 3; i++) assert.equal(await roundTrip({ port }, data), sha(data));
     const ls = JSON.parse((await runCli(['forward', 'ls', '--in', mount.mountpoint, '--json'], { env: mount.env })).stdout.toString()) as { forwards: { failures: number }[] };
     assert.equal(ls.forwards[0]?.failures, 0);
+    await runCli(['forward', 'rm', '--in', mount.mountpoint, 'all'], { env: mount.env });
+  });
+});
+
+describe('a forward across a lost link', { skip: fuseSkipReason() || sshdSkipReason() || goSkipReason() }, () => {
+  it('keeps listening: a connection cut by the loss is reset, new ones work after the restore', LONG, async t => {
+    const cleanups: (() => Promise<void> | void)[] = [];
+    const hook: AfterHook = { after: fn => { cleanups.push(fn); } };
+    t.after(async () => { for (const fn of cleanups.reverse()) await fn(); });
+    const sshd = await startSshd(hook);
+    const proxy = await startFaultProxy(hook, sshd.port);
+    hook.after(() => proxy.restore());
+    const back = await tempDir(hook, 'rmount-back-');
+    const dir = await tempDir(hook, 'rmount-ssh-');
+    const knownHosts = join(dir, 'known_hosts');
+    await writeFile(knownHosts, `[127.0.0.1]:${proxy.port} ${sshd.hostPublicKey}\n`);
+    const config = join(dir, 'ssh_config');
+    await writeFile(config, `${renderClientConfig({ hosts: '127.0.0.1', port: proxy.port, user: sshd.user, identityFile: sshd.userKey, knownHostsFile: knownHosts })}`
+      + '  ServerAliveInterval 1\n  ServerAliveCountMax 3\n');
+    const mount = await mountFor(hook, `ssh://${sshd.user}@127.0.0.1:${proxy.port}${back}`, {
+      o: ['timeout=5'], extraArgs: ['-F', config, '--known-hosts', knownHosts, '-i', sshd.userKey],
+    });
+    const server = await hashServer(hook, { port: 0 });
+    const r = await runCli(['forward', '--in', mount.mountpoint, `0:127.0.0.1:${portOf(server)}`], { env: mount.env, timeoutMs: 120_000 });
+    assert.equal(r.code, 0, r.stderr);
+    const port = Number(/127\.0\.0\.1:(\d+) →/.exec(r.stdout.toString())?.[1]);
+    const data = randomBytes(1 << 20);
+    assert.equal(await roundTrip({ port }, data), sha(data));
+    // A connection open (and idle) when the link goes: it must end, not hang.
+    const open = connect({ port, host: '127.0.0.1' });
+    await new Promise(resolve => open.once('connect', resolve));
+    const openEnded = new Promise<void>(resolve => { open.on('close', () => resolve()); open.on('error', () => {}); });
+    proxy.cut();
+    assert.ok(await waitFor(async () => { let done = false; void openEnded.then(() => { done = true; }); await new Promise(r2 => setTimeout(r2, 50)); return done; }, 60_000),
+      'the connection cut by the loss is closed');
+    proxy.restore();
+    assert.ok(await waitFor(async () => (await roundTrip({ port }, data).catch(() => '')) === sha(data), 60_000), 'new connections work after the restore');
     await runCli(['forward', 'rm', '--in', mount.mountpoint, 'all'], { env: mount.env });
   });
 });
