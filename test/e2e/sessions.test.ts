@@ -215,6 +215,31 @@ describe('detached sessions through a mount (rmount session)', { skip: fuseSkipR
     assert.equal(missing.code, 127, 'a missing command answers as the shell does');
   });
 
+  it('in a terminal, attach goes raw and Ctrl-P Ctrl-Q detaches, leaving the session running', LONG, async () => {
+    const name = `keys-${tag}`;
+    await start(['--name', name, '-t', '--', 'sh', '-c', 'while read line; do echo "got: $line"; done']);
+    // script(1) gives the attaching CLI a real terminal, as a user's shell would.
+    const argv = [process.execPath, '--import', TSX, `${ROOT}src/cli/run.ts`, 'session', 'attach', '--in', m.mountpoint, name].map(a => `'${a.replace(/'/g, `'\\''`)}'`).join(' ');
+    const child = spawn('script', ['-qfec', argv, '/dev/null'], { env: { ...process.env, ...m.env }, stdio: 'pipe' });
+    let seen = '';
+    child.stdout.on('data', (b: Buffer) => { seen += b.toString(); });
+    child.stderr.on('data', (b: Buffer) => { seen += b.toString(); });
+    const done = new Promise<number | null>(resolve => child.on('close', code => resolve(code)));
+    try {
+      assert.ok(await waitFor(async () => (await list()).find(s => s.name === name)?.clients === 1, 60_000), 'attached');
+      child.stdin.write(`hello ${tag}\r`);
+      assert.ok(await waitFor(() => seen.includes(`got: hello ${tag}`), 30_000), `the session answered: ${seen}`);
+      child.stdin.write(Buffer.from([0x10, 0x11]));
+      assert.equal(await done, 0, seen);
+      assert.match(seen, /detached from session/);
+    } finally {
+      child.kill('SIGKILL');
+    }
+    const s = (await list()).find(x => x.name === name);
+    assert.equal(s?.state, 'running');
+    assert.equal(s?.clients, 0);
+  });
+
   it('sessions outlive the mount daemon: killed, mounted again, still listed and attachable', LONG, async () => {
     const name = `survivor-${tag}`;
     await start(['--name', name, '--', 'sh', '-c', 'echo still here; exec sleep 600']);
