@@ -5,11 +5,11 @@
  */
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
-import { readdir, readFile } from 'node:fs/promises';
 import { createServer, connect, type Server, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { goSkipReason } from '../agent/agent-binary.ts';
+import { agentPids } from '../helpers/agent-procs.ts';
 import { runCli, type CliResult } from '../helpers/cli.ts';
 import { fuseSkipReason, mountFor, waitFor, type TestMount } from '../helpers/mount.ts';
 import { renderClientConfig, sshdSkipReason, startSshd, type AfterHook } from '../helpers/sshd.ts';
@@ -19,15 +19,7 @@ import { tempDir } from '../helpers/tmp.ts';
 
 const LONG = { timeout: 300_000 };
 
-async function hostPids(): Promise<Set<number>> {
-  const pids = new Set<number>();
-  for (const name of await readdir('/proc')) {
-    if (!/^\d+$/.test(name)) continue;
-    const argv = (await readFile(`/proc/${name}/cmdline`, 'utf8').catch(() => '')).split('\0');
-    if (argv[1] === 'host' && /rmount|agent/.test(argv[0] ?? '')) pids.add(Number(name));
-  }
-  return pids;
-}
+const hostPids = (): Promise<Set<number>> => agentPids('host');
 
 /** A server that answers each connection with the SHA-256 of all it received, after the client's end. */
 async function hashServer(hook: AfterHook, at: { port: number } | { path: string }): Promise<Server> {

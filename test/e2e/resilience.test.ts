@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { goSkipReason } from '../agent/agent-binary.ts';
+import { agentPids } from '../helpers/agent-procs.ts';
 import { startFaultProxy, type FaultProxy } from '../helpers/fault-proxy.ts';
 import { alive, cliFor, fuseSkipReason, mountFor, waitFor, type TestMount } from '../helpers/mount.ts';
 import { renderClientConfig, sshdSkipReason, startSshd, type AfterHook, type SshdFixture } from '../helpers/sshd.ts';
@@ -169,16 +170,7 @@ for (const [label, agent] of [['sftp subsystem', 'no'], ['rmount-agent', 'yes']]
   });
 }
 
-/** PIDs of rmount-agent durable-session keepers running on this machine (the test sshd's remote). */
-async function keeperPids(): Promise<Set<number>> {
-  const pids = new Set<number>();
-  for (const name of await readdir('/proc')) {
-    if (!/^\d+$/.test(name)) continue;
-    const argv = (await readFile(`/proc/${name}/cmdline`, 'utf8').catch(() => '')).split('\0');
-    if (argv[1] === 'sftp-keeper') pids.add(Number(name));
-  }
-  return pids;
-}
+const keeperPids = (): Promise<Set<number>> => agentPids('sftp-keeper');
 
 /** The keepers that appeared since `before` (started for the mount under test). */
 async function newKeepers(before: Set<number>): Promise<number[]> {

@@ -6,11 +6,12 @@
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
+import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { goSkipReason } from '../agent/agent-binary.ts';
+import { agentPids } from '../helpers/agent-procs.ts';
 import { runCli, type CliResult } from '../helpers/cli.ts';
 import { alive, fuseSkipReason, mountFor, waitFor, type TestMount } from '../helpers/mount.ts';
 import { sshdSkipReason, startSshd, type AfterHook, type SshdFixture } from '../helpers/sshd.ts';
@@ -20,16 +21,7 @@ const LONG = { timeout: 300_000 };
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const TSX = import.meta.resolve('tsx');
 
-/** PIDs of rmount-agent process hosts running here (the test sshd's remote is this machine). */
-async function hostPids(): Promise<Set<number>> {
-  const pids = new Set<number>();
-  for (const name of await readdir('/proc')) {
-    if (!/^\d+$/.test(name)) continue;
-    const argv = (await readFile(`/proc/${name}/cmdline`, 'utf8').catch(() => '')).split('\0');
-    if (argv[1] === 'host' && /rmount|agent/.test(argv[0] ?? '')) pids.add(Number(name));
-  }
-  return pids;
-}
+const hostPids = (): Promise<Set<number>> => agentPids('host');
 
 /** A CLI process left running (an attach), with what it printed so far. */
 interface Running {
