@@ -41,7 +41,7 @@ export async function serveMount(dest: Destination, mountpointArg: string, optio
   const mountpoint = await canonicalMountpoint(mountpointArg);
   const { logsToRuntimeFile, ...start } = options;
   const mount = await startMount(dest, mountpoint, { ...start, logFile: logsToRuntimeFile ? runtimeFiles(dir, mountpoint).log : '' });
-  const control = await serveMountControl(mount, dest.raw, dir, options.log, options.mount.opTimeoutMs).catch(async (error: unknown) => {
+  const control = await serveMountControl(mount, dest.raw, dir, options.log, options.mount.opTimeoutMs, options.mount.agent !== 'no').catch(async (error: unknown) => {
     await mount.stop();
     throw error;
   });
@@ -55,7 +55,7 @@ export async function serveMount(dest: Destination, mountpointArg: string, optio
 }
 
 /** Serves the mount's control socket and records its path in the mount's runtime record. */
-async function serveMountControl(mount: RunningMount, destination: string, dir: string, log: Logger, linkTimeoutMs: number): Promise<ControlServer> {
+async function serveMountControl(mount: RunningMount, destination: string, dir: string, log: Logger, linkTimeoutMs: number, warmHost: boolean): Promise<ControlServer> {
   const record = await readRecord(dir, mount.mountpoint);
   // Sessions live in rmount-agent's process host on the remote, reached over the mount's own
   // connection on first use; the host outlives this daemon.
@@ -67,8 +67,9 @@ async function serveMountControl(mount: RunningMount, destination: string, dir: 
   const forwards = new ForwardSet(preferBackendDial(mount.backend, agentTransport(() => hosts.get()), log), log);
   let heldHere: DaemonSessionHost | undefined;
   // Connected at once, so the first exec and stub already go through the host (a failure here only
-  // means they use the backend, and sessions try again when asked).
-  void hosts.get().catch(error => log.debug('the agent\'s process host is not available; exec uses the backend', error));
+  // means they use the backend, and sessions try again when asked). Not with -o agent=no: that
+  // user asked for no agent, which then runs only for sessions and forwards, when asked.
+  if (warmHost) void hosts.get().catch(error => log.debug('the agent\'s process host is not available; exec uses the backend', error));
   void mount.ended.then(async () => {
     await forwards.close().catch(() => {});
     hosts.close();
