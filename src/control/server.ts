@@ -18,15 +18,17 @@ import { randomBytes } from 'node:crypto';
 import { chmod, lstat, readFile, rm, stat, unlink } from 'node:fs/promises';
 import { createServer, type Server, type Socket } from 'node:net';
 import { dirname, join } from 'node:path';
-import { waitLinkReady, type Backend } from '../remote/backend.ts';
+import type { Backend } from '../remote/backend.ts';
 import type { ExecOptions, Session } from '../remote/session.ts';
 import type { WorkspaceStats } from '../workspacefs/stats.ts';
 import type { Logger } from '../remote/log.ts';
 import {
-  CHANNEL, FrameDecoder, LineDecoder, MAX_FRAME, PROTOCOL_VERSION, encodeControl, encodeFrame, parseEnvelope, renderEnvelope,
-  type Envelope, type ExecRequest, type Frame, type HealthPayload, type MountStatusPayload, type WireError,
+  LineDecoder, PROTOCOL_VERSION, encodeControl, parseEnvelope, renderEnvelope,
+  type Envelope, type ExecRequest, type HealthPayload, type MountStatusPayload, type WireError,
 } from './protocol.ts';
 import { linkReport } from './link-report.ts';
+import { ExecRelay } from './exec-relay.ts';
+import { wireError } from './wire-error.ts';
 import { SESSION_REQUESTS, SessionRelay, type AttachRequest } from './session-ops.ts';
 import type { SessionHost } from '../sessions/types.ts';
 import { SessionError } from '../sessions/errors.ts';
@@ -78,8 +80,6 @@ export interface ControlServer {
   close(): Promise<void>;
 }
 
-const SIGNALS = new Set(['SIGHUP', 'SIGINT', 'SIGQUIT', 'SIGTERM', 'SIGKILL', 'SIGUSR1', 'SIGUSR2', 'SIGWINCH', 'SIGCONT', 'SIGSTOP', 'SIGTSTP']);
-
 /** Starts serving `target` on `options.socketPath` (a stale socket file there is replaced). */
 export async function serveControl(target: ControlTarget, options: ControlServerOptions): Promise<ControlServer> {
   const state = new ServerState(target, options);
@@ -95,10 +95,9 @@ class ServerState implements ControlServer {
   readonly #degradedForMs: number;
   readonly #server: Server;
   readonly #sockets = new Set<Socket>();
-  readonly #sessions = new Set<Session>();
+  readonly #execs: ExecRelay;
   #closing: Promise<void> | undefined;
   readonly #sessionRelay: SessionRelay;
-  #execStarted = 0;
   #timeoutsSeen = 0;
   #lastTimeoutAt = 0;
 
@@ -109,6 +108,7 @@ class ServerState implements ControlServer {
     this.#authTimeoutMs = options.authTimeoutMs ?? 5000;
     this.#degradedForMs = options.degradedForMs ?? 30_000;
     this.#server = createServer(socket => this.#accept(socket));
+    this.#execs = new ExecRelay({ backend: target.backend, log: options.log, linkTimeoutMs: target.linkTimeoutMs, run: target.run });
     const sessions = target.sessions;
     this.#sessionRelay = new SessionRelay(sessions ?? (() => Promise.reject(new SessionError('ERR_NO_SESSIONS', `the mount on ${target.mountpoint} cannot hold sessions`, {
       suggestion: 'sessions need rmount-agent on the remote; start one with --in DESTINATION instead',
@@ -168,7 +168,7 @@ class ServerState implements ControlServer {
   close(): Promise<void> {
     this.#closing ??= (async () => {
       const closed = new Promise<void>(resolve => this.#server.close(() => resolve()));
-      for (const session of this.#sessions) void session.kill('SIGHUP').catch(() => {}).finally(() => session.close());
+      this.#execs.hangUpAll();
       for (const socket of this.#sockets) socket.destroy();
       await closed;
       await rm(this.socketPath, { force: true }).catch(() => {});
@@ -196,7 +196,7 @@ class ServerState implements ControlServer {
       remoteBytesRead: stats.remoteBytesRead, remoteBytesWritten: stats.remoteBytesWritten,
       cacheHits: hits, cacheMisses: misses, cacheHitRatio: hits + misses === 0 ? null : hits / (hits + misses),
       watch: t.watching,
-      execRunning: this.#sessions.size, execStarted: this.#execStarted,
+      execRunning: this.#execs.sessions.size, execStarted: this.#execs.started,
     };
   }
 
@@ -244,7 +244,7 @@ class ServerState implements ControlServer {
           }
           if (envelope.type === 'exec') {
             socket.removeListener('data', onData);
-            this.#exec(socket, envelope.payload as ExecRequest, lines.takeRest());
+            this.#execs.serve(socket, envelope.payload as ExecRequest, lines.takeRest());
             return;
           }
           if (envelope.type === 'session-attach') {
@@ -309,117 +309,6 @@ class ServerState implements ControlServer {
     socket.end(renderEnvelope('error', error));
     setTimeout(() => socket.destroy(), 1000).unref();
   }
-
-  /** Runs one exec request; the connection is in framed mode from here on. */
-  #exec(socket: Socket, request: ExecRequest, early: Buffer): void {
-    const frames = new FrameDecoder();
-    const queued: Frame[] = [];
-    let session: Session | undefined;
-    let exited = false;
-    const fail = (error: unknown): void => {
-      if (socket.writable) socket.end(encodeControl({ error: wireError(error) }));
-    };
-    const onFrame = (frame: Frame): void => {
-      if (session === undefined) {
-        queued.push(frame);
-        return;
-      }
-      const s = session;
-      if (frame.channel === CHANNEL.stdin) {
-        if (frame.payload.length === 0) s.stdin.end();
-        else if (!s.stdin.writableEnded && !s.stdin.write(frame.payload)) {
-          socket.pause();
-          s.stdin.once('drain', () => socket.resume());
-        }
-      } else if (frame.channel === CHANNEL.control) {
-        let message: { resize?: { cols: number; rows: number }; signal?: string };
-        try {
-          message = JSON.parse(frame.payload.toString('utf8')) as typeof message;
-        } catch {
-          return;
-        }
-        if (message.resize !== undefined) s.resize(message.resize.cols, message.resize.rows);
-        if (typeof message.signal === 'string' && SIGNALS.has(message.signal)) {
-          void s.kill(message.signal as NodeJS.Signals).catch(error => this.#log.debug('exec: signal failed', error));
-        }
-      }
-    };
-    const onData = (chunk: Buffer): void => {
-      try {
-        for (const frame of frames.push(chunk)) onFrame(frame);
-      } catch (error) {
-        this.#log.warn('control: bad frame, dropping the exec connection', error);
-        socket.destroy();
-      }
-    };
-    socket.on('data', onData);
-    socket.on('close', () => {
-      if (session === undefined || exited) return;
-      // The client went away (killed, Ctrl-\): hang the command up as a terminal would.
-      const s = session;
-      void s.kill('SIGHUP').catch(() => {}).finally(() => setTimeout(() => s.close(), 2000).unref());
-    });
-    if (early.length > 0) onData(early);
-    socket.resume();
-
-    const argv = Array.isArray(request?.argv) ? request.argv.filter((a): a is string => typeof a === 'string') : [];
-    if (argv.length === 0 || argv.length !== request.argv.length) {
-      fail(Object.assign(new Error('exec needs argv, an array of strings'), { code: 'ERR_USAGE' }));
-      return;
-    }
-    const options: Parameters<Backend['exec']>[1] = {};
-    if (typeof request.cwd === 'string') options.cwd = request.cwd;
-    if (request.env !== undefined) options.env = request.env;
-    if (request.pty !== undefined) options.pty = request.pty;
-    // Like a file operation, an exec waits for a link that is down, up to the mount's timeout.
-    // The wait is not the exec's own signal: that one would kill the command once it runs.
-    const backend = this.#target.backend;
-    // Through the agent's host when it is connected; a command it cannot start (not found, say)
-    // goes the backend's way too, so the shell's own answer (127, its message) is what users see.
-    const start = async (): Promise<Session> => {
-      const viaHost = this.#target.run?.(argv, options);
-      if (viaHost !== undefined) {
-        try {
-          return await viaHost;
-        } catch (error) {
-          this.#log.debug('exec: the agent host did not start the command; using the backend', error);
-        }
-      }
-      return backend.exec(argv, options);
-    };
-    waitLinkReady(backend, AbortSignal.timeout(this.#target.linkTimeoutMs ?? 30_000)).then(start).then(s => {
-      session = s;
-      this.#sessions.add(s);
-      this.#execStarted++;
-      if (socket.destroyed) {
-        void s.kill('SIGHUP').catch(() => {}).finally(() => s.close());
-      }
-      socket.write(encodeControl({ started: { pty: s.pty } }));
-      forward(s.stdout, CHANNEL.stdout, socket);
-      forward(s.stderr, CHANNEL.stderr, socket);
-      for (const frame of queued.splice(0)) onFrame(frame);
-      void s.wait().then(status => {
-        exited = true;
-        this.#sessions.delete(s);
-        if (socket.writable) socket.end(encodeControl({ exit: status }));
-        s.close();
-      });
-    }, fail);
-  }
-}
-
-/** Copies a session stream into frames on `socket`, holding the stream while the socket is full. */
-function forward(from: NodeJS.ReadableStream, channel: typeof CHANNEL.stdout | typeof CHANNEL.stderr, socket: Socket): void {
-  from.on('data', (chunk: Buffer) => {
-    if (socket.destroyed) return;
-    let ok = true;
-    for (let off = 0; off < chunk.length; off += MAX_FRAME) ok = socket.write(encodeFrame(channel, chunk.subarray(off, off + MAX_FRAME)));
-    if (!ok) {
-      from.pause();
-      socket.once('drain', () => from.resume());
-    }
-  });
-  from.on('error', () => {});
 }
 
 /** Undefined when `path` is a regular file of ours (or root's) holding `nonce`; else why not. */
@@ -439,11 +328,3 @@ async function checkOwnership(path: string, nonce: string): Promise<string | und
   }
 }
 
-function wireError(error: unknown): WireError {
-  const e = error as { code?: unknown; message?: unknown; suggestion?: unknown };
-  return {
-    code: typeof e?.code === 'string' ? e.code : 'ERR_EXEC',
-    message: typeof e?.message === 'string' ? e.message : String(error),
-    ...(typeof e?.suggestion === 'string' && e.suggestion !== '' ? { suggestion: e.suggestion } : {}),
-  };
-}

@@ -116,7 +116,7 @@ async function watchRemote(files: FileClient, root: string, filesystem: Workspac
     return await files.watch(root, events => {
       for (const e of events) {
         if (e.rescan) filesystem.flushCaches();
-        else filesystem.invalidate(e.path);
+        else filesystem.invalidate(e.path, e.kinds);
       }
     });
   } catch (error) {

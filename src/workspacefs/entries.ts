@@ -1,6 +1,6 @@
 import type { Entry } from '../fuse/operations.ts';
 import { FsError } from '../remote/fs-error.ts';
-import type { FileStat } from '../remote/file-client.ts';
+import type { FileStat, WatchEventKind } from '../remote/file-client.ts';
 import { placeholderDirStat, type Attributes } from './attributes.ts';
 import type { VfsCore } from './core.ts';
 import type { Node } from './inode-table.ts';
@@ -157,10 +157,15 @@ export class Entries {
   }
 
   /**
-   * Remote `path` changed (a watch event): what the caches know about it goes, and the kernel is
-   * told. Paths outside the root are ignored.
+   * Remote `path` changed (a watch event, `kinds` saying how when known): what the caches know
+   * about it goes, and the kernel is told. Paths outside the root are ignored.
+   *
+   * The kernel's entry for a name we know is dropped only when the name went away or now names
+   * something else (removed, renamed), or, when the kinds are unknown, for what is not a folder:
+   * dropping a folder's entry unhashes its dentry, and every process whose current folder it is
+   * then gets ENOENT from getcwd ("(deleted)"), as after a mkdir whose own watch echo comes back.
    */
-  remoteChanged(path: string): void {
+  remoteChanged(path: string, kinds?: readonly WatchEventKind[]): void {
     const { table, opts } = this.#core;
     const root = opts.root;
     if (path !== root && !path.startsWith(root === '/' ? '/' : `${root}/`)) return;
@@ -182,7 +187,8 @@ export class Entries {
     this.#listings.changed(node.ino);
     if (parent !== undefined) {
       this.#listings.changed(parent.ino);
-      this.#notices.entry(parent.ino, names[names.length - 1]!);
+      const gone = kinds === undefined ? !node.isDir : kinds.includes('remove') || kinds.includes('rename');
+      if (gone) this.#notices.entry(parent.ino, names[names.length - 1]!);
     }
     this.#notices.inode(node.ino);
   }
@@ -195,7 +201,9 @@ export class Entries {
       this.#attrs.expire(node);
       this.#notices.inode(node.ino);
       for (const [name, child] of node.children) {
-        this.#notices.entry(node.ino, name);
+        // Not a folder's entry: that would unhash the current folder of every process in it
+        // (see remoteChanged); its inode is told below, and its listing is gone.
+        if (!child.isDir) this.#notices.entry(node.ino, name);
         pending.push(child);
       }
     }

@@ -3,7 +3,7 @@ import {
   type AttrReply, type ConnectionInfo, type CreateReply, type DirentOut, type DirentPlusOut,
   type Entry, type FuseNotifier, type FuseOperations, type OpenReply, type RequestContext, type SetattrIn,
 } from '../fuse/operations.ts';
-import { S_IFLNK, S_IFMT, S_IFREG, type FileClient, type OpenFlags, type StatFs } from '../remote/file-client.ts';
+import { S_IFLNK, S_IFMT, S_IFREG, type FileClient, type OpenFlags, type StatFs, type WatchEventKind } from '../remote/file-client.ts';
 import { FsError, isFsError } from '../remote/fs-error.ts';
 import type { AttrSource } from './attr-source.ts';
 import { permits, W_OK, type Attributes } from './attributes.ts';
@@ -94,8 +94,8 @@ export class WorkspaceFilesystem implements FuseOperations {
    * Drops what the caches know about remote `path` and tells the kernel (for remote change
    * events, e.g. the agent's watch). Paths outside the root are ignored.
    */
-  invalidate(path: string): void {
-    this.#entries.remoteChanged(path);
+  invalidate(path: string, kinds?: readonly WatchEventKind[]): void {
+    this.#entries.remoteChanged(path, kinds);
     this.#notices.sendSoon();
   }
 

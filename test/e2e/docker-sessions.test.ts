@@ -219,13 +219,12 @@ describe('sessions, exec and forwards in a network-less container mounted with t
       `/work/sub dir/deeper\n${odd.map(x => `<${x}>`).join('\n')}\n`);
   });
 
-  it('a folder just made through the mount can at once be the current folder of a CLI started in it', {
-    ...CASE,
-    todo: 'the watch echo of the mkdir (workspacefs remoteChanged → invalEntry of the new name) unhashes its dentry ' +
-      'about 40 ms later: getcwd() of a process in it fails with ENOENT until the name is looked up again',
-  }, async () => {
+  it('a folder just made through the mount stays the current folder of a process in it after the watch reports it', CASE, async () => {
     const local = join(m.mountpoint, `fresh-${tag}`);
     await mkdir(local);
+    // The agent's watch reports the mkdir back about 40 ms later; that report must not unhash the
+    // folder's dentry (getcwd would then fail with ENOENT for every process in it).
+    await new Promise(resolve => setTimeout(resolve, 1000));
     const r = await cli(['session', 'start', '--name', `fresh-${tag}`, '--', 'pwd'], local);
     assert.equal(r.code, 0, r.stderr.split('\n').find(line => /Error/.test(line)) ?? r.stderr);
   });

@@ -173,7 +173,10 @@ function clientSuite(name: string, skip: string | false, resizes: boolean, mount
       const out = r.stdout.toString();
       assert.match(out, /TTY-YES/, out);
       const sizes = [...out.matchAll(/^(\d+ \d+)\r*$/gm)].map(s => s[1]);
-      assert.deepEqual(sizes, resizes ? ['30 100', '50 132'] : ['30 100', '30 100'], out);
+      // The local backend's own exec cannot resize; through the agent's host (once the mount
+      // has connected to it) it can, so there either answer is right.
+      if (resizes) assert.deepEqual(sizes, ['30 100', '50 132'], out);
+      else assert.ok(sizes[0] === '30 100' && (sizes[1] === '30 100' || sizes[1] === '50 132'), out);
       assert.match(out, /got go/, out);
       assert.match(out, /STATUS 0/, out);
     });

@@ -51,6 +51,23 @@ describe('Entries', () => {
     assert.throws(() => makeParts({ negativeTimeoutMs: 0 }).entries.negative('lookup'), { code: 'ENOENT' });
   });
 
+  it('a folder\'s kernel entry stays when it only changed (its dentry may be a process\'s current folder), and goes when it was removed', async () => {
+    const { client, core, entries, notices, kernel } = makeParts();
+    await client.mkdir('/work/d');
+    const dir = entries.node(core.table.root, 'd', await client.lstat('/work/d'));
+    entries.remoteChanged('/work/d', ['create']);
+    entries.remoteChanged('/work/d', ['modify', 'attrib']);
+    entries.remoteChanged('/work/d');
+    notices.sendSoon();
+    await new Promise(resolve => setImmediate(resolve));
+    assert.deepEqual(kernel.calls.filter(c => c.startsWith('entry')), []);
+    assert.ok(kernel.calls.includes(`inode ${dir.ino}`));
+    entries.remoteChanged('/work/d', ['remove']);
+    notices.sendSoon();
+    await new Promise(resolve => setImmediate(resolve));
+    assert.deepEqual(kernel.calls.filter(c => c.startsWith('entry')), [`entry ${core.table.root.ino} d`]);
+  });
+
   it('a remote change of a known path expires it and tells the kernel about the name and the inode', async () => {
     const { client, core, entries, notices, kernel, attrs } = makeParts();
     client.put('/work/f', 'x');
