@@ -22,7 +22,10 @@ export type Ssh2Error = Error & { level?: string; code?: string; description?: s
 export function connectTcp(host: string, port: number, signal: AbortSignal): Promise<Socket> {
   return new Promise((resolve, reject) => {
     if (signal.aborted) return reject(signal.reason);
-    const socket = netConnect({ host, port });
+    // No Nagle, as OpenSSH sets TCP_NODELAY for interactive use: every request over the mount
+    // (a forward's open, an exec) is small, and one sent while the last is unacknowledged would
+    // otherwise wait for the peer's delayed ACK, up to 40 ms.
+    const socket = netConnect({ host, port, noDelay: true });
     const onAbort = (): void => { socket.destroy(); reject(signal.reason); };
     signal.addEventListener('abort', onAbort, { once: true });
     socket.once('connect', () => {
