@@ -166,7 +166,10 @@ function execSuite(name: string, skip: string | false, resizes: boolean, mountIt
       assert.match(out, /TTY-YES/, out);
       // Two terminals in a row: each turns \n into \r\n.
       const sizes = [...out.matchAll(/^(\d+ \d+)\r*$/gm)].map(x => x[1]);
-      assert.deepEqual(sizes, resizes ? ['30 100', '50 132'] : ['30 100', '30 100'], out);
+      // The local backend's own exec cannot resize; through the agent's host (once the mount
+      // has connected to it) it can, so there either answer is right.
+      if (resizes) assert.deepEqual(sizes, ['30 100', '50 132'], out);
+      else assert.ok(sizes[0] === '30 100' && (sizes[1] === '30 100' || sizes[1] === '50 132'), out);
       assert.match(out, /EXIT 0/, out);
     });
 
