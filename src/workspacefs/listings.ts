@@ -203,13 +203,16 @@ export class Listings {
     record.promise = (async (): Promise<Listing> => {
       try {
         let entries: DirEntry[];
+        // The listing is as old as the request, not its answer: a change made on the remote while
+        // a slow readdir was under way must show within one lifetime of the change.
+        const askedAt = this.#core.opts.now();
         try {
           entries = await caller.call('readdir', path, () => client.readdir(path));
         } catch (error) {
           if (!prefetched && isFsError(error, 'ENOENT') && dir !== table.root && table.pathOf(dir) === path) this.vanished(dir);
           throw error;
         }
-        return this.#store(dir, path, entries, dirs, generation, prefetched);
+        return this.#store(dir, path, entries, dirs, generation, prefetched, askedAt);
       } finally {
         if (this.#inFlight.get(ino) === record) this.#inFlight.delete(ino);
       }
@@ -229,9 +232,9 @@ export class Listings {
     this.#notices.entry(parent.ino, name);
   }
 
-  #store(dir: Node, path: string, entries: DirEntry[], dirs: DirCache, generation: number, prefetched: boolean): Listing {
+  #store(dir: Node, path: string, entries: DirEntry[], dirs: DirCache, generation: number, prefetched: boolean, askedAt: number): Listing {
     const { table, handles } = this.#core;
-    const listing = dirs.set(dir.ino, path, entries, generation, prefetched);
+    const listing = dirs.set(dir.ino, path, entries, generation, prefetched, askedAt);
     if (dirs !== this.#dirs || generation !== dirs.generation(dir.ino) || table.pathOf(dir) !== path) return listing;
     for (const { name, stat } of entries) {
       const child = table.child(dir, name);

@@ -16,6 +16,17 @@ describe('Listings', () => {
     assert.equal(listings.cached(root.ino), one);
   });
 
+  it('a listing is as old as its request: one that took long expires a lifetime after it was asked for', async () => {
+    const { client, core, listings, clock } = makeParts({ dirTimeoutMs: 1000 }, { latencyMs: 2 });
+    client.put('/work/a', 'x');
+    const fetching = listings.fetch(core.table.root, '/work');
+    clock.advance(800); // the answer comes 0.8 s after the question
+    await fetching;
+    assert.notEqual(listings.cached(core.table.root.ino), undefined);
+    clock.advance(300);
+    assert.equal(listings.cached(core.table.root.ino), undefined, '1.1 s after the request, not 0.3 s after the answer');
+  });
+
   it('a listing read while the folder changed through us is returned, not kept', async () => {
     const { client, core, listings } = makeParts({}, { latencyMs: 2 });
     client.put('/work/a', 'x');
