@@ -7,7 +7,8 @@
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
-import { mkdir, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import { createServer as createHttpServer, get as httpGet } from 'node:http';
 import { connect } from 'node:net';
 import { join } from 'node:path';
@@ -134,8 +135,7 @@ describe('sessions, exec and forwards in a network-less container mounted with t
     process.env.DOCKER_HOST = d.host;
     process.env.RMOUNT_AGENT_DIST = await testAgentDist();
     box = await d.run({ args: ['-w', '/work'] });
-    // Made before the mount: a folder made through it cannot be a new process's current folder
-    // until its name is looked up again (see the todo case below).
+    // Made in the container, so the subfolder case starts from a folder the mount has not seen.
     await inBox('mkdir -p "/work/sub dir/deeper"');
     m = await mountFor(hook, `docker://${box}/work`, { o: ['agent=yes'] });
     // Registered after the mount, so it runs before the unmount (the hook runs last in, first
@@ -329,5 +329,20 @@ describe('sessions, exec and forwards in a network-less container mounted with t
     assert.equal(f?.connections, 2);
     assert.equal(f?.failures, 0);
     ok(await cli(['forward', 'rm', '--in', m.mountpoint, 'all']), 'forward rm all');
+  });
+  it('a container where the agent cannot run: sessions live in the mount daemon and say so', CASE, async () => {
+    const other = await d.run({ args: ['-w', '/work'] });
+    // No build at all: files go through the agentless client, sessions through the daemon.
+    const noBuilds = await mkdtemp(join(tmpdir(), 'rmount-no-agent-'));
+    hook.after(() => rm(noBuilds, { recursive: true, force: true }));
+    const held = await mountFor(hook, `docker://${other}/work`, { env: { RMOUNT_AGENT_DIST: noBuilds } });
+    const run = (args: string[]): Promise<CliResult> => runCli(args, { env: held.env, timeoutMs: 120_000 });
+    ok(await run(['session', 'start', '--in', held.mountpoint, '--name', `held-${tag}`, '--', 'sh', '-c', 'echo "held in $(pwd)"; exec sleep 600']), 'session start');
+    const ls = await run(['session', 'ls', '--in', held.mountpoint]);
+    assert.match(ok(ls, 'session ls'), new RegExp(`held-${tag}\\s+running`));
+    assert.match(ls.stderr, /live in the mount daemon/);
+    assert.ok(await waitFor(async () => (await run(['session', 'logs', '--in', held.mountpoint, `held-${tag}`])).stdout.toString() === 'held in /work\n', 30_000),
+      'logs replay what it printed');
+    ok(await run(['session', 'rm', '--force', '--in', held.mountpoint, `held-${tag}`]), 'session rm');
   });
 });
