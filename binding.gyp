@@ -4,6 +4,7 @@
     'sources': [
       'native/fuse/addon.c',
       'native/fuse/convert.c',
+      'native/fuse/init-io.c',
       'native/fuse/notify.c',
       'native/fuse/ops.c',
       'native/fuse/reply.c',

@@ -208,6 +208,11 @@ static void fb_gone(struct fb_session *s)
 	fb_call(s, s->cb_closed, 0, NULL);
 }
 
+struct fb_init_watch *fb_session_init_watch(void *userdata)
+{
+	return &((struct fb_session *) userdata)->init_watch;
+}
+
 static void fb_process_one(struct fb_session *s)
 {
 	napi_handle_scope scope;
@@ -529,6 +534,10 @@ napi_value fb_session_mount(napi_env env, napi_callback_info info)
 	}
 
 	fd = fuse_session_fd(s->se);
+	/* Our own device I/O, for FUSE_PARALLEL_DIROPS (init-io.c); plain read/writev otherwise. */
+	s->init_watch.want_parallel = true;
+	if (fuse_session_custom_io(s->se, &fb_init_io, fd) != 0)
+		goto out_unmount_throw;
 	flags = fcntl(fd, F_GETFL);
 	if (flags < 0 || fcntl(fd, F_SETFL, flags | O_NONBLOCK) < 0)
 		goto out_errno;

@@ -2,6 +2,7 @@
 #define FB_SESSION_H
 
 #include "convert.h"
+#include "init-io.h"
 #include "notify.h"
 #include "req.h"
 
@@ -35,6 +36,7 @@ struct fb_session {
 	struct fuse_buf buf;		/* receive buffer, reused for every request */
 	struct fuse_conn_info *conn;	/* libfuse's own; valid until fuse_session_destroy */
 	bool init_pending;		/* init ran; JS has not been told yet */
+	struct fb_init_watch init_watch;	/* see init-io.c */
 	struct fb_req_table reqs;
 	napi_ref cb_request;		/* request(op, id, ctx, ...args) */
 	napi_ref cb_init;		/* init(info) */

@@ -26,6 +26,33 @@ describe('FUSE mount through /dev/fuse', { skip }, () => {
     assert.deepEqual(await readdir(mnt), ['hello.txt']);
   });
 
+  it('lookups in one folder reach the filesystem concurrently (FUSE_PARALLEL_DIROPS)', async t => {
+    // Each lookup waits until a second one is in flight (or a second passes): serialized by the
+    // kernel, at most one ever is.
+    let inFlight = 0;
+    let most = 0;
+    const waiting: (() => void)[] = [];
+    class SlowLookups extends MemoryFs {
+      override async lookup(parent: number, name: string): ReturnType<MemoryFs['lookup']> {
+        inFlight++;
+        most = Math.max(most, inFlight);
+        if (inFlight >= 2) for (const go of waiting.splice(0)) go();
+        await new Promise<void>(resolve => {
+          waiting.push(resolve);
+          if (inFlight >= 2) for (const go of waiting.splice(0)) go();
+          setTimeout(resolve, 1000);
+        });
+        inFlight--;
+        return super.lookup(parent, name);
+      }
+    }
+    const fs = new SlowLookups(0);
+    for (const name of ['a', 'b', 'c', 'd']) fs.add(ROOT_INO, name, name);
+    const { mnt } = await mountFor(t, fs);
+    await Promise.all(['a', 'b', 'c', 'd'].map(name => stat(join(mnt, name))));
+    assert.ok(most >= 2, `lookups in flight at once: ${most}`);
+  });
+
   it('stat reports size and type', async t => {
     const { mnt } = await mountFor(t, helloFs());
     const st = await stat(join(mnt, 'hello.txt'));
