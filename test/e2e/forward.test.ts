@@ -12,9 +12,8 @@ import { goSkipReason } from '../agent/agent-binary.ts';
 import { agentPids } from '../helpers/agent-procs.ts';
 import { runCli, type CliResult } from '../helpers/cli.ts';
 import { fuseSkipReason, mountFor, waitFor, type TestMount } from '../helpers/mount.ts';
-import { renderClientConfig, sshdSkipReason, startSshd, type AfterHook } from '../helpers/sshd.ts';
-import { startFaultProxy } from '../helpers/fault-proxy.ts';
-import { writeFile } from 'node:fs/promises';
+import { sshdSkipReason, startSshd, type AfterHook } from '../helpers/sshd.ts';
+import { proxiedSshd } from '../helpers/proxied-sshd.ts';
 import { tempDir } from '../helpers/tmp.ts';
 
 const LONG = { timeout: 300_000 };
@@ -206,19 +205,8 @@ describe('a forward across a lost link', { skip: fuseSkipReason() || sshdSkipRea
     const cleanups: (() => Promise<void> | void)[] = [];
     const hook: AfterHook = { after: fn => { cleanups.push(fn); } };
     t.after(async () => { for (const fn of cleanups.reverse()) await fn(); });
-    const sshd = await startSshd(hook);
-    const proxy = await startFaultProxy(hook, sshd.port);
-    hook.after(() => proxy.restore());
-    const back = await tempDir(hook, 'rmount-back-');
-    const dir = await tempDir(hook, 'rmount-ssh-');
-    const knownHosts = join(dir, 'known_hosts');
-    await writeFile(knownHosts, `[127.0.0.1]:${proxy.port} ${sshd.hostPublicKey}\n`);
-    const config = join(dir, 'ssh_config');
-    await writeFile(config, `${renderClientConfig({ hosts: '127.0.0.1', port: proxy.port, user: sshd.user, identityFile: sshd.userKey, knownHostsFile: knownHosts })}`
-      + '  ServerAliveInterval 1\n  ServerAliveCountMax 3\n');
-    const mount = await mountFor(hook, `ssh://${sshd.user}@127.0.0.1:${proxy.port}${back}`, {
-      o: ['timeout=5'], extraArgs: ['-F', config, '--known-hosts', knownHosts, '-i', sshd.userKey],
-    });
+    const { proxy, dest, extraArgs } = await proxiedSshd(hook);
+    const mount = await mountFor(hook, dest, { o: ['timeout=5'], extraArgs });
     const server = await hashServer(hook, { port: 0 });
     const r = await runCli(['forward', '--in', mount.mountpoint, `0:127.0.0.1:${portOf(server)}`], { env: mount.env, timeoutMs: 120_000 });
     assert.equal(r.code, 0, r.stderr);

@@ -12,8 +12,9 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { goSkipReason } from '../agent/agent-binary.ts';
 import { agentPids } from '../helpers/agent-procs.ts';
 import { startFaultProxy, type FaultProxy } from '../helpers/fault-proxy.ts';
+import { proxiedSshd } from '../helpers/proxied-sshd.ts';
 import { alive, cliFor, fuseSkipReason, mountFor, waitFor, type TestMount } from '../helpers/mount.ts';
-import { renderClientConfig, sshdSkipReason, startSshd, type AfterHook, type SshdFixture } from '../helpers/sshd.ts';
+import { sshdSkipReason, startSshd, type AfterHook, type SshdFixture } from '../helpers/sshd.ts';
 import { tempDir } from '../helpers/tmp.ts';
 
 /** The mount's op timeout in these tests (seconds): short, so the outage cases stay quick. */
@@ -58,18 +59,7 @@ for (const [label, agent] of [['sftp subsystem', 'no'], ['rmount-agent', 'yes']]
     let extraArgs: string[];
 
     before(async () => {
-      sshd = await startSshd(hook);
-      proxy = await startFaultProxy(hook, sshd.port);
-      back = await tempDir(hook, 'rmount-back-');
-      const dir = await tempDir(hook, 'rmount-ssh-');
-      const knownHosts = join(dir, 'known_hosts');
-      await writeFile(knownHosts, `[127.0.0.1]:${proxy.port} ${sshd.hostPublicKey}\n`);
-      const config = join(dir, 'ssh_config');
-      // Short keepalives, so a blackhole is noticed in seconds rather than OpenSSH-style never.
-      await writeFile(config, `${renderClientConfig({ hosts: '127.0.0.1', port: proxy.port, user: sshd.user, identityFile: sshd.userKey, knownHostsFile: knownHosts })}`
-        + '  ServerAliveInterval 1\n  ServerAliveCountMax 3\n');
-      dest = `ssh://${sshd.user}@127.0.0.1:${proxy.port}${back}`;
-      extraArgs = ['-F', config, '--known-hosts', knownHosts, '-i', sshd.userKey];
+      ({ sshd, proxy, back, dest, extraArgs } = await proxiedSshd(hook));
     }, LONG);
     after(async () => {
       proxy?.restore();
@@ -207,17 +197,7 @@ describe('rmount-agent durable sessions across link faults', { skip: fuseSkipRea
   const TAIL = SIZE - 4096;
 
   before(async () => {
-    const sshd = await startSshd(hook);
-    proxy = await startFaultProxy(hook, sshd.port);
-    back = await tempDir(hook, 'rmount-back-');
-    const dir = await tempDir(hook, 'rmount-ssh-');
-    const knownHosts = join(dir, 'known_hosts');
-    await writeFile(knownHosts, `[127.0.0.1]:${proxy.port} ${sshd.hostPublicKey}\n`);
-    const config = join(dir, 'ssh_config');
-    await writeFile(config, `${renderClientConfig({ hosts: '127.0.0.1', port: proxy.port, user: sshd.user, identityFile: sshd.userKey, knownHostsFile: knownHosts })}`
-      + '  ServerAliveInterval 1\n  ServerAliveCountMax 3\n');
-    dest = `ssh://${sshd.user}@127.0.0.1:${proxy.port}${back}`;
-    extraArgs = ['-F', config, '--known-hosts', knownHosts, '-i', sshd.userKey];
+    ({ proxy, back, dest, extraArgs } = await proxiedSshd(hook));
   }, LONG);
   after(async () => {
     proxy?.restore();
