@@ -202,6 +202,28 @@ function toError(envelope: Envelope): ControlError {
   return new ControlError('ERR_PROTOCOL', `unexpected "${envelope.type}" answer on the control socket`);
 }
 
+/**
+ * What is written to it goes to the command on `socket` as stdin frames (split at MAX_FRAME,
+ * held while the socket is full); ending it sends the empty frame that is end-of-file.
+ */
+export function framedInput(socket: Socket): Writable {
+  const input = new Writable({
+    write: (chunk: Buffer, _encoding, callback) => {
+      if (socket.destroyed) return callback();
+      let last = true;
+      for (let off = 0; off < chunk.length; off += MAX_FRAME) last = socket.write(encodeFrame(CHANNEL.stdin, chunk.subarray(off, off + MAX_FRAME)));
+      if (last) callback();
+      else socket.once('drain', () => callback());
+    },
+    final: callback => {
+      if (!socket.destroyed) socket.write(encodeFrame(CHANNEL.stdin, Buffer.alloc(0)));
+      callback();
+    },
+  });
+  input.on('error', () => {});
+  return input;
+}
+
 /** A remote command reached through the control socket, shaped like any backend's Session. */
 class SocketSession implements Session {
   readonly stdin: Writable;
@@ -222,20 +244,7 @@ class SocketSession implements Session {
       this.#settleStart = error => (error === undefined ? resolve() : reject(error));
     });
     this.#exited = new Promise(resolve => { this.#settleExit = resolve; });
-    this.stdin = new Writable({
-      write: (chunk: Buffer, _encoding, callback) => {
-        if (socket.destroyed) return callback();
-        let last = true;
-        for (let off = 0; off < chunk.length; off += MAX_FRAME) last = socket.write(encodeFrame(CHANNEL.stdin, chunk.subarray(off, off + MAX_FRAME)));
-        if (last) callback();
-        else socket.once('drain', () => callback());
-      },
-      final: callback => {
-        if (!socket.destroyed) socket.write(encodeFrame(CHANNEL.stdin, Buffer.alloc(0)));
-        callback();
-      },
-    });
-    this.stdin.on('error', () => {});
+    this.stdin = framedInput(socket);
     socket.on('close', () => this.#end({ code: null, signal: null }, new ControlError('ERR_CONNECTION', 'the mount daemon closed the control connection')));
   }
 

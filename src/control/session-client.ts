@@ -3,11 +3,11 @@
  * any SessionHost: `rmount session` inside a mount uses the mount's connection to the remote.
  * Each request is one short control connection; an attachment holds its own.
  */
-import { PassThrough, Writable } from 'node:stream';
+import { PassThrough } from 'node:stream';
 import { SessionError } from '../sessions/errors.ts';
 import type { AttachEnd, Attachment, HostHello, SessionHost, SessionInfo, StartRequest } from '../sessions/types.ts';
-import { ControlError, connectControl } from './client.ts';
-import { CHANNEL, FrameDecoder, MAX_FRAME, encodeControl, encodeFrame, type WireError } from './protocol.ts';
+import { ControlError, connectControl, framedInput } from './client.ts';
+import { CHANNEL, FrameDecoder, encodeControl, type WireError } from './protocol.ts';
 
 /** A SessionError from what the daemon answered (its codes are the host's, already upper-cased). */
 function asSessionError(error: unknown): Error {
@@ -119,20 +119,7 @@ export class ControlSessionHost implements SessionHost {
       }
     }).catch(error => { throw asSessionError(error); });
     socket.on('close', finish);
-    const input = new Writable({
-      write: (chunk: Buffer, _encoding, callback) => {
-        if (socket.destroyed) return callback();
-        let last = true;
-        for (let off = 0; off < chunk.length; off += MAX_FRAME) last = socket.write(encodeFrame(CHANNEL.stdin, chunk.subarray(off, off + MAX_FRAME)));
-        if (last) callback();
-        else socket.once('drain', () => callback());
-      },
-      final: callback => {
-        if (!socket.destroyed) socket.write(encodeFrame(CHANNEL.stdin, Buffer.alloc(0)));
-        callback();
-      },
-    });
-    input.on('error', () => {});
+    const input = framedInput(socket);
     try {
       attachment = {
         info: await info,
