@@ -11,6 +11,7 @@ import { AgentHostClient, connectAgentHost } from '../../src/sessions/agent-host
 import { SessionError } from '../../src/sessions/errors.ts';
 import type { StartRequest } from '../../src/sessions/types.ts';
 import { buildAgent, goSkipReason } from '../agent/agent-binary.ts';
+import { connectLocalHost } from './local-host.ts';
 
 /** Polls `cond` (async allowed); fails after a generous bound naming `what`. */
 async function until(cond: () => boolean | Promise<boolean>, what: string): Promise<void> {
@@ -42,17 +43,8 @@ describe('AgentHostClient against a real rmount-agent host', { skip }, () => {
   let dir = '';
 
   /** A fresh connection (`rmount-agent connect --start` on stdio), closed after the test. */
-  async function connect(t: Pick<TestContext, 'after'>): Promise<AgentHostClient> {
-    const child = spawn(agent, ['connect', '--start', '--socket', join(dir, 'host.sock')], { stdio: ['pipe', 'pipe', 'inherit'] });
-    const exited = once(child, 'exit').catch(() => undefined);
-    const client = await connectAgentHost(Duplex.from({ readable: child.stdout, writable: child.stdin }));
-    t.after(async () => {
-      client.close();
-      await client.closed;
-      if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
-      await exited;
-    });
-    return client;
+  function connect(t: Pick<TestContext, 'after'>): Promise<AgentHostClient> {
+    return connectLocalHost(t, agent, join(dir, 'host.sock'));
   }
 
   /** Starts a session; the suite removes every session before it stops the host. */

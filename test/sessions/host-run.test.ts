@@ -4,15 +4,14 @@
  * "connection lost" ending when the host goes away mid-command.
  */
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
-import { once } from 'node:events';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import { Duplex, type Readable } from 'node:stream';
+import type { Readable } from 'node:stream';
 import { after, before, describe, it, type TestContext } from 'node:test';
-import { AgentHostClient, connectAgentHost } from '../../src/sessions/agent-host.ts';
+import type { AgentHostClient } from '../../src/sessions/agent-host.ts';
 import { runOnHost } from '../../src/sessions/host-run.ts';
 import { buildAgent, goSkipReason } from '../agent/agent-binary.ts';
+import { connectLocalHost } from './local-host.ts';
 
 function text(stream: Readable): Promise<string> {
   return new Promise(resolve => {
@@ -29,16 +28,8 @@ describe('run through a real rmount-agent host', { skip: goSkipReason() }, () =>
   let hostPid = 0;
 
   async function connect(t: Pick<TestContext, 'after'>): Promise<AgentHostClient> {
-    const child = spawn(agent, ['connect', '--start', '--socket', join(dir, 'host.sock')], { stdio: ['pipe', 'pipe', 'inherit'] });
-    const exited = once(child, 'exit').catch(() => undefined);
-    const client = await connectAgentHost(Duplex.from({ readable: child.stdout, writable: child.stdin }));
+    const client = await connectLocalHost(t, agent, join(dir, 'host.sock'));
     hostPid = (await client.hello()).pid;
-    t.after(async () => {
-      client.close();
-      await client.closed;
-      if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
-      await exited;
-    });
     return client;
   }
 
