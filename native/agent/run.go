@@ -1,12 +1,9 @@
 package main
 
 import (
-	"fmt"
 	"io"
 	"os"
 	"os/exec"
-	"path/filepath"
-	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -27,36 +24,12 @@ type runProc struct {
 	done bool
 }
 
-// startRun starts req.Argv directly in its own session and process group, stdout and stderr
-// apart (merged on the terminal with a tty, as over ssh -t).
+// startRun starts req.Argv (see newCommand) in its own session and process group, stdout and
+// stderr apart (merged on the terminal with a tty, as over ssh -t).
 func startRun(req *hostRequest) (*runProc, *hostError) {
-	if len(req.Argv) == 0 || req.Argv[0] == "" {
-		return nil, errBadRequest("argv must name a command")
-	}
-	for _, kv := range req.Env {
-		if i := strings.IndexByte(kv, '='); i <= 0 || strings.IndexByte(kv, 0) >= 0 {
-			return nil, errBadRequest(fmt.Sprintf("env entry %q is not KEY=VALUE", kv))
-		}
-	}
-	cwd := req.Cwd
-	if cwd != "" && !filepath.IsAbs(cwd) {
-		return nil, errBadRequest(fmt.Sprintf("cwd %q is not an absolute path", cwd))
-	}
-	if cwd == "" {
-		cwd = "/"
-		if home, err := os.UserHomeDir(); err == nil {
-			cwd = home
-		}
-	}
-	base := os.Environ()
-	cmd := &exec.Cmd{Path: req.Argv[0], Args: req.Argv, Dir: cwd, Env: append(base, req.Env...)}
-	if !strings.ContainsRune(req.Argv[0], '/') {
-		path, err := exec.LookPath(req.Argv[0])
-		if err != nil {
-			return nil, &hostError{Code: "start-failed", Title: "Command not found", Message: err.Error(),
-				Suggestion: "Give the command's full path, or check PATH on the remote."}
-		}
-		cmd.Path = path
+	cmd, herr := newCommand(req.Argv, req.Cwd, req.Env, req.TTY)
+	if herr != nil {
+		return nil, herr
 	}
 	p := &runProc{cmd: cmd}
 	var childEnds []*os.File
@@ -81,11 +54,6 @@ func startRun(req *hostRequest) (*runProc, *hostError) {
 			cols, rows = 80, 24
 		}
 		resizePTY(master, cols, rows)
-		term := req.TTY.Term
-		if term == "" {
-			term = "xterm-256color"
-		}
-		cmd.Env = append(append(append([]string(nil), base...), "TERM="+term), req.Env...)
 		cmd.Stdin, cmd.Stdout, cmd.Stderr = slave, slave, slave
 		cmd.SysProcAttr = ttyAttr()
 		p.pty, p.in, p.out = master, master, master

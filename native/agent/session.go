@@ -102,48 +102,64 @@ func newSessionID() string {
 	return hex.EncodeToString(b[:])
 }
 
-// startSession starts argv directly (never through a shell) in its own session and process group.
-func startProcSession(req startRequest) (*procSession, *hostError) {
-	if len(req.Argv) == 0 || req.Argv[0] == "" {
+// newCommand checks argv, cwd and env as `start` and `run` take them and makes the command, run
+// directly (never through a shell): argv[0] is looked up on PATH unless it names a path, an empty
+// cwd is the home folder, env is added to ours. With a terminal, TERM (default xterm-256color)
+// goes in before the request's own variables, which win (a later duplicate overrides in exec).
+func newCommand(argv []string, cwd string, env []string, tty *ttySpec) (*exec.Cmd, *hostError) {
+	if len(argv) == 0 || argv[0] == "" {
 		return nil, errBadRequest("argv must name a command")
 	}
-	if req.Buffer == 0 {
-		req.Buffer = defaultSessionBuffer
-	}
-	if req.Buffer < 0 || req.Buffer > maxSessionBuffer {
-		return nil, errBadRequest(fmt.Sprintf("buffer must be between 1 and %d bytes", maxSessionBuffer))
-	}
-	for _, kv := range req.Env {
+	for _, kv := range env {
 		if i := strings.IndexByte(kv, '='); i <= 0 || strings.IndexByte(kv, 0) >= 0 {
 			return nil, errBadRequest(fmt.Sprintf("env entry %q is not KEY=VALUE", kv))
 		}
 	}
-	cwd := req.Cwd
 	if cwd != "" && !filepath.IsAbs(cwd) {
 		return nil, errBadRequest(fmt.Sprintf("cwd %q is not an absolute path", cwd))
 	}
 	if cwd == "" {
+		cwd = "/"
 		if home, err := os.UserHomeDir(); err == nil {
 			cwd = home
-		} else {
-			cwd = "/"
 		}
 	}
-	s := &procSession{id: newSessionID(), name: req.Name, argv: req.Argv, cwd: cwd, created: time.Now(),
-		ring: newOutputRing(req.Buffer), attached: map[*attachment]bool{}}
-	s.cond = sync.NewCond(&s.mu)
-
-	base := os.Environ()
-	baseEnv := len(base)
-	cmd := &exec.Cmd{Path: req.Argv[0], Args: req.Argv, Dir: cwd, Env: append(base, req.Env...)}
-	if !strings.ContainsRune(req.Argv[0], '/') {
-		path, err := exec.LookPath(req.Argv[0])
+	all := os.Environ()
+	if tty != nil {
+		term := tty.Term
+		if term == "" {
+			term = "xterm-256color"
+		}
+		all = append(all, "TERM="+term)
+	}
+	cmd := &exec.Cmd{Path: argv[0], Args: argv, Dir: cwd, Env: append(all, env...)}
+	if !strings.ContainsRune(argv[0], '/') {
+		path, err := exec.LookPath(argv[0])
 		if err != nil {
 			return nil, &hostError{Code: "start-failed", Title: "Command not found",
 				Message: err.Error(), Suggestion: "Give the command's full path, or check PATH on the remote."}
 		}
 		cmd.Path = path
 	}
+	return cmd, nil
+}
+
+// startProcSession starts a session's command in its own session and process group.
+func startProcSession(req startRequest) (*procSession, *hostError) {
+	if req.Buffer == 0 {
+		req.Buffer = defaultSessionBuffer
+	}
+	if req.Buffer < 0 || req.Buffer > maxSessionBuffer {
+		return nil, errBadRequest(fmt.Sprintf("buffer must be between 1 and %d bytes", maxSessionBuffer))
+	}
+	cmd, herr := newCommand(req.Argv, req.Cwd, req.Env, req.TTY)
+	if herr != nil {
+		return nil, herr
+	}
+	s := &procSession{id: newSessionID(), name: req.Name, argv: req.Argv, cwd: cmd.Dir, created: time.Now(),
+		ring: newOutputRing(req.Buffer), attached: map[*attachment]bool{}}
+	s.cond = sync.NewCond(&s.mu)
+
 	var childEnds []*os.File
 	if req.TTY != nil {
 		if !ptySupported {
@@ -163,12 +179,6 @@ func startProcSession(req startRequest) (*procSession, *hostError) {
 			slave.Close()
 			return nil, &hostError{Code: "pty-failed", Title: "Could not size the terminal", Message: err.Error()}
 		}
-		term := req.TTY.Term
-		if term == "" {
-			term = "xterm-256color"
-		}
-		// Before the request's own variables, which win (a later duplicate overrides in exec).
-		cmd.Env = append(append(append([]string(nil), cmd.Env[:baseEnv]...), "TERM="+term), cmd.Env[baseEnv:]...)
 		cmd.Stdin, cmd.Stdout, cmd.Stderr = slave, slave, slave
 		cmd.SysProcAttr = ttyAttr()
 		s.tty, s.input, s.output, s.pty = true, master, master, master
