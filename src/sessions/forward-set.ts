@@ -7,7 +7,7 @@ import type { Backend } from '../remote/backend.ts';
 import { ForwardRefusedError } from '../remote/errors.ts';
 import type { Logger } from '../remote/log.ts';
 import { SessionError } from './errors.ts';
-import { parseForwardSpec, type ForwardSpec } from './forward-spec.ts';
+import { endpointAddress, parseForwardSpec, type Endpoint, type ForwardSpec } from './forward-spec.ts';
 import { LocalForward, RemoteForward, type ForwardInfo, type ForwardTransport } from './forwarder.ts';
 import type { AgentHostClient } from './agent-host.ts';
 
@@ -18,16 +18,14 @@ const AUTO_TRIES = 100;
 
 /** Forwards over the agent's process host, whichever connection to it is current. */
 export function agentTransport(host: () => Promise<AgentHostClient>): ForwardTransport {
-  const network = (e: { kind: string }): string => (e.kind === 'unix' ? 'unix' : 'tcp');
-  const address = (e: { kind: 'tcp'; host: string; port: number } | { kind: 'unix'; path: string }): string =>
-    e.kind === 'unix' ? e.path : e.host.includes(':') ? `[${e.host}]:${e.port}` : `${e.host}:${e.port}`;
+  const network = (e: Endpoint): string => (e.kind === 'unix' ? 'unix' : 'tcp');
   return {
     async dial(target) {
-      return (await host()).mux.dial(network(target), address(target));
+      return (await host()).mux.dial(network(target), endpointAddress(target));
     },
     async listen(at, onStream) {
       const h = await host();
-      const r = await h.mux.listen(network(at), address(at), (stream, from) => onStream(stream, from.remote));
+      const r = await h.mux.listen(network(at), endpointAddress(at), (stream, from) => onStream(stream, from.remote));
       return { address: r.address, closed: h.closed, close: () => h.mux.unlisten(r.listener) };
     },
     async ports() {
