@@ -9,11 +9,10 @@ import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
 import { chmod, chown, lstat, mkdir, open, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { after, before, describe, it as nodeIt, type TestContext, type TestOptions } from 'node:test';
+import { before, describe, it as nodeIt, type TestContext, type TestOptions } from 'node:test';
 import { runProcess } from '../helpers/cli.ts';
 import { requirePart, which } from '../helpers/skip.ts';
 import { tempDir } from '../helpers/tmp.ts';
-import type { AfterHook } from '../helpers/sshd.ts';
 import { suiteTarget, type MakeTarget, type PosixTarget } from './posix-suite.ts';
 
 /** How often each case runs: the defects these guard against showed 20 times out of 20. */

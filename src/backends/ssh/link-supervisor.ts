@@ -3,13 +3,13 @@
  * connection closes, and within ServerAliveInterval × ServerAliveCountMax when packets stop
  * flowing (ssh2's keepalive; 15 s × 3 when ssh_config leaves it unset, because OpenSSH's default
  * of "never" would leave a mount hanging on a dead link forever). Every reconnect goes through
- * `connectSsh` again, host-key check included: a key that changed meanwhile is refused.
+ * connectSsh again, host-key check included: a key that changed meanwhile is refused.
  */
 import type { LinkHealth } from '../../remote/backend.ts';
 import { TimeoutError, UnreachableError } from '../../remote/errors.ts';
 import { LinkSupervisor } from '../../remote/link-supervisor.ts';
 import type { Logger } from '../../remote/log.ts';
-import { connectSsh, type ConnectOptions, type SshConnection } from './connect.ts';
+import type { ConnectOptions, SshConnection } from './connect.ts';
 
 /** ServerAliveInterval when ssh_config sets none, in seconds. */
 export const DEFAULT_SERVER_ALIVE_INTERVAL_S = 15;
