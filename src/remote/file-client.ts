@@ -129,6 +129,11 @@ export interface FileCapabilities {
   watch: boolean;
   /** `stat` reports the remote's inode numbers, link counts and ctime. */
   inodes: boolean;
+  /**
+   * `mknod()` makes FIFOs and socket files, and device nodes where the remote login may (the
+   * agent's mknod@rmount, mknod(2) on a local folder). Plain SFTP has no request for them.
+   */
+  specialFiles: boolean;
   /** Times keep nanoseconds both ways. */
   nanoseconds: boolean;
   /** Largest read one request carries; larger reads are split by the client. */
@@ -242,6 +247,13 @@ export interface FileClient {
   rename(from: string, to: string, options?: RenameOptions): Promise<void>;
   /** Creates a symlink at `path` pointing at `target` (stored as given). @throws FsError EEXIST. */
   symlink(target: string, path: string): Promise<void>;
+  /**
+   * Makes a FIFO, socket file, character or block device (`mode` carries the S_IFMT type and the
+   * permission bits, applied exactly; `rdev` is the Linux st_rdev of a device, else 0). Present
+   * only when `capabilities.specialFiles` is true.
+   * @throws FsError EEXIST, ENOENT (parent), EPERM (a device the login may not make), EINVAL.
+   */
+  mknod?(path: string, mode: number, rdev: number): Promise<void>;
   /** Creates a hard link. @throws FsError EEXIST, ENOENT, EPERM, ENOSYS when unsupported. */
   link(existing: string, newPath: string): Promise<void>;
   /**
@@ -299,6 +311,8 @@ export interface FileClient {
 export type WatchingFileClient = FileClient & Required<Pick<FileClient, 'watch'>>;
 /** A FileClient that can copy on the remote (`capabilities.copyData` and the method). */
 export type CopyingFileClient = FileClient & Required<Pick<FileClient, 'copyData'>>;
+/** A FileClient that makes special files (`capabilities.specialFiles` and the method). */
+export type SpecialFileClient = FileClient & Required<Pick<FileClient, 'mknod'>>;
 /** A FileClient that says when its transport is gone. */
 export type ClosingFileClient = FileClient & Required<Pick<FileClient, 'closed'>>;
 /** A FileClient that says whether its link is up. */
@@ -314,6 +328,11 @@ export function canWatch(fc: FileClient): fc is WatchingFileClient {
 /** True when `fc` copies between its handles on the remote. */
 export function canCopyData(fc: FileClient): fc is CopyingFileClient {
   return fc.capabilities.copyData && typeof fc.copyData === 'function';
+}
+
+/** True when `fc` makes FIFOs, sockets and device nodes. */
+export function canMknod(fc: FileClient): fc is SpecialFileClient {
+  return fc.capabilities.specialFiles && typeof fc.mknod === 'function';
 }
 
 /** True when `fc` says when its transport is gone (`closed`). */

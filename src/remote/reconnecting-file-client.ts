@@ -15,7 +15,7 @@
  * client and get one rescan event. A client without `closed` is kept for good.
  */
 import {
-  canCopyData, canWatch, reportsClose,
+  canCopyData, canMknod, canWatch, reportsClose,
   type DirEntry, type FileCapabilities, type FileClient, type FileHandle, type FileStat, type OpenFlags,
   type RenameOptions, type SetAttr, type SetAttrOptions, type StatFs, type WatchEvent, type WatchSubscription,
 } from './file-client.ts';
@@ -178,6 +178,9 @@ export class ReconnectingFileClient implements FileClient {
   rmdir(path: string): Promise<void> { return this.#call('rmdir', c => c.rmdir(path), false); }
   symlink(target: string, path: string): Promise<void> { return this.#call('symlink', c => c.symlink(target, path), false); }
   link(existing: string, newPath: string): Promise<void> { return this.#call('link', c => c.link(existing, newPath), false); }
+  mknod(path: string, mode: number, rdev: number): Promise<void> {
+    return this.#call('mknod', c => canMknod(c) ? c.mknod(path, mode, rdev) : Promise.reject(new FsError('EPERM', 'mknod', path)), false);
+  }
   setattr(path: string, attrs: SetAttr, options?: SetAttrOptions): Promise<void> { return this.#call('setattr', c => c.setattr(path, attrs, options)); }
   statfs(path: string): Promise<StatFs> { return this.#call('statfs', c => c.statfs(path)); }
   realpath(path: string): Promise<string> { return this.#call('realpath', c => c.realpath(path)); }

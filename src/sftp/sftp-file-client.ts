@@ -71,6 +71,7 @@ export class SftpFileClient implements FileClient {
       expandPath: sftp.has(EXT.EXPAND_PATH),
       watch: sftp.has(RMOUNT_EXT.WATCH),
       inodes: sftp.has(RMOUNT_EXT.ATTRS),
+      specialFiles: false,
       nanoseconds: sftp.has(RMOUNT_EXT.ATTRS) && sftp.has(RMOUNT_EXT.SETSTAT),
       maxRead: sftp.limits.maxRead,
       maxWrite: sftp.limits.maxWrite,

@@ -52,7 +52,7 @@ export type MemoryHook = (method: string, args: unknown[]) => void | Promise<voi
 
 const DEFAULT_CAPABILITIES: FileCapabilities = {
   fsync: true, hardlink: true, symlink: true, statvfs: true, posixRename: true, noFollowSetattr: true,
-  copyData: false, expandPath: true, watch: false, inodes: true, nanoseconds: true,
+  copyData: false, expandPath: true, watch: false, inodes: true, specialFiles: false, nanoseconds: true,
   maxRead: 256 << 10, maxWrite: 256 << 10,
 };
 

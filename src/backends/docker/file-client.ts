@@ -84,7 +84,7 @@ export class DockerFileClient implements FileClient, SpoolOwner {
     this.#umask = umask;
     this.capabilities = {
       fsync: shell, hardlink: shell, symlink: shell, statvfs: shell, posixRename: shell, noFollowSetattr: shell,
-      copyData: false, expandPath: true, watch: false, inodes: shell,
+      copyData: false, expandPath: true, watch: false, inodes: shell, specialFiles: false,
       // busybox touch takes whole seconds only; GNU touch keeps nanoseconds.
       nanoseconds: shell && gnu,
       maxRead: MiB, maxWrite: MiB,

@@ -11,7 +11,7 @@ import { FsError } from '../../remote/fs-error.ts';
 
 const NOTHING: FileCapabilities = {
   fsync: false, hardlink: false, symlink: false, statvfs: false, posixRename: false, noFollowSetattr: false,
-  copyData: false, expandPath: false, watch: false, inodes: false, nanoseconds: false, maxRead: 1 << 20, maxWrite: 1 << 20,
+  copyData: false, expandPath: false, watch: false, inodes: false, specialFiles: false, nanoseconds: false, maxRead: 1 << 20, maxWrite: 1 << 20,
 };
 
 /** A FileClient whose every call rejects with EIO caused by why the container is gone. */

@@ -55,7 +55,7 @@ export interface LocalFileClientOptions {
 export class LocalFileClient implements FileClient {
   readonly capabilities: FileCapabilities = {
     fsync: true, hardlink: true, symlink: true, statvfs: true, posixRename: true,
-    noFollowSetattr: true, copyData: false, expandPath: true, watch: false, inodes: true,
+    noFollowSetattr: true, copyData: false, expandPath: true, watch: false, inodes: true, specialFiles: false,
     nanoseconds: true,
     maxRead: 1 << 20, maxWrite: 1 << 20,
   };
