@@ -30,6 +30,7 @@ const (
 	extWatch       = "watch@rmount"
 	extUnwatch     = "unwatch@rmount"
 	extEnd         = "end@rmount"
+	extMknod       = "mknod@rmount"
 )
 
 // advertised lists the extensions in VERSION, with their versions.
@@ -38,7 +39,7 @@ func advertised(durable bool) [][2]string {
 		{extPosixRename, "1"}, {extStatvfs, "2"}, {extFstatvfs, "2"}, {extHardlink, "1"},
 		{extFsync, "1"}, {extLsetstat, "1"}, {extLimits, "1"}, {extExpandPath, "1"},
 		{extCopyData, "1"}, {extErrno, "1"}, {extAttrs, "1"}, {extSetstat, "1"},
-		{extReaddir, "1"}, {extTree, "1"}, {extReadFiles, "1"},
+		{extReaddir, "1"}, {extTree, "1"}, {extReadFiles, "1"}, {extMknod, "1"},
 	}
 	if watchSupported {
 		e = append(e, [2]string{extWatch, "1"}, [2]string{extUnwatch, "1"})
@@ -117,6 +118,8 @@ func (s *server) opExtended(id uint32, r *reader) ([]byte, error) {
 		return s.extTree(id, r)
 	case extReadFiles:
 		return s.extReadFiles(id, r)
+	case extMknod:
+		return nil, s.extMknod(r)
 	case extWatch:
 		return s.extWatch(id, r)
 	case extUnwatch:
@@ -303,6 +306,16 @@ func (s *server) extSetstat(r *reader) error {
 		return s.fs.SetTimes(name, atime, mtime, follow)
 	}
 	return nil
+}
+
+// mknod@rmount: string path, uint32 mode, uint64 rdev → STATUS. mode is the S_IFMT type (FIFO,
+// character or block device, socket, regular file) and the permission bits, applied exactly.
+func (s *server) extMknod(r *reader) error {
+	name, mode, rdev := s.resolve(r.str()), r.u32(), r.u64()
+	if r.err != nil {
+		return r.err
+	}
+	return s.fs.Mknod(name, mode, rdev)
 }
 
 // readdir@rmount: string path → EXTENDED_REPLY uint32 count, (string name, ATTRS)*

@@ -48,6 +48,9 @@ type fileSystem interface {
 	Rename(from, to string) error
 	Link(existing, name string) error
 	Symlink(target, name string) error
+	// Mknod makes a FIFO, socket file, device or empty regular file: mode carries the S_IFMT type
+	// and the permission bits, rdev the Linux st_rdev of a device.
+	Mknod(name string, mode uint32, rdev uint64) error
 	Readlink(name string) (string, error)
 	Chmod(name string, mode uint32, follow bool) error
 	Chown(name string, uid, gid int, follow bool) error
@@ -192,6 +195,34 @@ func (osFS) Symlink(target, name string) error {
 	return wrap("symlink", name, syscall.Symlink(target, name))
 }
 func (osFS) Readlink(name string) (string, error) { return os.Readlink(name) }
+
+// Mknod gives the new node the permission bits exactly, as Mkdir does: the kernel may leave
+// set-id bits out of mknod(2)'s mode, so with any of them requested a chmod follows.
+func (osFS) Mknod(name string, mode uint32, rdev uint64) error {
+	switch mode & syscall.S_IFMT {
+	case syscall.S_IFIFO, syscall.S_IFCHR, syscall.S_IFBLK, syscall.S_IFSOCK, syscall.S_IFREG:
+	default:
+		return pathError("mknod", name, syscall.EINVAL)
+	}
+	perm := mode & 0o7777
+	if err := makeNode(name, mode&syscall.S_IFMT|perm, rdev); err != nil {
+		return pathError("mknod", name, err)
+	}
+	if perm&0o7000 == 0 {
+		return nil
+	}
+	st, err := osFS{}.Lstat(name)
+	if err != nil {
+		return err
+	}
+	if st.mode&0o7777 == perm {
+		return nil
+	}
+	if err := syscall.Chmod(name, perm); err != nil && !modeRefused(err) {
+		return pathError("chmod", name, err)
+	}
+	return nil
+}
 
 func (osFS) Chmod(name string, mode uint32, follow bool) error {
 	if !follow {

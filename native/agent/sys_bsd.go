@@ -86,3 +86,55 @@ func fromStatfs(s *syscall.Statfs_t) statvfs {
 		flag: flag, namemax: namemax(s),
 	}
 }
+
+// makeNode makes each type with its own call: mknod(2) here makes devices, and a socket file
+// only where the kernel allows it (else it is bound into being).
+func makeNode(name string, mode uint32, rdev uint64) error {
+	perm := mode & 0o7777
+	switch mode & syscall.S_IFMT {
+	case syscall.S_IFIFO:
+		return syscall.Mkfifo(name, perm)
+	case syscall.S_IFREG:
+		fd, err := syscall.Open(name, syscall.O_WRONLY|syscall.O_CREAT|syscall.O_EXCL|syscall.O_CLOEXEC, perm)
+		if err != nil {
+			return err
+		}
+		return syscall.Close(fd)
+	case syscall.S_IFSOCK:
+		err := mknodDevice(name, mode, 0)
+		if err != syscall.EINVAL && err != syscall.EPERM && err != syscall.EOPNOTSUPP {
+			return err
+		}
+		return bindSocketFile(name, perm)
+	}
+	return mknodDevice(name, mode, rdev)
+}
+
+// bindSocketFile leaves a socket file at name: bind(2) creates it and it stays after the close.
+// bind applies no mode of ours, so a chmod follows.
+func bindSocketFile(name string, perm uint32) error {
+	syscall.ForkLock.RLock()
+	fd, err := syscall.Socket(syscall.AF_UNIX, syscall.SOCK_STREAM, 0)
+	if err == nil {
+		syscall.CloseOnExec(fd)
+	}
+	syscall.ForkLock.RUnlock()
+	if err != nil {
+		return err
+	}
+	err = syscall.Bind(fd, &syscall.SockaddrUnix{Name: name})
+	syscall.Close(fd)
+	if err != nil {
+		return err
+	}
+	if err := syscall.Chmod(name, perm); err != nil && !modeRefused(err) {
+		syscall.Unlink(name)
+		return err
+	}
+	return nil
+}
+
+// linuxMajor and linuxMinor split a Linux st_rdev (glibc's makedev), which is what the wire
+// carries whatever the agent's system.
+func linuxMajor(rdev uint64) uint64 { return rdev>>8&0xfff | rdev>>32&0xfffff000 }
+func linuxMinor(rdev uint64) uint64 { return rdev&0xff | rdev>>12&0xffffff00 }

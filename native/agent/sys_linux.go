@@ -3,6 +3,7 @@
 package main
 
 import (
+	"math"
 	"os"
 	"syscall"
 	"unsafe"
@@ -96,4 +97,13 @@ func fromStatfs(s *syscall.Statfs_t) statvfs {
 		fsid: uint64(uint32(s.Fsid.X__val[0]))<<32 | uint64(uint32(s.Fsid.X__val[1])), flag: uint64(s.Flags) & 3,
 		namemax: uint64(s.Namelen),
 	}
+}
+
+// makeNode is mknod(2), which on Linux makes socket files and regular files as well. The kernel
+// takes a 32-bit device number; glibc refuses a larger one with EINVAL, and so does the agent.
+func makeNode(name string, mode uint32, rdev uint64) error {
+	if rdev > math.MaxUint32 {
+		return syscall.EINVAL
+	}
+	return syscall.Mknod(name, mode, int(rdev))
 }
