@@ -1,7 +1,8 @@
 /*
- * posix_binding: utimensat(2) and futimens(2) for the local backend, which
- * node:fs cannot call exactly: it passes times as doubles (nanoseconds are
- * rounded away) and takes a negative time as "now". Calls run on the libuv
+ * posix_binding: utimensat(2), futimens(2) and mknod(2) for the local backend,
+ * which node:fs cannot call exactly (it passes times as doubles, so
+ * nanoseconds are rounded away, takes a negative time as "now", and has no
+ * mknod at all). Calls run on the libuv
  * thread pool, as node:fs calls do, and settle a promise; errors look like
  * node:fs errors (code = errno name, errno, syscall, path).
  */
@@ -35,11 +36,11 @@
 	} while (0)
 
 /*
- * One utimensat or futimens call. The JS thread fills it and queues it;
- * then only the worker touches it (px_times_execute) until the JS thread
- * settles the promise and frees it (px_times_complete).
+ * One utimensat, futimens or mknod call. The JS thread fills it and queues it;
+ * then only the worker touches it (px_call_execute) until the JS thread
+ * settles the promise and frees it (px_call_complete).
  */
-struct px_times {
+struct px_call {
 	napi_async_work work;	/* JS thread */
 	napi_deferred deferred;	/* JS thread; settled exactly once, in complete */
 	const char *syscall;	/* static string, for the error */
@@ -47,6 +48,8 @@ struct px_times {
 	int fd;			/* futimens: the caller keeps it open until we settle */
 	int flags;		/* utimensat: 0 or AT_SYMLINK_NOFOLLOW */
 	struct timespec ts[2];	/* atime, mtime, as utimensat(2) takes them */
+	mode_t mode;		/* mknod: type and permission bits */
+	dev_t dev;		/* mknod: the device of a character or block node */
 	int err;		/* worker: 0 or the errno of the call */
 };
 
@@ -167,22 +170,24 @@ static bool px_get_time(napi_env env, napi_value sec_v, napi_value nsec_v, const
 	return true;
 }
 
-static void px_times_execute(napi_env env, void *data)
+static void px_call_execute(napi_env env, void *data)
 {
-	struct px_times *t = data;
+	struct px_call *t = data;
 	int r;
 
 	(void) env;
-	if (t->path != NULL)
+	if (strcmp(t->syscall, "mknod") == 0)
+		r = mknod(t->path, t->mode, t->dev);
+	else if (t->path != NULL)
 		r = utimensat(AT_FDCWD, t->path, t->ts, t->flags);
 	else
 		r = futimens(t->fd, t->ts);
 	t->err = r == 0 ? 0 : errno;
 }
 
-static void px_times_complete(napi_env env, napi_status status, void *data)
+static void px_call_complete(napi_env env, napi_status status, void *data)
 {
-	struct px_times *t = data;
+	struct px_call *t = data;
 	napi_value result = NULL;
 
 	/* Only napi_cancel_async_work gives a status other than napi_ok, and nothing calls it. */
@@ -203,12 +208,12 @@ static void px_times_complete(napi_env env, napi_status status, void *data)
 }
 
 /* Queues `t` and returns its promise; frees `t` and throws on failure. */
-static napi_value px_times_queue(napi_env env, struct px_times *t)
+static napi_value px_call_queue(napi_env env, struct px_call *t)
 {
 	napi_value promise, name;
 
 	if (napi_create_string_utf8(env, t->syscall, NAPI_AUTO_LENGTH, &name) != napi_ok ||
-	    napi_create_async_work(env, NULL, name, px_times_execute, px_times_complete, t,
+	    napi_create_async_work(env, NULL, name, px_call_execute, px_call_complete, t,
 				   &t->work) != napi_ok)
 		goto out_free;
 	if (napi_create_promise(env, &t->deferred, &promise) != napi_ok)
@@ -230,7 +235,7 @@ out_free:
 }
 
 /* Reads the four time arguments argv[first..first+3] into t->ts. */
-static bool px_get_times(napi_env env, napi_value *argv, size_t first, struct px_times *t)
+static bool px_get_times(napi_env env, napi_value *argv, size_t first, struct px_call *t)
 {
 	return px_get_time(env, argv[first], argv[first + 1], t->syscall, &t->ts[0]) &&
 	       px_get_time(env, argv[first + 2], argv[first + 3], t->syscall, &t->ts[1]);
@@ -241,7 +246,7 @@ static napi_value px_utimensat(napi_env env, napi_callback_info info)
 {
 	napi_value argv[6];
 	size_t argc = 6, len;
-	struct px_times *t;
+	struct px_call *t;
 	bool no_follow;
 
 	PX_CALL(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
@@ -273,7 +278,7 @@ static napi_value px_utimensat(napi_env env, napi_callback_info info)
 	}
 	if (!px_get_times(env, argv, 1, t))
 		goto out_free;
-	return px_times_queue(env, t);
+	return px_call_queue(env, t);
 
 out_nomem:
 	napi_throw_error(env, "ENOMEM", "out of memory");
@@ -289,7 +294,7 @@ static napi_value px_futimens(napi_env env, napi_callback_info info)
 {
 	napi_value argv[5];
 	size_t argc = 5;
-	struct px_times *t;
+	struct px_call *t;
 	int32_t fd;
 
 	PX_CALL(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
@@ -312,7 +317,55 @@ static napi_value px_futimens(napi_env env, napi_callback_info info)
 		free(t);
 		return NULL;
 	}
-	return px_times_queue(env, t);
+	return px_call_queue(env, t);
+}
+
+/* mknod(path, mode, rdev) → Promise<void>; mode carries the type bits, applied under the process umask. */
+static napi_value px_mknod(napi_env env, napi_callback_info info)
+{
+	napi_value argv[3];
+	size_t argc = 3, len;
+	struct px_call *t;
+	int64_t mode, dev;
+
+	PX_CALL(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+	if (argc < 3) {
+		napi_throw_type_error(env, "ERR_MISSING_ARGS", "mknod(path, mode, rdev)");
+		return NULL;
+	}
+	if (napi_get_value_string_utf8(env, argv[0], NULL, 0, &len) != napi_ok) {
+		napi_throw_type_error(env, "ERR_INVALID_ARG_TYPE", "path must be a string");
+		return NULL;
+	}
+	if (!px_get_integer(env, argv[1], "mode", &mode) || !px_get_integer(env, argv[2], "rdev", &dev))
+		return NULL;
+	if (mode < 0 || mode > 0177777 || dev < 0) {
+		napi_throw_range_error(env, "ERR_OUT_OF_RANGE", "mode must be 0..0177777 and rdev not negative");
+		return NULL;
+	}
+	t = calloc(1, sizeof(*t));
+	if (t == NULL || (t->path = malloc(len + 1)) == NULL) {
+		free(t);
+		napi_throw_error(env, "ENOMEM", "out of memory");
+		return NULL;
+	}
+	t->syscall = "mknod";
+	t->mode = (mode_t) mode;
+	t->dev = (dev_t) dev;
+	if (napi_get_value_string_utf8(env, argv[0], t->path, len + 1, &len) != napi_ok) {
+		px_throw_napi_error(env, "napi_get_value_string_utf8");
+		goto out_free;
+	}
+	if (strlen(t->path) != len) {
+		napi_throw_type_error(env, "ERR_INVALID_ARG_VALUE", "path must not contain null bytes");
+		goto out_free;
+	}
+	return px_call_queue(env, t);
+
+out_free:
+	free(t->path);
+	free(t);
+	return NULL;
 }
 
 static napi_value px_init(napi_env env, napi_value exports)
@@ -323,6 +376,7 @@ static napi_value px_init(napi_env env, napi_value exports)
 	} fns[] = {
 		{ "utimensat", px_utimensat },
 		{ "futimens", px_futimens },
+		{ "mknod", px_mknod },
 	};
 	napi_value fn;
 	size_t i;

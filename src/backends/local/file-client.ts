@@ -9,6 +9,7 @@ import type {
 } from '../../remote/file-client.ts';
 import { isSymlinkMode } from '../../remote/file-client.ts';
 import { toFsError } from './fs-errors.ts';
+import { withShortPath, withShortPaths } from './long-path.ts';
 import { loadPosix, NSEC_NOW, NSEC_OMIT, readUmask, type PosixBinding } from './posix.ts';
 
 const NS = 1_000_000_000n;
@@ -55,7 +56,7 @@ export interface LocalFileClientOptions {
 export class LocalFileClient implements FileClient {
   readonly capabilities: FileCapabilities = {
     fsync: true, hardlink: true, symlink: true, statvfs: true, posixRename: true,
-    noFollowSetattr: true, copyData: false, expandPath: true, watch: false, inodes: true, specialFiles: false,
+    noFollowSetattr: true, copyData: false, expandPath: true, watch: false, inodes: true, specialFiles: true,
     nanoseconds: true,
     maxRead: 1 << 20, maxWrite: 1 << 20,
   };
@@ -84,9 +85,9 @@ export class LocalFileClient implements FileClient {
     this.#check('open', path);
     const perm = mode & 0o7777;
     try {
-      const fh = flags.create === true && this.#mayAlter(perm)
-        ? await createExact(path, flags, perm)
-        : await fsp.open(path, openMode(flags), perm);
+      const fh = await withShortPath(path, p => flags.create === true && this.#mayAlter(perm)
+        ? createExact(p, flags, perm)
+        : fsp.open(p, openMode(flags), perm));
       return new LocalFileHandle(path, fh, this.#posix);
     } catch (error) {
       throw toFsError(error, 'open', path);
@@ -95,18 +96,22 @@ export class LocalFileClient implements FileClient {
 
   async stat(path: string): Promise<FileStat> {
     this.#check('stat', path);
-    try { return fileStatFromNode(await fsp.stat(path, { bigint: true })); } catch (e) { throw toFsError(e, 'stat', path); }
+    try { return fileStatFromNode(await withShortPath(path, p => fsp.stat(p, { bigint: true }))); } catch (e) { throw toFsError(e, 'stat', path); }
   }
 
   async lstat(path: string): Promise<FileStat> {
     this.#check('lstat', path);
-    try { return fileStatFromNode(await fsp.lstat(path, { bigint: true })); } catch (e) { throw toFsError(e, 'lstat', path); }
+    try { return fileStatFromNode(await withShortPath(path, p => fsp.lstat(p, { bigint: true }))); } catch (e) { throw toFsError(e, 'lstat', path); }
   }
 
   async readdir(path: string): Promise<DirEntry[]> {
     this.#check('readdir', path);
+    return withShortPath(path, p => this.#readdir(p, path));
+  }
+
+  async #readdir(path: string, asked: string): Promise<DirEntry[]> {
     let names: string[];
-    try { names = await fsp.readdir(path); } catch (e) { throw toFsError(e, 'readdir', path); }
+    try { names = await fsp.readdir(path); } catch (e) { throw toFsError(e, 'readdir', asked); }
     const out: (DirEntry | undefined)[] = new Array(names.length);
     let next = 0;
     const worker = async (): Promise<void> => {
@@ -117,7 +122,7 @@ export class LocalFileClient implements FileClient {
           out[i] = { name, stat: fileStatFromNode(await fsp.lstat(posix.join(path, name), { bigint: true })) };
         } catch (e) {
           // Removed between readdir and lstat: leave it out, as a later readdir would.
-          if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw toFsError(e, 'readdir', path);
+          if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw toFsError(e, 'readdir', asked);
         }
       }
     };
@@ -127,15 +132,17 @@ export class LocalFileClient implements FileClient {
 
   async readlink(path: string): Promise<string> {
     this.#check('readlink', path);
-    try { return await fsp.readlink(path); } catch (e) { throw toFsError(e, 'readlink', path); }
+    try { return await withShortPath(path, p => fsp.readlink(p)); } catch (e) { throw toFsError(e, 'readlink', path); }
   }
 
   async mkdir(path: string, mode = 0o777): Promise<void> {
     this.#check('mkdir', path);
     const perm = mode & 0o7777;
     try {
-      await fsp.mkdir(path, { mode: perm });
-      if (this.#mayAlter(perm)) await setNewDirMode(path, perm);
+      await withShortPath(path, async p => {
+        await fsp.mkdir(p, { mode: perm });
+        if (this.#mayAlter(perm)) await setNewDirMode(p, perm);
+      });
     } catch (e) {
       throw toFsError(e, 'mkdir', path);
     }
@@ -143,28 +150,18 @@ export class LocalFileClient implements FileClient {
 
   async rmdir(path: string): Promise<void> {
     this.#check('rmdir', path);
-    try { await fsp.rmdir(path); } catch (e) { throw toFsError(e, 'rmdir', path); }
+    try { await withShortPath(path, p => fsp.rmdir(p)); } catch (e) { throw toFsError(e, 'rmdir', path); }
   }
 
   async unlink(path: string): Promise<void> {
     this.#check('unlink', path);
-    try { await fsp.unlink(path); } catch (e) { throw toFsError(e, 'unlink', path); }
+    try { await withShortPath(path, p => fsp.unlink(p)); } catch (e) { throw toFsError(e, 'unlink', path); }
   }
 
   async rename(from: string, to: string, options: RenameOptions = {}): Promise<void> {
     this.#check('rename', from);
     try {
-      if (options.noReplace) {
-        // node:fs has no renameat2; link+unlink is atomic for files, directories get a check first.
-        const st = await fsp.lstat(from);
-        if (!st.isDirectory()) {
-          await fsp.link(from, to);
-          await fsp.unlink(from);
-          return;
-        }
-        if (await exists(to)) throw new FsError('EEXIST', 'rename', to);
-      }
-      await fsp.rename(from, to);
+      await withShortPaths(from, to, (f, t) => renameShort(f, t, options));
     } catch (e) {
       throw toFsError(e, 'rename', from);
     }
@@ -172,45 +169,63 @@ export class LocalFileClient implements FileClient {
 
   async symlink(target: string, path: string): Promise<void> {
     this.#check('symlink', path);
-    try { await fsp.symlink(target, path); } catch (e) { throw toFsError(e, 'symlink', path); }
+    try { await withShortPath(path, p => fsp.symlink(target, p)); } catch (e) { throw toFsError(e, 'symlink', path); }
   }
 
   async link(existing: string, newPath: string): Promise<void> {
     this.#check('link', newPath);
-    try { await fsp.link(existing, newPath); } catch (e) { throw toFsError(e, 'link', newPath); }
+    try { await withShortPaths(existing, newPath, (a, b) => fsp.link(a, b)); } catch (e) { throw toFsError(e, 'link', newPath); }
   }
 
   async setattr(path: string, attrs: SetAttr, options: SetAttrOptions = {}): Promise<void> {
     this.#check('setattr', path);
     try {
-      const noFollow = options.noFollow === true && isSymlinkMode(Number((await fsp.lstat(path)).mode));
-      if (attrs.size !== undefined) {
-        if (noFollow) throw new FsError('EINVAL', 'setattr', path);
-        await fsp.truncate(path, attrs.size);
-      }
-      if (attrs.mode !== undefined) {
-        // Linux cannot chmod a symlink itself (fchmodat AT_SYMLINK_NOFOLLOW gives EOPNOTSUPP).
-        if (noFollow) throw new FsError('ENOTSUP', 'setattr', path);
-        await fsp.chmod(path, attrs.mode & 0o7777);
-      }
-      if (attrs.uid !== undefined || attrs.gid !== undefined) {
-        const st = await (noFollow ? fsp.lstat(path) : fsp.stat(path));
-        const uid = attrs.uid ?? st.uid;
-        const gid = attrs.gid ?? st.gid;
-        await (noFollow ? fsp.lchown(path, uid, gid) : fsp.chown(path, uid, gid));
-      }
-      if (attrs.atime !== undefined || attrs.mtime !== undefined) {
-        await this.#posix.utimensat(path, ...utimeArgs(attrs.atime), ...utimeArgs(attrs.mtime), noFollow);
-      }
+      await withShortPath(path, p => this.#setattr(p, attrs, options));
     } catch (e) {
       throw toFsError(e, 'setattr', path);
+    }
+  }
+
+  async #setattr(path: string, attrs: SetAttr, options: SetAttrOptions): Promise<void> {
+    const noFollow = options.noFollow === true && isSymlinkMode(Number((await fsp.lstat(path)).mode));
+    if (attrs.size !== undefined) {
+      if (noFollow) throw new FsError('EINVAL', 'setattr', path);
+      await fsp.truncate(path, attrs.size);
+    }
+    if (attrs.mode !== undefined) {
+      // Linux cannot chmod a symlink itself (fchmodat AT_SYMLINK_NOFOLLOW gives EOPNOTSUPP).
+      if (noFollow) throw new FsError('ENOTSUP', 'setattr', path);
+      await fsp.chmod(path, attrs.mode & 0o7777);
+    }
+    if (attrs.uid !== undefined || attrs.gid !== undefined) {
+      const st = await (noFollow ? fsp.lstat(path) : fsp.stat(path));
+      const uid = attrs.uid ?? st.uid;
+      const gid = attrs.gid ?? st.gid;
+      await (noFollow ? fsp.lchown(path, uid, gid) : fsp.chown(path, uid, gid));
+    }
+    if (attrs.atime !== undefined || attrs.mtime !== undefined) {
+      await this.#posix.utimensat(path, ...utimeArgs(attrs.atime), ...utimeArgs(attrs.mtime), noFollow);
+    }
+  }
+
+  async mknod(path: string, mode: number, rdev: number): Promise<void> {
+    this.#check('mknod', path);
+    const perm = mode & 0o7777;
+    try {
+      await withShortPath(path, async p => {
+        await this.#posix.mknod(p, mode, rdev);
+        // Our umask, not the caller's (the kernel applied that), must not take bits away.
+        if (this.#mayAlter(perm)) await fsp.chmod(p, perm);
+      });
+    } catch (e) {
+      throw toFsError(e, 'mknod', path);
     }
   }
 
   async statfs(path: string): Promise<StatFs> {
     this.#check('statfs', path);
     try {
-      const s = await fsp.statfs(path);
+      const s = await withShortPath(path, p => fsp.statfs(p));
       return {
         bsize: s.bsize, frsize: s.bsize, blocks: s.blocks, bfree: s.bfree, bavail: s.bavail,
         files: s.files, ffree: s.ffree, favail: s.ffree, flag: 0, namemax: 255,
@@ -278,6 +293,21 @@ async function setNewMode(chmod: () => Promise<void>): Promise<void> {
     const code = (e as NodeJS.ErrnoException).code;
     if (code !== 'EPERM' && code !== 'ENOTSUP' && code !== 'EOPNOTSUPP') throw e;
   }
+}
+
+/** rename(2), or with `noReplace` its RENAME_NOREPLACE (node:fs has no renameat2). */
+async function renameShort(from: string, to: string, options: RenameOptions): Promise<void> {
+  if (options.noReplace) {
+    // link+unlink is atomic for files; folders get a check first.
+    const st = await fsp.lstat(from);
+    if (!st.isDirectory()) {
+      await fsp.link(from, to);
+      await fsp.unlink(from);
+      return;
+    }
+    if (await exists(to)) throw new FsError('EEXIST', 'rename');
+  }
+  await fsp.rename(from, to);
 }
 
 async function exists(path: string): Promise<boolean> {

@@ -18,6 +18,8 @@ export interface PosixBinding {
   utimensat(path: string, atimeSec: number, atimeNsec: number, mtimeSec: number, mtimeNsec: number, noFollow: boolean): Promise<void>;
   /** futimens(fd, times). The caller keeps `fd` open until the promise settles. */
   futimens(fd: number, atimeSec: number, atimeNsec: number, mtimeSec: number, mtimeNsec: number): Promise<void>;
+  /** mknod(path, mode, rdev): `mode` carries the S_IFMT type; the process umask applies. */
+  mknod(path: string, mode: number, rdev: number): Promise<void>;
 }
 
 /**

@@ -113,6 +113,7 @@ describe('LocalFileClient exact times', () => {
     const posix: PosixBinding = {
       utimensat: async (...args) => { calls.push(args); },
       futimens: async () => { throw new Error('unexpected futimens'); },
+      mknod: async () => { throw new Error('unexpected mknod'); },
     };
     const client = new LocalFileClient({ posix });
     const root = await tempDir(t);
@@ -128,6 +129,7 @@ describe('LocalFileClient exact times', () => {
     const posix: PosixBinding = {
       utimensat: async () => { throw Object.assign(new Error('EPERM: operation not permitted'), { code: 'EPERM', syscall: 'utimensat' }); },
       futimens: async () => undefined,
+      mknod: async () => undefined,
     };
     const root = await tempDir(t);
     await assert.rejects(new LocalFileClient({ posix }).setattr(`${root}/f`, { mtime: OLD }), { name: 'FsError', code: 'EPERM' });
