@@ -176,8 +176,11 @@ export interface ConnectionInfo {
  * does not know the inode or name) is not an error.
  */
 export interface FuseNotifier {
-  /** Drops cached attributes and, from `offset` for `length` bytes (0 = to the end), data. */
-  invalInode(ino: number, offset?: number, length?: number): void;
+  /**
+   * Drops cached attributes and, from `offset` for `length` bytes (0 = to the end), data. A
+   * returned promise settles once the kernel has done it.
+   */
+  invalInode(ino: number, offset?: number, length?: number): void | Promise<void>;
   /** Drops the kernel's cached name → inode mapping `name` in `parent`. */
   invalEntry(parent: number, name: string): void;
 }

@@ -7,7 +7,7 @@ import { canWatch, isDirMode, type FileClient, type WatchSubscription } from '..
 import { isFsError } from '../remote/fs-error.ts';
 import { WorkspaceFilesystem } from '../workspacefs/workspace-filesystem.ts';
 import type { Logger } from '../remote/log.ts';
-import { kernelChecksPermissions, type MountOptions } from './mount-options.ts';
+import { kernelChecksPermissions, newFileOwner, type MountOptions } from './mount-options.ts';
 import { canonicalMountpoint } from '../system/mountinfo.ts';
 import { checkMountpoint } from './preflight.ts';
 import { removeRecord, runtimeDir, writeRecord, type MountRecord } from './registry.ts';
@@ -72,6 +72,7 @@ export async function startMount(dest: Destination, mountpointArg: string, optio
       ...(m.uid === undefined ? {} : { uid: m.uid }),
       ...(m.gid === undefined ? {} : { gid: m.gid }),
       ...(m.umask === undefined ? {} : { umask: m.umask }),
+      owner: newFileOwner(m),
       opTimeoutMs: m.opTimeoutMs,
       kernelCache: m.kernelCache,
       log: options.log,

@@ -22,6 +22,12 @@ export interface MountOptions {
   gid?: number;
   /** Mask permission bits off every mode shown. */
   umask?: number;
+  /**
+   * Who owns new files: the local process that made them ('caller', needs a root login on the
+   * remote) or the remote login. Undefined: the caller with `allowOther` when the remote login
+   * is root, else the login.
+   */
+  owner?: 'caller' | 'login';
   attrTimeoutMs: number;
   entryTimeoutMs: number;
   negativeTimeoutMs: number;
@@ -66,6 +72,11 @@ export function kernelChecksPermissions(o: MountOptions): boolean {
   return o.defaultPermissions ?? o.allowOther;
 }
 
+/** Who owns new files, as the VFS is told: an explicit choice, else the caller's with allow_other once the remote shows a root login. */
+export function newFileOwner(o: MountOptions): 'caller' | 'login' | 'auto' {
+  return o.owner ?? (o.allowOther ? 'auto' : 'login');
+}
+
 /** One `-o` option: its spelling, what it does (for `--help`), and how it changes the options. */
 export interface MountOptionSpec {
   /** The name; `value` names what follows `=`, absent for a flag. */
@@ -98,6 +109,14 @@ export const MOUNT_OPTIONS: readonly MountOptionSpec[] = [
     apply: (o, v) => {
       if (v !== 'user' && v !== 'none') throw bad(`idmap=${v}`, 'expects user or none');
       o.idmap = v;
+    },
+  },
+  {
+    name: 'owner', value: 'caller|login',
+    help: 'who owns new files: the local user who made them (caller; default with allow_other when the remote login is root) or the remote login',
+    apply: (o, v) => {
+      if (v !== 'caller' && v !== 'login') throw bad(`owner=${v}`, 'expects caller or login');
+      o.owner = v;
     },
   },
   { name: 'uid', value: 'N', help: 'show every file as owned by this uid', apply: (o, v) => { o.uid = int('uid', v); } },

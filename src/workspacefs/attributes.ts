@@ -108,8 +108,9 @@ export class Attributes {
     return {
       ino: node?.ino ?? 0,
       mode: type | (stat.mode & 0o7777 & ~this.#opts.umask),
-      // Without the remote's count, hard links made through this mount are still counted.
-      nlink: stat.nlink ?? (type === S_IFDIR ? 2 : Math.max(1, node?.links.size ?? 1)),
+      // Without the remote's count, hard links made through this mount are still counted, and a
+      // file whose every name was removed (open, or unlinked meanwhile) has none, as fstat says locally.
+      nlink: stat.nlink ?? (type === S_IFDIR ? 2 : node === undefined ? 1 : node.links.size === 0 ? 0 : node.links.size),
       uid,
       gid,
       rdev: stat.rdev ?? 0,

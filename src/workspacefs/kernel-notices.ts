@@ -1,6 +1,9 @@
 import type { FuseNotifier } from '../fuse/operations.ts';
 import type { Logger } from '../remote/log.ts';
 
+/** Longest an op waits for a notice it sends itself ({@link KernelNotices.inodeNow}). */
+const NOTICE_WAIT_MS = 2000;
+
 /**
  * Kernel cache invalidations, queued during an op and sent once it has been answered: invalidating
  * an entry while the kernel still waits for our reply on the same directory deadlocks.
@@ -25,6 +28,27 @@ export class KernelNotices {
   /** Queues "drop the attributes and pages of `ino`". */
   inode(ino: number): void {
     if (this.#notifier !== undefined) this.#queue.push(n => n.invalInode(ino));
+  }
+
+  /**
+   * Drops the attributes and pages of `ino` now, resolving once the kernel has them dropped (or
+   * after a bound: a notice stuck in the kernel must not hold up the op that waits for it). Only
+   * for an inode no request of the kernel waits on, e.g. during open.
+   */
+  async inodeNow(ino: number): Promise<void> {
+    const notifier = this.#notifier;
+    if (notifier === undefined) return;
+    let timer: NodeJS.Timeout | undefined;
+    try {
+      await Promise.race([
+        Promise.resolve(notifier.invalInode(ino)),
+        new Promise<void>(resolve => { timer = setTimeout(resolve, NOTICE_WAIT_MS); }),
+      ]);
+    } catch (error) {
+      this.#log.debug('kernel notification failed', error);
+    } finally {
+      clearTimeout(timer);
+    }
   }
 
   /** Queues "drop the name `name` in `parent`". */

@@ -32,6 +32,13 @@ export interface WorkspaceOptions {
   gid?: number;
   /** Permission bits cleared from every mode shown (sshfs `umask=`). Default 0. */
   umask?: number;
+  /**
+   * Who owns what a local process makes through the mount. 'caller': the calling process's uid
+   * and gid (the FUSE request carries them; the group of a set-group-ID folder wins, as on a local
+   * disk), which needs a remote login that may chown, i.e. root; 'login': whoever the remote login
+   * is. 'auto': 'caller' once the remote shows it made a file as root. Default 'login'.
+   */
+  owner?: 'caller' | 'login' | 'auto';
   /** Bound on every remote call; on expiry the op fails with EIO. Default 30000. */
   opTimeoutMs?: number;
   /**
@@ -96,6 +103,7 @@ export interface ResolvedWorkspaceOptions {
   uid: number | undefined;
   gid: number | undefined;
   umask: number;
+  owner: 'caller' | 'login' | 'auto';
   opTimeoutMs: number;
   kernelCache: boolean;
   log: Logger;
@@ -136,6 +144,7 @@ export function resolveOptions(options: WorkspaceOptions): ResolvedWorkspaceOpti
     uid: options.uid,
     gid: options.gid,
     umask: (options.umask ?? 0) & 0o7777,
+    owner: options.owner ?? 'login',
     opTimeoutMs: options.opTimeoutMs ?? OP_TIMEOUT_DEFAULT_MS,
     kernelCache: options.kernelCache ?? false,
     log: options.log ?? silentLogger,

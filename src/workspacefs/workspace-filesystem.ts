@@ -1,9 +1,12 @@
+import { readFile } from 'node:fs/promises';
 import {
   RENAME_EXCHANGE, RENAME_NOREPLACE,
   type AttrReply, type ConnectionInfo, type CreateReply, type DirentOut, type DirentPlusOut,
   type Entry, type FuseNotifier, type FuseOperations, type OpenReply, type RequestContext, type SetattrIn,
 } from '../fuse/operations.ts';
-import { S_IFLNK, S_IFMT, S_IFREG, type FileClient, type OpenFlags, type StatFs, type WatchEventKind } from '../remote/file-client.ts';
+import {
+  S_IFBLK, S_IFCHR, S_IFIFO, S_IFLNK, S_IFMT, S_IFREG, S_IFSOCK, canMknod, type FileClient, type FileStat, type OpenFlags, type StatFs, type WatchEventKind,
+} from '../remote/file-client.ts';
 import { FsError, isFsError } from '../remote/fs-error.ts';
 import type { AttrSource } from './attr-source.ts';
 import { permits, W_OK, type Attributes } from './attributes.ts';
@@ -17,6 +20,7 @@ import type { KernelNotices } from './kernel-notices.ts';
 import type { ListingPrefetch } from './listing-prefetch.ts';
 import type { Listings } from './listings.ts';
 import type { Logger } from '../remote/log.ts';
+import { NewOwners } from './new-owner.ts';
 import { checkName, createMode, NAME_MAX } from './names.ts';
 import type { OpenFiles } from './open-files.ts';
 import { O_EXCL, O_TRUNC, decodeAccess, type Access } from './open-flags.ts';
@@ -54,6 +58,9 @@ export class WorkspaceFilesystem implements FuseOperations {
   readonly #contentPrefetch: ContentPrefetch;
   readonly #dirs: DirReader;
   readonly #files: OpenFiles;
+  readonly #owners: NewOwners;
+  /** Set once the log has said why this mount cannot make special files. */
+  #saidNoSpecialFiles = false;
   /** Written only by `init`: the kernel caches writes, reads through write-only handles and applies O_APPEND itself. */
   #writeback = false;
   #connection: ConnectionInfo | undefined;
@@ -67,6 +74,7 @@ export class WorkspaceFilesystem implements FuseOperations {
       listings: this.#listings, entries: this.#entries, listingPrefetch: this.#listingPrefetch,
       contentPrefetch: this.#contentPrefetch, dirs: this.#dirs, files: this.#files,
     } = assembleParts(client, this.#opts));
+    this.#owners = new NewOwners(this.#core, this.#ids, this.#log, this.#opts.owner);
   }
 
   /** The options in effect, defaults filled in. */
@@ -167,12 +175,16 @@ export class WorkspaceFilesystem implements FuseOperations {
    * chmod/chown/utimens/truncate. Only the fields that change are sent (UTIME_OMIT stays absent);
    * with `fh` the open handle is used (works after unlink); a symlink is changed itself, never its target.
    */
-  setattr(ino: number, changes: SetattrIn, fh: number | undefined, _ctx: RequestContext): Promise<AttrReply> {
+  setattr(ino: number, changes: SetattrIn, fh: number | undefined, ctx: RequestContext): Promise<AttrReply> {
     return this.#op('setattr', async () => {
       this.#writable('setattr');
       const node = this.#node(ino, 'setattr');
       const attrs = this.#ids.toRemoteSetAttr(changes);
       await this.#core.handles.settle(node);
+      if (attrs.mode !== undefined && (attrs.mode & 0o2000) !== 0 && ctx.uid !== 0) {
+        const { gid } = this.#attrs.toAttr(node, await this.#attrSource.get(node));
+        if (!(await inGroup(ctx, gid))) attrs.mode &= ~0o2000;
+      }
       if (Object.keys(attrs).length === 0) return this.#attrReply(node);
       if (attrs.size !== undefined && node.isDir) throw new FsError('EISDIR', 'setattr');
       await sendSetattr(this.#core, node, attrs, fh);
@@ -190,16 +202,34 @@ export class WorkspaceFilesystem implements FuseOperations {
     });
   }
 
-  /** Only regular files can be made (as an empty exclusive create); other types get EPERM. */
-  mknod(parent: number, name: string, mode: number, _rdev: number, ctx: RequestContext): Promise<Entry> {
+  /**
+   * A regular file (as an empty exclusive create), or a FIFO, socket file or device node where the
+   * FileClient can make them (the agent, a local folder). A socket file only names a socket: the
+   * process that binds it listens here, on this machine, and connections through the mount reach
+   * it, not a process on the remote. Plain SFTP has no request for special files: EPERM, said once in the log.
+   */
+  mknod(parent: number, name: string, mode: number, rdev: number, ctx: RequestContext): Promise<Entry> {
     return this.#op('mknod', async () => {
-      if ((mode & S_IFMT) !== S_IFREG && (mode & S_IFMT) !== 0) throw new FsError('EPERM', 'mknod');
+      const type = mode & S_IFMT;
+      const special = type === S_IFIFO || type === S_IFSOCK || type === S_IFCHR || type === S_IFBLK;
+      if (!special && type !== S_IFREG && type !== 0) throw new FsError('EINVAL', 'mknod');
       const { dir, path } = this.#newName(parent, name, 'mknod');
       const want = createMode(mode, ctx);
       const { caller, client } = this.#core;
-      const handle = await caller.call('open', path, () => client.open(path, { read: false, write: true, create: true, exclusive: true }, want));
-      await caller.call('handle.close', path, () => handle.close());
-      return this.#made(dir, name, path, want);
+      if (special) {
+        if (!canMknod(client)) {
+          if (!this.#saidNoSpecialFiles) {
+            this.#saidNoSpecialFiles = true;
+            this.#log.info('FIFOs, sockets and device nodes cannot be made here: plain SFTP has no request for them (the agent has: -o agent=yes)');
+          }
+          throw new FsError('EPERM', 'mknod', path);
+        }
+        await caller.call('mknod', path, () => client.mknod(path, type | want, type === S_IFCHR || type === S_IFBLK ? rdev : 0));
+      } else {
+        const handle = await caller.call('open', path, () => client.open(path, { read: false, write: true, create: true, exclusive: true }, want));
+        await caller.call('handle.close', path, () => handle.close());
+      }
+      return this.#made(dir, name, path, ctx, want);
     });
   }
 
@@ -209,7 +239,7 @@ export class WorkspaceFilesystem implements FuseOperations {
       const { dir, path } = this.#newName(parent, name, 'mkdir');
       const want = createMode(mode, ctx);
       await this.#core.caller.call('mkdir', path, () => this.#core.client.mkdir(path, want));
-      return this.#made(dir, name, path, want);
+      return this.#made(dir, name, path, ctx, want);
     });
   }
 
@@ -232,11 +262,11 @@ export class WorkspaceFilesystem implements FuseOperations {
   }
 
   /** Creates symlink `name` → `target` (stored as given). */
-  symlink(target: string, parent: number, name: string, _ctx: RequestContext): Promise<Entry> {
+  symlink(target: string, parent: number, name: string, ctx: RequestContext): Promise<Entry> {
     return this.#op('symlink', async () => {
       const { dir, path } = this.#newName(parent, name, 'symlink');
       await this.#core.caller.call('symlink', path, () => this.#core.client.symlink(target, path));
-      return this.#made(dir, name, path);
+      return this.#made(dir, name, path, ctx);
     });
   }
 
@@ -296,8 +326,12 @@ export class WorkspaceFilesystem implements FuseOperations {
         if (ahead !== undefined) return { fh: this.#files.add(node, ahead.remote, access, ahead.data), keepCache };
       }
       if (truncate) await handles.settle(node);
+      const revalidating = truncate || node.type !== S_IFREG || handles.hasWriter(node)
+        ? undefined
+        : caller.call('lstat', path, () => client.lstat(path)).catch(() => undefined);
       const remote = await caller.call('open', path, () => client.open(path, { ...access, ...(truncate ? { truncate: true } : {}) }));
       if (truncate) this.#entries.truncated(node);
+      if (revalidating !== undefined) await this.#revalidated(node, await revalidating);
       return { fh: this.#files.add(node, remote, access), keepCache };
     });
   }
@@ -312,7 +346,10 @@ export class WorkspaceFilesystem implements FuseOperations {
       if ((flags & O_TRUNC) !== 0) openFlags.truncate = true;
       const existing = this.#core.table.child(dir, name);
       if (existing !== undefined && openFlags.truncate === true) await this.#core.handles.settle(existing);
-      const { remote, stat } = await openCreating(this.#core, path, openFlags, createMode(mode, ctx));
+      const created = await openCreating(this.#core, path, openFlags, createMode(mode, ctx));
+      const { remote } = created;
+      let { stat } = created;
+      if (created.created) stat = await this.#owned(remote, () => this.#owners.settle(path, stat, ctx, dir.attr?.mode ?? 0, remote));
       this.#entries.made(dir, name);
       const node = this.#entries.node(dir, name, stat);
       if (openFlags.truncate === true) this.#entries.truncated(node);
@@ -471,12 +508,50 @@ export class WorkspaceFilesystem implements FuseOperations {
     return access;
   }
 
-  /** After mkdir/symlink/mknod: the new name's entry from one lstat (and its mode made exact). */
-  async #made(dir: Node, name: string, path: string, want?: number): Promise<Entry> {
+  /** After mkdir/symlink/mknod: the new name's entry from one lstat (its mode made exact, its owner the caller's where asked). */
+  async #made(dir: Node, name: string, path: string, ctx: RequestContext, want?: number): Promise<Entry> {
     this.#entries.made(dir, name);
     let stat = await this.#core.caller.call('lstat', path, () => this.#core.client.lstat(path));
     if (want !== undefined) stat = await exactMode(this.#core, stat, want, path);
+    stat = await this.#owners.settle(path, stat, ctx, dir.attr?.mode ?? 0);
     return this.#entries.created(dir, name, stat);
   }
 
+  /**
+   * Close-to-open: the attributes fetched beside an open (in the same round trip) replace cached
+   * ones, and when the file changed on the remote the kernel drops its size and pages before the
+   * open is answered. Otherwise a read right after the file grew there would stop at the old size,
+   * which the kernel keeps for the attribute lifetime without asking.
+   */
+  async #revalidated(node: Node, stat: FileStat | undefined): Promise<void> {
+    if (stat === undefined || (stat.mode & S_IFMT) !== S_IFREG || this.#core.handles.hasWriter(node)) return;
+    const old = node.attr;
+    this.#attrs.store(node, stat);
+    if (old !== undefined && (old.size !== stat.size || old.mtime.sec !== stat.mtime.sec || old.mtime.nsec !== stat.mtime.nsec)) {
+      await this.#notices.inodeNow(node.ino);
+    }
+  }
+
+  /** Runs `fn` on a just-created open file; a failure closes the remote handle before it leaves. */
+  async #owned(remote: { close(): Promise<void> }, fn: () => Promise<FileStat>): Promise<FileStat> {
+    try {
+      return await fn();
+    } catch (error) {
+      await remote.close().catch(() => undefined);
+      throw error;
+    }
+  }
+
+}
+
+/** True when the caller of `ctx` is in group `gid`: its own group or a supplementary one (from /proc). */
+async function inGroup(ctx: RequestContext, gid: number): Promise<boolean> {
+  if (ctx.gid === gid) return true;
+  try {
+    const line = /^Groups:(.*)$/m.exec(await readFile(`/proc/${ctx.pid}/status`, 'latin1'));
+    return line !== null && line[1]!.trim().split(/\s+/).map(Number).includes(gid);
+  } catch {
+    // The caller is gone: no group of its own counts.
+    return false;
+  }
 }
