@@ -78,13 +78,42 @@ type file interface {
 	Statvfs() (statvfs, error)
 }
 
-// osFS is the operating system's file system.
+// osFS is the operating system's file system. Every path may be longer than PATH_MAX where
+// shortPath can reach it (Linux); each method releases what shortPath opened before it returns.
 type osFS struct{}
 
 // osFile wraps *os.File with the calls os.File lacks (nanosecond times, statvfs, raw stat).
 type osFile struct{ *os.File }
 
-func (osFS) OpenFile(name string, flag int, perm uint32) (file, error) {
+// short runs call with a name the kernel accepts for name (see shortPath); a failure to reach
+// name's folder is reported as op's. call reports its own failures under name.
+func short(op, name string, call func(p string) error) error {
+	p, release, err := shortPath(name)
+	if err != nil {
+		return pathError(op, name, err)
+	}
+	defer release()
+	return call(p)
+}
+
+// named reports a failure the os package met on an alias of name (see shortPath) under name.
+func named(err error, name string) error {
+	var pe *os.PathError
+	if errors.As(err, &pe) {
+		pe.Path = name
+	}
+	return err
+}
+
+func (osFS) OpenFile(name string, flag int, perm uint32) (f file, err error) {
+	err = short("open", name, func(p string) error {
+		f, err = openFile(p, flag, perm)
+		return named(err, name)
+	})
+	return f, err
+}
+
+func openFile(name string, flag int, perm uint32) (file, error) {
 	mode := os.FileMode(perm&0o777) | modeExtraBits(perm)
 	if flag&os.O_CREATE != 0 && perm&0o7000 != 0 {
 		return createExact(name, flag, perm, mode)
@@ -144,18 +173,27 @@ func modeExtraBits(perm uint32) os.FileMode {
 	return m
 }
 
-func (osFS) Stat(name string) (fileStat, error) {
-	var st syscall.Stat_t
-	if err := syscall.Stat(name, &st); err != nil {
-		return fileStat{}, pathError("stat", name, err)
-	}
-	return fromSys(&st), nil
+func (osFS) Stat(name string) (st fileStat, err error) {
+	err = short("stat", name, func(p string) error {
+		st, err = statAs("stat", p, name, syscall.Stat)
+		return err
+	})
+	return st, err
 }
 
-func (osFS) Lstat(name string) (fileStat, error) {
+func (osFS) Lstat(name string) (st fileStat, err error) {
+	err = short("lstat", name, func(p string) error {
+		st, err = statAs("lstat", p, name, syscall.Lstat)
+		return err
+	})
+	return st, err
+}
+
+// statAs is stat or lstat of p, reported as name's.
+func statAs(op, p, name string, call func(string, *syscall.Stat_t) error) (fileStat, error) {
 	var st syscall.Stat_t
-	if err := syscall.Lstat(name, &st); err != nil {
-		return fileStat{}, pathError("lstat", name, err)
+	if err := call(p, &st); err != nil {
+		return fileStat{}, pathError(op, name, err)
 	}
 	return fromSys(&st), nil
 }
@@ -164,37 +202,66 @@ func (osFS) Lstat(name string) (fileStat, error) {
 // sticky bit, and a setgid bit inherited from the parent), so with any of them requested a chmod
 // follows; an inherited setgid bit stays, as mkdir(2) gives it.
 func (osFS) Mkdir(name string, perm uint32) error {
-	if err := syscall.Mkdir(name, perm&0o7777); err != nil {
-		return pathError("mkdir", name, err)
-	}
-	if perm&0o7000 == 0 {
-		return nil
-	}
-	st, err := osFS{}.Lstat(name)
-	if err != nil {
-		return err
-	}
-	want := perm&0o7777 | st.mode&0o2000
+	return short("mkdir", name, func(p string) error {
+		if err := syscall.Mkdir(p, perm&0o7777); err != nil {
+			return pathError("mkdir", name, err)
+		}
+		if perm&0o7000 == 0 {
+			return nil
+		}
+		st, err := statAs("lstat", p, name, syscall.Lstat)
+		if err != nil {
+			return err
+		}
+		return chmodNew(p, name, st, perm&0o7777|st.mode&0o2000)
+	})
+}
+
+// chmodNew gives a node just made (whose lstat is st) the mode want, unless the file system has
+// no Unix modes.
+func chmodNew(p, name string, st fileStat, want uint32) error {
 	if st.mode&0o7777 == want {
 		return nil
 	}
-	if err := syscall.Chmod(name, want); err != nil && !modeRefused(err) {
+	if err := syscall.Chmod(p, want); err != nil && !modeRefused(err) {
 		return pathError("chmod", name, err)
 	}
 	return nil
 }
-func (osFS) Unlink(name string) error { return wrap("unlink", name, syscall.Unlink(name)) }
-func (osFS) Rmdir(name string) error  { return wrap("rmdir", name, syscall.Rmdir(name)) }
+
+func (osFS) Unlink(name string) error {
+	return short("unlink", name, func(p string) error { return wrap("unlink", name, syscall.Unlink(p)) })
+}
+
+func (osFS) Rmdir(name string) error {
+	return short("rmdir", name, func(p string) error { return wrap("rmdir", name, syscall.Rmdir(p)) })
+}
 
 // Rename calls rename(2) directly: os.Rename refuses to replace a directory.
-func (osFS) Rename(from, to string) error { return wrap("rename", from, syscall.Rename(from, to)) }
+func (osFS) Rename(from, to string) error {
+	return short("rename", from, func(f string) error {
+		return short("rename", to, func(t string) error { return wrap("rename", from, syscall.Rename(f, t)) })
+	})
+}
+
 func (osFS) Link(existing, name string) error {
-	return wrap("link", name, syscall.Link(existing, name))
+	return short("link", existing, func(e string) error {
+		return short("link", name, func(n string) error { return wrap("link", name, syscall.Link(e, n)) })
+	})
 }
+
+// Symlink stores target as it is; only the link's own path may be long.
 func (osFS) Symlink(target, name string) error {
-	return wrap("symlink", name, syscall.Symlink(target, name))
+	return short("symlink", name, func(p string) error { return wrap("symlink", name, syscall.Symlink(target, p)) })
 }
-func (osFS) Readlink(name string) (string, error) { return os.Readlink(name) }
+
+func (osFS) Readlink(name string) (target string, err error) {
+	err = short("readlink", name, func(p string) error {
+		target, err = os.Readlink(p)
+		return named(err, name)
+	})
+	return target, err
+}
 
 // Mknod gives the new node the permission bits exactly, as Mkdir does: the kernel may leave
 // set-id bits out of mknod(2)'s mode, so with any of them requested a chmod follows.
@@ -205,57 +272,62 @@ func (osFS) Mknod(name string, mode uint32, rdev uint64) error {
 		return pathError("mknod", name, syscall.EINVAL)
 	}
 	perm := mode & 0o7777
-	if err := makeNode(name, mode&syscall.S_IFMT|perm, rdev); err != nil {
-		return pathError("mknod", name, err)
-	}
-	if perm&0o7000 == 0 {
-		return nil
-	}
-	st, err := osFS{}.Lstat(name)
-	if err != nil {
-		return err
-	}
-	if st.mode&0o7777 == perm {
-		return nil
-	}
-	if err := syscall.Chmod(name, perm); err != nil && !modeRefused(err) {
-		return pathError("chmod", name, err)
-	}
-	return nil
-}
-
-func (osFS) Chmod(name string, mode uint32, follow bool) error {
-	if !follow {
-		st, err := osFS{}.Lstat(name)
+	return short("mknod", name, func(p string) error {
+		if err := makeNode(p, mode&syscall.S_IFMT|perm, rdev); err != nil {
+			return pathError("mknod", name, err)
+		}
+		if perm&0o7000 == 0 {
+			return nil
+		}
+		st, err := statAs("lstat", p, name, syscall.Lstat)
 		if err != nil {
 			return err
 		}
-		if st.mode&syscall.S_IFMT == syscall.S_IFLNK {
-			// Linux has no lchmod; a symlink's mode means nothing there anyway.
-			return pathError("lchmod", name, syscall.ENOTSUP)
+		return chmodNew(p, name, st, perm)
+	})
+}
+
+func (osFS) Chmod(name string, mode uint32, follow bool) error {
+	return short("chmod", name, func(p string) error {
+		if !follow {
+			st, err := statAs("lstat", p, name, syscall.Lstat)
+			if err != nil {
+				return err
+			}
+			if st.mode&syscall.S_IFMT == syscall.S_IFLNK {
+				// Linux has no lchmod; a symlink's mode means nothing there anyway.
+				return pathError("lchmod", name, syscall.ENOTSUP)
+			}
 		}
-	}
-	return wrap("chmod", name, syscall.Chmod(name, mode&0o7777))
+		return wrap("chmod", name, syscall.Chmod(p, mode&0o7777))
+	})
 }
 
 func (osFS) Chown(name string, uid, gid int, follow bool) error {
-	if follow {
-		return wrap("chown", name, syscall.Chown(name, uid, gid))
-	}
-	return wrap("lchown", name, syscall.Lchown(name, uid, gid))
+	return short("chown", name, func(p string) error {
+		if follow {
+			return wrap("chown", name, syscall.Chown(p, uid, gid))
+		}
+		return wrap("lchown", name, syscall.Lchown(p, uid, gid))
+	})
 }
 
 func (osFS) Truncate(name string, size int64) error {
-	return wrap("truncate", name, syscall.Truncate(name, size))
+	return short("truncate", name, func(p string) error { return wrap("truncate", name, syscall.Truncate(p, size)) })
 }
 
 func (osFS) SetTimes(name string, atime, mtime timeSet, follow bool) error {
-	return wrap("utimensat", name, setTimesPath(name, atime, mtime, follow))
+	return short("utimensat", name, func(p string) error {
+		return wrap("utimensat", name, setTimesPath(p, atime, mtime, follow))
+	})
 }
 
-func (osFS) Statvfs(name string) (statvfs, error) {
-	v, err := statvfsPath(name)
-	return v, wrap("statvfs", name, err)
+func (osFS) Statvfs(name string) (v statvfs, err error) {
+	err = short("statvfs", name, func(p string) error {
+		v, err = statvfsPath(p)
+		return wrap("statvfs", name, err)
+	})
+	return v, err
 }
 
 func (osFS) Home(user string) (string, error) { return homeOf(user) }

@@ -92,7 +92,7 @@ func (ws *watchSet) closeAll() {
 // created: they may have appeared before the watch existed.
 func (rw *rootWatch) addTree(rel string, report bool) error {
 	abs := path.Join(rw.root, rel)
-	wd, err := syscall.InotifyAddWatch(rw.fd, abs, inotifyMask)
+	wd, entries, err := rw.watchFolder(abs)
 	if err != nil {
 		if rel == "" {
 			return pathError("inotify_add_watch", abs, err)
@@ -104,12 +104,6 @@ func (rw *rootWatch) addTree(rel string, report bool) error {
 		return nil
 	}
 	rw.wds[int32(wd)] = rel
-	dir, err := os.Open(abs)
-	if err != nil {
-		return nil
-	}
-	entries, _ := dir.ReadDir(-1)
-	dir.Close()
 	for _, e := range entries {
 		child := path.Join(rel, e.Name())
 		if report {
@@ -120,6 +114,24 @@ func (rw *rootWatch) addTree(rel string, report bool) error {
 		}
 	}
 	return nil
+}
+
+// watchFolder adds the watch of one folder and lists it (nothing when it cannot be read). What
+// shortPath opened for a long path is closed before the caller goes deeper.
+func (rw *rootWatch) watchFolder(abs string) (wd int, entries []os.DirEntry, err error) {
+	p, release, err := shortPath(abs)
+	if err != nil {
+		return 0, nil, err
+	}
+	defer release()
+	if wd, err = syscall.InotifyAddWatch(rw.fd, p, inotifyMask); err != nil {
+		return 0, nil, err
+	}
+	if dir, err := os.Open(p); err == nil {
+		entries, _ = dir.ReadDir(-1)
+		dir.Close()
+	}
+	return wd, entries, nil
 }
 
 // dropTree forgets the watches of rel and below (the folder moved away).
