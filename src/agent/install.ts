@@ -3,6 +3,8 @@
  * the remote copy already has the same SHA-256, writing to a temporary name, verifying, then
  * renaming (so a running agent is never overwritten in place). Works over any backend that can
  * exec a POSIX shell; a backend with `uploadFile` (Docker's archive API) uploads through that.
+ * The agent is run by path long after its checksum was checked, so it only goes into a folder no
+ * one but the login and root can change (agent-dir.ts).
  */
 import { createHash } from 'node:crypto';
 import { createReadStream, readFileSync } from 'node:fs';
@@ -14,15 +16,19 @@ import type { Backend } from '../remote/backend.ts';
 import { PermissionError, StateError } from '../remote/errors.ts';
 import { formatPlatform, type PlatformInfo } from '../remote/platform.ts';
 import { collectOutput } from '../remote/session-output.ts';
+import { AGENT_DIR_FNS, formatRefusals, readRefusals, REFUSED_SUGGESTION, UID_PLACEHOLDER } from './agent-dir.ts';
 import { resolveBinary, type ResolvedBinary } from './resolve.ts';
 
 /** rmount's version: the agent's remote file name carries it. */
 export const RMOUNT_VERSION: string = (JSON.parse(readFileSync(resolve(import.meta.dirname, '../../package.json'), 'utf8')) as { version: string }).version;
 
-/** Folders tried in order over SSH; the first writable one that allows exec wins. */
-export const SSH_AGENT_DIRS = ['~/.cache/rmount', '/tmp/.rmount', '/var/tmp/.rmount', '/dev/shm/.rmount'];
-/** Folders tried in order in containers. */
-export const CONTAINER_AGENT_DIRS = ['/tmp/.rmount', '/var/tmp/.rmount', '/dev/shm/.rmount', '/run/.rmount', '/.rmount'];
+/**
+ * Folders tried in order over SSH; the first safe one (see agent-dir.ts) that allows exec wins.
+ * Shared places carry the login's uid, filled in on the remote, so that no one else can own the name.
+ */
+export const SSH_AGENT_DIRS = ['~/.cache/rmount', `/tmp/.rmount-${UID_PLACEHOLDER}`, `/var/tmp/.rmount-${UID_PLACEHOLDER}`, `/dev/shm/.rmount-${UID_PLACEHOLDER}`];
+/** Folders tried in order in containers, under the same rules (the login need not be root there). */
+export const CONTAINER_AGENT_DIRS = [`/tmp/.rmount-${UID_PLACEHOLDER}`, `/var/tmp/.rmount-${UID_PLACEHOLDER}`, `/dev/shm/.rmount-${UID_PLACEHOLDER}`, `/run/.rmount-${UID_PLACEHOLDER}`, `/.rmount-${UID_PLACEHOLDER}`];
 
 /** Options of `installAgent`. */
 export interface InstallOptions {
@@ -30,11 +36,11 @@ export interface InstallOptions {
   from?: string;
   /** The remote's platform; default `backend.detectPlatform()`. */
   platform?: PlatformInfo;
-  /** Exact remote path (`agent push --to`); otherwise `<first usable folder>/<name>`. */
+  /** Exact remote path (`agent push --to`), in a folder that passes the same checks; otherwise `<first usable folder>/<name>`. */
   remotePath?: string;
   /** Remote file name in the chosen folder; default `agent-<version>`. */
   name?: string;
-  /** Remote folders to try; default by backend type. `~/` is the remote home. */
+  /** Remote folders to try; default by backend type. `~/` is the remote home, `{uid}` the login's uid. */
   candidates?: readonly string[];
   /** File mode; default 0o755. */
   mode?: number;
@@ -68,36 +74,54 @@ export async function runRemote(backend: Backend, argv: readonly string[], stdin
 // The remote's SHA-256 of "$1": sha256sum where it exists, else the agent's own answer.
 const SUM_FN = 'sum() { if command -v sha256sum >/dev/null 2>&1; then sha256sum "$1" 2>/dev/null | cut -d" " -f1; elif command -v shasum >/dev/null 2>&1; then shasum -a 256 "$1" 2>/dev/null | cut -d" " -f1; else "$1" version --sha256 2>/dev/null; fi; }';
 
-// $1 file name, then candidate folders. Prints "DIR\t<abs folder>" and "SUM\t<sum or ->" for the
-// first folder that can be created, written and executed from (a probe script must run: noexec
-// mounts refuse it); exit 3 when none can.
+// $1 file name, then candidate folders. Prints "UID\t<uid>", a "REFUSED\t<folder>\t<why…>" line
+// for each folder that is unsafe (agent-dir.ts) or cannot be written or executed from (a probe
+// script must run: noexec mounts refuse it), then "DIR\t<real path>" and "SUM\t<sum or ->" for
+// the first one that passes; exit 3 when none does. A copy already there that someone else could
+// have written gets no sum, so it is replaced rather than trusted.
 const PROBE = `${SUM_FN}
+${AGENT_DIR_FNS}
 name=$1; shift
-for d in "$@"; do
-  case $d in "~/"*) d="$HOME/\${d#"~/"}" ;; esac
-  mkdir -p "$d" 2>/dev/null || continue
-  p="$d/.rmount-probe-$$"
-  printf '#!/bin/sh\\nexit 0\\n' > "$p" 2>/dev/null || continue
+printf 'UID\\t%s\\n' "$uid"
+[ -n "$uid" ] || exit 4
+for c in "$@"; do
+  ad_expand "$c"
+  if ! ad_use "$e"; then printf 'REFUSED\\t%s\\t%s\\n' "$e" "$why"; continue; fi
+  p="$r/.rmount-probe-$$"
+  if ! (umask 077; printf '#!/bin/sh\\nexit 0\\n' > "$p") 2>/dev/null; then printf 'REFUSED\\t%s\\tNOWRITE\\n' "$e"; continue; fi
   chmod 700 "$p" 2>/dev/null
-  if "$p" 2>/dev/null; then rm -f "$p"; else rm -f "$p"; printf 'NOEXEC\\t%s\\n' "$d"; continue; fi
-  d=$(cd "$d" && pwd -P)
-  printf 'DIR\\t%s\\n' "$d"
-  s=-; [ -f "$d/$name" ] && s=$(sum "$d/$name"); printf 'SUM\\t%s\\n' "\${s:--}"
+  if "$p" 2>/dev/null; then rm -f "$p"; else rm -f "$p"; printf 'REFUSED\\t%s\\tNOEXEC\\n' "$e"; continue; fi
+  printf 'DIR\\t%s\\n' "$r"
+  s=-; ad_file_ok "$r/$name" && s=$(sum "$r/$name"); printf 'SUM\\t%s\\n' "\${s:--}"
   exit 0
 done
 exit 3`;
 
-// $1 exact path: "DIR\t<folder>" after creating it, "SUM\t<sum or ->".
+// $1 exact path. The same for its folder alone (made when missing, no exec probe: a pushed file
+// need not run there): "UID", then "DIR" and "SUM" or one "REFUSED" line and exit 3.
 const PROBE_PATH = `${SUM_FN}
+${AGENT_DIR_FNS}
 f=$1; case $f in "~/"*) f="$HOME/\${f#"~/"}" ;; esac
-mkdir -p "$(dirname "$f")" || exit 3
-printf 'DIR\\t%s\\n' "$(cd "$(dirname "$f")" && pwd -P)"
-s=-; [ -f "$f" ] && s=$(sum "$f"); printf 'SUM\\t%s\\n' "\${s:--}"`;
+printf 'UID\\t%s\\n' "$uid"
+[ -n "$uid" ] || exit 4
+case $f in */*) d=\${f%/*}; d=\${d:-/} ;; *) d=. ;; esac
+if ! ad_use "$d"; then printf 'REFUSED\\t%s\\t%s\\n' "$d" "$why"; exit 3; fi
+printf 'DIR\\t%s\\n' "$r"
+s=-; ad_file_ok "$r/\${f##*/}" && s=$(sum "$r/\${f##*/}"); printf 'SUM\\t%s\\n' "\${s:--}"`;
 
 // $1 temporary file, $2 final path, $3 expected sum: verify, then rename over the final path.
 const COMMIT = `${SUM_FN}
 s=$(sum "$1")
 if [ "$s" = "$3" ]; then mv -f "$1" "$2" && echo OK; else rm -f "$1"; printf 'BAD\\t%s\\n' "$s"; fi`;
+
+// Why a probe found no folder, in words: each refused folder and its reason.
+function refusalText(r: { code: number | null; stdout: string; stderr: string }, tried?: readonly string[]): string {
+  if (r.code === 4) return 'cannot tell the login\'s uid (no `id -u`, no /proc/self/status)';
+  const refused = readRefusals(r.stdout);
+  if (refused.length > 0) return formatRefusals(refused);
+  const said = r.stderr.trim() || `exit ${r.code}`;
+  return tried === undefined ? said : `tried ${tried.join(', ')}: ${said}`;
+}
 
 function field(out: string, key: string): string | undefined {
   for (const line of out.split('\n')) if (line.startsWith(`${key}\t`)) return line.slice(key.length + 1);
@@ -107,8 +131,9 @@ function field(out: string, key: string): string | undefined {
 /**
  * Puts the build for the remote's platform on the remote (see the module comment) and resolves
  * with its absolute path.
- * @throws UnsupportedError (no build for the platform), PermissionError (no writable, exec-able
- * folder), StateError (the uploaded copy does not verify).
+ * @throws UnsupportedError (no build for the platform), PermissionError (no folder that is safe,
+ * writable and exec-able; the message names each folder refused and why), StateError (the
+ * uploaded copy does not verify).
  */
 export async function installAgent(backend: Backend, options: InstallOptions = {}): Promise<InstallResult> {
   const platform = options.platform ?? (await backend.detectPlatform());
@@ -122,7 +147,9 @@ export async function installAgent(backend: Backend, options: InstallOptions = {
   if (options.remotePath !== undefined) {
     const r = await runRemote(backend, ['sh', '-c', PROBE_PATH, 'sh', options.remotePath]);
     const d = field(r.stdout, 'DIR');
-    if (r.code !== 0 || d === undefined) throw new PermissionError(`cannot create the folder of ${options.remotePath} on ${backend.addr}: ${r.stderr.trim()}`);
+    if (r.code !== 0 || d === undefined) {
+      throw new PermissionError(`cannot put ${options.remotePath} on ${backend.addr}: ${refusalText(r)}`, { suggestion: REFUSED_SUGGESTION });
+    }
     dir = d;
     remotePath = `${dir}/${options.remotePath.split('/').pop()}`;
     remoteSum = field(r.stdout, 'SUM') ?? '-';
@@ -131,10 +158,7 @@ export async function installAgent(backend: Backend, options: InstallOptions = {
     const r = await runRemote(backend, ['sh', '-c', PROBE, 'sh', name, ...candidates]);
     const d = field(r.stdout, 'DIR');
     if (r.code !== 0 || d === undefined) {
-      const noexec = r.stdout.split('\n').filter(l => l.startsWith('NOEXEC\t')).map(l => l.slice(7));
-      throw new PermissionError(`no folder on ${backend.addr} can hold an executable agent (tried ${candidates.join(', ')}${noexec.length > 0 ? `; mounted noexec: ${noexec.join(', ')}` : ''})`, {
-        suggestion: 'make one of these folders writable and exec-able, or pass a path with `rmount agent push --to`',
-      });
+      throw new PermissionError(`no folder on ${backend.addr} can hold an executable agent: ${refusalText(r, candidates)}`, { suggestion: REFUSED_SUGGESTION });
     }
     dir = d;
     remotePath = `${dir}/${name}`;

@@ -28,10 +28,10 @@ describe('rmount-agent in a container', { skip, timeout: 900_000 }, () => {
     return r.stdout.toString();
   }
 
-  it('uploads through the archive API to /tmp/.rmount, skips a matching copy, replaces a corrupted one', async () => {
+  it('uploads through the archive API to /tmp/.rmount-0 (root\'s own), skips a matching copy, replaces a corrupted one', async () => {
     const first = await installAgent(backend, { from: dist });
     assert.equal(first.uploaded, true);
-    assert.match(first.remotePath, /^\/tmp\/\.rmount\/agent-/);
+    assert.match(first.remotePath, /^\/tmp\/\.rmount-0\/agent-/);
     assert.equal((await sh(backend, `sha256sum ${first.remotePath}`)).split(' ')[0], first.sha256);
     assert.equal((await installAgent(backend, { from: dist })).uploaded, false);
     await sh(backend, `echo corrupted > ${first.remotePath}`);
@@ -45,7 +45,7 @@ describe('rmount-agent in a container', { skip, timeout: 900_000 }, () => {
     const name = await dockerd().run({ args: ['--tmpfs', '/tmp:rw,noexec,size=32m'] });
     const b = await backendFor(t, dockerd(), `docker://${name}`);
     const r = await installAgent(b, { from: dist });
-    assert.match(r.remotePath, /^\/var\/tmp\/\.rmount\/agent-/);
+    assert.match(r.remotePath, /^\/var\/tmp\/\.rmount-0\/agent-/);
     const files = await agentFiles(b, { from: dist });
     t.after(() => files.close());
     assert.equal(files.capabilities.inodes, true);

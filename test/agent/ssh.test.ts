@@ -78,7 +78,8 @@ describe('agent transfer to a real sshd', { skip }, () => {
   it('skips a noexec folder for the next usable one, and says so when none is usable', async t => {
     const noexec = await mkdtemp(join(sshd.dir, 'noexec-'));
     try {
-      await run('mount', ['-t', 'tmpfs', '-o', 'noexec,size=16m', 'tmpfs', noexec]);
+      // mode=0700: a tmpfs root is 1777 by default, which the folder check refuses before exec is tried.
+      await run('mount', ['-t', 'tmpfs', '-o', 'noexec,size=16m,mode=0700', 'tmpfs', noexec]);
     } catch (error) {
       return t.skip(`cannot mount a noexec tmpfs here: ${(error as Error).message}`);
     }
@@ -87,7 +88,7 @@ describe('agent transfer to a real sshd', { skip }, () => {
     const r = await installAgent(backend, { from: dist, candidates: [noexec, ok] });
     assert.ok(r.remotePath.startsWith(`${ok}/`));
     await assert.rejects(installAgent(backend, { from: dist, candidates: [noexec] }), (e: Error & { code?: string }) =>
-      e.code === 'ERR_PERMISSION' && e.message.includes(`mounted noexec: ${noexec}`));
+      e.code === 'ERR_PERMISSION' && e.message.includes(`${noexec}: mounted noexec`));
   });
 });
 

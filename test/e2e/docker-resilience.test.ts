@@ -121,16 +121,16 @@ describe('a Docker container restarted or removed under a mount', { skip: fuseSk
 
       // The agent's file and process, as the container shows them.
       const agentFiles = async (name: string): Promise<string[]> =>
-        (await inContainer(name, 'ls -a /tmp/.rmount 2>/dev/null; true')).split('\n').filter(f => f.startsWith('agent-'));
+        (await inContainer(name, 'ls -a /tmp/.rmount-0 2>/dev/null; true')).split('\n').filter(f => f.startsWith('agent-'));
       const agentRuns = async (name: string): Promise<boolean> =>
-        /\/tmp\/\.rmount\/agent-\S* sftp/.test(await inContainer(name, 'cat /proc/[0-9]*/cmdline 2>/dev/null | tr "\\000" " "; true'));
+        /\/tmp\/\.rmount-0\/agent-\S* sftp/.test(await inContainer(name, 'cat /proc/[0-9]*/cmdline 2>/dev/null | tr "\\000" " "; true'));
 
       it(`docker restart: the mount works again without a remount and status counts the reconnect${agent === 'yes' ? '; the agent is uploaded again to the wiped /tmp' : ''}`, CASE, async t => {
         const name = await container();
         const m = await mount(t, name, TIMEOUT_S);
         assert.ok(await works(m, name, 'before.txt'), 'the mount works before the restart');
         if (agent === 'yes') {
-          assert.notDeepEqual(await agentFiles(name), [], 'the agent was uploaded to /tmp/.rmount');
+          assert.notDeepEqual(await agentFiles(name), [], 'the agent was uploaded to /tmp/.rmount-0');
           assert.ok(await agentRuns(name), 'the agent runs');
         }
         await inContainer(name, 'touch /tmp/wiped-by-restart');
