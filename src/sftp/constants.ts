@@ -126,6 +126,8 @@ export const RMOUNT_EXT = {
   UNWATCH: 'unwatch@rmount',
   /** The client is done with a durable agent session for good: it ends when the connection closes. */
   END: 'end@rmount',
+  /** Makes a FIFO, socket file, device node or empty regular file. */
+  MKNOD: 'mknod@rmount',
 } as const;
 
 /** Request id of unsolicited EXTENDED_REPLY packets (watch events); never allocated to a request. */

@@ -15,6 +15,15 @@ import { isDir } from './sftp-attrs.ts';
 import type { SftpClient } from './sftp-client.ts';
 import { SftpConnectionError, SftpStatusError, sftpErrno } from './status.ts';
 
+/** Linux's PATH_MAX (a path's bytes with its NUL) and NAME_MAX (a component's bytes). */
+const PATH_MAX = 4096;
+const NAME_MAX = 255;
+
+/** True when a POSIX server's kernel refuses `path` as too long: ENAMETOOLONG, whatever the status says. */
+export function nameTooLong(path: string): boolean {
+  return Buffer.byteLength(path) >= PATH_MAX || path.split('/').some(c => Buffer.byteLength(c) > NAME_MAX);
+}
+
 /** Sharpens the status an operation failed with; undefined keeps the table's answer. */
 export type Refine = (status: number) => Promise<ErrnoName | undefined>;
 
@@ -26,11 +35,19 @@ export class SftpErrno {
     this.#sftp = sftp;
   }
 
-  /** Converts an SFTP failure into the FsError of `op`, asking `refine` to sharpen it. */
-  async convert(op: string, path: string | undefined, error: unknown, refine?: Refine): Promise<FsError> {
+  /**
+   * Converts an SFTP failure into the FsError of `op`, asking `refine` to sharpen it. `paths` are
+   * every path the request named (both of a rename, link or symlink).
+   */
+  async convert(op: string, path: string | undefined, error: unknown, refine?: Refine, paths: readonly string[] = path === undefined ? [] : [path]): Promise<FsError> {
     if (error instanceof FsError) return error;
     if (error instanceof SftpStatusError) {
       let code = sftpErrno(error.status, op, error.serverMessage);
+      // OpenSSH folds ENAMETOOLONG into BAD_MESSAGE with EINVAL; a path the kernel cannot take
+      // tells which it was (an agent names it, and takes long paths besides).
+      if (error.status === STATUS.BAD_MESSAGE && !isErrnoName(error.serverMessage) && paths.some(nameTooLong)) {
+        return new FsError('ENAMETOOLONG', op, path, { cause: error });
+      }
       if (refine !== undefined && !isErrnoName(error.serverMessage) && !this.#sftp.closed) {
         try {
           code = (await refine(error.status)) ?? code;

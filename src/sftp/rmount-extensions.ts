@@ -58,6 +58,12 @@ export class RmountExtensions {
       .u32(a.mode ?? 0).u32(a.uid ?? 0).u32(a.gid ?? 0).i64(at.sec).u32(at.nsec).i64(mt.sec).u32(mt.nsec), expectStatus);
   }
 
+  // EXTENDED "mknod@rmount", string path, uint32 mode, uint64 rdev → STATUS
+  /** mknod@rmount: `mode` carries the S_IFMT type and the permission bits; `rdev` is the Linux st_rdev of a device. */
+  mknod(path: string, mode: number, rdev: number): Promise<void> {
+    return this.#conn.extended(RMOUNT_EXT.MKNOD, w => w.string(path).u32(mode).u64(rdev), expectStatus);
+  }
+
   // EXTENDED "readdir@rmount", string path → EXTENDED_REPLY uint32 count, (string name, ATTRS)*
   /** readdir@rmount: every entry of a folder (lstat attributes) in one round trip. */
   readdir(path: string): Promise<SftpTreeEntry[]> {

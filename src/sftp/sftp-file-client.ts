@@ -71,7 +71,7 @@ export class SftpFileClient implements FileClient {
       expandPath: sftp.has(EXT.EXPAND_PATH),
       watch: sftp.has(RMOUNT_EXT.WATCH),
       inodes: sftp.has(RMOUNT_EXT.ATTRS),
-      specialFiles: false,
+      specialFiles: sftp.has(RMOUNT_EXT.MKNOD),
       nanoseconds: sftp.has(RMOUNT_EXT.ATTRS) && sftp.has(RMOUNT_EXT.SETSTAT),
       maxRead: sftp.limits.maxRead,
       maxWrite: sftp.limits.maxWrite,
@@ -222,7 +222,7 @@ export class SftpFileClient implements FileClient {
         await this.#renameReplacing(from, to);
       }
     } catch (error) {
-      throw await this.#errno.convert('rename', from, error, this.#errno.rename(from, to, options));
+      throw await this.#errno.convert('rename', from, error, this.#errno.rename(from, to, options), [from, to]);
     }
   }
 
@@ -266,7 +266,20 @@ export class SftpFileClient implements FileClient {
     try {
       await this.sftp.symlink(target, path);
     } catch (error) {
-      throw await this.#errno.convert('symlink', path, error, this.#errno.create(path));
+      throw await this.#errno.convert('symlink', path, error, this.#errno.create(path), [target, path]);
+    }
+  }
+
+  /**
+   * Makes a FIFO, socket file, device node or empty regular file through mknod@rmount.
+   * @throws FsError EPERM without the extension: plain SFTP has no request for special files.
+   */
+  async mknod(path: string, mode: number, rdev: number): Promise<void> {
+    if (!this.capabilities.specialFiles) throw new FsError('EPERM', 'mknod', path);
+    try {
+      await this.sftp.rmount.mknod(path, mode, rdev);
+    } catch (error) {
+      throw await this.#errno.convert('mknod', path, error, this.#errno.create(path));
     }
   }
 
@@ -276,7 +289,7 @@ export class SftpFileClient implements FileClient {
     try {
       await this.sftp.hardlink(existing, newPath);
     } catch (error) {
-      throw await this.#errno.convert('link', newPath, error, this.#errno.create(newPath, existing));
+      throw await this.#errno.convert('link', newPath, error, this.#errno.create(newPath, existing), [existing, newPath]);
     }
   }
 

@@ -1,10 +1,27 @@
 import assert from 'node:assert/strict';
-import { link, mkdir, stat, utimes, writeFile } from 'node:fs/promises';
+import { execFile } from 'node:child_process';
+import { link, lstat, mkdir, mkdtemp, stat, utimes, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { describe, it } from 'node:test';
+import { describe, it, type TestContext } from 'node:test';
+import { promisify } from 'node:util';
 import type { WatchEvent } from '../../src/remote/file-client.ts';
 import { tempDir } from '../helpers/tmp.ts';
 import { goSkipReason, startAgentClient } from './agent-binary.ts';
+
+const run = promisify(execFile);
+
+/**
+ * A temporary folder whose own path is padded to 200 bytes. Node's recursive rm walks full paths
+ * and gives up past PATH_MAX; rm(1) goes down by descriptors, so it removes what a test left there.
+ */
+async function paddedDir(t: TestContext): Promise<string> {
+  const dir = await mkdtemp(join(tmpdir(), 'rmount-agent-'));
+  t.after(() => run('rm', ['-rf', dir]).then(() => undefined));
+  const padded = join(dir, 'p'.repeat(199 - dir.length));
+  await mkdir(padded);
+  return padded;
+}
 
 describe('rmount-agent extensions through SftpFileClient', { skip: goSkipReason() }, () => {
   it('advertises inodes, nanoseconds and watch', async t => {
@@ -12,6 +29,64 @@ describe('rmount-agent extensions through SftpFileClient', { skip: goSkipReason(
     assert.equal(client.capabilities.inodes, true);
     assert.equal(client.capabilities.nanoseconds, true);
     assert.equal(client.capabilities.watch, process.platform === 'linux');
+    assert.equal(client.capabilities.specialFiles, true);
+  });
+
+  it('mknod makes a FIFO, a socket file and a regular file with the exact mode', async t => {
+    const client = await startAgentClient(t);
+    const dir = await tempDir(t, 'rmount-agent-');
+    await client.mknod(join(dir, 'fifo'), 0o010640, 0);
+    await client.mknod(join(dir, 'sock'), 0o140600, 0);
+    await client.mknod(join(dir, 'file'), 0o100604, 0);
+    const [fifo, sock, file] = await Promise.all(['fifo', 'sock', 'file'].map(n => lstat(join(dir, n))));
+    assert.ok(fifo!.isFIFO());
+    assert.equal(fifo!.mode & 0o7777, 0o640);
+    assert.ok(sock!.isSocket());
+    assert.equal(sock!.mode & 0o7777, 0o600);
+    assert.ok(file!.isFile());
+    assert.equal(file!.mode & 0o7777, 0o604);
+    assert.equal(file!.size, 0);
+    assert.equal((await client.lstat(join(dir, 'fifo'))).mode, 0o010640);
+  });
+
+  it('mknod of an existing name fails EEXIST, of a folder type EINVAL', async t => {
+    const client = await startAgentClient(t);
+    const dir = await tempDir(t, 'rmount-agent-');
+    await client.mknod(join(dir, 'fifo'), 0o010600, 0);
+    await assert.rejects(client.mknod(join(dir, 'fifo'), 0o010600, 0), { name: 'FsError', code: 'EEXIST', syscall: 'mknod' });
+    await assert.rejects(client.mknod(join(dir, 'dir'), 0o040755, 0), { name: 'FsError', code: 'EINVAL', syscall: 'mknod' });
+    await assert.rejects(client.mknod(join(dir, 'nope', 'fifo'), 0o010600, 0), { name: 'FsError', code: 'ENOENT', syscall: 'mknod' });
+  });
+
+  it('create, stat, rename and unlink work on a path past PATH_MAX', { skip: process.platform !== 'linux' ? 'long paths need Linux' : false }, async t => {
+    const client = await startAgentClient(t);
+    let deep = await paddedDir(t);
+    for (let i = 0; i < 20; i++) {
+      deep += `/${`${i}`.padEnd(200, 'c')}`;
+      await client.mkdir(deep, 0o755);
+    }
+    assert.ok(Buffer.byteLength(deep) > 4200);
+    const f = `${deep}/file`;
+    const h = await client.open(f, { read: false, write: true, create: true, exclusive: true }, 0o640);
+    await h.write(Buffer.from('hello'), 0, 5, 0);
+    await h.close();
+    const st = await client.stat(f);
+    assert.equal(st.size, 5);
+    assert.equal(st.mode, 0o100640);
+    await client.mknod(`${deep}/fifo`, 0o010600, 0);
+    await client.rename(f, `${deep}/moved`);
+    await assert.rejects(client.lstat(f), { name: 'FsError', code: 'ENOENT' });
+    assert.deepEqual((await client.readdir(deep)).map(e => e.name).sort(), ['fifo', 'moved']);
+    const r = await client.open(`${deep}/moved`, { read: true, write: false });
+    const buf = Buffer.alloc(10);
+    assert.equal(await r.read(buf, 0, 10, 0), 5);
+    await r.close();
+    assert.equal(buf.subarray(0, 5).toString(), 'hello');
+    await client.unlink(`${deep}/moved`);
+    await client.unlink(`${deep}/fifo`);
+    assert.deepEqual(await client.readdir(deep), []);
+    await client.rmdir(deep);
+    await assert.rejects(client.mkdir(`${deep}/${'n'.repeat(256)}`), { name: 'FsError', code: 'ENAMETOOLONG', syscall: 'mkdir' });
   });
 
   it('stat and readdir report inode, nlink, ctime and nanosecond times as the kernel does', async t => {
