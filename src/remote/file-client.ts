@@ -46,6 +46,8 @@ export interface FileStat {
   ctime?: Timespec;
   /** The remote's inode number; absent when unknown. */
   ino?: number;
+  /** The remote's device of the file system holding it (with `ino`, what names one file); absent when unknown. */
+  dev?: number;
   /** Link count; absent when unknown. */
   nlink?: number;
   /** Device number of a character or block device node. */

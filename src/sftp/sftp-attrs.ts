@@ -46,6 +46,7 @@ export function toFileStat(a: SftpAttrs): FileStat {
     const time = (at: number): Timespec => ({ sec: Number(ext.readBigInt64BE(at)), nsec: ext.readUInt32BE(at + 8) });
     st.ino = u64(0);
     st.nlink = u64(8);
+    st.dev = u64(16);
     st.rdev = u64(24);
     st.blocks = u64(32);
     st.atime = time(40);

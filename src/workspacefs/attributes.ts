@@ -1,4 +1,4 @@
-import type { Attr, RequestContext } from '../fuse/operations.ts';
+import { ROOT_INO, type Attr, type RequestContext } from '../fuse/operations.ts';
 import { S_IFDIR, S_IFLNK, S_IFMT, S_IFREG, type FileStat, type Timespec } from '../remote/file-client.ts';
 import type { ContentCache } from './content-cache.ts';
 import type { IdMap } from './id-map.ts';
@@ -8,6 +8,12 @@ import type { Outage } from './outage.ts';
 import type { ResolvedWorkspaceOptions } from './options.ts';
 
 const BLKSIZE = 4096;
+/**
+ * Inode numbers shown for files whose remote number cannot be shown (another file system under
+ * the root, or a number past what a JS number holds exactly) are ours plus this, above every
+ * remote number shown, so the two kinds never meet.
+ */
+const OWN_INO_BASE = 2 ** 52;
 
 /** access(2) mask bits. */
 export const R_OK = 4;
@@ -25,6 +31,13 @@ export class Attributes {
   readonly #contents: ContentCache;
   readonly #notices: KernelNotices;
   readonly #outage: Outage;
+  /**
+   * The device of the root's file system, once its attributes came: files on it show the remote's
+   * inode numbers (so `ls -i`, git's index and hard-link detection agree with the remote). Until
+   * then, and without the remote's numbers, ours.
+   */
+  #rootDev: number | undefined;
+  #rootSeen = false;
 
   constructor(opts: ResolvedWorkspaceOptions, ids: IdMap, contents: ContentCache, notices: KernelNotices, outage: Outage) {
     this.#opts = opts;
@@ -63,6 +76,10 @@ export class Attributes {
       this.#notices.inode(node.ino);
     }
     if (node.type === S_IFLNK && old !== undefined && !sameTime(old.mtime, stat.mtime)) node.linkTargetExpires = 0;
+    if (node.ino === ROOT_INO && !this.#rootSeen) {
+      this.#rootSeen = true;
+      this.#rootDev = stat.dev;
+    }
     node.attr = stat;
     node.attrExpires = fetchedAt + this.#opts.attrTimeoutMs;
     node.attrFromRemote = true;
@@ -101,12 +118,25 @@ export class Attributes {
     node.linkTargetExpires = this.#opts.now() + this.#opts.attrTimeoutMs;
   }
 
+  /** True until the root's attributes came (inode numbers depend on its device). */
+  get needsRoot(): boolean {
+    return !this.#rootSeen;
+  }
+
+  /** The inode number a file shows: the remote's on the root's file system, else `own` (our node number) lifted above them. */
+  shownIno(own: number, stat: FileStat): number {
+    const dev = this.#rootDev;
+    if (stat.ino === undefined || stat.dev === undefined || dev === undefined) return own;
+    if (stat.dev === dev && stat.ino > 0 && stat.ino < OWN_INO_BASE) return stat.ino;
+    return OWN_INO_BASE + own;
+  }
+
   /** Remote attributes → what the kernel sees: our inode number, mapped ids, umask, synthesised counts. */
   toAttr(node: Node | undefined, stat: FileStat): Attr {
     const type = stat.mode & S_IFMT;
     const { uid, gid } = this.#ids.toLocal(stat);
     return {
-      ino: node?.ino ?? 0,
+      ino: this.shownIno(node?.ino ?? 0, stat),
       mode: type | (stat.mode & 0o7777 & ~this.#opts.umask),
       // Without the remote's count, hard links made through this mount are still counted, and a
       // file whose every name was removed (open, or unlinked meanwhile) has none, as fstat says locally.

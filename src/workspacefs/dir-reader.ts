@@ -40,10 +40,11 @@ export class DirReader {
     for (let i = offset; i < handle.entries.length + 2; i++) {
       let entry: { name: string; ino: number; mode: number };
       if (i < 2) {
-        entry = { name: i === 0 ? '.' : '..', ino: (i === 0 ? dir : this.#entries.parentOf(dir)).ino, mode: S_IFDIR };
+        const node = i === 0 ? dir : this.#entries.parentOf(dir);
+        entry = { name: i === 0 ? '.' : '..', ino: node.attr === undefined ? node.ino : this.#entries.shownIno(node.ino, node.attr), mode: S_IFDIR };
       } else {
         const { name, stat } = handle.entries[i - 2]!;
-        entry = { name, ino: this.#core.table.peekIno(dir, name, stat), mode: stat.mode & S_IFMT };
+        entry = { name, ino: this.#entries.shownIno(this.#core.table.peekIno(dir, name, stat), stat), mode: stat.mode & S_IFMT };
       }
       used += direntSize(entry.name);
       if (used > size) break;

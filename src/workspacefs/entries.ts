@@ -52,6 +52,11 @@ export class Entries {
     return this.entryOf(node, stat);
   }
 
+  /** The inode number a file with remote attributes `stat` shows (see Attributes.shownIno). */
+  shownIno(own: number, stat: FileStat): number {
+    return this.#attrs.shownIno(own, stat);
+  }
+
   /** The entry of `node` without a new reference ("." and ".." in readdirplus). */
   entryOf(node: Node, stat: FileStat): Entry {
     const { opts, outage } = this.#core;

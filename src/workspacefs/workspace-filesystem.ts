@@ -458,6 +458,8 @@ export class WorkspaceFilesystem implements FuseOperations {
     Counters.bump(counters.ops, name);
     try {
       if (this.#ids.needsRootOwner) await this.#ids.load(() => this.#attrSource.rootStat());
+      // Inode numbers shown depend on the root's device: known before the first answer.
+      if (this.#attrs.needsRoot) await this.#attrSource.rootStat();
       return await fn();
     } catch (error) {
       // A non-FsError is a bug: the FUSE edge answers it EIO and logs it, once.

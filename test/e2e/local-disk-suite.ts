@@ -274,6 +274,21 @@ export function localDiskSuite(name: string, makeTarget: (hook: AfterHook) => Pr
       }
     });
 
+    it('inode numbers are the remote\'s, in stat and in readdir, and hard links share one', { skip: pythonSkip }, async t => {
+      if (!can()) return t.skip('plain SFTP reports no inode numbers');
+      const { m, b } = await caseDir(t);
+      await writeFile(join(m, 'f'), 'x');
+      await mkdir(join(m, 'd'));
+      await sh('ln "$1" "$2"', join(m, 'f'), join(m, 'g'));
+      for (const name of ['f', 'd', 'g']) {
+        assert.equal((await lstat(join(m, name))).ino, (await lstat(join(b, name))).ino, `st_ino of ${name}`);
+      }
+      const listed = await runProcess(PYTHON, ['-c', 'import os, sys, json; print(json.dumps({e.name: e.inode() for e in os.scandir(sys.argv[1])}))', m], { timeoutMs: 60_000 });
+      const inodes = JSON.parse(listed.stdout.toString()) as Record<string, number>;
+      for (const name of ['f', 'd', 'g']) assert.equal(inodes[name], (await lstat(join(b, name))).ino, `d_ino of ${name}`);
+      assert.equal(inodes.f, inodes.g, 'hard links share one number');
+    });
+
     it('ctime and link counts follow chmod, chown, link, rename and truncate made through the mount', async t => {
       if (!can()) return t.skip('plain SFTP reports neither ctime nor link counts');
       const { m, b } = await caseDir(t);

@@ -25,7 +25,7 @@ export function fileStatFromNode(st: BigIntStats): FileStat {
   return {
     mode: Number(st.mode), size: Number(st.size), uid: Number(st.uid), gid: Number(st.gid),
     atime: timespec(st.atimeNs), mtime: timespec(st.mtimeNs), ctime: timespec(st.ctimeNs),
-    ino: Number(st.ino), nlink: Number(st.nlink), rdev: Number(st.rdev), blocks: Number(st.blocks),
+    ino: Number(st.ino), dev: Number(st.dev), nlink: Number(st.nlink), rdev: Number(st.rdev), blocks: Number(st.blocks),
   };
 }
 
