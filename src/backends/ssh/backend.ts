@@ -56,7 +56,7 @@ export interface SshBackendOptions {
   agent?: 'yes' | 'no' | 'auto';
   /** Where agent builds are (dist folder or template); default rmount's dist/agent. */
   agentFrom?: string;
-  /** Remote folders the agent may be installed in, first usable wins; default ~/.cache/rmount, /tmp/.rmount, … */
+  /** Remote folders the agent may be installed in, first usable wins; default SSH_AGENT_DIRS (~/.cache/rmount, then per-user folders in shared places such as /tmp/.rmount-<uid>) */
   agentDirs?: readonly string[];
   /**
    * With the agent: how long it keeps open files (even unlinked or renamed ones) for a new
