@@ -23,6 +23,8 @@ export interface MemoryInode {
   entries: Map<string, MemoryInode>;
   /** Symlink target. */
   target: string;
+  /** Device number of a device node, else 0. */
+  rdev: number;
 }
 
 /** Options of {@link MemoryFileClient}. */
@@ -295,6 +297,18 @@ export class MemoryFileClient implements FileClient {
     this.#touchDir(dir);
   }
 
+  /** Makes a special file (or an empty regular one) with `mode` exactly; `rdev` is kept. */
+  async mknod(path: string, mode: number, rdev: number): Promise<void> {
+    await this.#enter('mknod', [path, mode, rdev]);
+    if (!this.capabilities.specialFiles) throw new FsError('EPERM', 'mknod', path);
+    const { dir, name } = this.#parentOf(path, 'mknod');
+    if (dir.entries.has(name)) throw new FsError('EEXIST', 'mknod', path);
+    const node = this.#inode(mode);
+    node.rdev = rdev;
+    this.#attach(dir, name, node);
+    this.#touchDir(dir);
+  }
+
   async link(existing: string, newPath: string): Promise<void> {
     await this.#enter('link', [existing, newPath]);
     if (!this.capabilities.hardlink) throw new FsError('ENOSYS', 'link', newPath);
@@ -343,8 +357,10 @@ export class MemoryFileClient implements FileClient {
       mode: node.mode, size: node.size, uid: node.uid, gid: node.gid,
       atime: { ...node.atime }, mtime: { ...node.mtime },
     };
+    if (node.rdev !== 0) stat.rdev = node.rdev;
     if (this.#reportInodes) {
       stat.ino = node.ino;
+      stat.dev = 1;
       stat.nlink = node.nlink;
       stat.ctime = { ...node.ctime };
     }
@@ -406,7 +422,7 @@ export class MemoryFileClient implements FileClient {
     const t = this.#now();
     return {
       ino: this.#server.nextIno++, mode, uid: this.#uid, gid: this.#gid, atime: t, mtime: { ...t }, ctime: { ...t },
-      nlink: 0, data: Buffer.alloc(0), size: 0, entries: new Map(), target: '',
+      nlink: 0, rdev: 0, data: Buffer.alloc(0), size: 0, entries: new Map(), target: '',
     };
   }
 
