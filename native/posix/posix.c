@@ -241,11 +241,48 @@ static bool px_get_times(napi_env env, napi_value *argv, size_t first, struct px
 	       px_get_time(env, argv[first + 2], argv[first + 3], t->syscall, &t->ts[1]);
 }
 
+/*
+ * A new call of `syscall` on a copy of the JS string `v` as its path, or NULL with an exception
+ * pending: not a string, a NUL inside it (which would cut the path short; node:fs refuses it
+ * too), or out of memory.
+ */
+static struct px_call *px_path_call(napi_env env, napi_value v, const char *syscall)
+{
+	struct px_call *t;
+	size_t len;
+
+	if (napi_get_value_string_utf8(env, v, NULL, 0, &len) != napi_ok) {
+		napi_throw_type_error(env, "ERR_INVALID_ARG_TYPE", "path must be a string");
+		return NULL;
+	}
+	t = calloc(1, sizeof(*t));
+	if (t == NULL || (t->path = malloc(len + 1)) == NULL) {
+		free(t);
+		napi_throw_error(env, "ENOMEM", "out of memory");
+		return NULL;
+	}
+	t->syscall = syscall;
+	if (napi_get_value_string_utf8(env, v, t->path, len + 1, &len) != napi_ok) {
+		px_throw_napi_error(env, "napi_get_value_string_utf8");
+		goto out_free;
+	}
+	if (strlen(t->path) != len) {
+		napi_throw_type_error(env, "ERR_INVALID_ARG_VALUE", "path must not contain null bytes");
+		goto out_free;
+	}
+	return t;
+
+out_free:
+	free(t->path);
+	free(t);
+	return NULL;
+}
+
 /* utimensat(path, atimeSec, atimeNsec, mtimeSec, mtimeNsec, noFollow) → Promise<void> */
 static napi_value px_utimensat(napi_env env, napi_callback_info info)
 {
 	napi_value argv[6];
-	size_t argc = 6, len;
+	size_t argc = 6;
 	struct px_call *t;
 	bool no_follow;
 
@@ -254,39 +291,20 @@ static napi_value px_utimensat(napi_env env, napi_callback_info info)
 		napi_throw_type_error(env, "ERR_MISSING_ARGS", "utimensat(path, atimeSec, atimeNsec, mtimeSec, mtimeNsec, noFollow)");
 		return NULL;
 	}
-	if (napi_get_value_string_utf8(env, argv[0], NULL, 0, &len) != napi_ok) {
-		napi_throw_type_error(env, "ERR_INVALID_ARG_TYPE", "path must be a string");
-		return NULL;
-	}
 	if (napi_get_value_bool(env, argv[5], &no_follow) != napi_ok) {
 		napi_throw_type_error(env, "ERR_INVALID_ARG_TYPE", "noFollow must be a boolean");
 		return NULL;
 	}
-	t = calloc(1, sizeof(*t));
-	if (t == NULL || (t->path = malloc(len + 1)) == NULL)
-		goto out_nomem;
-	t->syscall = "utimensat";
+	t = px_path_call(env, argv[0], "utimensat");
+	if (t == NULL)
+		return NULL;
 	t->flags = no_follow ? AT_SYMLINK_NOFOLLOW : 0;
-	if (napi_get_value_string_utf8(env, argv[0], t->path, len + 1, &len) != napi_ok) {
-		px_throw_napi_error(env, "napi_get_value_string_utf8");
-		goto out_free;
-	}
-	/* A NUL inside the name would cut the path short: refuse it, as node:fs does. */
-	if (strlen(t->path) != len) {
-		napi_throw_type_error(env, "ERR_INVALID_ARG_VALUE", "path must not contain null bytes");
-		goto out_free;
-	}
-	if (!px_get_times(env, argv, 1, t))
-		goto out_free;
-	return px_call_queue(env, t);
-
-out_nomem:
-	napi_throw_error(env, "ENOMEM", "out of memory");
-out_free:
-	if (t != NULL)
+	if (!px_get_times(env, argv, 1, t)) {
 		free(t->path);
-	free(t);
-	return NULL;
+		free(t);
+		return NULL;
+	}
+	return px_call_queue(env, t);
 }
 
 /* futimens(fd, atimeSec, atimeNsec, mtimeSec, mtimeNsec) → Promise<void> */
@@ -324,7 +342,7 @@ static napi_value px_futimens(napi_env env, napi_callback_info info)
 static napi_value px_mknod(napi_env env, napi_callback_info info)
 {
 	napi_value argv[3];
-	size_t argc = 3, len;
+	size_t argc = 3;
 	struct px_call *t;
 	int64_t mode, dev;
 
@@ -333,39 +351,18 @@ static napi_value px_mknod(napi_env env, napi_callback_info info)
 		napi_throw_type_error(env, "ERR_MISSING_ARGS", "mknod(path, mode, rdev)");
 		return NULL;
 	}
-	if (napi_get_value_string_utf8(env, argv[0], NULL, 0, &len) != napi_ok) {
-		napi_throw_type_error(env, "ERR_INVALID_ARG_TYPE", "path must be a string");
-		return NULL;
-	}
 	if (!px_get_integer(env, argv[1], "mode", &mode) || !px_get_integer(env, argv[2], "rdev", &dev))
 		return NULL;
 	if (mode < 0 || mode > 0177777 || dev < 0) {
 		napi_throw_range_error(env, "ERR_OUT_OF_RANGE", "mode must be 0..0177777 and rdev not negative");
 		return NULL;
 	}
-	t = calloc(1, sizeof(*t));
-	if (t == NULL || (t->path = malloc(len + 1)) == NULL) {
-		free(t);
-		napi_throw_error(env, "ENOMEM", "out of memory");
+	t = px_path_call(env, argv[0], "mknod");
+	if (t == NULL)
 		return NULL;
-	}
-	t->syscall = "mknod";
 	t->mode = (mode_t) mode;
 	t->dev = (dev_t) dev;
-	if (napi_get_value_string_utf8(env, argv[0], t->path, len + 1, &len) != napi_ok) {
-		px_throw_napi_error(env, "napi_get_value_string_utf8");
-		goto out_free;
-	}
-	if (strlen(t->path) != len) {
-		napi_throw_type_error(env, "ERR_INVALID_ARG_VALUE", "path must not contain null bytes");
-		goto out_free;
-	}
 	return px_call_queue(env, t);
-
-out_free:
-	free(t->path);
-	free(t);
-	return NULL;
 }
 
 static napi_value px_init(napi_env env, napi_value exports)

@@ -192,3 +192,44 @@ describe('LocalFileClient exact modes under umask 022', () => {
     assert.equal(process.umask(0o022), 0o022);
   });
 });
+
+describe('LocalFileClient special files and long paths', () => {
+  it('mknod makes a FIFO and a socket file with the exact mode, EEXIST on a taken name', async t => {
+    const { client, root } = await subject(t);
+    await client.mknod(`${root}/p`, 0o010000 | 0o640, 0);
+    await client.mknod(`${root}/s`, 0o140000 | 0o777, 0);
+    const p = await fsp.lstat(`${root}/p`);
+    assert.ok(p.isFIFO());
+    assert.equal(p.mode & 0o7777, 0o640);
+    assert.ok((await fsp.lstat(`${root}/s`)).isSocket());
+    assert.equal((await fsp.lstat(`${root}/s`)).mode & 0o7777, 0o777, 'the daemon umask took nothing');
+    await assert.rejects(client.mknod(`${root}/p`, 0o010000 | 0o600, 0), { name: 'FsError', code: 'EEXIST', syscall: 'mknod' });
+  });
+
+  it('a path past PATH_MAX whose names fit works for mkdir, create, stat, rename, readdir, unlink and rmdir', async t => {
+    const { client, root } = await subject(t);
+    const comp = 'd'.repeat(200);
+    const levels: string[] = [];
+    let dir = root;
+    for (let i = 0; i < 22; i++) {
+      dir = `${dir}/${comp}${i}`;
+      levels.push(dir);
+      await client.mkdir(dir, 0o755);
+    }
+    assert.ok(Buffer.byteLength(dir) > 4096);
+    const fh = await client.open(`${dir}/f`, { read: true, write: true, create: true, exclusive: true }, 0o600);
+    await fh.write(Buffer.from('deep'), 0, 4, 0);
+    await fh.close();
+    assert.equal((await client.lstat(`${dir}/f`)).size, 4);
+    await client.rename(`${dir}/f`, `${levels[10]}/g`);
+    await client.link(`${levels[10]}/g`, `${dir}/h`);
+    assert.deepEqual((await client.readdir(dir)).map(e => e.name), ['h']);
+    await client.setattr(`${dir}/h`, { mode: 0o640 });
+    assert.equal((await client.stat(`${dir}/h`)).mode & 0o7777, 0o640);
+    await client.unlink(`${dir}/h`);
+    await client.unlink(`${levels[10]}/g`);
+    await assert.rejects(client.lstat(`${dir}/${'x'.repeat(256)}`), { code: 'ENAMETOOLONG' });
+    for (const level of levels.reverse()) await client.rmdir(level);
+    assert.deepEqual(await fsp.readdir(root), []);
+  });
+});
