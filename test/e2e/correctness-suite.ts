@@ -14,6 +14,7 @@ import { runProcess } from '../helpers/cli.ts';
 import { requirePart, which } from '../helpers/skip.ts';
 import { tempDir } from '../helpers/tmp.ts';
 import { suiteTarget, type MakeTarget, type PosixTarget } from './posix-suite.ts';
+import { mountForOthers } from './targets.ts';
 
 /** How often each case runs: the defects these guard against showed 20 times out of 20. */
 const ROUNDS = 20;
@@ -248,12 +249,7 @@ export function correctnessSuite(name: string, makeTarget: MakeTarget, options: 
 
     describe('with allow_other, as a second local user', { skip: secondUserSkip() }, () => {
       let mnt: string;
-      before(async () => {
-        // The second user must be able to reach the mount root.
-        await chmod(target.back, 0o755);
-        mnt = await target.remount(hook, ['allow_other']);
-        await chmod(join(mnt, '..'), 0o755);
-      }, { timeout: 180_000 });
+      before(async () => { mnt = await mountForOthers(target, hook); }, { timeout: 180_000 });
 
       it('reads, writes and changes only what mode bits and ownership allow', async t => {
         const { m, b } = await caseDir(t, mnt);

@@ -19,14 +19,7 @@ import { runProcess } from '../helpers/cli.ts';
 import { requirePart, which } from '../helpers/skip.ts';
 import type { AfterHook } from '../helpers/sshd.ts';
 import { suiteTarget, type PosixTarget } from './posix-suite.ts';
-
-/** A target of this suite: a mount, what it can do, and a way to mount a folder below its root. */
-export interface LocalDiskTarget extends PosixTarget {
-  /** The remote can make FIFOs, sockets and devices, take long paths and report ctime (the agent, a local folder). */
-  agent: boolean;
-  /** Mounts `back/sub` with more `-o` options; cleaned up with `t`. */
-  remountAt(t: AfterHook, sub: string, o: string[]): Promise<string>;
-}
+import { mountForOthers, type Target } from './targets.ts';
 
 const STRICT = process.env.RMOUNT_POSIX_STRICT === '1';
 const NOBODY = 65534;
@@ -104,12 +97,12 @@ function makedev(major: number, minor: number): number {
 }
 
 /** Registers the cases for one target (made once for the suite; cleaned up through its hook). */
-export function localDiskSuite(name: string, makeTarget: (hook: AfterHook) => Promise<LocalDiskTarget>, options: { skip?: string | false } = {}): void {
+export function localDiskSuite(name: string, makeTarget: (hook: AfterHook) => Promise<Target>, options: { skip?: string | false } = {}): void {
   describe(`as on a local disk, through a mount: ${name}`, { skip: options.skip ?? false }, () => {
-    let target!: LocalDiskTarget;
+    let target!: Target;
     let serial = 0;
     let disk!: string;
-    const hook = suiteTarget(makeTarget as (hook: AfterHook) => Promise<PosixTarget>, made => { target = made as LocalDiskTarget; });
+    const hook = suiteTarget(makeTarget as (hook: AfterHook) => Promise<PosixTarget>, made => { target = made as Target; });
     before(async () => {
       disk = await mkdtemp(join(tmpdir(), 'rmount-disk-'));
       // The second user must be able to reach the local-disk twin of each case.
@@ -191,11 +184,7 @@ export function localDiskSuite(name: string, makeTarget: (hook: AfterHook) => Pr
 
     describe('with allow_other, as a second local user', { skip: secondUserSkip() }, () => {
       let mnt: string;
-      before(async () => {
-        await chmod(target.back, 0o755);
-        mnt = await target.remount(hook, ['allow_other']);
-        await chmod(join(mnt, '..'), 0o755);
-      }, { timeout: 180_000 });
+      before(async () => { mnt = await mountForOthers(target, hook); }, { timeout: 180_000 });
 
       it('what another user makes belongs to that user', async t => {
         const { m, b, d } = await caseDir(t, mnt);

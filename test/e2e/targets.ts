@@ -1,0 +1,102 @@
+/**
+ * The mounts the behaviour suites run through, made one way for all of them: a local folder, an
+ * SSH host (sftp subsystem or rmount-agent) and a Docker container (rmount-agent or agentless).
+ * The "remote" side of each is a folder on this machine, so a suite can check it directly.
+ */
+import { chmod, mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { goSkipReason } from '../agent/agent-binary.ts';
+import { dockerdSkipReason, startDockerd } from '../helpers/dockerd.ts';
+import { fuseSkipReason, mountFor } from '../helpers/mount.ts';
+import { sshdSkipReason, startSshd, type AfterHook } from '../helpers/sshd.ts';
+import type { PosixTarget } from './posix-suite.ts';
+
+/** A target with what it can do and a way to mount a folder below its root. */
+export interface Target extends PosixTarget {
+  /** The remote makes FIFOs, sockets and devices, takes long paths and reports ctime and inode numbers (the agent, a local folder). */
+  agent: boolean;
+  /** Mounts `back/sub` with more `-o` options; cleaned up with `t`. */
+  remountAt(t: AfterHook, sub: string, o: string[]): Promise<string>;
+}
+
+/** One kind of target: its label, how to make it, and why it cannot run here. */
+export interface TargetKind {
+  label: string;
+  make(hook: AfterHook): Promise<Target>;
+  skip: string | false;
+}
+
+/** A temporary backing folder removed with `hook` (after the mounts over it, which register later). */
+export async function backingDir(hook: AfterHook): Promise<string> {
+  const dir = await mkdtemp(join(tmpdir(), 'rmount-back-'));
+  hook.after(() => rm(dir, { recursive: true, force: true }));
+  return dir;
+}
+
+/** A target mounting `dest` (a folder whose backing is `back`) with `o` and `extraArgs`. */
+async function mounted(hook: AfterHook, dest: string, back: string, o: string[], extraArgs: string[], traits: Pick<Target, 'agent' | 'nanosecondTimes' | 'bulkFiles'>): Promise<Target> {
+  const { mountpoint } = await mountFor(hook, dest, { o, extraArgs });
+  return {
+    mnt: mountpoint,
+    back,
+    ...traits,
+    remount: async (t, more) => (await mountFor(t, dest, { o: [...o, ...more], extraArgs })).mountpoint,
+    remountAt: async (t, sub, more) => (await mountFor(t, `${dest}/${sub}`, { o: [...o, ...more], extraArgs })).mountpoint,
+  };
+}
+
+/** A local folder through the local backend. */
+export const LOCAL: TargetKind = {
+  label: 'local backend',
+  skip: fuseSkipReason(),
+  make: async hook => {
+    const back = await backingDir(hook);
+    return mounted(hook, `local:${back}`, back, [], [], { agent: true, nanosecondTimes: true });
+  },
+};
+
+/** A real sshd on 127.0.0.1, through its sftp subsystem (`agent=no`) or rmount-agent over exec (`agent=yes`). */
+export function sshKind(agent: 'yes' | 'no', label = `ssh backend (${agent === 'yes' ? 'rmount-agent over SSH exec' : 'sftp subsystem'})`): TargetKind {
+  return {
+    label,
+    skip: fuseSkipReason() || sshdSkipReason() || (agent === 'yes' && goSkipReason()),
+    make: async hook => {
+      const sshd = await startSshd(hook);
+      const back = await backingDir(hook);
+      const extraArgs = ['-F', sshd.sshConfigFile, '--known-hosts', sshd.knownHostsFile, '-i', sshd.userKey];
+      // SFTP v3 SETSTAT carries whole seconds; the agent keeps nanoseconds.
+      return mounted(hook, `ssh://${sshd.user}@127.0.0.1:${sshd.port}${back}`, back, [`agent=${agent}`], extraArgs,
+        { agent: agent === 'yes', nanosecondTimes: agent === 'yes' });
+    },
+  };
+}
+
+/**
+ * A container on a private dockerd that sees the backing folder through a bind mount at /work,
+ * through rmount-agent (`agent=yes`) or the agentless copy/exec client (`agent=no`).
+ */
+export function dockerKind(agent: 'yes' | 'no', label = `docker backend (${agent === 'yes' ? 'rmount-agent over docker exec' : 'agentless copy/exec, busybox'})`): TargetKind {
+  return {
+    label,
+    skip: fuseSkipReason() || dockerdSkipReason(),
+    make: async hook => {
+      const dockerd = await startDockerd(hook);
+      const back = await backingDir(hook);
+      const name = await dockerd.run({ args: ['-v', `${back}:/work`, '-w', '/work'] });
+      // The mount daemon is spawned by the CLI with this process's environment.
+      process.env.DOCKER_HOST = dockerd.host;
+      // busybox touch sets whole seconds only; the agentless client pays a few docker execs (~50 ms each) per file written.
+      return mounted(hook, `docker://${name}/work`, back, [`agent=${agent}`], [],
+        agent === 'yes' ? { agent: true, nanosecondTimes: true } : { agent: false, nanosecondTimes: false, bulkFiles: 100 });
+    },
+  };
+}
+
+/** `target` mounted again with allow_other, its root and mount point reachable by a second local user. */
+export async function mountForOthers(target: PosixTarget, hook: AfterHook): Promise<string> {
+  await chmod(target.back, 0o755);
+  const mnt = await target.remount(hook, ['allow_other']);
+  await chmod(join(mnt, '..'), 0o755);
+  return mnt;
+}
