@@ -82,6 +82,29 @@ func (s *session) send(p []byte, init bool) {
 }
 
 // call sends a request built by fill and returns the reply's type and a reader after the id.
+// awaitWatch gathers the masks of watch wid's events, by path, until done says enough (or fails
+// the test after 3 s).
+func (s *session) awaitWatch(wid uint32, done func(seen map[string]uint32) bool) map[string]uint32 {
+	seen := map[string]uint32{}
+	deadline := time.After(3 * time.Second)
+	for !done(seen) {
+		select {
+		case p := <-s.events:
+			r := &reader{b: p[5:]}
+			if r.str() != extWatch || r.u32() != wid {
+				s.t.Fatal("event for another watch")
+			}
+			for n := r.u32(); n > 0; n-- {
+				m := r.u32()
+				seen[r.str()] |= m
+			}
+		case <-deadline:
+			s.t.Fatalf("events so far: %v", seen)
+		}
+	}
+	return seen
+}
+
 func (s *session) call(typ byte, fill func(w *writer)) (byte, *reader) {
 	s.t.Helper()
 	s.nextID++
@@ -493,23 +516,9 @@ func TestWatchReportsChangesRecursively(t *testing.T) {
 	os.Mkdir(filepath.Join(dir, "sub", "deeper"), 0o755)
 	time.Sleep(20 * time.Millisecond)
 	os.WriteFile(filepath.Join(dir, "sub", "deeper", "late.txt"), nil, 0o644)
-	seen := map[string]uint32{}
-	deadline := time.After(3 * time.Second)
-	for seen["sub/deeper/late.txt"] == 0 || seen["sub/new.txt"] == 0 {
-		select {
-		case p := <-s.events:
-			r := &reader{b: p[5:]}
-			if r.str() != extWatch || r.u32() != wid {
-				t.Fatal("event for another watch")
-			}
-			for n := r.u32(); n > 0; n-- {
-				m := r.u32()
-				seen[r.str()] |= m
-			}
-		case <-deadline:
-			t.Fatalf("events so far: %v", seen)
-		}
-	}
+	seen := s.awaitWatch(wid, func(seen map[string]uint32) bool {
+		return seen["sub/deeper/late.txt"] != 0 && seen["sub/new.txt"] != 0
+	})
 	if seen["sub/new.txt"]&evCreate == 0 || seen["sub/deeper/late.txt"]&evCreate == 0 {
 		t.Fatalf("events %v", seen)
 	}

@@ -382,22 +382,6 @@ func TestLongPathWatch(t *testing.T) {
 		time.Sleep(20 * time.Millisecond)
 		os.WriteFile("sub/new/late", nil, 0o644)
 	})
-	seen := map[string]uint32{}
-	deadline := time.After(3 * time.Second)
-	for seen["sub/new/late"]&evCreate == 0 {
-		select {
-		case p := <-s.events:
-			r := &reader{b: p[5:]}
-			if r.str() != extWatch || r.u32() != wid {
-				t.Fatal("event for another watch")
-			}
-			for n := r.u32(); n > 0; n-- {
-				m := r.u32()
-				seen[r.str()] |= m
-			}
-		case <-deadline:
-			t.Fatalf("events so far: %v", seen)
-		}
-	}
+	s.awaitWatch(wid, func(seen map[string]uint32) bool { return seen["sub/new/late"]&evCreate != 0 })
 	s.call(fxpExtended, func(w *writer) { w.str(extUnwatch).u32(wid) })
 }
