@@ -8,6 +8,62 @@ export interface Link {
 }
 
 /**
+ * The names of one node. Nearly every node has exactly one, so it is held inline and a map is made
+ * only for the second name of a hard link: a walk of 100,000 files holds 100,000 of these.
+ */
+export class LinkSet {
+  #first: Link | undefined;
+  /** Every name once there are two or more; then `#first` is unused. */
+  #all: Map<string, Link> | undefined;
+
+  /** How many names. */
+  get size(): number {
+    return this.#all?.size ?? (this.#first === undefined ? 0 : 1);
+  }
+
+  /** Adds the name `name` in `parent` (again: nothing changes). */
+  add(parent: Node, name: string): void {
+    if (this.#all !== undefined) {
+      this.#all.set(linkKey(parent, name), { parent, name });
+    } else if (this.#first === undefined || (this.#first.parent === parent && this.#first.name === name)) {
+      this.#first = { parent, name };
+    } else {
+      this.#all = new Map([[linkKey(this.#first.parent, this.#first.name), this.#first], [linkKey(parent, name), { parent, name }]]);
+      this.#first = undefined;
+    }
+  }
+
+  /** Removes the name `name` in `parent`, if held. */
+  remove(parent: Node, name: string): void {
+    if (this.#all !== undefined) {
+      this.#all.delete(linkKey(parent, name));
+    } else if (this.#first?.parent === parent && this.#first.name === name) {
+      this.#first = undefined;
+    }
+  }
+
+  /** Removes every name. */
+  clear(): void {
+    this.#first = undefined;
+    this.#all = undefined;
+  }
+
+  /** Every name. */
+  *values(): IterableIterator<Link> {
+    if (this.#all !== undefined) yield* this.#all.values();
+    else if (this.#first !== undefined) yield this.#first;
+  }
+}
+
+/** The children of a node that is not a folder: always empty, shared, never written. */
+class NoChildren extends Map<string, Node> {
+  override set(): this {
+    throw new Error('a node that is not a folder has no children');
+  }
+}
+const NO_CHILDREN = new NoChildren();
+
+/**
  * One inode as the kernel knows it. The node keeps its names ({parent, name}), never a path:
  * the path is derived, so renaming a directory touches one node and its subtree follows.
  */
@@ -20,9 +76,9 @@ export class Node {
   /** The remote's inode number when the FileClient reports one (hard links share it). */
   remoteIno: number | undefined;
   /** Names of this node, keyed by `linkKey`; empty when orphaned (unlinked or replaced while referenced). Written only by InodeTable. */
-  readonly links = new Map<string, Link>();
-  /** Children known to the table, by name (directories only). */
-  readonly children = new Map<string, Node>();
+  readonly links = new LinkSet();
+  /** Children known to the table, by name (folders only; other nodes share one empty map). */
+  readonly children: Map<string, Node>;
   /** Kernel references (lookup counts). Written only by InodeTable (ref, forget). */
   lookups = 0;
   /** Open file and directory handles on this node. Written only by OpenFiles and DirReader. */
@@ -44,6 +100,7 @@ export class Node {
     this.ino = ino;
     this.generation = generation;
     this.type = type;
+    this.children = type === S_IFDIR ? new Map() : NO_CHILDREN;
   }
 
   /** True for a directory node. */
@@ -82,8 +139,9 @@ export function joinPath(dir: string, name: string): string {
 
 /**
  * The inode table: our numbers ↔ nodes, lookup counts and forget. Numbers are allocated by us;
- * a file the remote identifies by `ino` keeps one number under every name (hard links), and a
- * path keeps its number for the life of the mount even after the kernel forgets it.
+ * a file the remote identifies by `ino` keeps one number under every name (hard links). Where the
+ * remote gives no numbers, ours are what `stat` shows, so a path keeps its number for the life of
+ * the mount even after the kernel forgets it; a file the remote numbers is let go entirely.
  */
 export class InodeTable {
   readonly root: Node;
@@ -91,7 +149,8 @@ export class InodeTable {
   readonly #byIno = new Map<number, Node>();
   readonly #byRemoteIno = new Map<number, Node>();
   readonly #retiredByPath = new Map<string, Retired>();
-  readonly #retiredByRemote = new Map<number, Retired>();
+  /** Hears of every folder node let go (set once by the VFS's wiring: its listing may go too). */
+  onFolderDropped: ((node: Node) => void) | undefined;
   #nextIno = ROOT_INO + 1;
 
   constructor(rootPath: string) {
@@ -166,12 +225,13 @@ export class InodeTable {
       const same = this.#byRemoteIno.get(stat.ino);
       if (same !== undefined && same.type === type) return same.ino;
     }
+    // A file the remote numbers shows that number in readdir: nothing to reserve.
+    if (stat.ino !== undefined) return this.#nextIno;
     const path = this.#pathIn(parent, name);
-    const retired = this.#reusable(path, type, stat.ino);
+    const retired = this.#reusable(path, type, undefined);
     if (retired !== undefined) return retired.ino;
-    const reserved: Retired = { ino: this.#nextIno++, generation: 1, type, remoteIno: stat.ino };
+    const reserved: Retired = { ino: this.#nextIno++, generation: 1, type, remoteIno: undefined };
     if (path !== undefined) this.#retire(path, reserved);
-    if (stat.ino !== undefined) this.#retiredByRemote.set(stat.ino, reserved);
     return reserved.ino;
   }
 
@@ -180,7 +240,7 @@ export class InodeTable {
     const holder = parent.children.get(name);
     if (holder === node) return;
     if (holder !== undefined) this.unlinkName(parent, name);
-    node.links.set(linkKey(parent, name), { parent, name });
+    node.links.add(parent, name);
     parent.children.set(name, node);
   }
 
@@ -189,7 +249,7 @@ export class InodeTable {
     const node = parent.children.get(name);
     if (node === undefined) return undefined;
     parent.children.delete(name);
-    node.links.delete(linkKey(parent, name));
+    node.links.remove(parent, name);
     this.maybeDrop(node);
     this.maybeDrop(parent);
     return node;
@@ -206,7 +266,7 @@ export class InodeTable {
     if (replaced !== undefined) this.unlinkName(newParent, newName);
     if (moved !== undefined) {
       oldParent.children.delete(oldName);
-      moved.links.delete(linkKey(oldParent, oldName));
+      moved.links.remove(oldParent, oldName);
       this.addLink(moved, newParent, newName);
       this.maybeDrop(oldParent);
     }
@@ -233,15 +293,16 @@ export class InodeTable {
   maybeDrop(node: Node): void {
     if (node === this.root || node.lookups > 0 || node.opens > 0 || node.children.size > 0) return;
     if (this.#byIno.get(node.ino) !== node) return;
-    const retired: Retired = { ino: node.ino, generation: node.generation, type: node.type, remoteIno: node.remoteIno };
-    for (const link of node.links.values()) {
-      const path = this.pathOf(link.parent);
-      if (path !== undefined) this.#retire(joinPath(path, link.name), retired);
-    }
-    if (node.remoteIno !== undefined) {
-      if (this.#byRemoteIno.get(node.remoteIno) === node) this.#byRemoteIno.delete(node.remoteIno);
-      this.#retiredByRemote.set(node.remoteIno, retired);
-      this.#trim(this.#retiredByRemote);
+    if (node.remoteIno === undefined) {
+      // Our number is the file's st_ino: the same path gets it back. A file the remote numbers
+      // shows the remote's number whatever node it gets, so nothing is kept once it is forgotten.
+      const retired: Retired = { ino: node.ino, generation: node.generation, type: node.type, remoteIno: undefined };
+      for (const link of node.links.values()) {
+        const path = this.pathOf(link.parent);
+        if (path !== undefined) this.#retire(joinPath(path, link.name), retired);
+      }
+    } else if (this.#byRemoteIno.get(node.remoteIno) === node) {
+      this.#byRemoteIno.delete(node.remoteIno);
     }
     this.#byIno.delete(node.ino);
     const parents = [...node.links.values()];
@@ -249,6 +310,7 @@ export class InodeTable {
       if (parent.children.get(name) === node) parent.children.delete(name);
     }
     node.links.clear();
+    if (node.isDir) this.onFolderDropped?.(node);
     for (const { parent } of parents) this.maybeDrop(parent);
   }
 
@@ -269,17 +331,11 @@ export class InodeTable {
 
   /** A remembered number usable for this file, if it is not live under another node. */
   #reusable(path: string | undefined, type: number, remoteIno: number | undefined): Retired | undefined {
-    const candidates = [
-      remoteIno === undefined ? undefined : this.#retiredByRemote.get(remoteIno),
-      path === undefined ? undefined : this.#retiredByPath.get(path),
-    ];
-    for (const r of candidates) {
-      if (r === undefined || r.type !== type || this.#byIno.has(r.ino)) continue;
-      // A path's old number is reused only when nothing says it is a different file now.
-      if (r.remoteIno !== undefined && remoteIno !== undefined && r.remoteIno !== remoteIno) continue;
-      return r;
-    }
-    return undefined;
+    const r = path === undefined ? undefined : this.#retiredByPath.get(path);
+    if (r === undefined || r.type !== type || this.#byIno.has(r.ino)) return undefined;
+    // A path's old number is reused only when nothing says it is a different file now.
+    if (r.remoteIno !== undefined && remoteIno !== undefined && r.remoteIno !== remoteIno) return undefined;
+    return r;
   }
 
   #setRemoteIno(node: Node, remoteIno: number): void {
