@@ -19,6 +19,12 @@ export interface Listing {
 
 /** Most listings kept; the oldest go first (each also expires after the TTL). */
 const MAX_LISTINGS = 20_000;
+/**
+ * Most entries kept over all listings (each with its attributes, a few hundred bytes): listings
+ * stay past their lifetime to answer while the link is down, and a walk of a large tree must not
+ * pin every entry it saw.
+ */
+const MAX_ENTRIES = 200_000;
 
 /**
  * Directory listings with attributes, per directory inode, until their expiry. A fresh listing
@@ -37,6 +43,8 @@ export class DirCache {
   readonly #generations = new Map<number, number>();
   readonly #changedAt = new Map<number, number>();
   readonly #sizes = new Map<number, number>();
+  /** Entries over every kept listing. */
+  #entryCount = 0;
 
   constructor(ttlMs: number, now: () => number) {
     this.#ttlMs = ttlMs;
@@ -71,8 +79,9 @@ export class DirCache {
     const listing: Listing = { entries, byName: new Map(entries.map(e => [e.name, e.stat])), fetchedAt, path, prefetched, expanded: false };
     this.#sizes.set(ino, entries.length);
     if (this.#ttlMs > 0 && generation === this.generation(ino)) {
-      this.#listings.delete(ino);
+      this.#drop(ino);
       this.#listings.set(ino, { listing, expires: fetchedAt + this.#ttlMs });
+      this.#entryCount += entries.length;
       this.#trim();
     }
     return listing;
@@ -80,7 +89,7 @@ export class DirCache {
 
   /** Drops the listing of directory `ino` (something in it changed). */
   delete(ino: number): void {
-    this.#listings.delete(ino);
+    this.#drop(ino);
     this.#generations.set(ino, this.generation(ino) + 1);
     this.#changedAt.delete(ino);
     this.#changedAt.set(ino, this.#now());
@@ -117,12 +126,33 @@ export class DirCache {
     return this.#sizes.get(ino);
   }
 
+  /** Listings kept and their entries, for `rmount status`. */
+  size(): { listings: number; entries: number } {
+    return { listings: this.#listings.size, entries: this.#entryCount };
+  }
+
+  /**
+   * The kernel forgot folder `ino`: a listing past its lifetime goes too (a fresh one stays, it
+   * answers the lookups that follow), so memory comes back once the kernel lets go.
+   */
+  forgotten(ino: number): void {
+    const cached = this.#listings.get(ino);
+    if (cached !== undefined && cached.expires <= this.#now()) this.#drop(ino);
+    this.#sizes.delete(ino);
+  }
+
+  #drop(ino: number): void {
+    const cached = this.#listings.get(ino);
+    if (cached === undefined) return;
+    this.#listings.delete(ino);
+    this.#entryCount -= cached.listing.entries.length;
+  }
+
+  /** Oldest listings go while there are too many or they hold too many entries. */
   #trim(): void {
-    const now = this.#now();
-    if (this.#listings.size <= MAX_LISTINGS) return;
-    for (const [ino, { expires }] of this.#listings) {
-      if (this.#listings.size <= MAX_LISTINGS) break;
-      if (expires <= now || this.#listings.size > MAX_LISTINGS) this.#listings.delete(ino);
+    for (const ino of this.#listings.keys()) {
+      if (this.#listings.size <= MAX_LISTINGS && this.#entryCount <= MAX_ENTRIES) break;
+      this.#drop(ino);
     }
     if (this.#sizes.size > MAX_LISTINGS * 4) this.#sizes.clear();
   }

@@ -73,6 +73,16 @@ export class Listings {
     return this.#dirs.recentlyChanged(ino);
   }
 
+  /** The kernel forgot folder `ino`: its listing goes once past its lifetime. */
+  forgotten(ino: number): void {
+    this.#dirs.forgotten(ino);
+  }
+
+  /** Listings kept and their entries, for `rmount status`. */
+  size(): { listings: number; entries: number } {
+    return this.#dirs.size();
+  }
+
   /** Something in folder `ino` changed: its listing is stale. */
   changed(ino: number): void {
     this.#dirs.delete(ino);
