@@ -115,6 +115,13 @@ export interface MountStatusPayload {
   /** Exec sessions running now and started since the mount. */
   execRunning: number;
   execStarted: number;
+  /** Inodes the mount holds, folder listings kept and their entries: what its memory goes to. */
+  inodes: number;
+  listings: number;
+  listingEntries: number;
+  /** The daemon's resident memory and its JavaScript heap in use, in bytes. */
+  rssBytes: number;
+  heapUsedBytes: number;
 }
 
 /** Renders one envelope line. */

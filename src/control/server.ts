@@ -197,6 +197,8 @@ class ServerState implements ControlServer {
       cacheHits: hits, cacheMisses: misses, cacheHitRatio: hits + misses === 0 ? null : hits / (hits + misses),
       watch: t.watching,
       execRunning: this.#execs.sessions.size, execStarted: this.#execs.started,
+      inodes: stats.inodes, listings: stats.listings, listingEntries: stats.listingEntries,
+      ...memory(),
     };
   }
 
@@ -328,3 +330,8 @@ async function checkOwnership(path: string, nonce: string): Promise<string | und
   }
 }
 
+/** The daemon's memory as `rmount status` shows it. */
+function memory(): { rssBytes: number; heapUsedBytes: number } {
+  const m = process.memoryUsage();
+  return { rssBytes: m.rss, heapUsedBytes: m.heapUsed };
+}

@@ -34,6 +34,9 @@ export interface WorkspaceStats {
   };
   /** Inodes the table holds now, and open file/dir handles. */
   inodes: number;
+  /** Folder listings kept, and the entries they hold. */
+  listings: number;
+  listingEntries: number;
   openFiles: number;
   openDirs: number;
 }
@@ -65,7 +68,7 @@ export class Counters {
   }
 
   /** A deep copy, so callers can keep it. */
-  snapshot(extra: Pick<WorkspaceStats, 'inodes' | 'openFiles' | 'openDirs'>): WorkspaceStats {
+  snapshot(extra: Pick<WorkspaceStats, 'inodes' | 'openFiles' | 'openDirs' | 'listings' | 'listingEntries'>): WorkspaceStats {
     return structuredClone({
       ops: this.ops,
       remoteCalls: this.remoteCalls,

@@ -90,7 +90,10 @@ export class WorkspaceFilesystem implements FuseOperations {
   /** Counters for `rmount status`: ops, bytes, cache hits and misses, table sizes. */
   stats(): WorkspaceStats {
     const { counters, table, handles } = this.#core;
-    return counters.snapshot({ inodes: table.size, openFiles: handles.fileCount, openDirs: handles.dirCount });
+    const kept = this.#listings.size();
+    return counters.snapshot({
+      inodes: table.size, openFiles: handles.fileCount, openDirs: handles.dirCount, listings: kept.listings, listingEntries: kept.entries,
+    });
   }
 
   /** Resolves once no listing or small file is being read ahead (tests wait on it instead of sleeping). */

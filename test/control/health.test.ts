@@ -54,7 +54,7 @@ async function serve(t: TestContext, linkTimeoutMs = 30_000): Promise<{ backend:
   const counters = new Counters();
   const server = await serveControl({
     destination: `local:${dir}`, mountpoint: join(dir, 'mnt'), remotePath: dir, startedAt: new Date().toISOString(),
-    backend, filesystem: { stats: () => counters.snapshot({ inodes: 1, openFiles: 0, openDirs: 0 }), flushCaches() {} },
+    backend, filesystem: { stats: () => counters.snapshot({ inodes: 1, openFiles: 0, openDirs: 0, listings: 0, listingEntries: 0 }), flushCaches() {} },
     watching: false, linkTimeoutMs, stop: async () => {},
   }, { socketPath: join(dir, 'control.sock'), log: silentLogger });
   t.after(() => server.close());

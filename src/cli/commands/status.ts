@@ -43,12 +43,18 @@ export interface MountStatus {
   watch: boolean;
   /** Exec sessions running now through the mount. */
   execRunning?: number;
+  /** Inodes held, folder listings kept and their entries, and the daemon's memory (bytes). */
+  inodes?: number;
+  listings?: number;
+  listingEntries?: number;
+  rssBytes?: number;
+  heapUsedBytes?: number;
 }
 
 /** `rmount status [--json]`: the mounts of this user. */
 export function registerStatus(program: Command, ctx: CliContext): void {
   program.command('status')
-    .description('list the mounts of this user: state, the link (ready/reconnecting/closed, time down, reconnects, last error), uptime, operation and byte counters, cache hit ratio')
+    .description('list the mounts of this user: state, the link (ready/reconnecting/closed, time down, reconnects, last error), uptime, operation and byte counters, cache hit ratio, inodes held and memory')
     .option('--json', 'print as JSON')
     .action(async (flags: { json?: boolean }) => {
       const dir = await runtimeDir(ctx.env);
@@ -100,6 +106,9 @@ async function withDaemonView(base: MountStatus, record: MountRecord): Promise<M
         bytesRead: s.bytesRead, bytesWritten: s.bytesWritten,
         remoteBytesRead: s.remoteBytesRead, remoteBytesWritten: s.remoteBytesWritten,
         cacheHitRatio: s.cacheHitRatio, watch: s.watch, execRunning: s.execRunning,
+        ...(s.rssBytes === undefined ? {} : {
+          inodes: s.inodes, listings: s.listings, listingEntries: s.listingEntries, rssBytes: s.rssBytes, heapUsedBytes: s.heapUsedBytes,
+        }),
       };
     } finally {
       client.close();
@@ -127,6 +136,7 @@ function renderLine(m: MountStatus): string {
     parts.push(`cache hits ${m.cacheHitRatio === null || m.cacheHitRatio === undefined ? '-' : `${Math.round(m.cacheHitRatio * 100)}%`}`);
     parts.push(`watch ${m.watch ? 'on' : 'off'}`);
   }
+  if (m.rssBytes !== undefined) parts.push(`${m.inodes ?? 0} inodes`, `memory ${formatBytes(m.rssBytes)}`);
   if (m.downSeconds !== undefined) parts.push(`down ${formatUptime(m.downSeconds)}`);
   if (m.reconnects !== undefined && m.reconnects > 0) parts.push(`${m.reconnects} reconnect${m.reconnects === 1 ? '' : 's'}`);
   if (m.lastError !== undefined && m.health !== 'ready') parts.push(m.lastError.code);
