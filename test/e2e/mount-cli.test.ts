@@ -59,9 +59,20 @@ async function descendants(pid: number): Promise<number[]> {
 }
 
 /** The per-connection sshd processes serving the fixture now (children of its listener). */
+/**
+ * The sshd processes serving the fixture's connections (not the shells and commands they run):
+ * stopping or killing one cuts its connection. Their children are left to end by themselves, for
+ * a login shell killed mid-way can leave state behind in the login's home (pyenv's rehash lock
+ * in ~/.bashrc then stalls every later SSH command by 60 s).
+ */
 async function sshdSessions(sshd: SshdFixture): Promise<number[]> {
   const listener = Number((await readFile(join(sshd.dir, 'sshd.pid'), 'utf8')).trim());
-  return descendants(listener);
+  const out: number[] = [];
+  for (const pid of await descendants(listener)) {
+    const comm = await readFile(`/proc/${pid}/comm`, 'utf8').catch(() => '');
+    if (comm.trim().startsWith('sshd')) out.push(pid);
+  }
+  return out;
 }
 
 /** CLI arguments that let a mount reach the fixture. */
