@@ -39,12 +39,6 @@ export interface PosixTarget {
 export type MakeTarget = (hook: AfterHook) => Promise<PosixTarget>;
 
 const MiB = 1 << 20;
-/**
- * Why git skips the agentless Docker target: it pays a docker exec per file operation, and git's
- * hundreds of operations outgrow the case's 10 minutes there (`git init` alone takes 14 s; measured
- * the same at the commit before this round, so it is that client's cost, not a regression).
- */
-const SLOW_CLIENT = 'the agentless Docker client pays a docker exec per file operation: git outgrows the case there';
 const LONG = { timeout: 600_000 };
 
 /** `it` with a default timeout, so an operation hung on a broken mount fails its test, not the run. */
@@ -647,9 +641,6 @@ export function posixSuite(name: string, makeTarget: MakeTarget, options: { skip
     });
 
     it('git init, add and commit leave a clean status', { ...LONG, skip: which('git') ? false : requirePart('git not installed') }, async t => {
-      // Hundreds of file operations at a docker exec each exceed this case's 10 minutes there (seen
-      // with 5 files on a quiet machine); the per-operation cost of that client is measured in bench/.
-      if (target.bulkFiles !== undefined) return t.skip(SLOW_CLIENT);
       const { m } = await caseDir(t);
       const home = await tempDir(t);
       const env = {

@@ -264,6 +264,7 @@ export class DockerBackend implements Backend {
     return {
       container: () => this.#container(),
       run: (argv, options) => this.run(argv, options),
+      exec: argv => this.exec(argv),
       home: () => this.#homeDir(),
       workingDir: () => this.container.info.Config.WorkingDir ?? '',
       up: () => {

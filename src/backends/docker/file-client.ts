@@ -1,18 +1,20 @@
 /**
- * The agentless FileClient of a container ("Docker copy/exec"). File data comes through the
- * archive API (GET into a local spool file, so memory stays bounded whatever the size); every
- * other operation is one exec of POSIX tools that busybox and GNU coreutils both have. Paths
- * travel only as argv entries or as "$1"-style positional parameters of a constant `sh -c`
- * script, never spliced into a shell line. Without any shell in the container, reading (stat,
- * listing, file data) still works through the archive API and everything else fails with ENOTSUP
- * naming the rmount agent.
+ * The agentless FileClient of a container ("Docker copy/exec"). Every operation is a constant
+ * script of POSIX tools that busybox and GNU coreutils both have, run by one of a few long-lived
+ * shells (shell-pool.ts: a round trip, not a new exec, per operation). Paths travel only as
+ * "$1"-style positional parameters of that script, never spliced into a shell line. Without any
+ * shell in the container, reading (stat, listing, file data) still works through the archive API
+ * and everything else fails with ENOTSUP naming the rmount agent.
  *
- * Writes are gathered per handle in a local spool file and reach the container on flush
- * (sync/close) through `cat > FILE` fed from stdin: that truncates and rewrites the same inode, so
- * mode, owner, hard links and other processes' open handles stay intact (an archive PUT would
- * unlink and re-create the file). `uploadFile` in backend.ts is the archive PUT path.
+ * A handle's bytes live in a local spool file from its first read or write: filled through a
+ * shell for a small file, else by an archive GET (memory stays bounded whatever the size). Writes
+ * reach the container on flush (sync/close) as `printf > FILE` through a shell for a small file,
+ * else `cat > FILE` in an exec of its own fed from stdin: either truncates and rewrites the same
+ * inode, so mode, owner, hard links and other processes' open handles stay intact (an archive PUT
+ * would unlink and re-create the file). `uploadFile` in backend.ts is the archive PUT path.
  */
 import { createReadStream } from 'node:fs';
+import { readFile, stat as localStat, writeFile } from 'node:fs/promises';
 import { posix } from 'node:path';
 import type { Readable } from 'node:stream';
 import type Dockerode from 'dockerode';
@@ -22,40 +24,22 @@ import {
   isDirMode, isSymlinkMode, type DirEntry, type FileCapabilities, type FileClient, type FileHandle, type FileStat,
   type OpenFlags, type RenameOptions, type SetAttr, type SetAttrOptions, type StatFs, type Timespec,
 } from '../../remote/file-client.ts';
+import type { ContainerAccess, RunResult } from './container-access.ts';
 import { downloadByArchive, readdirByArchive, statByArchive } from './archive-reads.ts';
 import { DockerFileHandle, type SpoolOwner } from './file-handle.ts';
+import { printfFormat, ShellPool } from './shell-pool.ts';
 import { SCRIPTS } from './shell-scripts.ts';
 import { errnoFromStderr, fieldsAt, parseListing, parseStatFields, STAT_FORMAT } from './tool-output.ts';
 
-/** A finished command's output. */
-export interface RunResult {
-  code: number | null;
-  stdout: Buffer;
-  stderr: string;
-}
-
-/** What the file client needs from its backend: the transport is handed in, never opened here. */
-export interface ContainerAccess {
-  container(): Dockerode.Container;
-  /** Rejects only when the exec could not start (nothing ran); `code` null: it broke off midway. */
-  run(argv: readonly string[], options?: { stdin?: Buffer | NodeJS.ReadableStream; user?: string }): Promise<RunResult>;
-  home(): Promise<string>;
-  workingDir(): string;
-  /** True while the container runs, as far as the backend knows; asking while it is down asks for a look now. */
-  up(): boolean;
-  /**
-   * Resolves once the container runs: at once while it does, else when it runs again (stopped,
-   * restarting). Rejects when it cannot come back (removed, engine gone) or did not run again
-   * within the backend's wait.
-   */
-  ready(): Promise<void>;
-  /** Looks at the container now (after a failure) and resolves false when it is down. Never rejects. */
-  running(): Promise<boolean>;
-}
+export type { ContainerAccess, RunResult } from './container-access.ts';
 
 const MiB = 1 << 20;
 /** Tries of one operation while the container keeps going down under it. */
 const TRIES = 3;
+/** Files up to this size are read and written through the shells instead of the archive API or an exec. */
+const SMALL_FILE = 64 * 1024;
+/** Runs a tool's argv as it is, through the same path as the scripts. */
+const ARGV = '"$@"';
 
 /** How `#run` sends a command: its stdin (made anew for each try) and whether it may run twice. */
 interface Run {
@@ -69,6 +53,7 @@ export class DockerFileClient implements FileClient, SpoolOwner {
   readonly capabilities: FileCapabilities;
   readonly #access: ContainerAccess;
   readonly #shell: boolean;
+  readonly #pool: ShellPool | undefined;
   readonly #umask: number;
   readonly #addr: string;
   #closed = false;
@@ -81,6 +66,7 @@ export class DockerFileClient implements FileClient, SpoolOwner {
     this.#access = access;
     this.#addr = addr;
     this.#shell = shell;
+    this.#pool = shell ? new ShellPool(() => access.exec(['sh'])) : undefined;
     this.#umask = umask;
     this.capabilities = {
       fsync: shell, hardlink: shell, symlink: shell, statvfs: shell, posixRename: shell, noFollowSetattr: shell,
@@ -156,15 +142,17 @@ export class DockerFileClient implements FileClient, SpoolOwner {
    * Runs a command once the container runs. When the container went down under it, the command is
    * sent again once it runs: always when the exec never started (nothing ran), and when it broke
    * off midway only if `repeatable` (a second run does no harm; mkdir or rename would fail or
-   * misreport). What cannot be sent is EIO. `stdin` is a factory, since each try needs its own.
+   * misreport). What cannot be sent is EIO. `stdin` is a factory, since each try needs its own; a
+   * command with stdin gets an exec of its own, since a shell's stdin carries its commands.
    */
-  async #run(syscall: string, path: string, argv: readonly string[], options: Run = {}): Promise<RunResult> {
+  async #run(syscall: string, path: string, script: string, args: readonly string[], options: Run = {}): Promise<RunResult> {
     for (let tries = 1; ; tries++) {
       await this.#ready(syscall, path);
       const stdin = options.stdin?.();
       let r: RunResult;
       try {
-        r = await this.#access.run(argv, stdin === undefined ? {} : { stdin });
+        r = stdin === undefined && this.#pool !== undefined ? await this.#pool.run(script, args)
+          : await this.#access.run(['sh', '-c', script, 'sh', ...args], stdin === undefined ? {} : { stdin });
       } catch (error) {
         if (tries < TRIES && !(await this.#access.running())) continue;
         throw new FsError('EIO', syscall, path, { cause: error });
@@ -182,7 +170,7 @@ export class DockerFileClient implements FileClient, SpoolOwner {
 
   /** Runs a script; rejects with the errno its stderr names when it fails. */
   async #sh(syscall: string, path: string, script: string, args: readonly string[], options: Run = {}): Promise<Buffer> {
-    const r = await this.#run(syscall, path, ['sh', '-c', script, 'sh', ...args], options);
+    const r = await this.#run(syscall, path, script, args, options);
     if (r.code !== 0) throw this.#failed(syscall, path, r);
     return r.stdout;
   }
@@ -206,7 +194,7 @@ export class DockerFileClient implements FileClient, SpoolOwner {
   }
 
   async #statExec(syscall: string, path: string, follow: boolean): Promise<FileStat> {
-    const r = await this.#run(syscall, path, ['stat', ...(follow ? ['-L'] : []), '-c', STAT_FORMAT, '--', path], REPEATABLE);
+    const r = await this.#run(syscall, path, ARGV, ['stat', ...(follow ? ['-L'] : []), '-c', STAT_FORMAT, '--', path], REPEATABLE);
     if (r.code !== 0) throw this.#failed(syscall, path, r);
     const rec = fieldsAt(r.stdout.toString('utf8'), 0);
     if (rec === undefined) throw new FsError('EIO', syscall, path, { cause: new Error(`unexpected stat output: ${r.stdout.toString().slice(0, 200)}`) });
@@ -252,13 +240,13 @@ export class DockerFileClient implements FileClient, SpoolOwner {
 
   async mkdir(path: string, mode = 0o777): Promise<void> {
     this.#needShell('mkdir', path);
-    const r = await this.#run('mkdir', path, ['mkdir', '-m', (mode & 0o7777).toString(8), '--', path]);
+    const r = await this.#run('mkdir', path, ARGV, ['mkdir', '-m', (mode & 0o7777).toString(8), '--', path]);
     if (r.code !== 0) throw this.#failed('mkdir', path, r);
   }
 
   async rmdir(path: string): Promise<void> {
     this.#needShell('rmdir', path);
-    const r = await this.#run('rmdir', path, ['rmdir', '--', path]);
+    const r = await this.#run('rmdir', path, ARGV, ['rmdir', '--', path]);
     if (r.code !== 0) throw this.#failed('rmdir', path, r);
   }
 
@@ -315,7 +303,7 @@ export class DockerFileClient implements FileClient, SpoolOwner {
 
   async statfs(path: string): Promise<StatFs> {
     this.#needShell('statfs', path);
-    const r = await this.#run('statfs', path, ['stat', '-f', '-c', '%S %b %f %a %c %d %l', '--', path], REPEATABLE);
+    const r = await this.#run('statfs', path, ARGV, ['stat', '-f', '-c', '%S %b %f %a %c %d %l', '--', path], REPEATABLE);
     if (r.code !== 0) throw this.#failed('statfs', path, r);
     const [bsize = 4096, blocks = 0, bfree = 0, bavail = 0, files = 0, ffree = 0, namemax = 255] = r.stdout.toString().trim().split(/\s+/).map(Number);
     return { bsize, frsize: bsize, blocks, bfree, bavail, files, ffree, favail: ffree, flag: 0, namemax };
@@ -368,19 +356,27 @@ export class DockerFileClient implements FileClient, SpoolOwner {
     return handle;
   }
 
-  /** @internal Fills `local` with the file's bytes (archive GET). */
-  download(path: string, local: string): Promise<void> {
+  /**
+   * @internal Fills `local` with the file's bytes: a small file through a shell, else (or when that
+   * fails or finds it grown) an archive GET, which also tells the errors apart as it always did.
+   */
+  async download(path: string, local: string, size: number): Promise<void> {
+    if (this.#pool !== undefined && size <= SMALL_FILE) {
+      const r = await this.#run('read', path, SCRIPTS.read, [path, String(SMALL_FILE + 1)], REPEATABLE);
+      if (r.code === 0 && r.stdout.length <= SMALL_FILE) return writeFile(local, r.stdout);
+    }
     return this.#archive('read', path, c => downloadByArchive(c, path, local));
   }
 
-  /** @internal Rewrites the file in place from `local` (`cat > FILE` on the same inode). */
+  /** @internal Rewrites the file in place from `local` (`printf`, or `cat` from stdin, `> FILE` on the same inode). */
   async upload(path: string, local: string): Promise<void> {
     this.#needShell('write', path);
     const previous = this.#uploads.get(path);
     const done = (async () => {
       await previous?.catch(() => {});
       // The whole content again: a second run after a broken first one leaves the same file.
-      await this.#sh('write', path, SCRIPTS.write, [path], { stdin: () => createReadStream(local), repeatable: true });
+      if ((await localStat(local)).size <= SMALL_FILE) await this.#sh('write', path, SCRIPTS.put, [path, printfFormat(await readFile(local))], REPEATABLE);
+      else await this.#sh('write', path, SCRIPTS.write, [path], { stdin: () => createReadStream(local), repeatable: true });
     })();
     const entry = done.catch(() => {});
     this.#uploads.set(path, entry);
@@ -411,5 +407,6 @@ export class DockerFileClient implements FileClient, SpoolOwner {
     if (this.#closed) return;
     this.#closed = true;
     await Promise.allSettled([...this.#handles].map(h => h.discard()));
+    await this.#pool?.close();
   }
 }

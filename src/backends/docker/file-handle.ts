@@ -12,8 +12,8 @@ import { FsError } from '../../remote/fs-error.ts';
 
 /** What a handle needs from its client; the client keeps the set of open handles. */
 export interface SpoolOwner {
-  /** Fills `local` with the file's bytes. */
-  download(path: string, local: string): Promise<void>;
+  /** Fills `local` with the file's bytes; `size` as seen at open picks the way. */
+  download(path: string, local: string, size: number): Promise<void>;
   /** Rewrites the file in place from `local`. */
   upload(path: string, local: string): Promise<void>;
   /** `sync FILE` in the container. */
@@ -75,7 +75,7 @@ export class DockerFileHandle implements FileHandle {
       const file = join(dir, 'spool');
       try {
         if (this.#empty) await fsp.writeFile(file, '');
-        else await this.#client.download(this.#real, file);
+        else await this.#client.download(this.#real, file, this.#opened.size);
         return { dir, file, fh: await fsp.open(file, 'r+') };
       } catch (error) {
         await fsp.rm(dir, { recursive: true, force: true });

@@ -1,5 +1,5 @@
 /**
- * The `sh -c` scripts of the agentless Docker FileClient, one per operation that needs more than
+ * The scripts of the agentless Docker FileClient (run by shell-pool.ts, or `sh -c` for a write from stdin), one per operation that needs more than
  * one tool. Paths reach them only as positional parameters ("$1"), never spliced into the text.
  * A script that knows the errno prints `rmount-errno:NAME` on stderr and exits 3 (see E).
  */
@@ -49,6 +49,10 @@ if [ -n "$6" ]; then t -a "$6" "$1" || exit; fi
 if [ -n "$7" ]; then t -m "$7" "$1" || exit; fi
 exit 0`,
   write: 'cat > "$1"',
+  // $2: the content as a printf format (shell-pool.ts printfFormat), for the one empty argument.
+  put: 'printf "$2" "" > "$1"',
+  // $2: the most bytes to read, one more than the caller takes from a shell.
+  read: 'exec head -c "$2" -- "$1"',
   sync: 'sync "$1" 2>/dev/null || sync',
   probe: 'umask; if touch --version 2>/dev/null | grep -q GNU; then echo gnu; else echo other; fi',
 } as const;
