@@ -1,6 +1,7 @@
 /**
- * The scripts of the agentless Docker FileClient (run by shell-pool.ts, or `sh -c` for a write from stdin), one per operation that needs more than
- * one tool. Paths reach them only as positional parameters ("$1"), never spliced into the text.
+ * The scripts of the agentless Docker FileClient (run by shell-pool.ts, or by `sh -c` for a
+ * write fed from stdin), one per operation that needs more than one tool. Paths reach them only
+ * as positional parameters ("$1"), never spliced into the text.
  * A script that knows the errno prints `rmount-errno:NAME` on stderr and exits 3 (see E).
  */
 
