@@ -1,4 +1,5 @@
 import type { RequestContext } from '../../src/fuse/operations.ts';
+import type { FileStat } from '../../src/remote/file-client.ts';
 import { WorkspaceFilesystem } from '../../src/workspacefs/workspace-filesystem.ts';
 import { resolveOptions, type WorkspaceOptions } from '../../src/workspacefs/options.ts';
 import { assembleParts } from '../../src/workspacefs/parts.ts';
@@ -6,6 +7,12 @@ import { MemoryFileClient, type MemoryFileClientOptions } from '../helpers/memor
 
 /** The request context the tests' "kernel" sends: local user 501/20, umask 022. */
 export const ctx: RequestContext = { uid: 501, gid: 20, pid: 4242, umask: 0o022 };
+
+/** Remote attributes of type `mode` (with the remote's inode number `ino`, if given), times at 0. */
+export function fileStat(mode: number, ino?: number): FileStat {
+  const t = { sec: 0, nsec: 0 };
+  return { mode, size: 0, uid: 0, gid: 0, atime: t, mtime: t, ...(ino === undefined ? {} : { ino }) };
+}
 
 /** A settable clock for cache expiry. */
 export interface FakeClock {

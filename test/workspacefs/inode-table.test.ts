@@ -1,13 +1,11 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { ROOT_INO } from '../../src/fuse/operations.ts';
-import { S_IFDIR, S_IFREG, type FileStat } from '../../src/remote/file-client.ts';
+import { S_IFDIR, S_IFREG } from '../../src/remote/file-client.ts';
 import { InodeTable } from '../../src/workspacefs/inode-table.ts';
+import { fileStat } from './fixture.ts';
 
-function stat(mode: number, ino?: number): FileStat {
-  const t = { sec: 0, nsec: 0 };
-  return { mode, size: 0, uid: 0, gid: 0, atime: t, mtime: t, ...(ino === undefined ? {} : { ino }) };
-}
+const stat = fileStat;
 
 describe('InodeTable', () => {
   it('derives paths from {parent, name} links', () => {

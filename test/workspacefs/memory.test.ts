@@ -1,15 +1,12 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { ROOT_INO } from '../../src/fuse/operations.ts';
-import { S_IFDIR, S_IFREG, type DirEntry, type FileStat } from '../../src/remote/file-client.ts';
+import { S_IFDIR, S_IFREG, type DirEntry } from '../../src/remote/file-client.ts';
 import { DirCache } from '../../src/workspacefs/dir-cache.ts';
 import { InodeTable } from '../../src/workspacefs/inode-table.ts';
-import { ctx, makeFs } from './fixture.ts';
+import { ctx, fileStat, makeFs } from './fixture.ts';
 
-function stat(mode: number, ino?: number): FileStat {
-  const t = { sec: 0, nsec: 0 };
-  return { mode, size: 0, uid: 0, gid: 0, atime: t, mtime: t, ...(ino === undefined ? {} : { ino }) };
-}
+const stat = fileStat;
 
 describe('memory of a large walk', () => {
   it('a node keeps one name inline and gets a map only for a hard link', () => {
