@@ -120,7 +120,6 @@ interface Retired {
   ino: number;
   generation: number;
   type: number;
-  remoteIno: number | undefined;
 }
 
 /** How many forgotten paths keep their numbers (oldest go first). */
@@ -228,9 +227,9 @@ export class InodeTable {
     // A file the remote numbers shows that number in readdir: nothing to reserve.
     if (stat.ino !== undefined) return this.#nextIno;
     const path = this.#pathIn(parent, name);
-    const retired = this.#reusable(path, type, undefined);
+    const retired = this.#reusable(path, type);
     if (retired !== undefined) return retired.ino;
-    const reserved: Retired = { ino: this.#nextIno++, generation: 1, type, remoteIno: undefined };
+    const reserved: Retired = { ino: this.#nextIno++, generation: 1, type };
     if (path !== undefined) this.#retire(path, reserved);
     return reserved.ino;
   }
@@ -296,7 +295,7 @@ export class InodeTable {
     if (node.remoteIno === undefined) {
       // Our number is the file's st_ino: the same path gets it back. A file the remote numbers
       // shows the remote's number whatever node it gets, so nothing is kept once it is forgotten.
-      const retired: Retired = { ino: node.ino, generation: node.generation, type: node.type, remoteIno: undefined };
+      const retired: Retired = { ino: node.ino, generation: node.generation, type: node.type };
       for (const link of node.links.values()) {
         const path = this.pathOf(link.parent);
         if (path !== undefined) this.#retire(joinPath(path, link.name), retired);
@@ -320,7 +319,8 @@ export class InodeTable {
   }
 
   #create(path: string | undefined, type: number, remoteIno: number | undefined): Node {
-    const retired = this.#reusable(path, type, remoteIno);
+    // Only numbers of files the remote does not number are remembered (see maybeDrop).
+    const retired = remoteIno === undefined ? this.#reusable(path, type) : undefined;
     const node = retired !== undefined
       ? new Node(retired.ino, retired.generation, type)
       : new Node(this.#nextIno++, 1, type);
@@ -330,11 +330,9 @@ export class InodeTable {
   }
 
   /** A remembered number usable for this file, if it is not live under another node. */
-  #reusable(path: string | undefined, type: number, remoteIno: number | undefined): Retired | undefined {
+  #reusable(path: string | undefined, type: number): Retired | undefined {
     const r = path === undefined ? undefined : this.#retiredByPath.get(path);
     if (r === undefined || r.type !== type || this.#byIno.has(r.ino)) return undefined;
-    // A path's old number is reused only when nothing says it is a different file now.
-    if (r.remoteIno !== undefined && remoteIno !== undefined && r.remoteIno !== remoteIno) return undefined;
     return r;
   }
 
