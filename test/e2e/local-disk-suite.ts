@@ -241,7 +241,7 @@ export function localDiskSuite(name: string, makeTarget: (hook: AfterHook) => Pr
         // An open asks the remote (close-to-open), but small files read ahead are kept right by
         // the agent's watch instead: there, within its latency.
         let after = await readFile(join(m, 'f'), 'utf8');
-        for (const deadline = Date.now() + 5000; target.agent && after !== want && Date.now() < deadline;) {
+        for (const deadline = Date.now() + 5000; target.watch && after !== want && Date.now() < deadline;) {
           await new Promise(r => setTimeout(r, 50));
           after = await readFile(join(m, 'f'), 'utf8');
         }

@@ -16,6 +16,8 @@ import type { PosixTarget } from './posix-suite.ts';
 export interface Target extends PosixTarget {
   /** The remote makes FIFOs, sockets and devices, takes long paths and reports ctime and inode numbers (the agent, a local folder). */
   agent: boolean;
+  /** The mount hears of remote changes (the agent's watch); a local folder and plain SFTP do not. */
+  watch: boolean;
   /** Mounts `back/sub` with more `-o` options; cleaned up with `t`. */
   remountAt(t: AfterHook, sub: string, o: string[]): Promise<string>;
 }
@@ -35,7 +37,7 @@ export async function backingDir(hook: AfterHook): Promise<string> {
 }
 
 /** A target mounting `dest` (a folder whose backing is `back`) with `o` and `extraArgs`. */
-async function mounted(hook: AfterHook, dest: string, back: string, o: string[], extraArgs: string[], traits: Pick<Target, 'agent' | 'nanosecondTimes' | 'bulkFiles'>): Promise<Target> {
+async function mounted(hook: AfterHook, dest: string, back: string, o: string[], extraArgs: string[], traits: Pick<Target, 'agent' | 'watch' | 'nanosecondTimes' | 'bulkFiles'>): Promise<Target> {
   const { mountpoint } = await mountFor(hook, dest, { o, extraArgs });
   return {
     mnt: mountpoint,
@@ -52,7 +54,7 @@ export const LOCAL: TargetKind = {
   skip: fuseSkipReason(),
   make: async hook => {
     const back = await backingDir(hook);
-    return mounted(hook, `local:${back}`, back, [], [], { agent: true, nanosecondTimes: true });
+    return mounted(hook, `local:${back}`, back, [], [], { agent: true, watch: false, nanosecondTimes: true });
   },
 };
 
@@ -67,7 +69,7 @@ export function sshKind(agent: 'yes' | 'no', label = `ssh backend (${agent === '
       const extraArgs = ['-F', sshd.sshConfigFile, '--known-hosts', sshd.knownHostsFile, '-i', sshd.userKey];
       // SFTP v3 SETSTAT carries whole seconds; the agent keeps nanoseconds.
       return mounted(hook, `ssh://${sshd.user}@127.0.0.1:${sshd.port}${back}`, back, [`agent=${agent}`], extraArgs,
-        { agent: agent === 'yes', nanosecondTimes: agent === 'yes' });
+        { agent: agent === 'yes', watch: agent === 'yes', nanosecondTimes: agent === 'yes' });
     },
   };
 }
@@ -90,7 +92,7 @@ export function dockerKind(agent: 'yes' | 'no', label = `docker backend (${agent
       // long-lived shells, but a file written still costs ~60-100 ms there (2,000 files: 200 s on a
       // quiet machine), so its bulk cases take 500 files to stay well inside their time on a busy one.
       return mounted(hook, `docker://${name}/work`, back, [`agent=${agent}`], [],
-        agent === 'yes' ? { agent: true, nanosecondTimes: true } : { agent: false, nanosecondTimes: false, bulkFiles: 500 });
+        agent === 'yes' ? { agent: true, watch: true, nanosecondTimes: true } : { agent: false, watch: false, nanosecondTimes: false, bulkFiles: 500 });
     },
   };
 }
