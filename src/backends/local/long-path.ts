@@ -16,7 +16,9 @@ const O_PATH = 0o10000000;
 
 /** Runs `fn` with `path`, or with a short alias of it through descriptors of its folders when it is too long. */
 export async function withShortPath<T>(path: string, fn: (short: string) => Promise<T>): Promise<T> {
-  if (Buffer.byteLength(path) < PATH_MAX) return fn(path);
+  // Every call of the local backend passes here: a UTF-8 character is at most 3 bytes, so most
+  // paths are known short without counting their bytes.
+  if (path.length * 3 < PATH_MAX || Buffer.byteLength(path) < PATH_MAX) return fn(path);
   const parts = path.split('/');
   const last = parts.pop()!;
   const held: FileHandle[] = [];
