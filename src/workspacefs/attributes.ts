@@ -67,11 +67,12 @@ export class Attributes {
 
   /**
    * Stores remote attributes. When the previous ones also came from the remote and a regular
-   * file's size or mtime differs, it changed behind our back: the kernel's page cache is dropped.
+   * file's size or mtime differs, it changed behind our back: the kernel's page cache is dropped,
+   * after the current reply (with `queueNotice` false the caller tells the kernel itself).
    */
-  store(node: Node, stat: FileStat, fetchedAt = this.#opts.now()): void {
+  store(node: Node, stat: FileStat, fetchedAt = this.#opts.now(), queueNotice = true): void {
     const old = node.attr;
-    if (old !== undefined && node.attrFromRemote && node.type === S_IFREG
+    if (queueNotice && old !== undefined && node.attrFromRemote && node.type === S_IFREG
       && (old.size !== stat.size || !sameTime(old.mtime, stat.mtime))) {
       this.#notices.inode(node.ino);
     }

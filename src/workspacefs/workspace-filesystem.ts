@@ -531,7 +531,8 @@ export class WorkspaceFilesystem implements FuseOperations {
   async #revalidated(node: Node, stat: FileStat | undefined): Promise<void> {
     if (stat === undefined || (stat.mode & S_IFMT) !== S_IFREG || this.#core.handles.hasWriter(node)) return;
     const old = node.attr;
-    this.#attrs.store(node, stat);
+    // Told to the kernel here, before the open is answered, not queued for after it as well.
+    this.#attrs.store(node, stat, undefined, false);
     if (old !== undefined && (old.size !== stat.size || old.mtime.sec !== stat.mtime.sec || old.mtime.nsec !== stat.mtime.nsec)) {
       await this.#notices.inodeNow(node.ino);
     }
