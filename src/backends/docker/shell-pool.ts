@@ -27,6 +27,13 @@ import type { RunResult } from './container-access.ts';
 const POOL_SIZE = 3;
 /** How long a closing shell gets to finish its command before its stream is cut. */
 const CLOSE_GRACE_MS = 2000;
+/**
+ * Longest one command may hold its shell (well past the VFS's own bound on an operation): a
+ * command stuck in the container would otherwise keep its shell for good, and once every shell of
+ * the pool is stuck, every later operation would queue behind them. Its shell is cut instead, and
+ * the command answers as one broken off midway.
+ */
+const COMMAND_DEADLINE_MS = 120_000;
 
 /** Quotes `arg` (text as UTF-8, or raw bytes) as one shell word; the result is a latin1 string of the bytes. */
 export function quoteWord(arg: string | Uint8Array): string {
@@ -92,8 +99,11 @@ class Shell {
   dead = false;
   readonly ended: Promise<void>;
 
-  constructor(session: Session) {
+  readonly #deadlineMs: number;
+
+  constructor(session: Session, deadlineMs: number) {
     this.#session = session;
+    this.#deadlineMs = deadlineMs;
     session.stdout.on('data', (b: Buffer) => { this.#out = Buffer.concat([this.#out, b]); this.#pump(); });
     session.stderr.on('data', (b: Buffer) => { this.#err = Buffer.concat([this.#err, b]); this.#pump(); });
     this.ended = new Promise(resolve => {
@@ -106,12 +116,14 @@ class Shell {
   run(script: string, args: readonly (string | Uint8Array)[]): Promise<RunResult> {
     if (this.dead) return Promise.reject(new NotRead('the shell had ended'));
     const nonce = `rmount-${randomBytes(12).toString('hex')}`;
-    return new Promise((resolve, reject) => {
+    let timer: NodeJS.Timeout | undefined;
+    return new Promise<RunResult>((resolve, reject) => {
       this.#pending = { resolve, reject, read: false, outEnd: Buffer.from(`${nonce} `), errEnd: Buffer.from(`${nonce}\n`) };
       this.#out = EMPTY;
       this.#err = EMPTY;
       this.#session.stdin.write(renderRequest(script, args, nonce));
-    });
+      timer = setTimeout(() => this.#session.close(), this.#deadlineMs);
+    }).finally(() => clearTimeout(timer));
   }
 
   #pump(): void {
@@ -174,9 +186,12 @@ export class ShellPool {
   readonly #waiting: ((shell: Shell | undefined) => void)[] = [];
   #closed = false;
 
-  constructor(start: () => Promise<Session>, size = POOL_SIZE) {
+  readonly #deadlineMs: number;
+
+  constructor(start: () => Promise<Session>, size = POOL_SIZE, deadlineMs = COMMAND_DEADLINE_MS) {
     this.#start = start;
     this.#size = size;
+    this.#deadlineMs = deadlineMs;
   }
 
   /**
@@ -216,7 +231,7 @@ export class ShellPool {
     this.#starting++;
     let shell: Shell;
     try {
-      shell = new Shell(await this.#start());
+      shell = new Shell(await this.#start(), this.#deadlineMs);
     } catch (error) {
       this.#waiting.shift()?.(undefined);
       throw error;

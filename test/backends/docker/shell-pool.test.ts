@@ -26,13 +26,13 @@ for (const [label, argv, skip] of SHELLS) {
   describe(`ShellPool over ${label}`, { skip }, () => {
     const backend = new LocalBackend(parseDestination('local:/'));
     /** A pool whose shells are recorded, closed at the end of the test. */
-    function pool(t: { after(fn: () => Promise<void>): void }, size?: number): { pool: ShellPool; sessions: Session[] } {
+    function pool(t: { after(fn: () => Promise<void>): void }, size?: number, deadlineMs?: number): { pool: ShellPool; sessions: Session[] } {
       const sessions: Session[] = [];
       const p = new ShellPool(async () => {
         const s = await backend.exec(argv);
         sessions.push(s);
         return s;
-      }, size);
+      }, size, deadlineMs);
       t.after(() => p.close());
       return { pool: p, sessions };
     }
@@ -101,6 +101,16 @@ for (const [label, argv, skip] of SHELLS) {
       await sessions[0]!.wait();
       const r = await p.run('echo two', []);
       assert.deepEqual([r.code, r.stdout.toString()], [0, 'two\n']);
+    });
+
+    it('a command past its deadline cuts its shell and answers code null; the pool goes on with a new shell', async t => {
+      const { pool: p, sessions } = pool(t, 1, 500);
+      const stuck = await p.run('sleep 30', []);
+      assert.equal(stuck.code, null);
+      const next = await p.run('printf ok', []);
+      assert.equal(next.code, 0);
+      assert.equal(next.stdout.toString(), 'ok');
+      assert.equal(sessions.length, 2, 'the stuck shell was replaced');
     });
 
     it('close ends every shell through end-of-file on its stdin', async t => {
