@@ -4,6 +4,9 @@ import { CACHE_TIMEOUT_DEFAULT_MS, OP_TIMEOUT_DEFAULT_MS } from '../workspacefs/
 /** `-o grace` when not given: ten minutes, long enough for a laptop lid or a Wi-Fi change. */
 export const AGENT_GRACE_DEFAULT_MS = 600_000;
 
+/** `-o writeback_max` when not given: 1 GiB of unsent file content before writers wait. */
+export const WRITEBACK_MAX_DEFAULT_BYTES = 1024 ** 3;
+
 /** Options of `rmount mount -o a,b=c`, in the spirit of mount(8) and sshfs. */
 export interface MountOptions {
   readOnly: boolean;
@@ -45,6 +48,14 @@ export interface MountOptions {
    * carries on with them (even unlinked or renamed ones); 0: a new agent reopens files by path.
    */
   agentGraceMs: number;
+  /**
+   * rmount's write-back journal: 'on', a change is done once it is journaled on local disk and
+   * reaches the remote behind; 'off', close-to-open (close waits for the remote). Not the
+   * kernel's `writebackCache`.
+   */
+  writeBack: 'on' | 'off';
+  /** Writers wait while the journal holds more unsent file content than this many bytes. */
+  writeBackMaxBytes: number;
   /** libfuse debug output. */
   debug: boolean;
 }
@@ -64,6 +75,8 @@ export const DEFAULT_MOUNT_OPTIONS: MountOptions = {
   kernelCache: false,
   agent: 'auto',
   agentGraceMs: AGENT_GRACE_DEFAULT_MS,
+  writeBack: 'on',
+  writeBackMaxBytes: WRITEBACK_MAX_DEFAULT_BYTES,
   debug: false,
 };
 
@@ -87,6 +100,7 @@ export interface MountOptionSpec {
 }
 
 const secondsDefault = (ms: number): string => `default ${ms / 1000}`;
+const sizeDefault = (bytes: number): string => `default ${formatSize(bytes)}`;
 
 /** Every `-o` option rmount knows, in the order `--help` lists them. */
 export const MOUNT_OPTIONS: readonly MountOptionSpec[] = [
@@ -141,7 +155,10 @@ export const MOUNT_OPTIONS: readonly MountOptionSpec[] = [
     },
   },
   { name: 'nonempty', help: 'mount over a folder that is not empty', apply: o => { o.nonempty = true; } },
-  { name: 'writeback_cache', help: 'let the kernel gather writes (faster small writes, looser ordering)', apply: o => { o.writebackCache = true; } },
+  {
+    name: 'writeback_cache', help: "let the kernel gather writes (faster small writes, looser ordering); the kernel's cache, not -o writeback",
+    apply: o => { o.writebackCache = true; },
+  },
   {
     name: 'kernel_cache', help: 'keep the kernel page cache across opens (dropped when the mount sees the file change)',
     apply: o => { o.kernelCache = true; },
@@ -156,6 +173,19 @@ export const MOUNT_OPTIONS: readonly MountOptionSpec[] = [
   {
     name: 'grace', value: 'S', help: `how long rmount-agent keeps open files for a reconnect after the link drops (${secondsDefault(AGENT_GRACE_DEFAULT_MS)}; 0: reopen by path)`,
     apply: (o, v) => { o.agentGraceMs = seconds('grace', v); },
+  },
+  {
+    name: 'writeback', value: 'on|off',
+    help: "on (default): a change is done once journaled on local disk and is sent to the remote behind (rmount sync waits for it); off: close-to-open, close waits for the remote. Not writeback_cache (the kernel's)",
+    apply: (o, v) => {
+      if (v !== 'on' && v !== 'off') throw bad(`writeback=${v}`, 'expects on or off');
+      o.writeBack = v;
+    },
+  },
+  {
+    name: 'writeback_max', value: 'SIZE',
+    help: `writers wait while the journal holds more unsent file content than this (${sizeDefault(WRITEBACK_MAX_DEFAULT_BYTES)}; bytes, or with K, M, G, KiB, MiB, GiB)`,
+    apply: (o, v) => { o.writeBackMaxBytes = parseSize('writeback_max', v); },
   },
   { name: 'debug', help: 'libfuse and VFS debug output in the log', apply: o => { o.debug = true; } },
   // Accepted for compatibility with mount(8)/sshfs command lines; they change nothing here.
@@ -174,6 +204,26 @@ export function renderMountOptionsHelp(): string {
 function seconds(name: string, value: string): number {
   if (!/^\d+(\.\d+)?$/.test(value)) throw bad(`${name}=${value}`, 'expects a number of seconds');
   return Math.round(Number(value) * 1000);
+}
+
+// Binary multiples either way: K and KiB are both 1024 (as sshfs's and mount(8)'s sizes read).
+const SIZE_UNITS: Readonly<Record<string, number>> = { '': 1, k: 1024, m: 1024 ** 2, g: 1024 ** 3 };
+
+/** Parses `-o` SIZE: plain bytes, or a whole number with K, M, G, KiB, MiB or GiB; more than 0. */
+function parseSize(name: string, value: string): number {
+  const m = /^(\d+)(?:([KMG])(?:iB)?)?$/i.exec(value);
+  const bytes = m === null ? NaN : Number(m[1]) * SIZE_UNITS[(m[2] ?? '').toLowerCase()]!;
+  if (!Number.isSafeInteger(bytes) || bytes <= 0) {
+    throw bad(`${name}=${value}`, 'expects a size above 0: bytes, or a whole number with K, M, G, KiB, MiB or GiB (512M, 2GiB)');
+  }
+  return bytes;
+}
+/** A size as the help text shows it: the largest binary unit that divides it (1GiB, 512MiB, 1000). */
+function formatSize(bytes: number): string {
+  for (const [unit, n] of [['GiB', 1024 ** 3], ['MiB', 1024 ** 2], ['KiB', 1024]] as const) {
+    if (bytes % n === 0) return `${bytes / n}${unit}`;
+  }
+  return String(bytes);
 }
 
 function int(name: string, value: string, base = 10): number {

@@ -35,3 +35,40 @@ describe('parseMountOptions', () => {
     }
   });
 });
+
+describe('write-back options', () => {
+  it('writeback is on with a 1 GiB limit when not given', () => {
+    const o = parseMountOptions([]);
+    assert.equal(o.writeBack, 'on');
+    assert.equal(o.writeBackMaxBytes, 1024 ** 3);
+  });
+  it('writeback=off turns the journal off and leaves the kernel writeback_cache alone', () => {
+    const o = parseMountOptions(['writeback=off']);
+    assert.equal(o.writeBack, 'off');
+    assert.equal(o.writebackCache, false);
+    assert.equal(parseMountOptions(['writeback_cache']).writeBack, 'on');
+  });
+  it('writeback_max takes bytes and binary K/M/G/KiB/MiB/GiB suffixes', () => {
+    const cases: [string, number][] = [
+      ['4096', 4096], ['64K', 64 * 1024], ['64KiB', 64 * 1024], ['512M', 512 * 1024 ** 2], ['512MiB', 512 * 1024 ** 2],
+      ['2G', 2 * 1024 ** 3], ['2GiB', 2 * 1024 ** 3], ['8k', 8192],
+    ];
+    for (const [text, bytes] of cases) assert.equal(parseMountOptions([`writeback_max=${text}`]).writeBackMaxBytes, bytes, text);
+  });
+  it('a bad writeback or writeback_max value is a usage error that names the option', () => {
+    for (const bad of ['writeback=yes', 'writeback', 'writeback_max=', 'writeback_max=0', 'writeback_max=1.5G', 'writeback_max=-1', 'writeback_max=10T', 'writeback_max=1 G', 'writeback_max']) {
+      assert.throws(() => parseMountOptions([bad]), (e: Error & { code?: string }) => {
+        assert.equal(e.code, 'ERR_USAGE', bad);
+        assert.ok(e.message.includes(bad.split('=')[0]!), `${bad}: ${e.message}`);
+        return true;
+      }, bad);
+    }
+  });
+  it('the help lists both and tells writeback from writeback_cache', () => {
+    const lines = renderMountOptionsHelp().split('\n');
+    const line = (name: string): string => lines.find(l => l.trimStart().startsWith(`${name} `) || l.trimStart().startsWith(`${name}=`)) ?? '';
+    assert.ok(line('writeback=on|off').includes('writeback_cache'));
+    assert.ok(line('writeback_cache').includes('-o writeback'));
+    assert.ok(line('writeback_max=SIZE').includes('1GiB'));
+  });
+});
