@@ -7,6 +7,7 @@ import { connect, type Socket } from 'node:net';
 import { PassThrough, Writable } from 'node:stream';
 import { RmountError } from '../remote/errors.ts';
 import type { ExitStatus, Session } from '../remote/session.ts';
+import { WriteBackFailedError } from '../remote/write-back.ts';
 import {
   CHANNEL, FrameDecoder, LineDecoder, MAX_FRAME, PROTOCOL_VERSION, encodeControl, encodeFrame, parseEnvelope, renderEnvelope,
   type Envelope, type ExecRequest, type Frame, type HelloPayload, type WireError,
@@ -194,12 +195,15 @@ class Connection implements ControlClient {
   }
 }
 
-function toError(envelope: Envelope): ControlError {
-  const e = envelope.payload as Partial<WireError> | undefined;
-  if (envelope.type === 'error') {
-    return new ControlError(e?.code ?? 'ERR_CONTROL', e?.message ?? 'the mount daemon refused the request', e?.suggestion === undefined ? {} : { suggestion: e.suggestion });
-  }
+function toError(envelope: Envelope): ControlError | WriteBackFailedError {
+  if (envelope.type === 'error') return fromWire(envelope.payload as Partial<WireError> | undefined);
   return new ControlError('ERR_PROTOCOL', `unexpected "${envelope.type}" answer on the control socket`);
+}
+
+/** The error a wire error stands for; refused write-back operations come back as the journal's own error, with their list. */
+export function fromWire(e: Partial<WireError> | undefined): ControlError | WriteBackFailedError {
+  if (e?.code === 'ERR_WRITEBACK_FAILED' && Array.isArray(e.failed)) return new WriteBackFailedError(e.failed);
+  return new ControlError(e?.code ?? 'ERR_CONTROL', e?.message ?? 'the mount daemon refused the request', e?.suggestion === undefined ? {} : { suggestion: e.suggestion });
 }
 
 /**
@@ -282,7 +286,7 @@ class SocketSession implements Session {
     } else if (message.exit !== undefined) {
       this.#end(message.exit);
     } else if (message.error !== undefined) {
-      this.#end({ code: null, signal: null }, new ControlError(message.error.code, message.error.message));
+      this.#end({ code: null, signal: null }, fromWire(message.error));
     }
   }
 

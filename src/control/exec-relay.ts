@@ -7,8 +7,10 @@ import type { Socket } from 'node:net';
 import { waitLinkReady, type Backend } from '../remote/backend.ts';
 import type { Logger } from '../remote/log.ts';
 import type { ExecOptions, Session } from '../remote/session.ts';
+import type { WriteBack } from '../remote/write-back.ts';
 import { CHANNEL, FrameDecoder, MAX_FRAME, encodeControl, encodeFrame, type ExecRequest, type Frame } from './protocol.ts';
 import { wireError } from './wire-error.ts';
+import { writeBackBarrier } from './write-back-ops.ts';
 
 const SIGNALS = new Set(['SIGHUP', 'SIGINT', 'SIGQUIT', 'SIGTERM', 'SIGKILL', 'SIGUSR1', 'SIGUSR2', 'SIGWINCH', 'SIGCONT', 'SIGSTOP', 'SIGTSTP']);
 
@@ -20,6 +22,8 @@ export interface ExecDeps {
   linkTimeoutMs?: number | undefined;
   /** Starts through the agent's host; undefined when it cannot (see ControlTarget.run). */
   run?: ((argv: string[], options: ExecOptions) => Promise<Session> | undefined) | undefined;
+  /** The mount's write-back journal: an exec first waits until what was saved is on the remote. */
+  writeBack?: WriteBack | undefined;
 }
 
 /** The exec sessions of one control socket. */
@@ -82,7 +86,9 @@ export class ExecRelay {
       }
     };
     socket.on('data', onData);
+    const gone = new AbortController();
     socket.on('close', () => {
+      gone.abort(new Error('the client went away'));
       if (session === undefined || exited) return;
       // The client went away (killed, Ctrl-\): hang the command up as a terminal would.
       const s = session;
@@ -116,7 +122,12 @@ export class ExecRelay {
       }
       return backend.exec(argv, options);
     };
-    waitLinkReady(backend, AbortSignal.timeout(this.#deps.linkTimeoutMs ?? 30_000)).then(start).then(s => {
+    const linkTimeoutMs = this.#deps.linkTimeoutMs ?? 30_000;
+    // A build on the remote must see what the editor just saved: wait for the journal first.
+    const writeBack = this.#deps.writeBack;
+    const synced = writeBack === undefined ? Promise.resolve()
+      : writeBackBarrier(writeBack, { timeoutMs: linkTimeoutMs, log: this.#deps.log, signal: gone.signal });
+    synced.then(() => waitLinkReady(backend, AbortSignal.timeout(linkTimeoutMs))).then(start).then(s => {
       session = s;
       this.sessions.add(s);
       this.started++;

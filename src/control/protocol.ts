@@ -18,6 +18,8 @@
  * `{"exit":{"code","signal"}}` or `{"error":{"code","message"}}`, and the server ends the stream.
  */
 
+import type { FailedOperation, WriteBackStatus } from '../remote/write-back.ts';
+
 /** Protocol version carried by `hello`; a client refuses a server with another one. */
 export const PROTOCOL_VERSION = 1;
 
@@ -85,6 +87,23 @@ export interface WireError {
   message: string;
   /** What to do about it, when the error knows. */
   suggestion?: string;
+  /** ERR_WRITEBACK_FAILED: the operations the remote refused (they stay in the journal). */
+  failed?: FailedOperation[];
+}
+
+/**
+ * `sync` request: waits until every change the mount accepted before it is on the remote.
+ * `retry` sends the refused ones again first; `discard` drops them instead (no wait).
+ */
+export interface SyncRequest {
+  retry?: boolean;
+  discard?: boolean;
+}
+
+/** `sync` answer; a refusal comes as an `error` envelope with code ERR_WRITEBACK_FAILED and `failed`. */
+export interface SyncAnswer {
+  /** `discard`: the paths whose refused changes were dropped. */
+  discarded?: string[];
 }
 
 /** Counters and state answered to `status`. */
@@ -122,6 +141,8 @@ export interface MountStatusPayload {
   /** The daemon's resident memory and its JavaScript heap in use, in bytes. */
   rssBytes: number;
   heapUsedBytes: number;
+  /** The write-back journal, when the mount keeps one. */
+  writeBack?: WriteBackStatus;
 }
 
 /** Renders one envelope line. */

@@ -1,6 +1,7 @@
 /**
- * The control socket a mount daemon serves: status, health, cache flush, unmount, and exec over
- * the mount's own connection, and `discover` (the executables on the remote PATH, for stubs).
+ * The control socket a mount daemon serves: status, health, cache flush, sync (the write-back
+ * journal), unmount, and exec over the mount's own connection, and `discover` (the executables on
+ * the remote PATH, for stubs).
  * Wire format in protocol.ts.
  *
  * Who may connect. Node has no SO_PEERCRED, so two checks stand in for it:
@@ -22,6 +23,7 @@ import type { Backend } from '../remote/backend.ts';
 import type { ExecOptions, Session } from '../remote/session.ts';
 import type { WorkspaceStats } from '../workspacefs/stats.ts';
 import type { Logger } from '../remote/log.ts';
+import type { WriteBack } from '../remote/write-back.ts';
 import {
   LineDecoder, PROTOCOL_VERSION, encodeControl, parseEnvelope, renderEnvelope,
   type Envelope, type ExecRequest, type HealthPayload, type MountStatusPayload, type WireError,
@@ -34,6 +36,7 @@ import type { SessionHost } from '../sessions/types.ts';
 import { SessionError } from '../sessions/errors.ts';
 import type { ForwardSet } from '../sessions/forward-set.ts';
 import { FORWARD_REQUESTS, answerForward } from './forward-ops.ts';
+import { answerSync } from './write-back-ops.ts';
 
 /** What the server needs of a running mount. */
 export interface ControlTarget {
@@ -57,6 +60,11 @@ export interface ControlTarget {
   readonly run?: (argv: string[], options: ExecOptions) => Promise<Session> | undefined;
   /** The mount's port forwards, for `forward-*` requests; absent: forwards are refused. */
   readonly forwards?: ForwardSet;
+  /**
+   * The mount's write-back journal: `sync` requests, `writeBack` in `status`, and the barrier
+   * before every exec. Absent: changes are on the remote when they return, nothing to wait for.
+   */
+  readonly writeBack?: WriteBack;
   stop(): Promise<void>;
 }
 
@@ -108,7 +116,7 @@ class ServerState implements ControlServer {
     this.#authTimeoutMs = options.authTimeoutMs ?? 5000;
     this.#degradedForMs = options.degradedForMs ?? 30_000;
     this.#server = createServer(socket => this.#accept(socket));
-    this.#execs = new ExecRelay({ backend: target.backend, log: options.log, linkTimeoutMs: target.linkTimeoutMs, run: target.run });
+    this.#execs = new ExecRelay({ backend: target.backend, log: options.log, linkTimeoutMs: target.linkTimeoutMs, run: target.run, writeBack: target.writeBack });
     const sessions = target.sessions;
     this.#sessionRelay = new SessionRelay(sessions ?? (() => Promise.reject(new SessionError('ERR_NO_SESSIONS', `the mount on ${target.mountpoint} cannot hold sessions`, {
       suggestion: 'sessions need rmount-agent on the remote; start one with --in DESTINATION instead',
@@ -199,6 +207,7 @@ class ServerState implements ControlServer {
       execRunning: this.#execs.sessions.size, execStarted: this.#execs.started,
       inodes: stats.inodes, listings: stats.listings, listingEntries: stats.listingEntries,
       ...memory(),
+      ...(t.writeBack === undefined ? {} : { writeBack: t.writeBack.status() }),
     };
   }
 
@@ -217,6 +226,8 @@ class ServerState implements ControlServer {
     let busy = false;
     const authTimer = setTimeout(() => socket.destroy(), this.#authTimeoutMs);
     authTimer.unref();
+    // Ends a long answer (a `sync`) whose client went away.
+    const gone = new AbortController();
 
     // Envelopes are handled one at a time, in order; the socket is paused while one is.
     const pump = async (): Promise<void> => {
@@ -256,7 +267,7 @@ class ServerState implements ControlServer {
             });
             return;
           }
-          socket.write(await this.#answer(envelope));
+          socket.write(await this.#answer(envelope, gone.signal));
         }
       } finally {
         busy = false;
@@ -270,12 +281,13 @@ class ServerState implements ControlServer {
     socket.on('data', onData);
     socket.on('close', () => {
       clearTimeout(authTimer);
+      gone.abort(new Error('the client went away'));
       void unlink(challenge).catch(() => {});
     });
     socket.write(renderEnvelope('hello', { version: PROTOCOL_VERSION, challenge, nonce }));
   }
 
-  async #answer(envelope: Envelope): Promise<string> {
+  async #answer(envelope: Envelope, clientGone: AbortSignal): Promise<string> {
     try {
       if (SESSION_REQUESTS.has(envelope.type)) return renderEnvelope(envelope.type, await this.#sessionRelay.answer(envelope));
       if (FORWARD_REQUESTS.has(envelope.type)) {
@@ -288,6 +300,9 @@ class ServerState implements ControlServer {
           return renderEnvelope('status', this.#status());
         case 'health':
           return renderEnvelope('health', this.health());
+        case 'sync':
+          // Only this connection waits: `rmount sync` polls `status` on a second one meanwhile.
+          return renderEnvelope('sync', await answerSync(this.#target.writeBack, envelope.payload, clientGone));
         case 'cache-flush':
           this.#target.filesystem.flushCaches();
           return renderEnvelope('cache-flush', { flushed: true });

@@ -20,6 +20,7 @@ export interface RunningMount {
   readonly filesystem: WorkspaceFilesystem;
   /** True when the remote reports its changes (the agent's watch): caches are dropped as things change. */
   readonly watching: boolean;
+  readonly writeBack?: import('../remote/write-back.ts').WriteBack;
   /** Resolves when the mount has ended (unmounted by us or from outside). */
   readonly ended: Promise<void>;
   /** Unmounts and closes the connection; idempotent. */

@@ -26,7 +26,7 @@ export interface ServeMountOptions extends Omit<StartMountOptions, 'logFile'> {
 export interface ServedMount {
   readonly mount: RunningMount;
   readonly control: ControlServer;
-  /** Closes the control socket, then unmounts; idempotent. */
+  /** Sends what the write-back journal holds, closes the control socket, then unmounts; idempotent. */
   stop(): Promise<void>;
   /** Resolves once the mount has ended (by `stop` or from outside) and the socket is closed. */
   readonly ended: Promise<void>;
@@ -47,11 +47,24 @@ export async function serveMount(dest: Destination, mountpointArg: string, optio
   });
   let stopping: Promise<void> | undefined;
   const stop = (): Promise<void> => {
-    stopping ??= control.close().finally(() => mount.stop());
+    stopping ??= drainJournal(mount, options.log).then(() => control.close()).finally(() => mount.stop());
     return stopping;
   };
   const ended = mount.ended.then(() => control.close());
   return { mount, control, stop, ended };
+}
+
+/**
+ * Waits until the journal's changes are on the remote while the control socket still answers, so
+ * that `rmount unmount` can show how far it has come (mount.stop drains too, but after the socket
+ * is gone). Refused changes stay in the journal for the next mount of the folder; they never
+ * stop an unmount.
+ */
+async function drainJournal(mount: RunningMount, log: Logger): Promise<void> {
+  if (mount.writeBack === undefined) return;
+  const left = mount.writeBack.status();
+  if (left.pendingOps > 0) log.info(`unmount: sending ${left.pendingOps} journaled change(s) to the remote first`);
+  await mount.writeBack.sync().catch((error: unknown) => log.warn(`unmount: the journal keeps changes for the next mount: ${(error as Error).message}`));
 }
 
 /** Serves the mount's control socket and records its path in the mount's runtime record. */
@@ -98,6 +111,8 @@ async function serveMountControl(mount: RunningMount, destination: string, dir: 
       return runOnHost(host.mux, argv, options, destination);
     },
     forwards,
+    // rmount sync, writeBack in status, and the barrier that makes every exec wait for the journal.
+    ...(mount.writeBack === undefined ? {} : { writeBack: mount.writeBack }),
   }, { socketPath: runtimeFiles(dir, mount.mountpoint).socket, log });
   if (record !== undefined) await writeRecord(dir, { ...record, socket: control.socketPath });
   return control;
