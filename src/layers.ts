@@ -21,11 +21,11 @@ export interface LayerRule {
 export const LAYERS: Readonly<Record<string, LayerRule>> = {
   cli: {
     role: 'commander commands; the only place for argv, stdout and exit codes',
-    imports: ['mount', 'control', 'exec', 'stubs', 'sessions', 'agent', 'backends', 'system', 'remote'],
+    imports: ['mount', 'control', 'exec', 'stubs', 'sessions', 'agent', 'backends', 'writeback/journal-dir.ts', 'system', 'remote'],
   },
   mount: {
     role: 'the composition root: daemon wiring, runtime records, options, unmount',
-    imports: ['control', 'backends', 'sessions', 'workspacefs', 'fuse', 'system', 'remote'],
+    imports: ['control', 'backends', 'sessions', 'writeback', 'workspacefs', 'fuse', 'system', 'remote'],
   },
   control: {
     role: 'the control socket a mount serves (status, cache flush, exec, discover)',
@@ -61,6 +61,10 @@ export const LAYERS: Readonly<Record<string, LayerRule>> = {
   },
   agent: {
     role: 'rmount-agent builds: platform resolution and verified upload',
+    imports: ['remote'],
+  },
+  writeback: {
+    role: 'the write-back journal between the VFS and the FileClient: changes accepted locally, journaled, sent in order',
     imports: ['remote'],
   },
   workspacefs: {

@@ -305,6 +305,12 @@ export interface FileClient {
    * session did not survive (or `handle` is not of it); the caller then reopens by path.
    */
   adopt?(handle: FileHandle): FileHandle | undefined;
+  /**
+   * Resolves once every change accepted before the call is on the remote (fsync of a folder).
+   * Present on clients that accept changes before the remote has them (the write-back journal).
+   * @throws FsError the errno of a change the remote refused.
+   */
+  flushAll?(): Promise<void>;
   /** Closes the transport; pending and later calls reject with ENOTCONN. Idempotent. */
   close(): Promise<void>;
 }

@@ -426,9 +426,12 @@ export class WorkspaceFilesystem implements FuseOperations {
     return this.#op('releasedir', async () => this.#dirs.release(fh));
   }
 
-  /** Directory changes are made synchronously by the remote: nothing to sync. */
+  /** Waits for every change the write-back journal holds; without one, changes are already on the remote. */
   fsyncdir(_ino: number, _fh: number, _datasync: boolean, _ctx: RequestContext): Promise<void> {
-    return this.#op('fsyncdir', async () => undefined);
+    return this.#op('fsyncdir', async () => {
+      const { client } = this.#core;
+      if (client.flushAll !== undefined) await client.flushAll();
+    });
   }
 
   /** statvfs of the remote file system holding the root; namemax is at most 255. */

@@ -1,0 +1,178 @@
+/**
+ * Sends one journaled operation to the remote. Every operation may be sent twice (a link lost
+ * after the remote did it, a daemon killed before it wrote `done`), so each one accepts finding its
+ * own earlier result: a folder already there, a link already gone, a rename already made.
+ */
+import type { FileClient, FileHandle, SetAttr, Timespec } from '../remote/file-client.ts';
+import { isFsError } from '../remote/fs-error.ts';
+import type { Entry } from './op-queue.ts';
+import type { StagedFile } from './staged-file.ts';
+import type { Op } from './records.ts';
+
+/** What sending needs besides the operation. */
+export interface ApplyContext {
+  readonly inner: FileClient;
+  /** The staged file a put sends; undefined once it is gone. */
+  file(id: number): StagedFile | undefined;
+  /** The remote's version of `path` was moved to `keptAs` so that ours could take the name. */
+  conflict(path: string, keptAs: string): void;
+}
+
+/** Bytes of one write sent to the remote, and how many may be on their way at once. */
+const PUT_CHUNK = 1 << 20;
+const PUT_WINDOW = 4;
+
+export async function applyOp(ctx: ApplyContext, entry: Entry): Promise<void> {
+  const { inner } = ctx;
+  const op = entry.op;
+  switch (op.kind) {
+    case 'put':
+      return put(ctx, entry, op);
+    case 'mkdir': {
+      // The chmod rides behind the mkdir (answered in order): the mode is exact whatever the remote umask.
+      const made = inner.mkdir(op.path, op.mode);
+      const chmod = inner.setattr(op.path, { mode: op.mode });
+      try {
+        await made;
+      } catch (error) {
+        chmod.catch(() => {});
+        if (!isFsError(error, 'EEXIST') || !(await isDir(inner, op.path))) throw error;
+        return;
+      }
+      await chmod;
+      return;
+    }
+    case 'symlink':
+      try {
+        await inner.symlink(op.target, op.path);
+      } catch (error) {
+        if (!isFsError(error, 'EEXIST') || (await inner.readlink(op.path).catch(() => undefined)) !== op.target) throw error;
+      }
+      return;
+    case 'unlink':
+      try {
+        await inner.unlink(op.path);
+      } catch (error) {
+        if (!isFsError(error, 'ENOENT')) throw error;
+      }
+      return;
+    case 'rename':
+      try {
+        await inner.rename(op.from, op.to);
+      } catch (error) {
+        // Sent before and made then: the source is gone and the target is there.
+        if (!isFsError(error, 'ENOENT') || entry.attempts < 2 || !(await exists(inner, op.to)) || (await exists(inner, op.from))) throw error;
+      }
+      return;
+    case 'setattr':
+      await inner.setattr(op.path, op.attrs, op.noFollow === true ? { noFollow: true } : undefined);
+      return;
+  }
+}
+
+/** Sends a staged file's whole content and attributes to its path. */
+async function put(ctx: ApplyContext, entry: Entry, op: Extract<Op, { kind: 'put' }>): Promise<void> {
+  const { inner } = ctx;
+  const file = ctx.file(op.file);
+  if (file === undefined) return;
+  const meta = file.meta;
+  const size = file.size;
+  const sync = file.syncWanted;
+  file.syncWanted = false;
+  file.remoteHasIt = true;
+  const first = entry.attempts === 1;
+  try {
+    if (first && meta.baseline !== undefined) {
+      // The remote file changed since we began to replace it: theirs is kept beside ours.
+      const now = await inner.lstat(op.path).catch(error => {
+        if (isFsError(error, 'ENOENT')) return undefined;
+        throw error;
+      });
+      if (now !== undefined && (now.size !== meta.baseline.size || !sameTime(now.mtime, meta.baseline.mtime))) await keepTheirs(ctx, op.path);
+    }
+    const exclusive = meta.isNew && first;
+    let handle: FileHandle;
+    const flags = { read: false, write: true, create: true, truncate: true };
+    try {
+      handle = await inner.open(op.path, { ...flags, exclusive }, meta.mode);
+    } catch (error) {
+      // Made meanwhile on the remote by someone else: both are kept.
+      if (!exclusive || !isFsError(error, 'EEXIST')) throw error;
+      await keepTheirs(ctx, op.path);
+      handle = await inner.open(op.path, { ...flags, exclusive: true }, meta.mode);
+    }
+    try {
+      await sendContent(file, handle, size);
+      const attrs: SetAttr = { mode: meta.mode, atime: meta.atime, mtime: meta.mtime };
+      if (meta.owned === true) {
+        try {
+          await handle.setattr({ ...attrs, uid: meta.uid, gid: meta.gid });
+        } catch (error) {
+          if (!isFsError(error, 'EPERM')) throw error;
+          await handle.setattr(attrs);
+        }
+      } else {
+        await handle.setattr(attrs);
+      }
+      if (sync) await handle.sync();
+    } catch (error) {
+      await handle.close().catch(() => {});
+      throw error;
+    }
+    await handle.close();
+    // Later puts replace what this one made, in place, and check that nobody changed it since.
+    file.meta = { ...file.meta, isNew: false, baseline: { size, mtime: meta.mtime } };
+  } catch (error) {
+    if (sync) file.syncWanted = true;
+    throw error;
+  }
+}
+
+async function sendContent(file: StagedFile, handle: FileHandle, size: number): Promise<void> {
+  const inFlight = new Set<Promise<void>>();
+  let failure: unknown;
+  for (let at = 0; at < size && failure === undefined; at += PUT_CHUNK) {
+    const length = Math.min(PUT_CHUNK, size - at);
+    const buffer = Buffer.allocUnsafe(length);
+    const n = file.read(buffer, 0, length, at);
+    if (n === 0) break; // cut short by a truncate meanwhile: the put that follows sends the rest
+    const sending: Promise<void> = handle.write(buffer, 0, n, at).catch(error => { failure ??= error; }).finally(() => inFlight.delete(sending));
+    inFlight.add(sending);
+    if (inFlight.size >= PUT_WINDOW) await Promise.race(inFlight);
+  }
+  await Promise.all(inFlight);
+  if (failure !== undefined) throw failure;
+}
+
+/** Moves the remote's `path` aside to NAME.remote-<UTC time>, so that ours takes the name. */
+async function keepTheirs(ctx: ApplyContext, path: string): Promise<void> {
+  const stamp = new Date().toISOString().replace(/[-:]/g, '').replace(/\.\d+Z$/, 'Z');
+  let keptAs = `${path}.remote-${stamp}`;
+  for (let i = 2; await exists(ctx.inner, keptAs); i++) keptAs = `${path}.remote-${stamp}-${i}`;
+  await ctx.inner.rename(path, keptAs, { noReplace: true }).catch(async error => {
+    if (!isFsError(error, 'ENOSYS') && !isFsError(error, 'ENOTSUP') && !isFsError(error, 'EINVAL')) throw error;
+    await ctx.inner.rename(path, keptAs);
+  });
+  ctx.conflict(path, keptAs);
+}
+
+async function exists(inner: FileClient, path: string): Promise<boolean> {
+  try {
+    await inner.lstat(path);
+    return true;
+  } catch (error) {
+    if (isFsError(error, 'ENOENT') || isFsError(error, 'ENOTDIR')) return false;
+    throw error;
+  }
+}
+
+async function isDir(inner: FileClient, path: string): Promise<boolean> {
+  const st = await inner.lstat(path).catch(() => undefined);
+  return st !== undefined && (st.mode & 0o170000) === 0o040000;
+}
+
+function sameTime(a: Timespec, b: Timespec): boolean {
+  // Some remotes keep only seconds (SFTP v3): compare at the precision both have.
+  return a.sec === b.sec && (a.nsec === b.nsec || a.nsec === 0 || b.nsec === 0);
+}
+

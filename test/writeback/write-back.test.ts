@@ -1,0 +1,233 @@
+import assert from 'node:assert/strict';
+import { mkdtemp, readFile, readdir, rm, stat, writeFile, lstat, readlink } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, describe, it } from 'node:test';
+import { LocalFileClient } from '../../src/backends/local/file-client.ts';
+import type { FileClient, FileHandle } from '../../src/remote/file-client.ts';
+import { FsError, isFsError } from '../../src/remote/fs-error.ts';
+import { silentLogger } from '../../src/remote/log.ts';
+import { WriteBackFailedError } from '../../src/remote/write-back.ts';
+import { listJournals } from '../../src/writeback/journal-dir.ts';
+import { openWriteBack } from '../../src/writeback/replay.ts';
+import { MemoryFileClient } from '../helpers/memory-file-client.ts';
+
+const made: string[] = [];
+after(async () => {
+  for (const dir of made) await rm(dir, { recursive: true, force: true });
+});
+
+async function tempDir(prefix: string): Promise<string> {
+  const dir = await mkdtemp(join(tmpdir(), prefix));
+  made.push(dir);
+  return dir;
+}
+
+/** A write-back client over `inner` with a fresh journal root (or the one given). */
+async function open(inner: FileClient, remotePath: string, root?: string, extra: { maxRunning?: number } = {}) {
+  const journalRoot = root ?? await tempDir('rmount-journal-');
+  const { client, adopted } = await openWriteBack(inner, {
+    root: journalRoot, destination: `local:${remotePath}`, addr: 'local', remotePath, mountpoint: '/mnt/x',
+    log: silentLogger, maxBytes: 1 << 30, owner: { uid: 0, gid: 0 }, openPutDelayMs: 60_000, ...extra,
+  });
+  return { client, adopted, journalRoot };
+}
+
+async function writeFileThrough(client: FileClient, path: string, data: string, mode = 0o644): Promise<FileHandle> {
+  const h = await client.open(path, { read: false, write: true, create: true, exclusive: true }, mode);
+  const b = Buffer.from(data);
+  await h.write(b, 0, b.length, 0);
+  return h;
+}
+
+describe('write-back journal over a local folder', () => {
+  it('answers creates, writes, stats and listings at once and puts them on the remote by sync', async () => {
+    const remote = await tempDir('rmount-wb-remote-');
+    const { client } = await open(new LocalFileClient(), remote);
+    await client.mkdir(`${remote}/src`, 0o750);
+    const h = await writeFileThrough(client, `${remote}/src/a.txt`, 'hello');
+    await h.close();
+    await client.symlink('a.txt', `${remote}/src/link`);
+    await client.setattr(`${remote}/src/a.txt`, { mtime: { sec: 1_000_000, nsec: 0 }, mode: 0o600 });
+    assert.equal((await client.lstat(`${remote}/src/a.txt`)).size, 5);
+    assert.deepEqual((await client.readdir(`${remote}/src`)).map(e => e.name).sort(), ['a.txt', 'link']);
+    const r = await client.open(`${remote}/src/link`, { read: true, write: false });
+    const buf = Buffer.alloc(10);
+    assert.equal(await r.read(buf, 0, 10, 0), 5);
+    await r.close();
+    await client.sync();
+    assert.equal(await readFile(`${remote}/src/a.txt`, 'utf8'), 'hello');
+    const st = await stat(`${remote}/src/a.txt`);
+    assert.equal(st.mode & 0o7777, 0o600);
+    assert.equal(Math.floor(st.mtimeMs / 1000), 1_000_000);
+    assert.equal((await stat(`${remote}/src`)).mode & 0o7777, 0o750);
+    assert.equal(await readlink(`${remote}/src/link`), 'a.txt');
+    assert.equal(client.status().pendingOps, 0);
+    await client.close();
+  });
+
+  it('never sends a file made and removed before it went, and sends one put per closed file', async () => {
+    const mem = new MemoryFileClient();
+    mem.putDir('/w');
+    const { client } = await open(mem, '/w', undefined, { maxRunning: 1 });
+    // A put that holds the one sending slot keeps the rest queued.
+    let release!: () => void;
+    const held = new Promise<void>(resolve => { release = resolve; });
+    mem.hook = async (method, args) => {
+      if (method === 'open' && args[0] === '/w/first') await held;
+    };
+    const first = await writeFileThrough(client, '/w/first', '1');
+    await first.close();
+    const tmp = await writeFileThrough(client, '/w/tmp', 'scratch');
+    await tmp.close();
+    await client.unlink('/w/tmp');
+    assert.ok(isFsError(await client.lstat('/w/tmp').catch(e => e), 'ENOENT'));
+    release();
+    await client.sync();
+    assert.equal(mem.exists('/w/tmp'), false);
+    assert.equal(mem.count('unlink'), 0);
+    assert.equal(mem.count('open'), 1, 'one put: the removed file never travelled');
+    await client.close();
+  });
+
+  it('makes an fsynced save be on the remote when fsync returns, then renames it over the original', async () => {
+    const remote = await tempDir('rmount-wb-remote-');
+    await writeFile(`${remote}/doc.txt`, 'old');
+    const { client } = await open(new LocalFileClient(), remote);
+    const h = await writeFileThrough(client, `${remote}/.doc.txt.swp`, 'new text');
+    await h.sync();
+    assert.equal(await readFile(`${remote}/.doc.txt.swp`, 'utf8'), 'new text', 'on the remote when fsync returned');
+    await h.close();
+    await client.rename(`${remote}/.doc.txt.swp`, `${remote}/doc.txt`);
+    const r = await client.open(`${remote}/doc.txt`, { read: true, write: false });
+    const buf = Buffer.alloc(20);
+    assert.equal(buf.subarray(0, await r.read(buf, 0, 20, 0)).toString(), 'new text');
+    await r.close();
+    await client.sync();
+    assert.equal(await readFile(`${remote}/doc.txt`, 'utf8'), 'new text');
+    assert.deepEqual(await readdir(remote), ['doc.txt']);
+    await client.close();
+  });
+
+  it('fails the fsync and close of a file the remote refuses, lists it, and sends it on retry', async () => {
+    const mem = new MemoryFileClient();
+    mem.putDir('/w');
+    const { client } = await open(mem, '/w');
+    let refuse = true;
+    mem.hook = (method, args) => {
+      if (refuse && method === 'open' && args[0] === '/w/ro/f') throw new FsError('EACCES', 'open', '/w/ro/f');
+    };
+    mem.putDir('/w/ro');
+    const h = await writeFileThrough(client, '/w/ro/f', 'data');
+    await assert.rejects(h.sync(), (e: unknown) => isFsError(e, 'EACCES'));
+    await assert.rejects(h.flush!(), (e: unknown) => isFsError(e, 'EACCES'));
+    await h.close();
+    await assert.rejects(client.sync(), (e: unknown) => e instanceof WriteBackFailedError && e.code === 'ERR_WRITEBACK_FAILED' && e.failed[0]!.code === 'EACCES');
+    assert.deepEqual(client.status().failed.map(f => [f.op, f.path, f.code]), [['put', '/w/ro/f', 'EACCES']]);
+    // Unrelated changes still go.
+    const other = await writeFileThrough(client, '/w/g', 'ok');
+    await other.sync();
+    await other.close();
+    assert.equal(mem.content('/w/g').toString(), 'ok');
+    refuse = false;
+    await client.retry();
+    assert.equal(mem.content('/w/ro/f').toString(), 'data');
+    assert.equal(client.status().failed.length, 0);
+    await client.close();
+  });
+
+  it('keeps both versions when the remote file changed while ours was pending', async () => {
+    const remote = await tempDir('rmount-wb-remote-');
+    await writeFile(`${remote}/notes`, 'base');
+    const { client } = await open(new LocalFileClient(), remote);
+    const h = await client.open(`${remote}/notes`, { read: false, write: true, truncate: true });
+    const data = Buffer.from('ours');
+    await h.write(data, 0, data.length, 0);
+    // Someone else writes the file on the remote before ours is sent.
+    await writeFile(`${remote}/notes`, 'theirs, longer');
+    await h.close();
+    await client.sync();
+    assert.equal(await readFile(`${remote}/notes`, 'utf8'), 'ours');
+    const names = (await readdir(remote)).sort();
+    assert.equal(names.length, 2);
+    assert.match(names[1]!, /^notes\.remote-\d{8}T\d{6}Z$/);
+    assert.equal(await readFile(join(remote, names[1]!), 'utf8'), 'theirs, longer');
+    assert.equal(client.status().conflicts[0]!.path, `${remote}/notes`);
+    await client.close();
+  });
+
+  it('leaves a journal when the daemon dies, and the next mount of the folder sends it', async () => {
+    const remote = await tempDir('rmount-wb-remote-');
+    const mem = new MemoryFileClient();
+    mem.putDir(remote);
+    // The remote never answers: nothing leaves the journal before the "kill".
+    mem.hook = () => new Promise<void>(() => {});
+    const first = await open(mem, remote);
+    await first.client.mkdir(`${remote}/d`);
+    const h = await writeFileThrough(first.client, `${remote}/d/f`, 'kept');
+    await h.close();
+    await first.client.symlink('f', `${remote}/d/l`);
+    // A killed daemon: its journal stays, its process is "gone" (we mark it so by its pid record).
+    const [summary] = await listJournals(first.journalRoot);
+    assert.equal(summary!.pendingOps, 3);
+    await rewritePid(summary!.dir);
+    const second = await open(new LocalFileClient(), remote, first.journalRoot);
+    assert.equal(second.adopted, 3);
+    await second.client.sync();
+    assert.equal(await readFile(`${remote}/d/f`, 'utf8'), 'kept');
+    assert.equal((await lstat(`${remote}/d/l`)).isSymbolicLink(), true);
+    await second.client.close();
+    assert.deepEqual(await listJournals(first.journalRoot), []);
+  });
+
+  it('writes an existing file in place when it is opened without O_TRUNC', async () => {
+    const remote = await tempDir('rmount-wb-remote-');
+    await writeFile(`${remote}/log`, 'line1\n');
+    const { client } = await open(new LocalFileClient(), remote);
+    const h = await client.open(`${remote}/log`, { read: false, write: true, append: true });
+    const b = Buffer.from('line2\n');
+    await h.write(b, 0, b.length, 0);
+    await h.close();
+    assert.equal(await readFile(`${remote}/log`, 'utf8'), 'line1\nline2\n');
+    await client.close();
+  });
+
+  it('orders a folder before its files, and a rename after the put it moves', async () => {
+    const mem = new MemoryFileClient();
+    mem.putDir('/w');
+    const order: string[] = [];
+    mem.hook = (method, args) => { if (['mkdir', 'open', 'rename'].includes(method)) order.push(`${method} ${String(args[0])}`); };
+    const { client } = await open(mem, '/w');
+    await client.mkdir('/w/a');
+    const h = await writeFileThrough(client, '/w/a/x', 'x');
+    await h.close();
+    await client.rename('/w/a/x', '/w/a/y');
+    await client.sync();
+    assert.deepEqual(order, ['mkdir /w/a', 'open /w/a/x', 'rename /w/a/x']);
+    assert.equal(mem.content('/w/a/y').toString(), 'x');
+    await client.close();
+  });
+
+  it('sends again after the link comes back, without reporting a failure', async () => {
+    const mem = new MemoryFileClient();
+    mem.putDir('/w');
+    let down = 2;
+    mem.hook = method => { if (method === 'open' && down-- > 0) throw new FsError('ENOTCONN', 'open'); };
+    const { client } = await open(mem, '/w');
+    const h = await writeFileThrough(client, '/w/f', 'after the cut');
+    await h.close();
+    await client.sync();
+    assert.equal(mem.content('/w/f').toString(), 'after the cut');
+    assert.equal(client.status().failed.length, 0);
+    await client.close();
+  });
+});
+
+/** Marks a journal's writer as a process that no longer runs. */
+async function rewritePid(dir: string): Promise<void> {
+  const metaPath = join(dir, 'meta.json');
+  const meta = JSON.parse(await readFile(metaPath, 'utf8')) as { pid: number; pidStart: string };
+  meta.pid = 2 ** 22 + 12345;
+  meta.pidStart = 'gone';
+  await writeFile(metaPath, JSON.stringify(meta));
+}
