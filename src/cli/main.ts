@@ -7,6 +7,7 @@ import { registerLs } from './commands/ls.ts';
 import { registerMount } from './commands/mount.ts';
 import { registerStatus } from './commands/status.ts';
 import { registerStubs } from './commands/stubs.ts';
+import { registerSync } from './commands/sync.ts';
 import { registerUnmount } from './commands/unmount.ts';
 import { registerPlatform } from './commands/platform.ts';
 import { registerSession } from './commands/session.ts';
@@ -32,6 +33,7 @@ export function buildProgram(ctx: CliContext): Command {
   registerMount(program, ctx);
   registerUnmount(program, ctx);
   registerStatus(program, ctx);
+  registerSync(program, ctx);
   registerPlatform(program, ctx);
   registerExec(program, ctx);
   registerSession(program, ctx);

@@ -2,7 +2,11 @@ import type { Command } from 'commander';
 import type { HealthState, LinkReport, MountStatusPayload } from '../../control/protocol.ts';
 import { findMount } from '../../system/mountinfo.ts';
 import { listRecords, processAlive, removeRecord, runtimeDir, type MountRecord } from '../../mount/registry.ts';
+import type { WriteBackStatus } from '../../remote/write-back.ts';
+import type { JournalSummary } from '../../writeback/journal-dir.ts';
 import type { CliContext } from '../context.ts';
+import { formatBytes, formatUptime } from '../format.ts';
+import { renderWaitingJournal, renderWriteBack } from '../write-back-view.ts';
 
 /** One mount as `rmount status` shows it. */
 export interface MountStatus {
@@ -49,12 +53,14 @@ export interface MountStatus {
   listingEntries?: number;
   rssBytes?: number;
   heapUsedBytes?: number;
+  /** The write-back journal: mode, pending operations and bytes, refused operations, conflicts. */
+  writeBack?: WriteBackStatus;
 }
 
 /** `rmount status [--json]`: the mounts of this user. */
 export function registerStatus(program: Command, ctx: CliContext): void {
   program.command('status')
-    .description('list the mounts of this user: state, the link (ready/reconnecting/closed, time down, reconnects, last error), uptime, operation and byte counters, cache hit ratio, inodes held and memory')
+    .description('list the mounts of this user: state, the link (ready/reconnecting/closed, time down, reconnects, last error), uptime, operation and byte counters, cache hit ratio, inodes held, memory and the write-back journal; then journals of ended mounts waiting to be sent')
     .option('--json', 'print as JSON')
     .action(async (flags: { json?: boolean }) => {
       const dir = await runtimeDir(ctx.env);
@@ -81,11 +87,13 @@ export function registerStatus(program: Command, ctx: CliContext): void {
         ctx.stdout.write(`${JSON.stringify(out, null, 2)}\n`);
         return;
       }
-      if (out.length === 0) {
-        ctx.stdout.write('no mounts\n');
-        return;
+      if (out.length === 0) ctx.stdout.write('no mounts\n');
+      for (const m of out) {
+        ctx.stdout.write(`${renderLine(m)}\n`);
+        if (m.writeBack !== undefined) ctx.stdout.write(`${renderWriteBack(m.writeBack).join('\n')}\n`);
       }
-      for (const m of out) ctx.stdout.write(`${renderLine(m)}\n`);
+      // Changes a mount journaled and could not send before it ended; the next mount of the folder sends them.
+      for (const j of await waitingJournals(ctx.env)) ctx.stdout.write(`${renderWaitingJournal(j)}\n`);
     });
 }
 
@@ -109,6 +117,7 @@ async function withDaemonView(base: MountStatus, record: MountRecord): Promise<M
         ...(s.rssBytes === undefined ? {} : {
           inodes: s.inodes, listings: s.listings, listingEntries: s.listingEntries, rssBytes: s.rssBytes, heapUsedBytes: s.heapUsedBytes,
         }),
+        ...(s.writeBack === undefined ? {} : { writeBack: s.writeBack }),
       };
     } finally {
       client.close();
@@ -145,15 +154,12 @@ function renderLine(m: MountStatus): string {
   return parts.join('  ');
 }
 
-function formatUptime(s: number): string {
-  if (s < 60) return `${s}s`;
-  if (s < 3600) return `${Math.floor(s / 60)}m${String(s % 60).padStart(2, '0')}s`;
-  return `${Math.floor(s / 3600)}h${String(Math.floor((s % 3600) / 60)).padStart(2, '0')}m`;
-}
-
-function formatBytes(n: number): string {
-  if (n < 1024) return `${n} B`;
-  if (n < 1024 * 1024) return `${(n / 1024).toFixed(1)} KiB`;
-  if (n < 1024 ** 3) return `${(n / 1024 / 1024).toFixed(1)} MiB`;
-  return `${(n / 1024 ** 3).toFixed(2)} GiB`;
+/** Journals whose mount no longer runs and that still hold changes; none when the folder cannot be read. */
+async function waitingJournals(env: NodeJS.ProcessEnv): Promise<JournalSummary[]> {
+  const { journalRoot, listJournals } = await import('../../writeback/journal-dir.ts');
+  try {
+    return (await listJournals(journalRoot(env))).filter(j => !j.live);
+  } catch {
+    return [];
+  }
 }
