@@ -11,6 +11,10 @@ import { kernelChecksPermissions, newFileOwner, type MountOptions } from './moun
 import { canonicalMountpoint } from '../system/mountinfo.ts';
 import { checkMountpoint } from './preflight.ts';
 import { removeRecord, runtimeDir, writeRecord, type MountRecord } from './registry.ts';
+import type { WriteBack } from '../remote/write-back.ts';
+import { journalRoot } from '../writeback/journal-dir.ts';
+import { openWriteBack } from '../writeback/replay.ts';
+import type { WriteBackClient } from '../writeback/write-back-client.ts';
 
 /** A running mount: the backend, the filesystem over it and the kernel mount. */
 export interface RunningMount {
@@ -20,7 +24,8 @@ export interface RunningMount {
   readonly filesystem: WorkspaceFilesystem;
   /** True when the remote reports its changes (the agent's watch): caches are dropped as things change. */
   readonly watching: boolean;
-  readonly writeBack?: import('../remote/write-back.ts').WriteBack;
+  /** The write-back journal between the VFS and the remote; absent with -o writeback=off. */
+  readonly writeBack?: WriteBack;
   /** Resolves when the mount has ended (unmounted by us or from outside). */
   readonly ended: Promise<void>;
   /** Unmounts and closes the connection; idempotent. */
@@ -46,6 +51,7 @@ export async function startMount(dest: Destination, mountpointArg: string, optio
     agent: options.mount.agent, agentGraceMs: options.mount.agentGraceMs, ...options.backend, log: options.log, signal: AbortSignal.timeout(options.backend.connectTimeoutMs ?? 30_000),
   });
   let fuse: FuseMount | undefined;
+  let writeBack: WriteBackClient | undefined;
   try {
     const files = await backend.files();
     const remotePath = await backend.resolvePath(dest.path);
@@ -62,7 +68,10 @@ export async function startMount(dest: Destination, mountpointArg: string, optio
       throw new UsageError(`remote path ${remotePath} on ${backend.addr} is not a folder`, { suggestion: 'mount a folder; to read one file, use its folder' });
     }
     const m = options.mount;
-    const filesystem = new WorkspaceFilesystem(files, {
+    if (m.writeBack === 'on' && !m.readOnly) {
+      writeBack = await startJournal(files, { dest, addr: backend.addr, remotePath, mountpoint, owner: st, maxBytes: m.writeBackMaxBytes, log: options.log, env: options.env ?? process.env });
+    }
+    const filesystem = new WorkspaceFilesystem(writeBack ?? files, {
       root: remotePath,
       attrTimeoutMs: m.attrTimeoutMs,
       entryTimeoutMs: m.entryTimeoutMs,
@@ -100,9 +109,10 @@ export async function startMount(dest: Destination, mountpointArg: string, optio
       startedAt: new Date().toISOString(), logFile: options.logFile,
     };
     await writeRecord(dir, record);
-    return running(mountpoint, remotePath, backend, filesystem, fuse, dir, options.log, watch);
+    return running(mountpoint, remotePath, backend, filesystem, fuse, dir, options.log, watch, writeBack, m.opTimeoutMs);
   } catch (error) {
     await fuse?.unmount().catch(() => {});
+    await writeBack?.close().catch(() => {});
     await backend.close().catch(() => {});
     throw error;
   }
@@ -129,12 +139,17 @@ async function watchRemote(files: FileClient, root: string, filesystem: Workspac
 
 // The backend's own supervisor keeps the link alive and reports its health (see Backend.health);
 // stop never waits for a reconnect: closing the backend ends its supervisor first.
-function running(mountpoint: string, remotePath: string, backend: Backend, filesystem: WorkspaceFilesystem, fuse: FuseMount, dir: string, log: Logger, watch?: WatchSubscription): RunningMount {
+function running(mountpoint: string, remotePath: string, backend: Backend, filesystem: WorkspaceFilesystem, fuse: FuseMount, dir: string, log: Logger,
+  watch: WatchSubscription | undefined, writeBack: WriteBackClient | undefined, stallMs: number): RunningMount {
   let stopping: Promise<void> | undefined;
   const stop = (): Promise<void> => {
     stopping ??= (async () => {
       await watch?.close().catch(() => {});
       await fuse.unmount().catch(error => log.error('unmount failed', error));
+      if (writeBack !== undefined) {
+        await drainJournal(writeBack, log, stallMs);
+        await writeBack.close().catch(() => {});
+      }
       await backend.close().catch(() => {});
       await removeRecord(dir, mountpoint).catch(() => {});
     })();
@@ -142,5 +157,71 @@ function running(mountpoint: string, remotePath: string, backend: Backend, files
   };
   // Unmounted from outside (fusermount3 -u, umount): close down too.
   const ended = fuse.closed.then(() => stop());
-  return { mountpoint, remotePath, backend, filesystem, watching: watch !== undefined, ended, stop };
+  return { mountpoint, remotePath, backend, filesystem, watching: watch !== undefined, ...(writeBack === undefined ? {} : { writeBack }), ended, stop };
+}
+
+/** What opening the journal needs. */
+interface JournalSetup {
+  dest: Destination;
+  addr: string;
+  remotePath: string;
+  mountpoint: string;
+  /** The mount root's attributes: its owner owns what is made here until the remote says. */
+  owner: { uid: number; gid: number };
+  maxBytes: number;
+  log: Logger;
+  env: NodeJS.ProcessEnv;
+}
+
+/**
+ * Opens the mount's write-back journal. What an earlier mount of the same folder left in its
+ * journal (a killed daemon, a reboot) is sent before the mount answers, so that nothing a program
+ * was told is written shows an older remote underneath.
+ */
+async function startJournal(files: FileClient, s: JournalSetup): Promise<WriteBackClient> {
+  const { client, adopted } = await openWriteBack(files, {
+    root: journalRoot(s.env), destination: s.dest.raw, addr: s.addr, remotePath: s.remotePath, mountpoint: s.mountpoint,
+    log: s.log, maxBytes: s.maxBytes, owner: { uid: s.owner.uid, gid: s.owner.gid },
+  });
+  if (adopted > 0) {
+    s.log.info(`journal: replaying ${adopted} change(s) left by an earlier mount of ${s.remotePath} before answering`);
+    try {
+      await client.sync({ onProgress: left => s.log.info(`journal: ${left.pendingOps} change(s), ${left.pendingBytes} bytes left to replay`) });
+      s.log.info('journal: replayed');
+    } catch (error) {
+      s.log.warn(`journal: some replayed changes were refused and stay in the journal: ${(error as Error).message}`);
+    }
+  }
+  return client;
+}
+
+/**
+ * Sends what the journal holds before the connection closes. It waits as long as sends make
+ * progress; a link that stays down (no progress for `stallMs`) leaves the rest in the journal for
+ * the next mount of the folder, which is safe: nothing is dropped.
+ */
+export async function drainJournal(writeBack: WriteBack, log: Logger, stallMs: number): Promise<void> {
+  let left = writeBack.status();
+  if (left.pendingOps === 0) return;
+  log.info(`unmount: sending ${left.pendingOps} journaled change(s) to the remote first`);
+  const stalled = new AbortController();
+  let last = `${left.pendingOps}/${left.pendingBytes}/${left.sent}`;
+  let since = Date.now();
+  const timer = setInterval(() => {
+    left = writeBack.status();
+    const now = `${left.pendingOps}/${left.pendingBytes}/${left.sent}`;
+    if (now !== last) {
+      last = now;
+      since = Date.now();
+    } else if (Date.now() - since > stallMs) {
+      stalled.abort(new Error(`no progress for ${Math.round(stallMs / 1000)} s`));
+    }
+  }, 250);
+  try {
+    await writeBack.sync({ signal: stalled.signal });
+  } catch (error) {
+    log.warn(`unmount: ${writeBack.status().pendingOps} change(s) stay in the journal for the next mount: ${(error as Error).message}`);
+  } finally {
+    clearInterval(timer);
+  }
 }

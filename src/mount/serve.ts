@@ -13,7 +13,7 @@ import { runOnHost } from '../sessions/host-run.ts';
 import { DaemonSessionHost } from '../sessions/daemon-host.ts';
 import { PermissionError, UnsupportedError } from '../remote/errors.ts';
 import { canonicalMountpoint } from '../system/mountinfo.ts';
-import { startMount, type RunningMount, type StartMountOptions } from './daemon.ts';
+import { drainJournal, startMount, type RunningMount, type StartMountOptions } from './daemon.ts';
 import { readRecord, runtimeDir, runtimeFiles, writeRecord } from './registry.ts';
 
 /** What `serveMount` needs besides the destination and mountpoint. */
@@ -47,7 +47,7 @@ export async function serveMount(dest: Destination, mountpointArg: string, optio
   });
   let stopping: Promise<void> | undefined;
   const stop = (): Promise<void> => {
-    stopping ??= drainJournal(mount, options.log).then(() => control.close()).finally(() => mount.stop());
+    stopping ??= drainBeforeClose(mount, options.log, options.mount.opTimeoutMs).then(() => control.close()).finally(() => mount.stop());
     return stopping;
   };
   const ended = mount.ended.then(() => control.close());
@@ -60,11 +60,8 @@ export async function serveMount(dest: Destination, mountpointArg: string, optio
  * is gone). Refused changes stay in the journal for the next mount of the folder; they never
  * stop an unmount.
  */
-async function drainJournal(mount: RunningMount, log: Logger): Promise<void> {
-  if (mount.writeBack === undefined) return;
-  const left = mount.writeBack.status();
-  if (left.pendingOps > 0) log.info(`unmount: sending ${left.pendingOps} journaled change(s) to the remote first`);
-  await mount.writeBack.sync().catch((error: unknown) => log.warn(`unmount: the journal keeps changes for the next mount: ${(error as Error).message}`));
+async function drainBeforeClose(mount: RunningMount, log: Logger, stallMs: number): Promise<void> {
+  if (mount.writeBack !== undefined) await drainJournal(mount.writeBack, log, stallMs);
 }
 
 /** Serves the mount's control socket and records its path in the mount's runtime record. */

@@ -29,17 +29,22 @@ export async function applyOp(ctx: ApplyContext, entry: Entry): Promise<void> {
     case 'put':
       return put(ctx, entry, op);
     case 'mkdir': {
-      // The chmod rides behind the mkdir (answered in order): the mode is exact whatever the remote umask.
+      // The chmod rides behind the mkdir, so the mode is exact whatever the remote umask, in one
+      // round trip where the remote answers in order (SFTP); where it runs calls concurrently, the
+      // chmod may come first and is sent again.
       const made = inner.mkdir(op.path, op.mode);
-      const chmod = inner.setattr(op.path, { mode: op.mode });
+      const chmod = inner.setattr(op.path, { mode: op.mode }).then(() => undefined, (error: unknown) => error);
       try {
         await made;
       } catch (error) {
-        chmod.catch(() => {});
+        await chmod;
         if (!isFsError(error, 'EEXIST') || !(await isDir(inner, op.path))) throw error;
         return;
       }
-      await chmod;
+      const failed = await chmod;
+      if (failed === undefined) return;
+      if (!isFsError(failed, 'ENOENT')) throw failed;
+      await inner.setattr(op.path, { mode: op.mode });
       return;
     }
     case 'symlink':

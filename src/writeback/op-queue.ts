@@ -47,6 +47,8 @@ export interface QueueHooks {
   apply(entry: Entry): Promise<void>;
   /** `entry` is done, dropped or failed. */
   settled(entry: Entry): void;
+  /** A fault of our own bookkeeping (never the remote's): logged, never allowed to end the daemon. */
+  internalError(error: unknown): void;
 }
 
 /** errno names that mean the link, not the remote, failed: the send is tried again later. */
@@ -264,6 +266,6 @@ export class OpQueue {
       this.#hooks.settled(entry);
       this.#pump();
       this.#changed();
-    });
+    }).catch((error: unknown) => this.#hooks.internalError(error));
   }
 }

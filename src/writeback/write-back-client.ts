@@ -18,7 +18,8 @@ import { FsError, isFsError } from '../remote/fs-error.ts';
 import type { Logger } from '../remote/log.ts';
 import type { Journal } from './journal.ts';
 import { BarrierFailed, OpQueue, type Entry } from './op-queue.ts';
-import { Overlay, split } from './overlay.ts';
+import { MadeHere } from './made-here.ts';
+import { Overlay, join, split } from './overlay.ts';
 import { journalAttrs, nowSpec, opPaths, type StagedMeta } from './records.ts';
 import { StagedFile, StagedHandle, type StagedOwner } from './staged-file.ts';
 import { ThroughHandle } from './through-handle.ts';
@@ -51,6 +52,7 @@ export class WriteBackClient extends WriteBackState implements FileClient, Stage
   #readers = 0;
   readonly #deferred = new Set<string>();
   readonly #openPutDelayMs: number;
+  readonly #made = new MadeHere();
 
   constructor(inner: FileClient, options: WriteBackOptions) {
     super(options.journal, options.log, options.maxBytes, options.owner, inner, options.maxRunning ?? 64);
@@ -89,7 +91,7 @@ export class WriteBackClient extends WriteBackState implements FileClient, Stage
   async lstat(path: string): Promise<FileStat> {
     const known = this.#known(path, 'lstat');
     if (known !== undefined) return known;
-    return this.#reading(() => this.#inner.lstat(path));
+    return this.#hidden(path, await this.#reading(() => this.#inner.lstat(path)));
   }
 
   async stat(path: string, depth = 0): Promise<FileStat> {
@@ -97,7 +99,7 @@ export class WriteBackClient extends WriteBackState implements FileClient, Stage
     if (entry?.type === 'symlink') return this.stat(this.#target(path, entry.target, depth, 'stat'), depth + 1);
     const known = this.#known(path, 'stat');
     if (known !== undefined) return known;
-    return this.#reading(() => this.#inner.stat(path));
+    return this.#hidden(path, await this.#reading(() => this.#inner.stat(path)));
   }
 
   async readdir(path: string): Promise<DirEntry[]> {
@@ -105,6 +107,10 @@ export class WriteBackClient extends WriteBackState implements FileClient, Stage
     if (entry?.type === 'gone') throw new FsError('ENOENT', 'readdir', path);
     if (entry?.type === 'file' || entry?.type === 'symlink') throw new FsError('ENOTDIR', 'readdir', path);
     const listed = entry?.type === 'dir' && entry.complete ? [] : await this.#reading(() => this.#inner.readdir(path));
+    for (let i = 0; i < listed.length; i++) {
+      const e = listed[i]!;
+      if (e.stat.ino !== undefined && this.#made.has(join(path, e.name))) listed[i] = { name: e.name, stat: this.#hidden(join(path, e.name), e.stat) };
+    }
     const mine = [...this.#overlay.children(path)];
     if (mine.length === 0) return listed;
     const changed = new Map(mine);
@@ -188,6 +194,7 @@ export class WriteBackClient extends WriteBackState implements FileClient, Stage
     const now = nowSpec();
     const stat: FileStat = { mode: S_IFDIR | (mode & 0o7777), size: 4096, uid: this.owner.uid, gid: this.owner.gid, atime: now, mtime: now, ctime: now, nlink: 2 };
     this.#overlay.set(path, { type: 'dir', stat, complete: true });
+    this.#made.add(path);
     this.enqueue({ kind: 'mkdir', path, mode: mode & 0o7777 });
   }
 
@@ -196,6 +203,7 @@ export class WriteBackClient extends WriteBackState implements FileClient, Stage
     const now = nowSpec();
     const stat: FileStat = { mode: S_IFLNK | 0o777, size: Buffer.byteLength(target), uid: this.owner.uid, gid: this.owner.gid, atime: now, mtime: now, ctime: now, nlink: 1 };
     this.#overlay.set(path, { type: 'symlink', target, stat });
+    this.#made.add(path);
     this.enqueue({ kind: 'symlink', target, path });
   }
 
@@ -203,6 +211,7 @@ export class WriteBackClient extends WriteBackState implements FileClient, Stage
     const entry = this.#overlay.get(path);
     if (entry?.type === 'gone') throw new FsError('ENOENT', 'unlink', path);
     if (entry?.type === 'dir') throw new FsError('EISDIR', 'unlink', path);
+    this.#made.delete(path);
     if (this.#withdraw(path)) return;
     this.enqueue({ kind: 'unlink', path });
     this.#overlay.set(path, { type: 'gone' });
@@ -213,6 +222,7 @@ export class WriteBackClient extends WriteBackState implements FileClient, Stage
     if (entry?.type === 'gone') throw new FsError('ENOENT', 'rmdir', path);
     if (entry?.type === 'file' || entry?.type === 'symlink') throw new FsError('ENOTDIR', 'rmdir', path);
     if (this.#overlay.hasPresentChild(path)) throw new FsError('ENOTEMPTY', 'rmdir', path);
+    this.#made.delete(path);
     if (entry?.type === 'dir' && this.#withdraw(path)) return;
     await this.#settlePaths([path]);
     await this.#inner.rmdir(path);
@@ -235,6 +245,8 @@ export class WriteBackClient extends WriteBackState implements FileClient, Stage
       this.#overlay.set(from, { type: 'gone' });
       this.#overlay.set(to, { type: 'file', file });
       file.path = to;
+      this.#made.delete(to);
+      this.#made.move(from, to);
       return;
     }
     await this.#settlePaths([from, to]);
@@ -242,6 +254,8 @@ export class WriteBackClient extends WriteBackState implements FileClient, Stage
     if (target?.type === 'file') target.file.path = undefined;
     this.#overlay.delete(to);
     this.#overlay.rekey(from, to, (file, path) => { file.path = path; });
+    this.#made.delete(to);
+    this.#made.move(from, to);
   }
 
   async link(existing: string, newPath: string): Promise<void> {
@@ -364,6 +378,7 @@ export class WriteBackClient extends WriteBackState implements FileClient, Stage
     };
     const file = this.newFile(path, meta);
     this.#overlay.set(path, { type: 'file', file });
+    if (how.isNew) this.#made.add(path);
     const handle = new StagedHandle(file, this, { write: flags.write, append: flags.append === true });
     this.queuePut(file, false);
     return handle;
@@ -478,6 +493,13 @@ export class WriteBackClient extends WriteBackState implements FileClient, Stage
       if (error instanceof BarrierFailed) throw error.entries[0]?.error ?? new FsError('EIO', 'sync');
       throw error;
     }
+  }
+
+  /** `stat` without the remote's inode number when this mount made `path` (see MadeHere). */
+  #hidden(path: string, stat: FileStat): FileStat {
+    if (stat.ino === undefined || !this.#made.has(path)) return stat;
+    const { ino: _ino, ...rest } = stat;
+    return rest;
   }
 
   async #reading<T>(fn: () => Promise<T>): Promise<T> {

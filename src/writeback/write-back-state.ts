@@ -38,6 +38,7 @@ export abstract class WriteBackState implements WriteBack {
     this.queue = new OpQueue(journal, {
       apply: entry => this.#apply(inner, entry),
       settled: entry => this.#settled(entry),
+      internalError: error => log.error('write-back journal: internal error', error),
     }, maxRunning);
   }
 
