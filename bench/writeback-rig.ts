@@ -12,8 +12,11 @@ import type { BenchCleanup } from './cleanup.ts';
 import { ROOT, startChild, within } from './exec-latency.ts';
 import { readRecord } from '../src/mount/registry.ts';
 
-export const BIN = join(ROOT, 'bin', 'rmount');
 const TSX = import.meta.resolve('tsx');
+/** bin/rmount (lib/), or with BENCH_RMOUNT_CLI=src the sources through tsx (a build not in lib/ yet). */
+const FROM_SRC = process.env.BENCH_RMOUNT_CLI === 'src';
+export const BIN = FROM_SRC ? join(ROOT, 'src', 'cli', 'run.ts') : join(ROOT, 'bin', 'rmount');
+const CLI = FROM_SRC ? ['--import', TSX, BIN] : [BIN];
 
 /** Children running a command now; killed first on a signal (they may hold a mount busy). */
 export const running = new Set<ChildProcess>();
@@ -52,7 +55,7 @@ export function run(cmd: string, args: string[], o: { env?: NodeJS.ProcessEnv; t
 }
 
 /** bin/rmount with `args` (lib/ when built, else the sources through tsx). */
-export const rmount = (args: string[], env: NodeJS.ProcessEnv, timeoutMs = 120_000): Promise<RunResult> => run(process.execPath, [BIN, ...args], { env, timeoutMs });
+export const rmount = (args: string[], env: NodeJS.ProcessEnv, timeoutMs = 120_000): Promise<RunResult> => run(process.execPath, [...CLI, ...args], { env, timeoutMs });
 
 /** Starts bench/latency-proxy.ts in front of `port` (RTT/2 each way); resolves with its port. */
 export async function startProxy(cleanup: BenchCleanup, port: number, rtt: number): Promise<{ port: number; stop: () => Promise<void> }> {

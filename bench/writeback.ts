@@ -15,6 +15,7 @@
  * for sshfs and local it is "returns" once the same check passes at once (else plus the poll).
  * When the CLI does not accept `-o writeback=`, rmount is measured once per transport (a message
  * says so). Every row's server-side content is then compared by SHA-256 (untimed).
+ * BENCH_RMOUNT_CLI=src runs rmount from the sources through tsx instead of bin/rmount (lib/).
  * Needs root, sshd, FUSE, sshfs, tar, dd. Everything started is stopped by PID, also on failure.
  */
 import { existsSync, statSync } from 'node:fs';
@@ -66,6 +67,7 @@ const cleanup = new BenchCleanup(() => { for (const child of running) killGroup(
 
 /** Newest .ts under src/ newer than lib/cli/run.js: lib/ (what bin/rmount runs) may predate it. */
 async function libStale(): Promise<string | undefined> {
+  if (process.env.BENCH_RMOUNT_CLI === 'src') return 'BENCH_RMOUNT_CLI=src: rmount from the sources through tsx, not lib/';
   const built = join(ROOT, 'lib', 'cli', 'run.js');
   if (!existsSync(built)) return 'lib/ is not built: bin/rmount runs the sources through tsx (npm run build:ts)';
   const builtAt = statSync(built).mtimeMs;
@@ -172,6 +174,7 @@ async function measure(row: RowId, target: Target, c: Ctx): Promise<Cell> {
       const r = await rmount(['sync', mounted.root], c.link.rmountEnv, Math.max(1000, deadline - Date.now()));
       if (r.code !== 0) throw new Error(`rmount sync exited ${r.timedOut ? 'timeout' : r.code}: ${r.stderr.trim().slice(-400)}`);
       extra = r.seconds;
+      note += `rmount sync ${r.seconds.toFixed(3)} s; `;
       const missing = notYet(server, w.manifest);
       if (missing.length > 0) {
         note += `${missing.length} paths not final right after rmount sync returned; `;
