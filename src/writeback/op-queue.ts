@@ -47,6 +47,8 @@ export interface QueueHooks {
   apply(entry: Entry): Promise<void>;
   /** `entry` is done, dropped or failed. */
   settled(entry: Entry): void;
+  /** True when `error` came from the link rather than the remote, so the send goes again later. */
+  transient(error: FsError, entry: Entry): boolean;
   /** A fault of our own bookkeeping (never the remote's): logged, never allowed to end the daemon. */
   internalError(error: unknown): void;
 }
@@ -250,7 +252,7 @@ export class OpQueue {
     }, (error: unknown) => {
       this.#running--;
       const fsError = error instanceof FsError ? error : new FsError('EIO', entry.op.kind, undefined, { cause: error });
-      if (TRANSIENT.has(fsError.code) && !this.#closed) {
+      if ((TRANSIENT.has(fsError.code) || this.#hooks.transient(fsError, entry)) && !this.#closed) {
         // The link, not the remote: the same operation goes again once the link is back.
         entry.state = 'queued';
         entry.notBefore = Date.now() + Math.min(MAX_BACKOFF_MS, 250 * 2 ** Math.min(entry.attempts, 6));

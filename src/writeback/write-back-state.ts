@@ -14,6 +14,8 @@ import { opPaths, type Op, type StagedMeta } from './records.ts';
 import { StagedFile } from './staged-file.ts';
 
 const MAX_CONFLICTS = 100;
+/** What a put's handle answers when the link broke under it (reopened elsewhere, or not at all). */
+const HANDLE_ERRORS = new Set(['ESTALE', 'EBADF', 'EIO']);
 
 export abstract class WriteBackState implements WriteBack {
   protected readonly queue: OpQueue;
@@ -38,6 +40,9 @@ export abstract class WriteBackState implements WriteBack {
     this.queue = new OpQueue(journal, {
       apply: entry => this.#apply(inner, entry),
       settled: entry => this.#settled(entry),
+      // A link down now (or a handle that broke with it) is not the remote's answer. A handle error
+      // may also be a real one: after a few sends it counts as refused.
+      transient: (error, entry) => inner.linkUp?.() === false || (HANDLE_ERRORS.has(error.code) && entry.attempts < 4),
       internalError: error => log.error('write-back journal: internal error', error),
     }, maxRunning);
   }
