@@ -3,7 +3,7 @@
  * one opened with O_TRUNC. Reads, writes and stats of it never wait for the remote; its put (the
  * content and attributes in one go) is queued when it changes.
  */
-import { closeSync, fstatSync, ftruncateSync, openSync, readSync, rmSync, writeSync } from 'node:fs';
+import { closeSync, ftruncateSync, openSync, readSync, rmSync, statSync, writeSync } from 'node:fs';
 import { S_IFREG, type FileHandle, type FileStat, type SetAttr, type Timespec } from '../remote/file-client.ts';
 import { FsError } from '../remote/fs-error.ts';
 import type { Entry } from './op-queue.ts';
@@ -45,15 +45,20 @@ export class StagedFile {
   error: FsError | undefined;
   /** Bytes counted as unsent for `writeback_max`. */
   accounted = 0;
+  /** Open only while a handle or a put uses it: a journal holding 100,000 files must not hold as many descriptors. */
   #fd: number | undefined;
+  #disposed = false;
 
   constructor(id: number, dataPath: string, path: string | undefined, meta: StagedMeta, existing = false) {
     this.id = id;
     this.dataPath = dataPath;
     this.path = path;
     this.meta = meta;
-    this.#fd = openSync(dataPath, existing ? 'r+' : 'w+', 0o600);
-    this.size = existing ? fstatSync(this.#fd).size : 0;
+    if (existing) this.size = statSync(dataPath).size;
+    else {
+      this.#fd = openSync(dataPath, 'w+', 0o600);
+      this.size = 0;
+    }
     this.ctime = nowSpec();
   }
 
@@ -109,15 +114,24 @@ export class StagedFile {
     this.error = undefined;
   }
 
+  /** Closes the staging file's descriptor while nothing uses it; the next use opens it again. */
+  park(): void {
+    if (this.handles > 0 || this.sending > 0 || this.#fd === undefined) return;
+    closeSync(this.#fd);
+    this.#fd = undefined;
+  }
+
   /** Frees the staging file (nothing of it is left to send and no handle reads it). */
   dispose(): void {
     if (this.#fd !== undefined) closeSync(this.#fd);
     this.#fd = undefined;
+    this.#disposed = true;
     rmSync(this.dataPath, { force: true });
   }
 
   #descriptor(): number {
-    if (this.#fd === undefined) throw new FsError('EBADF', 'read', this.path);
+    if (this.#disposed) throw new FsError('EBADF', 'read', this.path);
+    this.#fd ??= openSync(this.dataPath, 'r+');
     return this.#fd;
   }
 }

@@ -316,6 +316,7 @@ export class WriteBackClient extends WriteBackState implements FileClient, Stage
   }
 
   released(file: StagedFile, writable: boolean): void {
+    file.park();
     if (writable) {
       this.journalMeta(file);
       if (file.writers === 0 && file.queuedPut !== undefined) this.queue.ready(file.queuedPut);

@@ -197,7 +197,10 @@ export abstract class WriteBackState implements WriteBack {
     try {
       await applyOp({ inner, file: id => this.#files.get(id), conflict: (path, keptAs) => this.#conflict(path, keptAs) }, entry);
     } finally {
-      if (file !== undefined) file.sending--;
+      if (file !== undefined) {
+        file.sending--;
+        file.park();
+      }
     }
   }
 
