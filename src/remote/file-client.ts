@@ -138,6 +138,12 @@ export interface FileCapabilities {
   specialFiles: boolean;
   /** Times keep nanoseconds both ways. */
   nanoseconds: boolean;
+  /**
+   * Calls are carried out by the remote in the order they were made (one SFTP channel): a close
+   * sent right behind writes and a setattr, without waiting for their answers, comes after them.
+   * Absent or false where calls may run concurrently (a local folder on a thread pool).
+   */
+  inOrder?: boolean;
   /** Largest read one request carries; larger reads are split by the client. */
   maxRead: number;
   /** Largest write one request carries; larger writes are split by the client. */

@@ -75,6 +75,8 @@ export class SftpFileClient implements FileClient {
       nanoseconds: sftp.has(RMOUNT_EXT.ATTRS) && sftp.has(RMOUNT_EXT.SETSTAT),
       maxRead: sftp.limits.maxRead,
       maxWrite: sftp.limits.maxWrite,
+      // OpenSSH's sftp-server and rmount-agent answer one channel's requests one at a time, in order.
+      inOrder: true,
     });
   }
 

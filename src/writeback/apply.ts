@@ -21,6 +21,8 @@ export interface ApplyContext {
 /** Bytes of one write sent to the remote, and how many may be on their way at once. */
 const PUT_CHUNK = 1 << 20;
 const PUT_WINDOW = 4;
+/** Files up to this size are sent with their close right behind their writes, where the remote keeps order. */
+const PIPELINE_MAX = 8 << 20;
 
 export async function applyOp(ctx: ApplyContext, entry: Entry): Promise<void> {
   const { inner } = ctx;
@@ -106,31 +108,58 @@ async function put(ctx: ApplyContext, entry: Entry, op: Extract<Op, { kind: 'put
       await keepTheirs(ctx, op.path);
       handle = await inner.open(op.path, { ...flags, exclusive: true }, meta.mode);
     }
-    try {
-      await sendContent(file, handle, size);
-      const attrs: SetAttr = { mode: meta.mode, atime: meta.atime, mtime: meta.mtime };
-      if (meta.owned === true) {
+    const attrs: SetAttr = { mode: meta.mode, atime: meta.atime, mtime: meta.mtime };
+    const owner = meta.owned === true ? { uid: meta.uid, gid: meta.gid } : {};
+    if (inner.capabilities.inOrder === true && size <= PIPELINE_MAX) {
+      // The writes, the attributes and the close ride one behind the other: one round trip after the open.
+      await pipelined(file, handle, size, { ...attrs, ...owner }, sync, inner, op.path, attrs);
+    } else {
+      try {
+        await sendContent(file, handle, size);
         try {
-          await handle.setattr({ ...attrs, uid: meta.uid, gid: meta.gid });
+          await handle.setattr({ ...attrs, ...owner });
         } catch (error) {
-          if (!isFsError(error, 'EPERM')) throw error;
+          if (meta.owned !== true || !isFsError(error, 'EPERM')) throw error;
           await handle.setattr(attrs);
         }
-      } else {
-        await handle.setattr(attrs);
+        if (sync) await handle.sync();
+      } catch (error) {
+        await handle.close().catch(() => {});
+        throw error;
       }
-      if (sync) await handle.sync();
-    } catch (error) {
-      await handle.close().catch(() => {});
-      throw error;
+      await handle.close();
     }
-    await handle.close();
     // Later puts replace what this one made, in place, and check that nobody changed it since.
     file.meta = { ...file.meta, isNew: false, baseline: { size, mtime: meta.mtime } };
   } catch (error) {
     if (sync) file.syncWanted = true;
     throw error;
   }
+}
+
+/**
+ * Sends content, attributes, sync and close without waiting between them, for a remote that keeps
+ * request order. A chown the remote refuses (EPERM) is retried without the owner, by path.
+ */
+async function pipelined(file: StagedFile, handle: FileHandle, size: number, withOwner: SetAttr, sync: boolean, inner: FileClient, path: string, attrs: SetAttr): Promise<void> {
+  const calls: Promise<void>[] = [];
+  for (let at = 0; at < size; at += PUT_CHUNK) {
+    const length = Math.min(PUT_CHUNK, size - at);
+    const buffer = Buffer.allocUnsafe(length);
+    const n = file.read(buffer, 0, length, at);
+    if (n === 0) break;
+    calls.push(handle.write(buffer, 0, n, at));
+  }
+  const setattr = handle.setattr(withOwner);
+  calls.push(setattr.catch(error => {
+    if (withOwner.uid === undefined || !isFsError(error, 'EPERM')) throw error;
+  }));
+  if (sync) calls.push(handle.sync());
+  calls.push(handle.close());
+  const settled = await Promise.allSettled(calls);
+  const failed = settled.find(s => s.status === 'rejected');
+  if (failed !== undefined) throw (failed as PromiseRejectedResult).reason;
+  if (withOwner.uid !== undefined && (await setattr.then(() => false, () => true))) await inner.setattr(path, attrs);
 }
 
 async function sendContent(file: StagedFile, handle: FileHandle, size: number): Promise<void> {

@@ -208,6 +208,21 @@ describe('write-back journal over a local folder', () => {
     await client.close();
   });
 
+  it('sends a small file with its attributes and close right behind its writes where the remote keeps order', async () => {
+    const mem = new MemoryFileClient({ capabilities: { inOrder: true } });
+    mem.putDir('/w');
+    const { client } = await open(mem, '/w');
+    const h = await writeFileThrough(client, '/w/f', 'x'.repeat(3 << 20), 0o640);
+    await h.setattr({ mtime: { sec: 12345, nsec: 0 } });
+    await h.close();
+    await client.sync();
+    assert.equal(mem.content('/w/f').length, 3 << 20);
+    const st = await mem.lstat('/w/f');
+    assert.deepEqual([st.mode & 0o7777, st.mtime.sec], [0o640, 12345]);
+    assert.equal(mem.count('handle.close'), 1);
+    await client.close();
+  });
+
   it('sends again after the link comes back, without reporting a failure', async () => {
     const mem = new MemoryFileClient();
     mem.putDir('/w');
