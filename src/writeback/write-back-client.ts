@@ -270,6 +270,8 @@ export class WriteBackClient extends WriteBackState implements FileClient, Stage
     if (entry?.type === 'symlink' && options?.noFollow !== true) return this.setattr(this.#target(path, entry.target, depth, 'setattr'), attrs, options, depth + 1);
     if (entry?.type === 'file') {
       const grew = entry.file.setattr(attrs);
+      // A put still waiting reads the new attributes when it goes; a replay reads them here.
+      if (entry.file.queuedPut !== undefined) this.journalMeta(entry.file);
       this.modified(entry.file, grew, attrs.size === undefined ? attrs : undefined);
       return;
     }
