@@ -3,7 +3,8 @@
  * a loop: bytes written through two descriptors land in the kernel's order, appends in the order
  * they were made, `allow_other` lets the kernel check permissions, create modes are exact, and
  * times are kept to the nanosecond (and before 1970) where the remote can store them.
- * The mounted side is touched only asynchronously or from child processes.
+ * The mounted side is touched only asynchronously or from child processes. The remote side is
+ * checked after settling the mount that made the change (write-back sends it shortly after).
  */
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
@@ -13,7 +14,7 @@ import { before, describe, it as nodeIt, type TestContext, type TestOptions } fr
 import { runProcess } from '../helpers/cli.ts';
 import { requirePart, which } from '../helpers/skip.ts';
 import { tempDir } from '../helpers/tmp.ts';
-import { suiteTarget, type MakeTarget, type PosixTarget } from './posix-suite.ts';
+import { settleMount, suiteTarget, type MakeTarget, type PosixTarget } from './posix-suite.ts';
 import { mountForOthers } from './targets.ts';
 
 /** How often each case runs: the defects these guard against showed 20 times out of 20. */
@@ -85,9 +86,11 @@ export function correctnessSuite(name: string, makeTarget: MakeTarget, options: 
     let serial = 0;
     const hook = suiteTarget(makeTarget, made => { target = made; });
 
+    /** A fresh folder for one case, made through `mnt` and settled, so a case may use `b` at once. */
     async function caseDir(t: TestContext, mnt = target.mnt): Promise<{ m: string; b: string }> {
       const slug = `c${String(++serial).padStart(2, '0')}-${t.name.replace(/[^A-Za-z0-9]+/g, '-').slice(0, 50)}`;
       await mkdir(join(mnt, slug));
+      await settleMount(mnt);
       return { m: join(mnt, slug), b: join(target.back, slug) };
     }
 
@@ -103,6 +106,7 @@ export function correctnessSuite(name: string, makeTarget: MakeTarget, options: 
         } finally {
           await a.close();
         }
+        await target.settle();
         assert.equal(await readFile(join(b, `f${i}`), 'utf8'), 'BBBB', `round ${i}, remote side`);
         assert.equal(await readFile(f, 'utf8'), 'BBBB', `round ${i}, through the mount`);
       }
@@ -120,6 +124,7 @@ export function correctnessSuite(name: string, makeTarget: MakeTarget, options: 
         } finally {
           await a.close();
         }
+        await target.settle();
         assert.equal(await readFile(join(b, `f${i}`), 'utf8'), 'first\nsecond\n', `round ${i}`);
       }
     });
@@ -139,6 +144,7 @@ export function correctnessSuite(name: string, makeTarget: MakeTarget, options: 
           await app.close();
           await one.close();
         }
+        await target.settle();
         assert.equal(await readFile(join(b, `f${i}`), 'utf8'), `${'x'.repeat(20)}APP`, `round ${i}`);
       }
     });
@@ -182,6 +188,7 @@ export function correctnessSuite(name: string, makeTarget: MakeTarget, options: 
           await y.close();
           await x.close();
         }
+        await target.settle();
         assert.equal(await readFile(join(b, `f${i}`), 'utf8'), 'aabc', `round ${i}`);
       }
     });
@@ -193,6 +200,7 @@ export function correctnessSuite(name: string, makeTarget: MakeTarget, options: 
         await writeFile(f, '');
         const script = 'exec 3>>"$2"; i=0; while [ $i -lt 100 ]; do echo "p$1-$i" >&3; i=$((i+1)); done';
         await Promise.all([1, 2, 3, 4].map(p => sh(script, String(p), f)));
+        await target.settle();
         const lines = (await readFile(join(b, `log${round}`), 'utf8')).split('\n').filter(l => l !== '');
         const expected = [1, 2, 3, 4].flatMap(p => Array.from({ length: 100 }, (_, i) => `p${p}-${i}`));
         assert.deepEqual([...lines].sort(), expected.sort(), `round ${round}`);
@@ -215,6 +223,7 @@ export function correctnessSuite(name: string, makeTarget: MakeTarget, options: 
             await (await open(join(m, name), 'wx', mode)).close();
             const want = (await lstat(join(disk, name))).mode & 0o7777;
             assert.equal((await lstat(join(m, name))).mode & 0o7777, want, `file ${name}`);
+            await target.settle();
             assert.equal((await lstat(join(b, name))).mode & 0o7777, want, `file ${name} on the remote`);
           }
           for (const mode of [0o777, 0o1777, 0o2775, 0o750]) {
@@ -239,6 +248,7 @@ export function correctnessSuite(name: string, makeTarget: MakeTarget, options: 
         const f = join(m, `f${i}`);
         await writeFile(f, 'x');
         await sh('touch -m -d "@$1" "$2" && touch -a -d "@$3" "$2"', decimal(ns(sec, nsec)), f, '1600000000.5');
+        await target.settle();
         for (const path of [f, join(b, `f${i}`)]) {
           const st = await stat(path, { bigint: true });
           assert.equal(st.mtimeNs, ns(sec, nsec), `round ${i}: mtime of ${path}`);
@@ -272,6 +282,7 @@ export function correctnessSuite(name: string, makeTarget: MakeTarget, options: 
           assert.equal(await asOther('read', join(m, `mine${i}`)), 'OK', `round ${i}: read of its own 0600 file`);
           assert.equal(await asOther('write', join(m, `mine${i}`)), 'OK', `round ${i}: write of its own file`);
           assert.equal(await asOther('chmod', join(m, `mine${i}`), '640'), 'OK', `round ${i}: chmod of its own file`);
+          await settleMount(mnt);
           const pub = await lstat(join(b, `pub${i}`));
           assert.equal(pub.mode & 0o7777, 0o644, `round ${i}: the refused chmod left the mode`);
           assert.equal(pub.uid, 0, `round ${i}: the refused chown left the owner`);
@@ -291,6 +302,7 @@ export function correctnessSuite(name: string, makeTarget: MakeTarget, options: 
           assert.equal(await asOther('unlink', join(m, `root${i}`)), 'EPERM', `round ${i}: another's file in a sticky folder`);
           assert.equal(await asOther('unlink', join(m, `other${i}`)), 'OK', `round ${i}: its own file`);
           assert.equal(await asOther('create', join(m, `new${i}`)), 'OK', `round ${i}: create in a world-writable folder`);
+          await settleMount(mnt);
           assert.equal(await readFile(join(b, `root${i}`), 'utf8'), 'r');
           assert.equal(await readFile(join(b, `new${i}`), 'utf8'), 'mine');
           await rm(join(b, `new${i}`));

@@ -6,7 +6,8 @@
  *
  * With RMOUNT_POSIX_STRICT=1 every target is held to the local disk, with no allowance: the closing
  * notes count the cases that pass that way per target, before and after a change.
- * The mounted side is touched only asynchronously or from child processes.
+ * The mounted side is touched only asynchronously or from child processes. The remote side is
+ * checked after settling the mount that made the change (write-back sends it shortly after).
  */
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
@@ -18,7 +19,7 @@ import { before, describe, it as nodeIt, type TestContext, type TestOptions } fr
 import { runProcess } from '../helpers/cli.ts';
 import { requirePart, which } from '../helpers/skip.ts';
 import type { AfterHook } from '../helpers/sshd.ts';
-import { suiteTarget, type PosixTarget } from './posix-suite.ts';
+import { settleMount, suiteTarget, type PosixTarget } from './posix-suite.ts';
 import { mountForOthers, type Target } from './targets.ts';
 
 const STRICT = process.env.RMOUNT_POSIX_STRICT === '1';
@@ -112,9 +113,11 @@ export function localDiskSuite(name: string, makeTarget: (hook: AfterHook) => Pr
     /** Whether the target is held to the local disk in this case. */
     const can = (): boolean => STRICT || target.agent;
 
+    /** A fresh folder for one case, made through `mnt` and settled (so a case may use `b` at once), and its local-disk twin `d`. */
     async function caseDir(t: TestContext, mnt = target.mnt): Promise<{ m: string; b: string; d: string }> {
       const slug = `c${String(++serial).padStart(2, '0')}`;
       await mkdir(join(mnt, slug));
+      await settleMount(mnt);
       const d = join(disk, `${slug}-${t.name.replace(/[^A-Za-z0-9]+/g, '-').slice(0, 40)}`);
       await mkdir(d);
       return { m: join(mnt, slug), b: join(target.back, slug), d };
@@ -129,6 +132,7 @@ export function localDiskSuite(name: string, makeTarget: (hook: AfterHook) => Pr
         return;
       }
       assert.equal(made.code, 0, made.stderr);
+      await target.settle();
       const st = await lstat(join(b, 'fifo'));
       assert.ok(st.isFIFO(), 'a FIFO on the remote');
       assert.equal(st.mode & 0o7777, 0o640);
@@ -151,6 +155,7 @@ export function localDiskSuite(name: string, makeTarget: (hook: AfterHook) => Pr
         return;
       }
       assert.equal(made.code, 0, made.stderr);
+      await target.settle();
       for (const path of [join(b, 'null'), join(m, 'null')]) {
         const st = await lstat(path);
         assert.ok(st.isCharacterDevice(), `${path} is a character device`);
@@ -173,6 +178,7 @@ export function localDiskSuite(name: string, makeTarget: (hook: AfterHook) => Pr
         return;
       }
       await listening;
+      await target.settle();
       assert.ok((await lstat(join(b, 's'))).isSocket(), 'a socket file on the remote');
       const client = await runProcess(process.execPath, ['-e', `
         const c = require('node:net').connect(process.argv[1], () => c.write('ping'));
@@ -194,6 +200,7 @@ export function localDiskSuite(name: string, makeTarget: (hook: AfterHook) => Pr
         for (const kind of kinds) {
           assert.equal(await op(true, kind, join(d, kind)), 'OK', `${kind} on the local disk`);
           assert.equal(await op(true, kind, join(m, kind)), 'OK', `${kind} through the mount`);
+          await settleMount(mnt);
           const want = await lstat(join(d, kind));
           for (const path of [join(b, kind), join(m, kind)]) {
             const st = await lstat(path);
@@ -213,6 +220,7 @@ export function localDiskSuite(name: string, makeTarget: (hook: AfterHook) => Pr
         }
         assert.equal(await op(true, 'chmod', join(d, 'f'), '2755'), 'OK');
         assert.equal(await op(true, 'chmod', join(m, 'f'), '2755'), 'OK');
+        await settleMount(mnt);
         const want = (await lstat(join(d, 'f'))).mode & 0o7777;
         assert.equal(want, 0o755, 'the local disk clears it');
         assert.equal((await lstat(join(b, 'f'))).mode & 0o7777, want, 'on the remote');
@@ -269,6 +277,7 @@ export function localDiskSuite(name: string, makeTarget: (hook: AfterHook) => Pr
       await writeFile(join(m, 'f'), 'x');
       await mkdir(join(m, 'd'));
       await sh('ln "$1" "$2"', join(m, 'f'), join(m, 'g'));
+      await target.settle();
       for (const name of ['f', 'd', 'g']) {
         assert.equal((await lstat(join(m, name))).ino, (await lstat(join(b, name))).ino, `st_ino of ${name}`);
       }
@@ -293,6 +302,7 @@ export function localDiskSuite(name: string, makeTarget: (hook: AfterHook) => Pr
         // ctime has the remote's clock granularity: wait past it so every step moves it.
         await new Promise(r => setTimeout(r, 20));
         await change();
+        await target.settle();
         const remote = await lstat(join(b, name), { bigint: true });
         const seen = await lstat(join(m, name), { bigint: true });
         assert.equal(seen.ctimeNs, remote.ctimeNs, `ctime after ${what}`);

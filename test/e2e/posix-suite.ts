@@ -2,7 +2,8 @@
  * One POSIX behaviour suite run through a real mount of every backend (go-fuse `posixtest`).
  * The mounted side is touched only with node:fs/promises or from child processes, never with
  * sync fs calls (a sync call on our own FUSE mount can deadlock the test). The "remote side" is
- * checked straight on the backing folder, which is on this machine for every backend tested here.
+ * checked straight on the backing folder, which is on this machine for every backend tested here,
+ * after `settle` (write-back sends a change to the remote shortly after the call made it returns).
  */
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
@@ -33,6 +34,22 @@ export interface PosixTarget {
   bulkFiles?: number;
   /** Mounts `back` again on a fresh folder with more `-o` options; cleaned up with `t`. */
   remount(t: AfterHook, o: string[]): Promise<string>;
+  /**
+   * Resolves once every change made through this mount so far is on the remote (fsync of the mount
+   * root: fsyncdir). With write-back a change made through the mount reaches `back` shortly after
+   * the call returns, so a case settles before it checks `back` for something it did through `mnt`.
+   */
+  settle(): Promise<void>;
+}
+
+/** {@link PosixTarget.settle} for any mount, e.g. one made with `remount`: fsync of its root folder. */
+export async function settleMount(mountpoint: string): Promise<void> {
+  const fh = await open(mountpoint, 'r');
+  try {
+    await fh.sync();
+  } finally {
+    await fh.close();
+  }
 }
 
 /** Makes the target once per suite; everything it starts is cleaned up through `hook`. */
@@ -133,10 +150,14 @@ export function posixSuite(name: string, makeTarget: MakeTarget, options: { skip
     let serial = 0;
     suiteTarget(makeTarget, made => { target = made; });
 
-    /** A fresh folder for one test: `m` through the mount, `b` on the backing folder. */
+    /**
+     * A fresh folder for one test: `m` through the mount, `b` on the backing folder. It is on the
+     * remote before the case starts (settled), so a case may put things in `b` straight away.
+     */
     async function caseDir(t: TestContext): Promise<{ m: string; b: string }> {
       const slug = `${String(++serial).padStart(2, '0')}-${t.name.replace(/[^A-Za-z0-9]+/g, '-').slice(0, 60)}`;
       await mkdir(join(target.mnt, slug));
+      await target.settle();
       return { m: join(target.mnt, slug), b: join(target.back, slug) };
     }
 
@@ -155,6 +176,7 @@ export function posixSuite(name: string, makeTarget: MakeTarget, options: { skip
       }
       const expected = Buffer.from('hello\0\0\0\0\0XY');
       assert.deepEqual(await readFile(join(m, 'f')), expected);
+      await target.settle();
       assert.deepEqual(await readFile(join(b, 'f')), expected);
     });
 
@@ -169,6 +191,7 @@ export function posixSuite(name: string, makeTarget: MakeTarget, options: { skip
         await fh.close();
       }
       await appendFile(join(m, 'f'), 'jkl');
+      await target.settle();
       assert.equal(await readFile(join(b, 'f'), 'utf8'), 'abcdefghijkl');
       assert.equal(await readFile(join(m, 'f'), 'utf8'), 'abcdefghijkl');
     });
@@ -178,6 +201,7 @@ export function posixSuite(name: string, makeTarget: MakeTarget, options: { skip
       await writeFile(join(m, 'f'), 'abc');
       await truncate(join(m, 'f'), 8);
       assert.equal((await stat(join(m, 'f'))).size, 8);
+      await target.settle();
       assert.deepEqual(await readFile(join(b, 'f')), Buffer.from('abc\0\0\0\0\0'));
       assert.deepEqual(await readFile(join(m, 'f')), Buffer.from('abc\0\0\0\0\0'));
     });
@@ -187,6 +211,7 @@ export function posixSuite(name: string, makeTarget: MakeTarget, options: { skip
       await writeFile(join(m, 'f'), 'abcdefgh');
       await truncate(join(m, 'f'), 3);
       assert.equal((await stat(join(m, 'f'))).size, 3);
+      await target.settle();
       assert.equal(await readFile(join(b, 'f'), 'utf8'), 'abc');
       assert.equal(await readFile(join(m, 'f'), 'utf8'), 'abc');
     });
@@ -201,6 +226,7 @@ export function posixSuite(name: string, makeTarget: MakeTarget, options: { skip
         await fh.close();
       }
       assert.equal(await readFile(join(m, 'f'), 'utf8'), 'ab');
+      await target.settle();
       assert.equal(await readFile(join(b, 'f'), 'utf8'), 'ab');
     });
 
@@ -211,6 +237,7 @@ export function posixSuite(name: string, makeTarget: MakeTarget, options: { skip
       await rename(join(m, 'a'), join(m, 'b'));
       assert.equal(await readFile(join(m, 'b'), 'utf8'), 'new');
       await assert.rejects(stat(join(m, 'a')), { code: 'ENOENT' });
+      await target.settle();
       assert.deepEqual((await readdir(b)).sort(), ['b']);
       assert.equal(await readFile(join(b, 'b'), 'utf8'), 'new');
     });
@@ -222,6 +249,7 @@ export function posixSuite(name: string, makeTarget: MakeTarget, options: { skip
       await rename(join(m, 'a'), join(m, 'sub', 'a'));
       assert.equal(await readFile(join(m, 'sub', 'a'), 'utf8'), 'x');
       await assert.rejects(stat(join(m, 'a')), { code: 'ENOENT' });
+      await target.settle();
       assert.deepEqual(await readdir(b), ['sub']);
     });
 
@@ -231,6 +259,7 @@ export function posixSuite(name: string, makeTarget: MakeTarget, options: { skip
       await writeFile(join(m, 'b'), 'B');
       const r = await run('python3', ['-c', RENAMEAT2_PY, join(m, 'a'), join(m, 'b'), String(RENAME_NOREPLACE)]);
       assert.equal(r.stdout.trim(), 'EEXIST', r.stderr);
+      await target.settle();
       assert.equal(await readFile(join(b, 'a'), 'utf8'), 'A');
       assert.equal(await readFile(join(b, 'b'), 'utf8'), 'B');
     });
@@ -240,6 +269,7 @@ export function posixSuite(name: string, makeTarget: MakeTarget, options: { skip
       await writeFile(join(m, 'a'), 'A');
       const r = await run('python3', ['-c', RENAMEAT2_PY, join(m, 'a'), join(m, 'c'), String(RENAME_NOREPLACE)]);
       assert.equal(r.stdout.trim(), 'OK', r.stderr);
+      await target.settle();
       assert.deepEqual(await readdir(b), ['c']);
     });
 
@@ -249,6 +279,7 @@ export function posixSuite(name: string, makeTarget: MakeTarget, options: { skip
       await mkdir(join(m, 'dst'));
       await writeFile(join(m, 'dst', 'keep'), 'k');
       await assert.rejects(rename(join(m, 'src'), join(m, 'dst')), { code: 'ENOTEMPTY' });
+      await target.settle();
       assert.deepEqual(await readdir(join(b, 'dst')), ['keep']);
       assert.ok((await stat(join(b, 'src'))).isDirectory());
     });
@@ -260,6 +291,7 @@ export function posixSuite(name: string, makeTarget: MakeTarget, options: { skip
       await mkdir(join(m, 'dst'));
       await rename(join(m, 'src'), join(m, 'dst'));
       assert.equal(await readFile(join(m, 'dst', 'x'), 'utf8'), 'x');
+      await target.settle();
       assert.deepEqual(await readdir(b), ['dst']);
     });
 
@@ -268,6 +300,7 @@ export function posixSuite(name: string, makeTarget: MakeTarget, options: { skip
       await writeFile(join(m, 'f'), 'x');
       await unlink(join(m, 'f'));
       await assert.rejects(stat(join(m, 'f')), { code: 'ENOENT' });
+      await target.settle();
       assert.deepEqual(await readdir(b), []);
     });
 
@@ -279,10 +312,12 @@ export function posixSuite(name: string, makeTarget: MakeTarget, options: { skip
     it('mkdir then rmdir of an empty folder leaves nothing', async t => {
       const { m, b } = await caseDir(t);
       await mkdir(join(m, 'd'));
+      await target.settle();
       assert.ok((await stat(join(b, 'd'))).isDirectory());
       assert.ok((await stat(join(m, 'd'))).isDirectory());
       await rmdir(join(m, 'd'));
       await assert.rejects(stat(join(m, 'd')), { code: 'ENOENT' });
+      await target.settle();
       assert.deepEqual(await readdir(b), []);
     });
 
@@ -291,6 +326,7 @@ export function posixSuite(name: string, makeTarget: MakeTarget, options: { skip
       await mkdir(join(m, 'd'));
       await writeFile(join(m, 'd', 'f'), 'x');
       await assert.rejects(rmdir(join(m, 'd')), { code: 'ENOTEMPTY' });
+      await target.settle();
       assert.deepEqual(await readdir(join(b, 'd')), ['f']);
     });
 
@@ -323,6 +359,7 @@ export function posixSuite(name: string, makeTarget: MakeTarget, options: { skip
     it('create of a name over 255 bytes fails ENAMETOOLONG', async t => {
       const { m, b } = await caseDir(t);
       await assert.rejects(writeFile(join(m, 'x'.repeat(256)), 'x'), { code: 'ENAMETOOLONG' });
+      await target.settle();
       assert.deepEqual(await readdir(b), []);
     });
 
@@ -335,6 +372,7 @@ export function posixSuite(name: string, makeTarget: MakeTarget, options: { skip
       const { m, b } = await caseDir(t);
       const name = 'y'.repeat(255);
       await writeFile(join(m, name), 'x');
+      await target.settle();
       assert.equal(await readFile(join(b, name), 'utf8'), 'x');
     });
 
@@ -345,6 +383,7 @@ export function posixSuite(name: string, makeTarget: MakeTarget, options: { skip
       await symlink('../nowhere/at all', join(m, 'dangling'));
       assert.equal(await readlink(join(m, 'rel')), 'target');
       assert.equal(await readlink(join(m, 'dangling')), '../nowhere/at all');
+      await target.settle();
       assert.equal(await readlink(join(b, 'rel')), 'target');
       assert.ok((await lstat(join(m, 'rel'))).isSymbolicLink());
       assert.equal(await readFile(join(m, 'rel'), 'utf8'), 'T');
@@ -354,8 +393,10 @@ export function posixSuite(name: string, makeTarget: MakeTarget, options: { skip
       const { m, b } = await caseDir(t);
       await writeFile(join(m, 'target'), 'T');
       await symlink('target', join(m, 'link'));
+      await target.settle();
       const before = await stat(join(b, 'target'));
       ok(await run('chown', ['-h', '12345:12346', join(m, 'link')]), 'chown -h');
+      await target.settle();
       const after = await stat(join(b, 'target'));
       assert.deepEqual([after.uid, after.gid], [before.uid, before.gid]);
     });
@@ -365,6 +406,7 @@ export function posixSuite(name: string, makeTarget: MakeTarget, options: { skip
       await writeFile(join(m, 'target'), 'T');
       await symlink('target', join(m, 'link'));
       ok(await run('chown', ['-h', '12345:12346', join(m, 'link')]), 'chown -h');
+      await target.settle();
       const l = await lstat(join(b, 'link'));
       assert.deepEqual([l.uid, l.gid], [12345, 12346]);
     });
@@ -373,8 +415,10 @@ export function posixSuite(name: string, makeTarget: MakeTarget, options: { skip
       const { m, b } = await caseDir(t);
       await writeFile(join(m, 'target'), 'T');
       await symlink('target', join(m, 'link'));
+      await target.settle();
       const before = await stat(join(b, 'target'), { bigint: true });
       ok(await run('touch', ['-h', '-d', '@1000000000', join(m, 'link')]), 'touch -h');
+      await target.settle();
       const after = await stat(join(b, 'target'), { bigint: true });
       assert.equal(after.mtimeNs, before.mtimeNs);
     });
@@ -384,6 +428,7 @@ export function posixSuite(name: string, makeTarget: MakeTarget, options: { skip
       await writeFile(join(m, 'target'), 'T');
       await symlink('target', join(m, 'link'));
       ok(await run('touch', ['-h', '-d', '@1000000000', join(m, 'link')]), 'touch -h');
+      await target.settle();
       assert.equal((await lstat(join(b, 'link'))).mtimeMs, 1e12);
     });
 
@@ -391,6 +436,7 @@ export function posixSuite(name: string, makeTarget: MakeTarget, options: { skip
       const { m, b } = await caseDir(t);
       await writeFile(join(m, 'a'), 'x');
       await link(join(m, 'a'), join(m, 'b'));
+      await target.settle();
       assert.equal((await stat(join(b, 'a'))).nlink, 2, 'on the remote');
       assert.equal((await stat(join(m, 'a'))).nlink, 2, 'first name through the mount');
       assert.equal((await stat(join(m, 'b'))).nlink, 2, 'second name through the mount');
@@ -416,6 +462,7 @@ export function posixSuite(name: string, makeTarget: MakeTarget, options: { skip
       await writeFile(join(m, 'f'), 'x', { mode: 0o644 });
       await chmod(join(m, 'f'), 0o751);
       assert.equal((await stat(join(m, 'f'))).mode & 0o7777, 0o751);
+      await target.settle();
       assert.equal((await stat(join(b, 'f'))).mode & 0o7777, 0o751);
     });
 
@@ -424,6 +471,7 @@ export function posixSuite(name: string, makeTarget: MakeTarget, options: { skip
       await writeFile(join(m, 'f'), 'x');
       ok(await run('touch', ['-m', '-d', '2001-09-09 01:46:40.123456789 UTC', join(m, 'f')]), 'touch -m');
       const expected = target.nanosecondTimes ? 1_000_000_000_123_456_789n : 1_000_000_000_000_000_000n;
+      await target.settle();
       assert.equal((await stat(join(b, 'f'), { bigint: true })).mtimeNs, expected);
     });
 
@@ -431,6 +479,7 @@ export function posixSuite(name: string, makeTarget: MakeTarget, options: { skip
       const { m, b } = await caseDir(t);
       await writeFile(join(m, 'f'), 'x');
       ok(await run('touch', ['-m', '-d', '2001-09-09 01:46:40.123456789 UTC', join(m, 'f')]), 'touch -m');
+      await target.settle();
       const stored = (await stat(join(b, 'f'), { bigint: true })).mtimeNs;
       assert.equal((await stat(join(m, 'f'), { bigint: true })).mtimeNs, stored);
     });
@@ -440,6 +489,7 @@ export function posixSuite(name: string, makeTarget: MakeTarget, options: { skip
       await writeFile(join(m, 'f'), 'x');
       ok(await run('touch', ['-a', '-d', '@1000000000', join(m, 'f')]), 'touch -a');
       ok(await run('touch', ['-m', '-d', '@1100000000', join(m, 'f')]), 'touch -m');
+      await target.settle();
       const back = await stat(join(b, 'f'));
       assert.equal(back.atimeMs, 1_000_000_000_000);
       assert.equal(back.mtimeMs, 1_100_000_000_000);
@@ -454,6 +504,7 @@ export function posixSuite(name: string, makeTarget: MakeTarget, options: { skip
       ok(await run('touch', ['-a', '-d', '2001-09-09 01:46:40.123456789 UTC', join(b, 'f')]), 'touch -a on the remote');
       const before = (await stat(join(b, 'f'), { bigint: true })).atimeNs;
       ok(await run('touch', ['-m', '-d', '@1100000000', join(m, 'f')]), 'touch -m');
+      await target.settle();
       // SFTP v3 sets both times at once, in whole seconds: the atime is sent back as read, and
       // only its sub-second part can be lost (sshfs sets it to "now"). The agent keeps it all.
       const after = (await stat(join(b, 'f'), { bigint: true })).atimeNs;
@@ -472,6 +523,7 @@ export function posixSuite(name: string, makeTarget: MakeTarget, options: { skip
       const { m, b } = await caseDir(t);
       await writeFile(join(m, 'f'), 'keep');
       await assert.rejects(open(join(m, 'f'), 'wx'), { code: 'EEXIST' });
+      await target.settle();
       assert.equal(await readFile(join(b, 'f'), 'utf8'), 'keep');
     });
 
@@ -479,6 +531,7 @@ export function posixSuite(name: string, makeTarget: MakeTarget, options: { skip
       const { m, b } = await caseDir(t);
       const fh = await open(join(m, 'f'), 'wx', 0o600);
       await fh.close();
+      await target.settle();
       assert.equal((await stat(join(b, 'f'))).mode & 0o777, 0o600);
     });
 
@@ -510,8 +563,10 @@ export function posixSuite(name: string, makeTarget: MakeTarget, options: { skip
       } finally {
         await fh.close();
       }
+      await target.settle();
       assert.deepEqual(await readdir(join(b, 'd')), []);
       await rmdir(join(m, 'd'));
+      await target.settle();
       assert.deepEqual(await readdir(b), []);
     });
 
@@ -550,6 +605,7 @@ export function posixSuite(name: string, makeTarget: MakeTarget, options: { skip
       }
       await rename(tmp, join(m, 'doc.txt'));
       assert.equal(await readFile(join(m, 'doc.txt'), 'utf8'), 'new content');
+      await target.settle();
       assert.deepEqual(await readdir(b), ['doc.txt']);
       assert.equal(await readFile(join(b, 'doc.txt'), 'utf8'), 'new content');
       assert.deepEqual(await readdir(m), ['doc.txt']);
@@ -577,6 +633,7 @@ export function posixSuite(name: string, makeTarget: MakeTarget, options: { skip
           await fh.close();
         }
         expected = hash.digest('hex');
+        await target.settle();
         assert.equal((await stat(backing)).size, 256 * MiB);
         assert.equal(await sha256File(backing), expected);
       });
@@ -608,6 +665,7 @@ export function posixSuite(name: string, makeTarget: MakeTarget, options: { skip
           await fh.close();
         }
       }));
+      await target.settle();
       for (const [i, data] of datas.entries()) {
         assert.equal(sha256(await readFile(join(b, `w${i}`))), sha256(data), `w${i} on the remote`);
         assert.equal(sha256(await readFile(join(m, `w${i}`))), sha256(data), `w${i} through the mount`);
@@ -674,6 +732,7 @@ export function posixSuite(name: string, makeTarget: MakeTarget, options: { skip
       const ball = join(local, 'tree.tar');
       ok(await run('tar', ['-cf', ball, '-C', local, 'tree']), 'tar -c');
       ok(await run('tar', ['-xf', ball, '-C', m]), 'tar -x');
+      await target.settle();
       const files = await listTree(join(b, 'tree'));
       assert.equal(files.length, dirs * 100);
       ok(await run('diff', ['-r', tree, join(b, 'tree')]), 'diff -r local tree and remote');

@@ -10,7 +10,7 @@ import { goSkipReason } from '../agent/agent-binary.ts';
 import { dockerdSkipReason, startDockerd } from '../helpers/dockerd.ts';
 import { fuseSkipReason, mountFor } from '../helpers/mount.ts';
 import { sshdSkipReason, startSshd, type AfterHook } from '../helpers/sshd.ts';
-import type { PosixTarget } from './posix-suite.ts';
+import { settleMount, type PosixTarget } from './posix-suite.ts';
 
 /** A target with what it can do and a way to mount a folder below its root. */
 export interface Target extends PosixTarget {
@@ -45,6 +45,7 @@ async function mounted(hook: AfterHook, dest: string, back: string, o: string[],
     ...traits,
     remount: async (t, more) => (await mountFor(t, dest, { o: [...o, ...more], extraArgs })).mountpoint,
     remountAt: async (t, sub, more) => (await mountFor(t, `${dest}/${sub}`, { o: [...o, ...more], extraArgs })).mountpoint,
+    settle: () => settleMount(mountpoint),
   };
 }
 
