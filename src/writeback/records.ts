@@ -63,6 +63,13 @@ export function journalAttrs(attrs: SetAttr, now: Timespec): JournalSetAttr {
   return out;
 }
 
+/** Times as the remote keeps them: whole seconds where it stores no nanoseconds (SFTP v3, busybox). */
+export type TimeFit = (t: Timespec) => Timespec;
+
+export function timeFit(nanoseconds: boolean): TimeFit {
+  return nanoseconds ? t => t : t => (t.nsec === 0 ? t : { sec: t.sec, nsec: 0 });
+}
+
 /** The current time as a Timespec. */
 export function nowSpec(): Timespec {
   const ms = Date.now();

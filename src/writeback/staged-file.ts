@@ -7,7 +7,7 @@ import { closeSync, ftruncateSync, openSync, readSync, rmSync, statSync, writeSy
 import { S_IFREG, type FileHandle, type FileStat, type SetAttr, type Timespec } from '../remote/file-client.ts';
 import { FsError } from '../remote/fs-error.ts';
 import type { Entry } from './op-queue.ts';
-import { nowSpec, type StagedMeta } from './records.ts';
+import { nowSpec, type StagedMeta, type TimeFit } from './records.ts';
 
 /** What a staged file asks of the write-back client that owns it. */
 export interface StagedOwner {
@@ -48,9 +48,12 @@ export class StagedFile {
   /** Open only while a handle or a put uses it: a journal holding 100,000 files must not hold as many descriptors. */
   #fd: number | undefined;
   #disposed = false;
+  /** Times as the remote will store them, so that what is shown now is what it shows later. */
+  readonly #fit: TimeFit;
 
-  constructor(id: number, dataPath: string, path: string | undefined, meta: StagedMeta, existing = false) {
+  constructor(id: number, dataPath: string, path: string | undefined, meta: StagedMeta, fit: TimeFit, existing = false) {
     this.id = id;
+    this.#fit = fit;
     this.dataPath = dataPath;
     this.path = path;
     this.meta = meta;
@@ -59,7 +62,7 @@ export class StagedFile {
       this.#fd = openSync(dataPath, 'w+', 0o600);
       this.size = 0;
     }
-    this.ctime = nowSpec();
+    this.ctime = fit(nowSpec());
   }
 
   /** The attributes the mount shows (no inode number: the VFS numbers it until it is on the remote). */
@@ -82,7 +85,7 @@ export class StagedFile {
     while (done < length) done += writeSync(this.#descriptor(), buffer, offset + done, length - done, position + done);
     const grew = Math.max(0, position + length - this.size);
     this.size += grew;
-    this.meta = { ...this.meta, mtime: nowSpec() };
+    this.meta = { ...this.meta, mtime: this.#fit(nowSpec()) };
     this.ctime = this.meta.mtime;
     return grew;
   }
@@ -90,7 +93,7 @@ export class StagedFile {
   /** Applies attribute changes; resolves with the bytes it grew by. */
   setattr(attrs: SetAttr): number {
     let grew = 0;
-    const now = nowSpec();
+    const now = this.#fit(nowSpec());
     const m = { ...this.meta };
     if (attrs.size !== undefined) {
       ftruncateSync(this.#descriptor(), attrs.size);
@@ -102,8 +105,8 @@ export class StagedFile {
     if (attrs.uid !== undefined) m.uid = attrs.uid;
     if (attrs.gid !== undefined) m.gid = attrs.gid;
     if (attrs.uid !== undefined || attrs.gid !== undefined) m.owned = true;
-    if (attrs.atime !== undefined) m.atime = attrs.atime === 'now' ? now : attrs.atime;
-    if (attrs.mtime !== undefined) m.mtime = attrs.mtime === 'now' ? now : attrs.mtime;
+    if (attrs.atime !== undefined) m.atime = attrs.atime === 'now' ? now : this.#fit(attrs.atime);
+    if (attrs.mtime !== undefined) m.mtime = attrs.mtime === 'now' ? now : this.#fit(attrs.mtime);
     this.meta = m;
     this.ctime = now;
     return grew;

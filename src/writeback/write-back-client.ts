@@ -191,7 +191,7 @@ export class WriteBackClient extends WriteBackState implements FileClient, Stage
 
   async mkdir(path: string, mode = 0o777): Promise<void> {
     this.#mustBeFree(path, 'mkdir');
-    const now = nowSpec();
+    const now = this.fit(nowSpec());
     const stat: FileStat = { mode: S_IFDIR | (mode & 0o7777), size: 4096, uid: this.owner.uid, gid: this.owner.gid, atime: now, mtime: now, ctime: now, nlink: 2 };
     this.#overlay.set(path, { type: 'dir', stat, complete: true });
     this.#made.add(path);
@@ -200,7 +200,7 @@ export class WriteBackClient extends WriteBackState implements FileClient, Stage
 
   async symlink(target: string, path: string): Promise<void> {
     this.#mustBeFree(path, 'symlink');
-    const now = nowSpec();
+    const now = this.fit(nowSpec());
     const stat: FileStat = { mode: S_IFLNK | 0o777, size: Buffer.byteLength(target), uid: this.owner.uid, gid: this.owner.gid, atime: now, mtime: now, ctime: now, nlink: 1 };
     this.#overlay.set(path, { type: 'symlink', target, stat });
     this.#made.add(path);
@@ -262,6 +262,8 @@ export class WriteBackClient extends WriteBackState implements FileClient, Stage
     await this.#settlePaths([existing, newPath]);
     await this.#inner.link(existing, newPath);
     this.#overlay.delete(newPath);
+    // One file, one number: a new name of a file made here shows the number its first one does.
+    if (this.#made.has(existing)) this.#made.add(newPath);
   }
 
   async setattr(path: string, attrs: SetAttr, options?: SetAttrOptions, depth = 0): Promise<void> {
@@ -276,7 +278,7 @@ export class WriteBackClient extends WriteBackState implements FileClient, Stage
       return;
     }
     if (entry?.type === 'dir' || entry?.type === 'symlink') {
-      const attrsNow = journalAttrs(attrs, nowSpec());
+      const attrsNow = this.#fitted(journalAttrs(attrs, nowSpec()));
       entry.stat = applyAttrs(entry.stat, attrsNow);
       this.enqueue({ kind: 'setattr', path, attrs: attrsNow, ...(options?.noFollow === true ? { noFollow: true } : {}) });
       return;
@@ -296,7 +298,7 @@ export class WriteBackClient extends WriteBackState implements FileClient, Stage
       return;
     }
     if (attrsOnly !== undefined && file.remoteHasIt) {
-      this.enqueue({ kind: 'setattr', path: file.path, attrs: journalAttrs(attrsOnly, nowSpec()) });
+      this.enqueue({ kind: 'setattr', path: file.path, attrs: this.#fitted(journalAttrs(attrsOnly, nowSpec())) });
       return;
     }
     this.queuePut(file, file.writers === 0);
@@ -327,6 +329,13 @@ export class WriteBackClient extends WriteBackState implements FileClient, Stage
   }
 
   // ---- hooks of WriteBackState ----
+
+  protected override folderOnRemote(path: string): void {
+    // The remote may get names in it we do not know of: stop answering for it at once, even while
+    // the entry itself waits for reads in flight or for later changes (its mtime).
+    const entry = this.#overlay.get(path);
+    if (entry?.type === 'dir') entry.complete = false;
+  }
 
   protected override settledPath(path: string): void {
     if (this.#readers > 0) {
@@ -372,7 +381,7 @@ export class WriteBackClient extends WriteBackState implements FileClient, Stage
   // ---- helpers ----
 
   #staged(path: string, flags: OpenFlags, how: { mode: number; isNew: boolean; from?: FileStat }): FileHandle {
-    const now = nowSpec();
+    const now = this.fit(nowSpec());
     const from = how.from;
     const meta: StagedMeta = {
       mode: how.mode & 0o7777, uid: from?.uid ?? this.owner.uid, gid: from?.gid ?? this.owner.gid,
@@ -496,6 +505,14 @@ export class WriteBackClient extends WriteBackState implements FileClient, Stage
       if (error instanceof BarrierFailed) throw error.entries[0]?.error ?? new FsError('EIO', 'sync');
       throw error;
     }
+  }
+
+  #fitted(attrs: ReturnType<typeof journalAttrs>): ReturnType<typeof journalAttrs> {
+    return {
+      ...attrs,
+      ...(attrs.atime === undefined ? {} : { atime: this.fit(attrs.atime) }),
+      ...(attrs.mtime === undefined ? {} : { mtime: this.fit(attrs.mtime) }),
+    };
   }
 
   /** `stat` without the remote's inode number when this mount made `path` (see MadeHere). */

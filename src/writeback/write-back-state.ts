@@ -10,7 +10,7 @@ import { WriteBackFailedError, type Conflict, type FailedOperation, type SyncPro
 import { applyOp } from './apply.ts';
 import type { Journal } from './journal.ts';
 import { BarrierFailed, OpQueue, type Entry } from './op-queue.ts';
-import { opPaths, type Op, type StagedMeta } from './records.ts';
+import { opPaths, timeFit, type Op, type StagedMeta, type TimeFit } from './records.ts';
 import { StagedFile } from './staged-file.ts';
 
 const MAX_CONFLICTS = 100;
@@ -20,6 +20,8 @@ const HANDLE_ERRORS = new Set(['ESTALE', 'EBADF', 'EIO']);
 export abstract class WriteBackState implements WriteBack {
   protected readonly queue: OpQueue;
   protected readonly owner: { uid: number; gid: number };
+  /** Times as the remote stores them. */
+  protected readonly fit: TimeFit;
   readonly #journal: Journal;
   readonly #log: Logger;
   readonly #maxBytes: number;
@@ -37,6 +39,7 @@ export abstract class WriteBackState implements WriteBack {
     this.#log = log;
     this.#maxBytes = maxBytes;
     this.owner = owner;
+    this.fit = timeFit(inner.capabilities.nanoseconds);
     this.queue = new OpQueue(journal, {
       apply: entry => this.#apply(inner, entry),
       settled: entry => this.#settled(entry),
@@ -52,6 +55,8 @@ export abstract class WriteBackState implements WriteBack {
   /** A refused operation was dropped by the user: the overlay stops showing it. */
   protected abstract discarded(entry: Entry): void;
   protected abstract openPutDelayMs(): number;
+  /** A folder made here is on the remote now: it may get names made there. */
+  protected abstract folderOnRemote(path: string): void;
   /** A put of `file` is done: it may be let go. */
   protected abstract fileSettled(file: StagedFile): void;
 
@@ -73,7 +78,7 @@ export abstract class WriteBackState implements WriteBack {
     const id = ++this.#nextFile;
     const dataPath = this.#journal.dataPath(id);
     if (from !== undefined) renameSync(from, dataPath);
-    const file = new StagedFile(id, dataPath, path, meta, from !== undefined);
+    const file = new StagedFile(id, dataPath, path, meta, this.fit, from !== undefined);
     this.#files.set(id, file);
     return file;
   }
@@ -215,6 +220,7 @@ export abstract class WriteBackState implements WriteBack {
     this.#bytes.delete(entry);
     this.#pendingBytes -= bytes;
     if (file?.queuedPut === entry) file.queuedPut = undefined;
+    if (entry.op.kind === 'mkdir' && entry.state === 'done') this.folderOnRemote(entry.op.path);
     for (const p of opPaths(entry.op)) {
       if (this.#lastOn.get(p) !== entry) continue;
       this.#lastOn.delete(p);
