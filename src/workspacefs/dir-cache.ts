@@ -25,6 +25,8 @@ const MAX_LISTINGS = 20_000;
  * pin every entry it saw.
  */
 const MAX_ENTRIES = 200_000;
+/** Listings kept from before a change, for lookups during an outage. */
+const MAX_BEFORE_CHANGE = 1_000;
 
 /**
  * Directory listings with attributes, per directory inode, until their expiry. A fresh listing
@@ -43,6 +45,12 @@ export class DirCache {
   readonly #generations = new Map<number, number>();
   readonly #changedAt = new Map<number, number>();
   readonly #sizes = new Map<number, number>();
+  /**
+   * The last listing of folders changed through us, for lookups while the link is down only: a
+   * name missing from it is missing still unless we made it (the inode table knows those). So a
+   * save into a folder being written to goes on during an outage. Bounded; never for readdir.
+   */
+  readonly #beforeChange = new Map<number, Listing>();
   /** Entries over every kept listing. */
   #entryCount = 0;
 
@@ -65,6 +73,11 @@ export class DirCache {
     return this.#listings.get(ino)?.listing;
   }
 
+  /** The listing of `ino` for a lookup while the link is down: the kept one, else the last before a change. */
+  forLookupInOutage(ino: number): Listing | undefined {
+    return this.#listings.get(ino)?.listing ?? this.#beforeChange.get(ino);
+  }
+
   /** True when a fresh listing of `ino` is cached (no side effect on counters or prefetch state). */
   has(ino: number): boolean {
     return this.get(ino) !== undefined;
@@ -80,6 +93,7 @@ export class DirCache {
     this.#sizes.set(ino, entries.length);
     if (this.#ttlMs > 0 && generation === this.generation(ino)) {
       this.#drop(ino);
+      this.#beforeChange.delete(ino);
       this.#listings.set(ino, { listing, expires: fetchedAt + this.#ttlMs });
       this.#entryCount += entries.length;
       this.#trim();
@@ -88,7 +102,13 @@ export class DirCache {
   }
 
   /** Drops the listing of directory `ino` (something in it changed). */
-  delete(ino: number): void {
+  delete(ino: number, keepForOutage = true): void {
+    const cached = this.#listings.get(ino)?.listing;
+    if (keepForOutage && cached !== undefined) {
+      this.#beforeChange.delete(ino);
+      this.#beforeChange.set(ino, cached);
+      if (this.#beforeChange.size > MAX_BEFORE_CHANGE) this.#beforeChange.delete(this.#beforeChange.keys().next().value!);
+    }
     this.#drop(ino);
     this.#generations.set(ino, this.generation(ino) + 1);
     this.#changedAt.delete(ino);
@@ -103,7 +123,10 @@ export class DirCache {
   deleteUnder(path: string): void {
     const prefix = path === '/' ? '/' : `${path}/`;
     for (const [ino, { listing }] of this.#listings) {
-      if (listing.path === path || listing.path.startsWith(prefix)) this.delete(ino);
+      if (listing.path === path || listing.path.startsWith(prefix)) this.delete(ino, false);
+    }
+    for (const [ino, listing] of this.#beforeChange) {
+      if (listing.path === path || listing.path.startsWith(prefix)) this.#beforeChange.delete(ino);
     }
   }
 
@@ -136,6 +159,7 @@ export class DirCache {
    * answers the lookups that follow), so memory comes back once the kernel lets go.
    */
   forgotten(ino: number): void {
+    this.#beforeChange.delete(ino);
     const cached = this.#listings.get(ino);
     if (cached !== undefined && cached.expires <= this.#now()) this.#drop(ino);
     this.#sizes.delete(ino);

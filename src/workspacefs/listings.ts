@@ -118,7 +118,7 @@ export class Listings {
     let outdated = false;
     if (listing !== undefined) {
       counters.cache.dir.hits++;
-    } else if ((listing = this.#outdated(dir)) !== undefined) {
+    } else if ((listing = this.#outdated(dir, true)) !== undefined) {
       outdated = true;
       counters.cache.dir.hits++;
     } else if (this.#listsForLookup(dir)) {
@@ -136,7 +136,9 @@ export class Listings {
       // older one may have been made since (a remote build's output), so it is checked by name;
       // while the link is down, the listing we have is the best answer (and is not remembered).
       if (fetchedForThis) return this.#missing(dir, name);
-      if (outdated) return undefined;
+      // While the link is down the listing is the best answer, fresh or not: a save into a listed
+      // folder then goes to the write-back journal instead of failing after the timeout.
+      if (outdated || this.#core.outage.servesStale()) return undefined;
     }
     counters.cache.entry.misses++;
     const path = joinPath(pathOrEnoent(this.#core.table, dir, syscall), name);
@@ -272,8 +274,8 @@ export class Listings {
   }
 
   /** The listing of `dir` past its lifetime, when the link is down and one is kept. */
-  #outdated(dir: Node): Listing | undefined {
-    const listing = this.#dirs.stale(dir.ino);
+  #outdated(dir: Node, forLookup = false): Listing | undefined {
+    const listing = forLookup ? this.#dirs.forLookupInOutage(dir.ino) : this.#dirs.stale(dir.ino);
     return listing !== undefined && this.#core.outage.servesStale() ? listing : undefined;
   }
 

@@ -49,12 +49,13 @@ async function adopt(client: WriteBackClient, dir: string, log: Logger): Promise
   const metas = new Map<number, StagedMeta>();
   const files = new Map<number, StagedFile>();
   let n = 0;
+  // A file's last record wins, also over the put before it: attributes set after the put was queued.
   for (const r of records) {
-    if (r.t === 'file') {
-      const { t: _t, id, ...meta } = r;
-      metas.set(id, meta);
-      continue;
-    }
+    if (r.t !== 'file') continue;
+    const { t: _t, id, ...meta } = r;
+    metas.set(id, meta);
+  }
+  for (const r of records) {
     if (r.t !== 'op' || !pending.has(r.seq)) continue;
     const op = r.op;
     if (op.kind === 'put') {

@@ -167,6 +167,8 @@ describe('write-back journal over a local folder', () => {
     const h = await writeFileThrough(first.client, `${remote}/d/f`, 'kept');
     await h.close();
     await first.client.symlink('f', `${remote}/d/l`);
+    // Attributes set after the put was queued (cp -a sets the mode last) come with it.
+    await first.client.setattr(`${remote}/d/f`, { mode: 0o640, mtime: { sec: 5, nsec: 0 } });
     // A killed daemon: its journal stays, its process is "gone" (we mark it so by its pid record).
     const [summary] = await listJournals(first.journalRoot);
     assert.equal(summary!.pendingOps, 3);
@@ -175,6 +177,8 @@ describe('write-back journal over a local folder', () => {
     assert.equal(second.adopted, 3);
     await second.client.sync();
     assert.equal(await readFile(`${remote}/d/f`, 'utf8'), 'kept');
+    const st = await stat(`${remote}/d/f`);
+    assert.deepEqual([st.mode & 0o7777, Math.floor(st.mtimeMs / 1000)], [0o640, 5]);
     assert.equal((await lstat(`${remote}/d/l`)).isSymbolicLink(), true);
     await second.client.close();
     assert.deepEqual(await listJournals(first.journalRoot), []);
