@@ -139,7 +139,8 @@ export async function attemptMount(t: AfterHook, dest: string, opts: MountForOpt
   let env: NodeJS.ProcessEnv;
   if (opts.runtimeDir === undefined) ({ dir, env } = await runtimeDirFor(stack));
   else ({ dir, env } = { dir: opts.runtimeDir, env: { RMOUNT_RUNTIME_DIR: opts.runtimeDir } });
-  env = { ...opts.env, ...env };
+  // Write-back journals go to the test's own folder, never to the user's state folder.
+  env = { RMOUNT_STATE_DIR: join(dir, 'state'), ...opts.env, ...env };
   const ownMountpoint = opts.mountpoint === undefined;
   const mountpoint = ownMountpoint ? await mkdtemp(join(tmpdir(), 'rmount-mnt-')) : resolve(opts.mountpoint!);
   if (ownMountpoint) stack.after(async () => { if (!(await isMounted(mountpoint))) await rmdir(mountpoint).catch(() => {}); });
