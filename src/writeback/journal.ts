@@ -7,8 +7,8 @@
  * fsync, and fsync waits until the data is on the remote, which is stronger.
  */
 import { closeSync, mkdirSync, openSync, writeSync, ftruncateSync } from 'node:fs';
-import { mkdir, rm, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { mkdir, rm, rmdir, writeFile } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { processStart, type JournalMeta } from './journal-dir.ts';
 import type { JournalRecord } from './records.ts';
@@ -63,6 +63,10 @@ export class Journal {
   async close(remove: boolean): Promise<void> {
     if (this.#fd !== undefined) closeSync(this.#fd);
     this.#fd = undefined;
-    if (remove) await rm(this.dir, { recursive: true, force: true });
+    if (remove) {
+      await rm(this.dir, { recursive: true, force: true });
+      // The folder of the destination goes too once no instance is left in it.
+      await rmdir(dirname(this.dir)).catch(() => {});
+    }
   }
 }
