@@ -1,6 +1,6 @@
 import { connectBackend, type BackendOptions } from '../backends/open.ts';
 import { mountFuse, type FuseMount } from '../fuse/mount.ts';
-import type { Backend } from '../remote/backend.ts';
+import { linkHealth, type Backend } from '../remote/backend.ts';
 import type { Destination } from '../remote/destination.ts';
 import { NotFoundError, UsageError } from '../remote/errors.ts';
 import { canWatch, isDirMode, type FileClient, type WatchSubscription } from '../remote/file-client.ts';
@@ -68,8 +68,10 @@ export async function startMount(dest: Destination, mountpointArg: string, optio
       throw new UsageError(`remote path ${remotePath} on ${backend.addr} is not a folder`, { suggestion: 'mount a folder; to read one file, use its folder' });
     }
     const m = options.mount;
+    // A removed container: nothing more can reach it, so no cache or journal answers for it.
+    const linkGone = (): boolean => linkHealth(backend).state === 'closed';
     if (m.writeBack === 'on' && !m.readOnly) {
-      writeBack = await startJournal(files, { dest, addr: backend.addr, remotePath, mountpoint, owner: st, maxBytes: m.writeBackMaxBytes, log: options.log, env: options.env ?? process.env });
+      writeBack = await startJournal(files, { dest, addr: backend.addr, remotePath, mountpoint, owner: st, maxBytes: m.writeBackMaxBytes, log: options.log, env: options.env ?? process.env, linkGone });
     }
     const filesystem = new WorkspaceFilesystem(writeBack ?? files, {
       root: remotePath,
@@ -86,6 +88,7 @@ export async function startMount(dest: Destination, mountpointArg: string, optio
       opTimeoutMs: m.opTimeoutMs,
       kernelCache: m.kernelCache,
       log: options.log,
+      linkGone,
     });
     const defaultPermissions = kernelChecksPermissions(m);
     if (m.allowOther && !defaultPermissions) {
@@ -171,6 +174,7 @@ interface JournalSetup {
   maxBytes: number;
   log: Logger;
   env: NodeJS.ProcessEnv;
+  linkGone: () => boolean;
 }
 
 /**
@@ -181,7 +185,7 @@ interface JournalSetup {
 async function startJournal(files: FileClient, s: JournalSetup): Promise<WriteBackClient> {
   const { client, adopted } = await openWriteBack(files, {
     root: journalRoot(s.env), destination: s.dest.raw, addr: s.addr, remotePath: s.remotePath, mountpoint: s.mountpoint,
-    log: s.log, maxBytes: s.maxBytes, owner: { uid: s.owner.uid, gid: s.owner.gid },
+    log: s.log, maxBytes: s.maxBytes, owner: { uid: s.owner.uid, gid: s.owner.gid }, linkGone: s.linkGone,
   });
   if (adopted > 0) {
     s.log.info(`journal: replaying ${adopted} change(s) left by an earlier mount of ${s.remotePath} before answering`);

@@ -87,6 +87,11 @@ export interface WorkspaceOptions {
   contentMaxFileBytes?: number;
   /** Milliseconds clock for cache expiry (tests pass a fake). Default `performance.now`. */
   now?: () => number;
+  /**
+   * True once the remote is gone for good (a removed container): caches stop answering for it, so
+   * every operation that needs the remote fails at once. Default: never.
+   */
+  linkGone?: () => boolean;
 }
 
 /** {@link WorkspaceOptions} with every default filled in. */
@@ -119,6 +124,7 @@ export interface ResolvedWorkspaceOptions {
   contentCacheBytes: number;
   contentMaxFileBytes: number;
   now: () => number;
+  linkGone: () => boolean;
 }
 
 /** Lifetime of every cache when none is given (sshfs: 20 s; the agent's watch makes longer ones safe). */
@@ -160,5 +166,6 @@ export function resolveOptions(options: WorkspaceOptions): ResolvedWorkspaceOpti
     contentCacheBytes: Math.max(0, options.contentCacheBytes ?? 32 << 20),
     contentMaxFileBytes: Math.max(0, options.contentMaxFileBytes ?? 64 << 10),
     now: options.now ?? (() => performance.now()),
+    linkGone: options.linkGone ?? (() => false),
   };
 }

@@ -16,10 +16,13 @@ export class Outage {
   readonly #log: Logger;
   /** True once a cache answered past its lifetime in the current outage; reset when the link is seen up. */
   #servedStale = false;
+  /** True once the remote is gone for good: nothing is answered for it from caches. */
+  readonly #gone: () => boolean;
 
-  constructor(client: FileClient, log: Logger) {
+  constructor(client: FileClient, log: Logger, gone: () => boolean = () => false) {
     this.#client = client;
     this.#log = log;
+    this.#gone = gone;
   }
 
   /** True while the client says its link is down. Asking may start a reconnect (see `FileClient.linkUp`). */
@@ -38,7 +41,7 @@ export class Outage {
    * of an outage is logged.
    */
   servesStale(): boolean {
-    if (!this.down) return false;
+    if (!this.down || this.#gone()) return false;
     if (!this.#servedStale) {
       this.#servedStale = true;
       this.#log.warn('the link to the remote is down: answering from caches older than their lifetime');

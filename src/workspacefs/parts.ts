@@ -41,7 +41,7 @@ export function assembleParts(client: FileClient, opts: ResolvedWorkspaceOptions
     caller: new RemoteCaller(opts.opTimeoutMs, counters, opts.log),
     table: new InodeTable(opts.root),
     handles: new HandleTable(),
-    outage: new Outage(client, opts.log),
+    outage: new Outage(client, opts.log, opts.linkGone),
   };
   const contents = new ContentCache(opts.contentCacheBytes, opts.now);
   const notices = new KernelNotices(opts.log);

@@ -37,6 +37,8 @@ export interface WriteBackOptions {
   openPutDelayMs?: number;
   /** Sends on their way at once. */
   maxRunning?: number;
+  /** True once the remote is gone for good (a removed container): changes are refused, not journaled. */
+  linkGone?: () => boolean;
 }
 
 const SYMLINK_DEPTH = 40;
@@ -52,6 +54,7 @@ export class WriteBackClient extends WriteBackState implements FileClient, Stage
   #readers = 0;
   readonly #deferred = new Set<string>();
   readonly #openPutDelayMs: number;
+  readonly #gone: () => boolean;
   readonly #made = new MadeHere();
 
   constructor(inner: FileClient, options: WriteBackOptions) {
@@ -60,6 +63,7 @@ export class WriteBackClient extends WriteBackState implements FileClient, Stage
     this.capabilities = inner.capabilities;
     if (inner.closed !== undefined) this.closed = inner.closed;
     this.#openPutDelayMs = options.openPutDelayMs ?? 2000;
+    this.#gone = options.linkGone ?? (() => false);
     if (inner.linkUp !== undefined) this.linkUp = () => inner.linkUp!();
     if (inner.watch !== undefined) this.watch = (root, listener) => inner.watch!(root, listener);
     if (inner.mknod !== undefined) {
@@ -151,6 +155,7 @@ export class WriteBackClient extends WriteBackState implements FileClient, Stage
       return handle;
     }
     const writing = flags.write || flags.truncate === true;
+    if (writing) this.#mustBeReachable('open', path);
     if (!writing) {
       if (entry?.type === 'gone') throw new FsError('ENOENT', 'open', path);
       return this.#inner.open(path, flags, mode);
@@ -190,6 +195,7 @@ export class WriteBackClient extends WriteBackState implements FileClient, Stage
   // ---- namespace changes ----
 
   async mkdir(path: string, mode = 0o777): Promise<void> {
+    this.#mustBeReachable('mkdir', path);
     this.#mustBeFree(path, 'mkdir');
     const now = this.fit(nowSpec());
     const stat: FileStat = { mode: S_IFDIR | (mode & 0o7777), size: 4096, uid: this.owner.uid, gid: this.owner.gid, atime: now, mtime: now, ctime: now, nlink: 2 };
@@ -199,6 +205,7 @@ export class WriteBackClient extends WriteBackState implements FileClient, Stage
   }
 
   async symlink(target: string, path: string): Promise<void> {
+    this.#mustBeReachable('symlink', path);
     this.#mustBeFree(path, 'symlink');
     const now = this.fit(nowSpec());
     const stat: FileStat = { mode: S_IFLNK | 0o777, size: Buffer.byteLength(target), uid: this.owner.uid, gid: this.owner.gid, atime: now, mtime: now, ctime: now, nlink: 1 };
@@ -208,6 +215,7 @@ export class WriteBackClient extends WriteBackState implements FileClient, Stage
   }
 
   async unlink(path: string): Promise<void> {
+    this.#mustBeReachable('unlink', path);
     const entry = this.#overlay.get(path);
     if (entry?.type === 'gone') throw new FsError('ENOENT', 'unlink', path);
     if (entry?.type === 'dir') throw new FsError('EISDIR', 'unlink', path);
@@ -230,6 +238,7 @@ export class WriteBackClient extends WriteBackState implements FileClient, Stage
   }
 
   async rename(from: string, to: string, options?: RenameOptions): Promise<void> {
+    this.#mustBeReachable('rename', from);
     const source = this.#overlay.get(from);
     if (source?.type === 'gone') throw new FsError('ENOENT', 'rename', from);
     if (from === to) return;
@@ -469,6 +478,11 @@ export class WriteBackClient extends WriteBackState implements FileClient, Stage
     if (this.#overlay.get(path) !== undefined) return false;
     const parent = this.#overlay.get(split(path).parent);
     return parent?.type === 'gone' || (parent?.type === 'dir' && parent.complete);
+  }
+
+  /** Nothing is journaled for a remote gone for good: it would never be sent. */
+  #mustBeReachable(syscall: string, path: string): void {
+    if (this.#gone()) throw new FsError('EIO', syscall, path);
   }
 
   #mustBeFree(path: string, syscall: string): void {

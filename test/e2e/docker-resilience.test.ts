@@ -91,7 +91,7 @@ describe('a Docker container restarted or removed under a mount', { skip: fuseSk
    */
   async function container(): Promise<string> {
     const name = await d.run({ args: ['--tmpfs', '/tmp:rw,exec,mode=1777', '-w', '/work'] });
-    await inContainer(name, 'echo hello > /work/hello.txt');
+    await inContainer(name, 'echo hello > /work/hello.txt && mkdir -p /work/unlisted/1/2/3/4/5');
     return name;
   }
 
@@ -101,6 +101,13 @@ describe('a Docker container restarted or removed under a mount', { skip: fuseSk
       if (!(await readdir(m.mountpoint)).includes('hello.txt')) return false;
       if ((await readFile(join(m.mountpoint, 'hello.txt'), 'utf8')) !== 'hello\n') return false;
       await writeFile(join(m.mountpoint, file), `${file}\n`);
+      // The write-back journal sends it behind the write: fsync of the folder waits for it.
+      const dir = await open(m.mountpoint, 'r');
+      try {
+        await dir.sync();
+      } finally {
+        await dir.close();
+      }
       return (await inContainer(name, 'cat "$1"', `/work/${file}`)) === `${file}\n`;
     } catch {
       return false;
@@ -156,7 +163,9 @@ describe('a Docker container restarted or removed under a mount', { skip: fuseSk
 
         const bound = TIMEOUT_S * 1000 + SLACK_MS;
         for (const [what, op] of [
-          ['stat of a name never looked up', () => stat(join(m.mountpoint, 'never-seen'))],
+          // In a folder never listed, deeper than listings are read ahead: while the link is down, a
+          // name missing from a listed folder is answered from the listing.
+          ['stat of a name never looked up', () => stat(join(m.mountpoint, 'unlisted', '1', '2', '3', '4', '5', 'never-seen'))],
           // Its attributes may be cached from the listing, its content is not: open needs the container.
           ['read of a file never read', () => readFile(join(m.mountpoint, 'unread.txt'))],
         ] as const) {
@@ -212,6 +221,7 @@ describe('a Docker container restarted or removed under a mount', { skip: fuseSk
         assert.ok(s.reason?.includes(name), `the reason names the container: ${JSON.stringify(s)}`);
 
         for (const [what, op] of [
+          // The remote is gone for good: no cache answers for it, and nothing is journaled for it.
           ['stat of a name never looked up', () => stat(join(m.mountpoint, 'never-seen'))],
           ['a write of a new file', () => writeFile(join(m.mountpoint, 'new.txt'), 'x')],
         ] as const) {
