@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/binary"
+	"errors"
 	"io"
 	"os"
 	"path"
@@ -31,6 +32,7 @@ const (
 	extUnwatch     = "unwatch@rmount"
 	extEnd         = "end@rmount"
 	extMknod       = "mknod@rmount"
+	extPutFile     = "putfile@rmount"
 )
 
 // advertised lists the extensions in VERSION, with their versions.
@@ -40,6 +42,7 @@ func advertised(durable bool) [][2]string {
 		{extFsync, "1"}, {extLsetstat, "1"}, {extLimits, "1"}, {extExpandPath, "1"},
 		{extCopyData, "1"}, {extErrno, "1"}, {extAttrs, "1"}, {extSetstat, "1"},
 		{extReaddir, "1"}, {extTree, "1"}, {extReadFiles, "1"}, {extMknod, "1"},
+		{extPutFile, "1"},
 	}
 	if watchSupported {
 		e = append(e, [2]string{extWatch, "1"}, [2]string{extUnwatch, "1"})
@@ -120,6 +123,8 @@ func (s *server) opExtended(id uint32, r *reader) ([]byte, error) {
 		return s.extReadFiles(id, r)
 	case extMknod:
 		return nil, s.extMknod(r)
+	case extPutFile:
+		return nil, s.extPutFile(r)
 	case extWatch:
 		return s.extWatch(id, r)
 	case extUnwatch:
@@ -316,6 +321,84 @@ func (s *server) extMknod(r *reader) error {
 		return r.err
 	}
 	return s.fs.Mknod(name, mode, rdev)
+}
+
+// Flags of putfile@rmount.
+const (
+	putExclusive      = 1 << 0
+	putSync           = 1 << 1
+	putOwnerIfAllowed = 1 << 2
+)
+
+// putfile@rmount: uint32 flags, string path, uint32 mode, uint32 valid, uint32 uid, uint32 gid,
+// int64 atime-sec, uint32 atime-nsec, int64 mtime-sec, uint32 mtime-nsec, string data → STATUS.
+// One request for what SFTP needs OPEN, WRITE, FSETSTAT and CLOSE for: a whole small file, with
+// its exact mode, its times and (setUID/setGID in valid) its owner, fsync'ed when asked.
+func (s *server) extPutFile(r *reader) error {
+	flags, name := r.u32(), s.resolve(r.str())
+	mode, valid, uid, gid := r.u32(), r.u32(), r.u32(), r.u32()
+	at := timespec{int64(r.u64()), int64(r.u32())}
+	mt := timespec{int64(r.u64()), int64(r.u32())}
+	data := r.bytes()
+	if r.err != nil {
+		return r.err
+	}
+	if at.nsec >= 1e9 || mt.nsec >= 1e9 {
+		return pathError("putfile", name, syscall.EINVAL)
+	}
+	flag := os.O_WRONLY | os.O_CREATE | os.O_TRUNC
+	if flags&putExclusive != 0 {
+		flag |= os.O_EXCL
+	}
+	f, err := s.fs.OpenFile(name, flag, mode&0o7777)
+	if err != nil {
+		return err
+	}
+	if err := putContent(f, data, mode&0o7777, valid, uid, gid, flags); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.SetTimes(timeSet{t: at}, timeSet{t: mt}); err != nil {
+		f.Close()
+		return err
+	}
+	if flags&putSync != 0 {
+		if err := f.Sync(); err != nil {
+			f.Close()
+			return err
+		}
+	}
+	return f.Close()
+}
+
+// putContent writes data at 0 and sets the mode and owner of a file putfile@rmount opened.
+func putContent(f file, data []byte, mode, valid, uid, gid, flags uint32) error {
+	if _, err := f.WriteAt(data, 0); err != nil {
+		return err
+	}
+	// After the write: a chmod first would be undone by the kernel clearing set-id bits on write.
+	if err := f.Chmod(mode); err != nil {
+		return err
+	}
+	if valid&(setUID|setGID) == 0 {
+		return nil
+	}
+	u, g := -1, -1
+	if valid&setUID != 0 {
+		u = int(uid)
+	}
+	if valid&setGID != 0 {
+		g = int(gid)
+	}
+	err := f.Chown(u, g)
+	if err != nil && flags&putOwnerIfAllowed != 0 && errors.Is(err, syscall.EPERM) {
+		return nil
+	}
+	if err == nil && mode&0o6000 != 0 {
+		// chown clears set-id bits: set them again.
+		return f.Chmod(mode)
+	}
+	return err
 }
 
 // readdir@rmount: string path → EXTENDED_REPLY uint32 count, (string name, ATTRS)*

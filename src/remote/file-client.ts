@@ -144,6 +144,8 @@ export interface FileCapabilities {
    * Absent or false where calls may run concurrently (a local folder on a thread pool).
    */
   inOrder?: boolean;
+  /** `putFile()` writes a small file in one request (rmount-agent's putfile@rmount). */
+  putFile?: boolean;
   /** Largest read one request carries; larger reads are split by the client. */
   maxRead: number;
   /** Largest write one request carries; larger writes are split by the client. */
@@ -193,6 +195,21 @@ export interface FileHandle {
 export interface SetAttrOptions {
   /** Change a symlink itself rather than its target (lchown, utimensat AT_SYMLINK_NOFOLLOW). */
   noFollow?: boolean;
+}
+
+/** What `putFile` sets besides the content. */
+export interface PutFileOptions {
+  /** Permission bits (07777), applied exactly. */
+  mode: number;
+  /** Owner; left to the remote login when absent. A chown the login may not make is skipped. */
+  uid?: number;
+  gid?: number;
+  atime: Timespec;
+  mtime: Timespec;
+  /** EEXIST when the name exists (O_EXCL). */
+  exclusive?: boolean;
+  /** fsync before close. */
+  sync?: boolean;
 }
 
 /** Options for `rename`. */
@@ -317,6 +334,13 @@ export interface FileClient {
    * @throws FsError the errno of a change the remote refused.
    */
   flushAll?(): Promise<void>;
+  /**
+   * Writes a whole file (created, or truncated in place) with its mode, times and owner, in one
+   * request. Present only when `capabilities.putFile` is true (rmount-agent's putfile@rmount);
+   * `data` must fit in one request (`capabilities.maxWrite`).
+   * @throws FsError EEXIST (exclusive), ENOENT (folder), EACCES, ENOSPC.
+   */
+  putFile?(path: string, data: Uint8Array, options: PutFileOptions): Promise<void>;
   /** Closes the transport; pending and later calls reject with ENOTCONN. Idempotent. */
   close(): Promise<void>;
 }
@@ -347,6 +371,14 @@ export function canCopyData(fc: FileClient): fc is CopyingFileClient {
 /** True when `fc` makes FIFOs, sockets and device nodes. */
 export function canMknod(fc: FileClient): fc is SpecialFileClient {
   return fc.capabilities.specialFiles && typeof fc.mknod === 'function';
+}
+
+/** A FileClient that writes small files in one request. */
+export type PuttingFileClient = FileClient & Required<Pick<FileClient, 'putFile'>>;
+
+/** True when `fc` writes a whole small file in one request. */
+export function canPutFile(fc: FileClient): fc is PuttingFileClient {
+  return fc.capabilities.putFile === true && typeof fc.putFile === 'function';
 }
 
 /** True when `fc` says when its transport is gone (`closed`). */

@@ -15,9 +15,9 @@
  * client and get one rescan event. A client without `closed` is kept for good.
  */
 import {
-  canCopyData, canMknod, canWatch, reportsClose,
+  canCopyData, canMknod, canPutFile, canWatch, reportsClose,
   type DirEntry, type FileCapabilities, type FileClient, type FileHandle, type FileStat, type OpenFlags,
-  type RenameOptions, type SetAttr, type SetAttrOptions, type StatFs, type WatchEvent, type WatchSubscription,
+  type PutFileOptions, type RenameOptions, type SetAttr, type SetAttrOptions, type StatFs, type WatchEvent, type WatchSubscription,
 } from './file-client.ts';
 import { FsError, isFsError } from './fs-error.ts';
 import { ResilientHandle, type HandleHome } from './resilient-handle.ts';
@@ -178,6 +178,10 @@ export class ReconnectingFileClient implements FileClient {
   rmdir(path: string): Promise<void> { return this.#call('rmdir', c => c.rmdir(path), false); }
   symlink(target: string, path: string): Promise<void> { return this.#call('symlink', c => c.symlink(target, path), false); }
   link(existing: string, newPath: string): Promise<void> { return this.#call('link', c => c.link(existing, newPath), false); }
+  putFile(path: string, data: Uint8Array, options: PutFileOptions): Promise<void> {
+    return this.#call('putFile', c => canPutFile(c) ? c.putFile(path, data, options) : Promise.reject(new FsError('ENOTSUP', 'putFile', path)), false);
+  }
+
   mknod(path: string, mode: number, rdev: number): Promise<void> {
     return this.#call('mknod', c => canMknod(c) ? c.mknod(path, mode, rdev) : Promise.reject(new FsError('EPERM', 'mknod', path)), false);
   }

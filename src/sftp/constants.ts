@@ -128,6 +128,8 @@ export const RMOUNT_EXT = {
   END: 'end@rmount',
   /** Makes a FIFO, socket file, device node or empty regular file. */
   MKNOD: 'mknod@rmount',
+  /** A whole small file (content, mode, owner, times, fsync) in one request. */
+  PUTFILE: 'putfile@rmount',
 } as const;
 
 /** Request id of unsolicited EXTENDED_REPLY packets (watch events); never allocated to a request. */

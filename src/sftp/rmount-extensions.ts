@@ -3,6 +3,7 @@
  * the other side. A server that is not the agent advertises none of them.
  */
 
+import type { PutFileOptions } from '../remote/file-client.ts';
 import { FXP, RMOUNT_EXT, RMOUNT_SET } from './constants.ts';
 import type { PacketReader } from './packet.ts';
 import { expect, expectStatus, type SftpSmallFile, type SftpTreeEntry } from './replies.ts';
@@ -62,6 +63,18 @@ export class RmountExtensions {
   /** mknod@rmount: `mode` carries the S_IFMT type and the permission bits; `rdev` is the Linux st_rdev of a device. */
   mknod(path: string, mode: number, rdev: number): Promise<void> {
     return this.#conn.extended(RMOUNT_EXT.MKNOD, w => w.string(path).u32(mode).u64(rdev), expectStatus);
+  }
+
+  // EXTENDED "putfile@rmount", uint32 flags, string path, uint32 mode, uint32 valid, uint32 uid,
+  // uint32 gid, int64 atime-sec, uint32 atime-nsec, int64 mtime-sec, uint32 mtime-nsec, string data → STATUS
+  /** putfile@rmount: a whole small file with its mode, times, owner (when given) and an fsync when asked. */
+  putFile(path: string, data: Uint8Array, p: PutFileOptions): Promise<void> {
+    const flags = (p.exclusive === true ? 1 : 0) | (p.sync === true ? 2 : 0) | 4;
+    let valid = 0;
+    if (p.uid !== undefined) valid |= RMOUNT_SET.UID;
+    if (p.gid !== undefined) valid |= RMOUNT_SET.GID;
+    return this.#conn.extended(RMOUNT_EXT.PUTFILE, w => w.u32(flags).string(path).u32(p.mode).u32(valid).u32(p.uid ?? 0).u32(p.gid ?? 0)
+      .i64(p.atime.sec).u32(p.atime.nsec).i64(p.mtime.sec).u32(p.mtime.nsec).string(data), expectStatus);
   }
 
   // EXTENDED "readdir@rmount", string path → EXTENDED_REPLY uint32 count, (string name, ATTRS)*

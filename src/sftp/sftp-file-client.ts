@@ -7,7 +7,7 @@
 import type { Duplex } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type {
-  DirEntry, FileCapabilities, FileClient, FileHandle, FileStat, OpenFlags, RenameOptions, SetAttr,
+  DirEntry, FileCapabilities, FileClient, FileHandle, FileStat, OpenFlags, PutFileOptions, RenameOptions, SetAttr,
   SetAttrOptions, StatFs, WatchEvent, WatchSubscription,
 } from '../remote/file-client.ts';
 import { FsError } from '../remote/fs-error.ts';
@@ -77,6 +77,7 @@ export class SftpFileClient implements FileClient {
       maxWrite: sftp.limits.maxWrite,
       // OpenSSH's sftp-server and rmount-agent answer one channel's requests one at a time, in order.
       inOrder: true,
+      putFile: sftp.has(RMOUNT_EXT.PUTFILE),
     });
   }
 
@@ -282,6 +283,16 @@ export class SftpFileClient implements FileClient {
       await this.sftp.rmount.mknod(path, mode, rdev);
     } catch (error) {
       throw await this.#errno.convert('mknod', path, error, this.#errno.create(path));
+    }
+  }
+
+  /** A whole small file in one request through putfile@rmount. @throws FsError ENOTSUP without it. */
+  async putFile(path: string, data: Uint8Array, options: PutFileOptions): Promise<void> {
+    if (this.capabilities.putFile !== true) throw new FsError('ENOTSUP', 'putFile', path);
+    try {
+      await this.sftp.rmount.putFile(path, data, options);
+    } catch (error) {
+      throw await this.#errno.convert('putFile', path, error, this.#errno.create(path));
     }
   }
 

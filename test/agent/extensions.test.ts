@@ -49,6 +49,23 @@ describe('rmount-agent extensions through SftpFileClient', { skip: goSkipReason(
     assert.equal((await client.lstat(join(dir, 'fifo'))).mode, 0o010640);
   });
 
+  it('putFile writes a whole file with its exact mode, times and owner in one request; exclusive refuses a name', async t => {
+    const client = await startAgentClient(t);
+    assert.equal(client.capabilities.putFile, true);
+    const dir = await tempDir(t, 'rmount-agent-');
+    const data = Buffer.from('put in one request\n'.repeat(1000));
+    const times = { atime: { sec: 1_000_000, nsec: 1 }, mtime: { sec: 2_000_000, nsec: 123_456_789 } };
+    await client.putFile(join(dir, 'f'), data, { mode: 0o2750, uid: 0, gid: 0, exclusive: true, sync: true, ...times });
+    const st = await stat(join(dir, 'f'), { bigint: true });
+    assert.equal(st.size, BigInt(data.length));
+    assert.equal(Number(st.mode & 0o7777n), 0o2750);
+    assert.equal(st.mtimeNs, 2_000_000_123_456_789n);
+    await assert.rejects(client.putFile(join(dir, 'f'), data, { mode: 0o644, exclusive: true, ...times }), { name: 'FsError', code: 'EEXIST' });
+    await client.putFile(join(dir, 'f'), Buffer.from('shorter'), { mode: 0o644, ...times });
+    assert.equal((await stat(join(dir, 'f'))).size, 7);
+    await assert.rejects(client.putFile(join(dir, 'nope', 'f'), data, { mode: 0o644, ...times }), { name: 'FsError', code: 'ENOENT' });
+  });
+
   it('mknod of an existing name fails EEXIST, of a folder type EINVAL', async t => {
     const client = await startAgentClient(t);
     const dir = await tempDir(t, 'rmount-agent-');
