@@ -18,6 +18,7 @@ import { FsError, isFsError } from '../remote/fs-error.ts';
 import type { Logger } from '../remote/log.ts';
 import type { Journal } from './journal.ts';
 import { BarrierFailed, OpQueue, type Entry } from './op-queue.ts';
+import { KnownFolders } from './known-folders.ts';
 import { MadeHere } from './made-here.ts';
 import { Overlay, join, split } from './overlay.ts';
 import { journalAttrs, nowSpec, opPaths, type StagedMeta } from './records.ts';
@@ -39,6 +40,8 @@ export interface WriteBackOptions {
   maxRunning?: number;
   /** True once the remote is gone for good (a removed container): changes are refused, not journaled. */
   linkGone?: () => boolean;
+  /** How long a folder made here is taken as known after its mkdir reached the remote (see KnownFolders). */
+  knownFolderGraceMs?: number;
 }
 
 const SYMLINK_DEPTH = 40;
@@ -56,6 +59,7 @@ export class WriteBackClient extends WriteBackState implements FileClient, Stage
   readonly #openPutDelayMs: number;
   readonly #gone: () => boolean;
   readonly #made = new MadeHere();
+  readonly #folders: KnownFolders;
 
   constructor(inner: FileClient, options: WriteBackOptions) {
     super(options.journal, options.log, options.maxBytes, options.owner, inner, options.maxRunning ?? 64);
@@ -64,6 +68,7 @@ export class WriteBackClient extends WriteBackState implements FileClient, Stage
     if (inner.closed !== undefined) this.closed = inner.closed;
     this.#openPutDelayMs = options.openPutDelayMs ?? 2000;
     this.#gone = options.linkGone ?? (() => false);
+    this.#folders = new KnownFolders(options.knownFolderGraceMs ?? 2000);
     if (inner.linkUp !== undefined) this.linkUp = () => inner.linkUp!();
     if (inner.watch !== undefined) this.watch = (root, listener) => inner.watch!(root, listener);
     if (inner.mknod !== undefined) {
@@ -71,6 +76,7 @@ export class WriteBackClient extends WriteBackState implements FileClient, Stage
         await this.#settlePaths([path]);
         await inner.mknod!(path, mode, rdev);
         this.#overlay.delete(path);
+        this.#addedName(path);
       };
     }
     if (inner.copyData !== undefined) {
@@ -110,7 +116,12 @@ export class WriteBackClient extends WriteBackState implements FileClient, Stage
     const entry = this.#overlay.get(path);
     if (entry?.type === 'gone') throw new FsError('ENOENT', 'readdir', path);
     if (entry?.type === 'file' || entry?.type === 'symlink') throw new FsError('ENOTDIR', 'readdir', path);
-    const listed = entry?.type === 'dir' && entry.complete ? [] : await this.#reading(() => this.#inner.readdir(path));
+    let listed: DirEntry[];
+    if (entry?.type === 'dir' && entry.complete) listed = [];
+    else {
+      listed = await this.#reading(() => this.#inner.readdir(path));
+      this.#folders.listed(path, listed.map(e => e.name));
+    }
     for (let i = 0; i < listed.length; i++) {
       const e = listed[i]!;
       if (e.stat.ino !== undefined && this.#made.has(join(path, e.name))) listed[i] = { name: e.name, stat: this.#hidden(join(path, e.name), e.stat) };
@@ -201,6 +212,8 @@ export class WriteBackClient extends WriteBackState implements FileClient, Stage
     const stat: FileStat = { mode: S_IFDIR | (mode & 0o7777), size: 4096, uid: this.owner.uid, gid: this.owner.gid, atime: now, mtime: now, ctime: now, nlink: 2 };
     this.#overlay.set(path, { type: 'dir', stat, complete: true });
     this.#made.add(path);
+    this.#addedName(path);
+    this.#folders.made(path);
     this.enqueue({ kind: 'mkdir', path, mode: mode & 0o7777 });
   }
 
@@ -211,6 +224,7 @@ export class WriteBackClient extends WriteBackState implements FileClient, Stage
     const stat: FileStat = { mode: S_IFLNK | 0o777, size: Buffer.byteLength(target), uid: this.owner.uid, gid: this.owner.gid, atime: now, mtime: now, ctime: now, nlink: 1 };
     this.#overlay.set(path, { type: 'symlink', target, stat });
     this.#made.add(path);
+    this.#addedName(path);
     this.enqueue({ kind: 'symlink', target, path });
   }
 
@@ -234,6 +248,7 @@ export class WriteBackClient extends WriteBackState implements FileClient, Stage
     if (entry?.type === 'dir' && this.#withdraw(path)) return;
     await this.#settlePaths([path]);
     await this.#inner.rmdir(path);
+    this.#folders.forget(path);
     for (const p of this.#overlay.under(path)) this.#forget(p);
   }
 
@@ -256,6 +271,7 @@ export class WriteBackClient extends WriteBackState implements FileClient, Stage
       file.path = to;
       this.#made.delete(to);
       this.#made.move(from, to);
+      this.#addedName(to);
       return;
     }
     await this.#settlePaths([from, to]);
@@ -265,6 +281,8 @@ export class WriteBackClient extends WriteBackState implements FileClient, Stage
     this.#overlay.rekey(from, to, (file, path) => { file.path = path; });
     this.#made.delete(to);
     this.#made.move(from, to);
+    this.#folders.forget(from);
+    this.#addedName(to);
   }
 
   async link(existing: string, newPath: string): Promise<void> {
@@ -273,6 +291,7 @@ export class WriteBackClient extends WriteBackState implements FileClient, Stage
     this.#overlay.delete(newPath);
     // One file, one number: a new name of a file made here shows the number its first one does.
     if (this.#made.has(existing)) this.#made.add(newPath);
+    this.#addedName(newPath);
   }
 
   async setattr(path: string, attrs: SetAttr, options?: SetAttrOptions, depth = 0): Promise<void> {
@@ -339,11 +358,16 @@ export class WriteBackClient extends WriteBackState implements FileClient, Stage
 
   // ---- hooks of WriteBackState ----
 
+  protected override barrierStarted(): void {
+    this.#folders.forgetAll();
+  }
+
   protected override folderOnRemote(path: string): void {
     // The remote may get names in it we do not know of: stop answering for it at once, even while
     // the entry itself waits for reads in flight or for later changes (its mtime).
     const entry = this.#overlay.get(path);
     if (entry?.type === 'dir') entry.complete = false;
+    this.#folders.onRemote(path);
   }
 
   protected override settledPath(path: string): void {
@@ -370,6 +394,7 @@ export class WriteBackClient extends WriteBackState implements FileClient, Stage
 
   /** Waits until every change accepted so far is on the remote (fsync of a folder); a refusal is thrown as its errno. */
   async flushAll(): Promise<void> {
+    this.#folders.forgetAll();
     try {
       await this.queue.barrier();
     } catch (error) {
@@ -400,6 +425,7 @@ export class WriteBackClient extends WriteBackState implements FileClient, Stage
     const file = this.newFile(path, meta);
     this.#overlay.set(path, { type: 'file', file });
     if (how.isNew) this.#made.add(path);
+    this.#addedName(path);
     const handle = new StagedHandle(file, this, { write: flags.write, append: flags.append === true });
     this.queuePut(file, false);
     return handle;
@@ -476,8 +502,9 @@ export class WriteBackClient extends WriteBackState implements FileClient, Stage
   /** True when `path` has no entry and its folder was made here, so the remote has nothing in it. */
   #knownAbsent(path: string): boolean {
     if (this.#overlay.get(path) !== undefined) return false;
-    const parent = this.#overlay.get(split(path).parent);
-    return parent?.type === 'gone' || (parent?.type === 'dir' && parent.complete);
+    const { parent: folder, name } = split(path);
+    const parent = this.#overlay.get(folder);
+    return parent?.type === 'gone' || (parent?.type === 'dir' && parent.complete) || this.#folders.missing(folder, name);
   }
 
   /** Nothing is journaled for a remote gone for good: it would never be sent. */
@@ -527,6 +554,12 @@ export class WriteBackClient extends WriteBackState implements FileClient, Stage
       ...(attrs.atime === undefined ? {} : { atime: this.fit(attrs.atime) }),
       ...(attrs.mtime === undefined ? {} : { mtime: this.fit(attrs.mtime) }),
     };
+  }
+
+  /** A name now exists at `path` through us: a known folder holding it must not answer it missing. */
+  #addedName(path: string): void {
+    const { parent, name } = split(path);
+    this.#folders.added(parent, name);
   }
 
   /** `stat` without the remote's inode number when this mount made `path` (see MadeHere). */

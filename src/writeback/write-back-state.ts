@@ -55,6 +55,8 @@ export abstract class WriteBackState implements WriteBack {
   /** A refused operation was dropped by the user: the overlay stops showing it. */
   protected abstract discarded(entry: Entry): void;
   protected abstract openPutDelayMs(): number;
+  /** A barrier began: what the remote may have made meanwhile must be seen after it. */
+  protected abstract barrierStarted(): void;
   /** A folder made here is on the remote now: it may get names made there. */
   protected abstract folderOnRemote(path: string): void;
   /** A put of `file` is done: it may be let go. */
@@ -124,6 +126,7 @@ export abstract class WriteBackState implements WriteBack {
   // ---- WriteBack ----
 
   async sync(options?: { signal?: AbortSignal; onProgress?: (left: SyncProgress) => void }): Promise<void> {
+    this.barrierStarted();
     const onProgress = options?.onProgress;
     const timer = onProgress === undefined ? undefined : setInterval(() => onProgress({ pendingOps: this.queue.pendingCount, pendingBytes: this.#pendingBytes }), 250);
     try {
