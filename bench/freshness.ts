@@ -28,7 +28,7 @@ import { cpus, loadavg, tmpdir, userInfo } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
-import { BenchCleanup } from './cleanup.ts';
+import { BenchCleanup, alive } from './cleanup.ts';
 import { startSshd, type SshdFixture } from '../test/helpers/sshd.ts';
 
 const HERE = dirname(fileURLToPath(import.meta.url));
@@ -109,14 +109,6 @@ async function fusermountU(path: string): Promise<void> {
   if (r.code !== 0 || (await isMounted(path))) await runCmd('fusermount3', ['-u', '-z', path], process.env, 20_000);
 }
 
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
 
 interface Ctx { dir: string; sshd: SshdFixture; rmountEnv: NodeJS.ProcessEnv }
 

@@ -8,7 +8,7 @@ import { mkdir, readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { BenchCleanup } from './cleanup.ts';
+import { alive, type BenchCleanup } from './cleanup.ts';
 import { ROOT, startChild, within } from './exec-latency.ts';
 import { readRecord } from '../src/mount/registry.ts';
 
@@ -85,14 +85,6 @@ async function detach(mountpoint: string): Promise<void> {
   await run('fusermount3', ['-u', '-z', mountpoint], { timeoutMs: 20_000 });
 }
 
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
 
 /** TERM, up to 5 s, then KILL: one process, by its PID. */
 async function stopPid(pid: number | undefined): Promise<void> {

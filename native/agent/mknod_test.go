@@ -9,17 +9,24 @@ import (
 	"testing"
 )
 
-// mknodSession serves dir through `rmount-agent sftp`, which runs with umask 0.
-func mknodSession(t *testing.T, dir string) func(name string, mode uint32, rdev uint64) (uint32, string) {
+// agentServing serves dir through `rmount-agent sftp`, which runs with umask 0, under a test umask
+// of 022 (so a mode that comes out exact was not just left alone by the umask).
+func agentServing(t *testing.T, dir string) *session {
 	t.Helper()
 	saved := syscall.Umask(0o022)
 	t.Cleanup(func() { syscall.Umask(saved) })
-	s := startServing(t, func(in io.Reader, out io.Writer) error {
+	return startServing(t, func(in io.Reader, out io.Writer) error {
 		if code := run([]string{"sftp", "--root", dir}, in, out, io.Discard); code != 0 {
 			return fmt.Errorf("rmount-agent sftp exited %d", code)
 		}
 		return nil
 	})
+}
+
+// mknodSession sends mknod@rmount requests to the agent serving dir.
+func mknodSession(t *testing.T, dir string) func(name string, mode uint32, rdev uint64) (uint32, string) {
+	t.Helper()
+	s := agentServing(t, dir)
 	return func(name string, mode uint32, rdev uint64) (uint32, string) {
 		t.Helper()
 		typ, r := s.call(fxpExtended, func(w *writer) { w.str(extMknod).str(name).u32(mode).u64(rdev) })

@@ -1,11 +1,8 @@
 package main
 
 import (
-	"fmt"
-	"io"
 	"os"
 	"path/filepath"
-	"syscall"
 	"testing"
 )
 
@@ -18,14 +15,7 @@ type putArgs struct {
 // putSession serves dir through `rmount-agent sftp` and sends putfile@rmount requests.
 func putSession(t *testing.T, dir string) func(name string, a putArgs) (uint32, string) {
 	t.Helper()
-	saved := syscall.Umask(0o022)
-	t.Cleanup(func() { syscall.Umask(saved) })
-	s := startServing(t, func(in io.Reader, out io.Writer) error {
-		if code := run([]string{"sftp", "--root", dir}, in, out, io.Discard); code != 0 {
-			return fmt.Errorf("rmount-agent sftp exited %d", code)
-		}
-		return nil
-	})
+	s := agentServing(t, dir)
 	return func(name string, a putArgs) (uint32, string) {
 		t.Helper()
 		typ, r := s.call(fxpExtended, func(w *writer) {
