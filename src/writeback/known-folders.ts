@@ -1,7 +1,8 @@
 /**
- * Folders made through this mount, or just listed, whose every name we know: a lookup of any other name in one is
- * answered "missing" without asking the remote. That is what lets `tar -x` or `npm install` run at
- * local speed: the kernel looks up every name before it creates it.
+ * Folders made through this mount, or just listed and being filled through it, whose every name we
+ * know: a lookup of any other name in one is answered "missing" without asking the remote. That is
+ * what lets `tar -x` or `npm install` run at local speed: the kernel looks up every name before it
+ * creates it.
  *
  * A folder is known while its mkdir has not reached the remote (nothing else can be in it), and
  * for a short grace after, renewed by every name made in it through the mount: a name made there
@@ -16,8 +17,14 @@ const MAX_LISTED = 5_000;
 interface Known {
   /** Until when (ms) it is known: Infinity while its mkdir is pending. */
   until: number;
-  /** The names made in it through the mount since it was made. */
+  /** The names made in it through the mount since it was made (or listed), with the listing's. */
   names: Set<string>;
+  /**
+   * True once a name was made in it through the mount (always for a folder made here): a listed
+   * folder answers for itself only while a program is filling it. A folder merely looked at is
+   * asked, as the VFS asks, since a remote build may be writing there.
+   */
+  active: boolean;
 }
 
 export class KnownFolders {
@@ -33,7 +40,7 @@ export class KnownFolders {
 
   /** A folder made here, not yet on the remote. */
   made(path: string): void {
-    this.#folders.set(path, { until: Infinity, names: new Set() });
+    this.#folders.set(path, { until: Infinity, names: new Set(), active: true });
   }
 
   /**
@@ -44,10 +51,15 @@ export class KnownFolders {
     if (names.length > MAX_LISTED) return;
     const known = this.#live(folder);
     if (known !== undefined) {
-      for (const n of names) this.added(folder, n);
+      for (const n of names) {
+        if (!known.names.has(n)) {
+          known.names.add(n);
+          this.#names++;
+        }
+      }
       return;
     }
-    this.#folders.set(folder, { until: this.#now() + this.#graceMs, names: new Set(names) });
+    this.#folders.set(folder, { until: this.#now() + this.#graceMs, names: new Set(names), active: false });
     this.#names += names.length;
     if (this.#names > MAX_NAMES) this.forgetAll();
   }
@@ -67,12 +79,13 @@ export class KnownFolders {
       if (++this.#names > MAX_NAMES) this.forgetAll();
     }
     if (known.until !== Infinity) known.until = this.#now() + this.#graceMs;
+    known.active = true;
   }
 
   /** True when `name` is missing from `folder` for sure. */
   missing(folder: string, name: string): boolean {
     const known = this.#live(folder);
-    return known !== undefined && !known.names.has(name);
+    return known !== undefined && known.active && !known.names.has(name);
   }
 
   /** Every grace ends (a barrier); folders whose mkdir is still pending stay known. */

@@ -397,6 +397,8 @@ export class WriteBackClient extends WriteBackState implements FileClient, Stage
     this.#folders.forgetAll();
     try {
       await this.queue.barrier();
+      // Folders whose mkdir landed during the wait took a grace; the barrier ends it too.
+      this.#folders.forgetAll();
     } catch (error) {
       if (error instanceof BarrierFailed) throw error.entries[0]?.error ?? new FsError('EIO', 'fsync');
       throw error;

@@ -55,7 +55,7 @@ export abstract class WriteBackState implements WriteBack {
   /** A refused operation was dropped by the user: the overlay stops showing it. */
   protected abstract discarded(entry: Entry): void;
   protected abstract openPutDelayMs(): number;
-  /** A barrier began: what the remote may have made meanwhile must be seen after it. */
+  /** A barrier began or ended: what the remote makes after it must be seen at once. */
   protected abstract barrierStarted(): void;
   /** A folder made here is on the remote now: it may get names made there. */
   protected abstract folderOnRemote(path: string): void;
@@ -131,6 +131,7 @@ export abstract class WriteBackState implements WriteBack {
     const timer = onProgress === undefined ? undefined : setInterval(() => onProgress({ pendingOps: this.queue.pendingCount, pendingBytes: this.#pendingBytes }), 250);
     try {
       await this.queue.barrier(() => true, options?.signal);
+      this.barrierStarted();
     } catch (error) {
       if (error instanceof BarrierFailed) throw new WriteBackFailedError(error.entries.map(failedOperation));
       throw error;
