@@ -69,11 +69,12 @@ export class OpenFiles {
     await file.settle();
     const error = file.takeError();
     if (error !== undefined) throw error;
-    if (client.capabilities.fsync) {
-      await caller.call('handle.sync', file.path, () => file.remote.sync());
-    } else if (!this.#fsyncNoticeLogged) {
+    // Called also where the remote cannot fsync (the contract makes it a successful no-op there):
+    // the write-back journal under us answers it only once the file is on the remote.
+    await caller.call('handle.sync', file.path, () => file.remote.sync());
+    if (!client.capabilities.fsync && !this.#fsyncNoticeLogged) {
       this.#fsyncNoticeLogged = true;
-      this.#log.info('the remote cannot fsync (no fsync@openssh.com): fsync only waits for writes to be acknowledged');
+      this.#log.info('the remote cannot fsync (no fsync@openssh.com): fsync only waits for writes to reach the remote');
     }
   }
 

@@ -429,8 +429,9 @@ export class WorkspaceFilesystem implements FuseOperations {
   /** Waits for every change the write-back journal holds; without one, changes are already on the remote. */
   fsyncdir(_ino: number, _fh: number, _datasync: boolean, _ctx: RequestContext): Promise<void> {
     return this.#op('fsyncdir', async () => {
-      const { client } = this.#core;
-      if (client.flushAll !== undefined) await client.flushAll();
+      const { client, caller } = this.#core;
+      // Bounded like any remote call: a link that stays down answers EIO, the journal keeps the changes.
+      if (client.flushAll !== undefined) await caller.call('fsyncdir', undefined, () => client.flushAll!());
     });
   }
 
