@@ -116,7 +116,7 @@ async function put(ctx: ApplyContext, entry: Entry, op: Extract<Op, { kind: 'put
         await keepTheirs(ctx, op.path);
         await inner.putFile(op.path, data.subarray(0, n), options);
       }
-      file.meta = { ...file.meta, isNew: false, baseline: { size, mtime: meta.mtime } };
+      landed(file, size, meta.mtime);
       return;
     }
     let handle: FileHandle;
@@ -150,12 +150,16 @@ async function put(ctx: ApplyContext, entry: Entry, op: Extract<Op, { kind: 'put
       }
       await handle.close();
     }
-    // Later puts replace what this one made, in place, and check that nobody changed it since.
-    file.meta = { ...file.meta, isNew: false, baseline: { size, mtime: meta.mtime } };
+    landed(file, size, meta.mtime);
   } catch (error) {
     if (sync) file.syncWanted = true;
     throw error;
   }
+}
+
+/** A put landed: later puts replace what it made, in place, and check that nobody changed it since. */
+function landed(file: StagedFile, size: number, mtime: Timespec): void {
+  file.meta = { ...file.meta, isNew: false, baseline: { size, mtime } };
 }
 
 /**

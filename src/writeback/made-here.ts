@@ -19,6 +19,10 @@ export class MadeHere {
     }
   }
 
+  get size(): number {
+    return this.#paths.size;
+  }
+
   has(path: string): boolean {
     return this.#paths.has(path);
   }

@@ -162,11 +162,6 @@ export class StagedHandle implements FileHandle {
     return this.#file.path ?? this.#openedAs;
   }
 
-  /** The staged file (for copy_file_range and tests). */
-  get file(): StagedFile {
-    return this.#file;
-  }
-
   async read(buffer: Uint8Array, offset: number, length: number, position: number): Promise<number> {
     this.#open('read');
     return this.#file.read(buffer, offset, length, position);

@@ -82,7 +82,7 @@ export class WriteBackClient extends WriteBackState implements FileClient, Stage
     if (inner.copyData !== undefined) {
       this.copyData = async (from, fromOffset, length, to, toOffset) => {
         // Only between files written in place: a staged file's bytes are not on the remote yet.
-        if (!(from instanceof ThroughHandle) && from instanceof StagedHandle) throw new FsError('ENOTSUP', 'copyData', from.path);
+        if (from instanceof StagedHandle) throw new FsError('ENOTSUP', 'copyData', from.path);
         if (to instanceof StagedHandle) throw new FsError('ENOTSUP', 'copyData', to.path);
         const a = from instanceof ThroughHandle ? from.inner : from;
         const b = to instanceof ThroughHandle ? to.inner : to;
@@ -122,7 +122,7 @@ export class WriteBackClient extends WriteBackState implements FileClient, Stage
       listed = await this.#reading(() => this.#inner.readdir(path));
       this.#folders.listed(path, listed.map(e => e.name));
     }
-    for (let i = 0; i < listed.length; i++) {
+    for (let i = 0; this.#made.size > 0 && i < listed.length; i++) {
       const e = listed[i]!;
       if (e.stat.ino !== undefined && this.#made.has(join(path, e.name))) listed[i] = { name: e.name, stat: this.#hidden(join(path, e.name), e.stat) };
     }
