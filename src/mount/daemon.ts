@@ -30,6 +30,8 @@ export interface RunningMount {
   readonly ended: Promise<void>;
   /** Unmounts and closes the connection; idempotent. */
   stop(): Promise<void>;
+  /** Sends what the journal holds while sends make progress (see drainJournal); none after one stalled. */
+  drain(): Promise<void>;
 }
 
 /** What `startMount` needs besides the destination and mountpoint. */
@@ -145,12 +147,18 @@ async function watchRemote(files: FileClient, root: string, filesystem: Workspac
 function running(mountpoint: string, remotePath: string, backend: Backend, filesystem: WorkspaceFilesystem, fuse: FuseMount, dir: string, log: Logger,
   watch: WatchSubscription | undefined, writeBack: WriteBackClient | undefined, stallMs: number): RunningMount {
   let stopping: Promise<void> | undefined;
+  // A drain that found the link stuck is not waited out a second time (serve drains before it
+  // closes the control socket, stop again after the kernel unmount).
+  let stuck = false;
+  const drain = async (): Promise<void> => {
+    if (writeBack !== undefined && !stuck) stuck = !(await drainJournal(writeBack, log, stallMs));
+  };
   const stop = (): Promise<void> => {
     stopping ??= (async () => {
       await watch?.close().catch(() => {});
       await fuse.unmount().catch(error => log.error('unmount failed', error));
       if (writeBack !== undefined) {
-        await drainJournal(writeBack, log, stallMs);
+        await drain();
         await writeBack.close().catch(() => {});
       }
       await backend.close().catch(() => {});
@@ -160,7 +168,7 @@ function running(mountpoint: string, remotePath: string, backend: Backend, files
   };
   // Unmounted from outside (fusermount3 -u, umount): close down too.
   const ended = fuse.closed.then(() => stop());
-  return { mountpoint, remotePath, backend, filesystem, watching: watch !== undefined, ...(writeBack === undefined ? {} : { writeBack }), ended, stop };
+  return { mountpoint, remotePath, backend, filesystem, watching: watch !== undefined, ...(writeBack === undefined ? {} : { writeBack }), ended, stop, drain };
 }
 
 /** What opening the journal needs. */
@@ -202,11 +210,11 @@ async function startJournal(files: FileClient, s: JournalSetup): Promise<WriteBa
 /**
  * Sends what the journal holds before the connection closes. It waits as long as sends make
  * progress; a link that stays down (no progress for `stallMs`) leaves the rest in the journal for
- * the next mount of the folder, which is safe: nothing is dropped.
+ * the next mount of the folder, which is safe: nothing is dropped. False when it stalled.
  */
-export async function drainJournal(writeBack: WriteBack, log: Logger, stallMs: number): Promise<void> {
+async function drainJournal(writeBack: WriteBack, log: Logger, stallMs: number): Promise<boolean> {
   let left = writeBack.status();
-  if (left.pendingOps === 0) return;
+  if (left.pendingOps === 0) return true;
   log.info(`unmount: sending ${left.pendingOps} journaled change(s) to the remote first`);
   const stalled = new AbortController();
   let last = `${left.pendingOps}/${left.pendingBytes}/${left.sent}`;
@@ -223,8 +231,10 @@ export async function drainJournal(writeBack: WriteBack, log: Logger, stallMs: n
   }, 250);
   try {
     await writeBack.sync({ signal: stalled.signal });
+    return true;
   } catch (error) {
     log.warn(`unmount: ${writeBack.status().pendingOps} change(s) stay in the journal for the next mount: ${(error as Error).message}`);
+    return !stalled.signal.aborted;
   } finally {
     clearInterval(timer);
   }

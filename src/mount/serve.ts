@@ -13,7 +13,7 @@ import { runOnHost } from '../sessions/host-run.ts';
 import { DaemonSessionHost } from '../sessions/daemon-host.ts';
 import { PermissionError, UnsupportedError } from '../remote/errors.ts';
 import { canonicalMountpoint } from '../system/mountinfo.ts';
-import { drainJournal, startMount, type RunningMount, type StartMountOptions } from './daemon.ts';
+import { startMount, type RunningMount, type StartMountOptions } from './daemon.ts';
 import { readRecord, runtimeDir, runtimeFiles, writeRecord } from './registry.ts';
 
 /** What `serveMount` needs besides the destination and mountpoint. */
@@ -47,22 +47,14 @@ export async function serveMount(dest: Destination, mountpointArg: string, optio
   });
   let stopping: Promise<void> | undefined;
   const stop = (): Promise<void> => {
-    stopping ??= drainBeforeClose(mount, options.log, options.mount.opTimeoutMs).then(() => control.close()).finally(() => mount.stop());
+    // The journal drains while the socket still answers, so `rmount unmount` can show its progress.
+    stopping ??= mount.drain().then(() => control.close()).finally(() => mount.stop());
     return stopping;
   };
   const ended = mount.ended.then(() => control.close());
   return { mount, control, stop, ended };
 }
 
-/**
- * Waits until the journal's changes are on the remote while the control socket still answers, so
- * that `rmount unmount` can show how far it has come (mount.stop drains too, but after the socket
- * is gone). Refused changes stay in the journal for the next mount of the folder; they never
- * stop an unmount.
- */
-async function drainBeforeClose(mount: RunningMount, log: Logger, stallMs: number): Promise<void> {
-  if (mount.writeBack !== undefined) await drainJournal(mount.writeBack, log, stallMs);
-}
 
 /** Serves the mount's control socket and records its path in the mount's runtime record. */
 async function serveMountControl(mount: RunningMount, destination: string, dir: string, log: Logger, linkTimeoutMs: number, warmHost: boolean): Promise<ControlServer> {
