@@ -43,8 +43,6 @@ export class StagedFile {
   writers = 0;
   /** The refusal of its last put, reported by every fsync and close until it is resolved. */
   error: FsError | undefined;
-  /** Bytes counted as unsent for `writeback_max`. */
-  accounted = 0;
   /** Open only while a handle or a put uses it: a journal holding 100,000 files must not hold as many descriptors. */
   #fd: number | undefined;
   #disposed = false;
