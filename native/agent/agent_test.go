@@ -142,7 +142,7 @@ func TestVersionAdvertisesExtensions(t *testing.T) {
 	for len(r.b) > 0 {
 		got[r.str()] = r.str()
 	}
-	for _, name := range []string{extPosixRename, extStatvfs, extFstatvfs, extHardlink, extFsync, extLsetstat, extLimits, extExpandPath, extCopyData, extAttrs, extErrno, extSetstat, extTree, extReadFiles, extMknod} {
+	for _, name := range []string{extPosixRename, extStatvfs, extFstatvfs, extHardlink, extFsync, extLsetstat, extLimits, extExpandPath, extCopyData, extAttrs, extErrno, extSetstat, extTree, extReadFiles, extMknod, extPutFile, extBatch} {
 		if _, ok := got[name]; !ok {
 			t.Errorf("%s not advertised", name)
 		}

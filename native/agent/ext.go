@@ -33,6 +33,7 @@ const (
 	extEnd         = "end@rmount"
 	extMknod       = "mknod@rmount"
 	extPutFile     = "putfile@rmount"
+	extBatch       = "batch@rmount"
 )
 
 // advertised lists the extensions in VERSION, with their versions.
@@ -42,7 +43,7 @@ func advertised(durable bool) [][2]string {
 		{extFsync, "1"}, {extLsetstat, "1"}, {extLimits, "1"}, {extExpandPath, "1"},
 		{extCopyData, "1"}, {extErrno, "1"}, {extAttrs, "1"}, {extSetstat, "1"},
 		{extReaddir, "1"}, {extTree, "1"}, {extReadFiles, "1"}, {extMknod, "1"},
-		{extPutFile, "1"},
+		{extPutFile, "1"}, {extBatch, "1"},
 	}
 	if watchSupported {
 		e = append(e, [2]string{extWatch, "1"}, [2]string{extUnwatch, "1"})
@@ -68,7 +69,7 @@ func (s *server) opExtended(id uint32, r *reader) ([]byte, error) {
 		if r.err != nil {
 			return nil, r.err
 		}
-		return nil, s.fs.Rename(from, to)
+		return nil, s.fs.Rename(from, to, false)
 	case extHardlink:
 		from, to := s.resolve(r.str()), s.resolve(r.str())
 		if r.err != nil {
@@ -125,6 +126,8 @@ func (s *server) opExtended(id uint32, r *reader) ([]byte, error) {
 		return nil, s.extMknod(r)
 	case extPutFile:
 		return nil, s.extPutFile(r)
+	case extBatch:
+		return s.extBatch(id, r)
 	case extWatch:
 		return s.extWatch(id, r)
 	case extUnwatch:
@@ -241,42 +244,64 @@ const (
 	setstatHandle   = 1 << 1
 )
 
-// setstat@rmount: uint32 flags, string path-or-handle, uint32 valid, uint64 size, uint32 mode,
-// uint32 uid, uint32 gid, int64 atime-sec, uint32 atime-nsec, int64 mtime-sec, uint32 mtime-nsec
-// → STATUS. Each field applies only when its bit is in valid; a time left out stays as it is.
+// setstatRequest is the body of setstat@rmount; target aliases the request packet.
+type setstatRequest struct {
+	flags, valid   uint32
+	target         []byte
+	size           uint64
+	mode, uid, gid uint32
+	atime, mtime   timespec
+}
+
+// readSetstat decodes uint32 flags, string path-or-handle, uint32 valid, uint64 size, uint32 mode,
+// uint32 uid, uint32 gid, int64 atime-sec, uint32 atime-nsec, int64 mtime-sec, uint32 mtime-nsec.
+func readSetstat(r *reader) setstatRequest {
+	var a setstatRequest
+	a.flags, a.target, a.valid = r.u32(), r.bytes(), r.u32()
+	a.size, a.mode, a.uid, a.gid = r.u64(), r.u32(), r.u32(), r.u32()
+	a.atime = timespec{int64(r.u64()), int64(r.u32())}
+	a.mtime = timespec{int64(r.u64()), int64(r.u32())}
+	return a
+}
+
+// setstat@rmount: a setstatRequest → STATUS. Each field applies only when its bit is in valid; a
+// time left out stays as it is.
 func (s *server) extSetstat(r *reader) error {
-	flags, target, valid := r.u32(), r.bytes(), r.u32()
-	size, mode, uid, gid := r.u64(), r.u32(), r.u32(), r.u32()
-	at := timespec{int64(r.u64()), int64(r.u32())}
-	mt := timespec{int64(r.u64()), int64(r.u32())}
+	a := readSetstat(r)
 	if r.err != nil {
 		return r.err
 	}
-	if at.nsec >= 1e9 || mt.nsec >= 1e9 {
-		return pathError("setstat", string(target), syscall.EINVAL)
+	return s.setstat(a)
+}
+
+// setstat applies a setstat@rmount body (also a batch@rmount item).
+func (s *server) setstat(a setstatRequest) error {
+	if a.atime.nsec >= 1e9 || a.mtime.nsec >= 1e9 {
+		return pathError("setstat", string(a.target), syscall.EINVAL)
 	}
-	atime := timeSet{omit: valid&(setAtime|setAtimeNow) == 0, now: valid&setAtimeNow != 0, t: at}
-	mtime := timeSet{omit: valid&(setMtime|setMtimeNow) == 0, now: valid&setMtimeNow != 0, t: mt}
+	valid := a.valid
+	atime := timeSet{omit: valid&(setAtime|setAtimeNow) == 0, now: valid&setAtimeNow != 0, t: a.atime}
+	mtime := timeSet{omit: valid&(setMtime|setMtimeNow) == 0, now: valid&setMtimeNow != 0, t: a.mtime}
 	u, g := -1, -1
 	if valid&setUID != 0 {
-		u = int(uid)
+		u = int(a.uid)
 	}
 	if valid&setGID != 0 {
-		g = int(gid)
+		g = int(a.gid)
 	}
 	times := valid&(setAtime|setMtime|setAtimeNow|setMtimeNow) != 0
-	if flags&setstatHandle != 0 {
-		h, ok := s.handles.m[string(target)]
+	if a.flags&setstatHandle != 0 {
+		h, ok := s.handles.m[string(a.target)]
 		if !ok {
 			return errBadHandle
 		}
 		if valid&setSize != 0 {
-			if err := h.f.Truncate(int64(size)); err != nil {
+			if err := h.f.Truncate(int64(a.size)); err != nil {
 				return err
 			}
 		}
 		if valid&setMode != 0 {
-			if err := h.f.Chmod(mode); err != nil {
+			if err := h.f.Chmod(a.mode); err != nil {
 				return err
 			}
 		}
@@ -290,15 +315,15 @@ func (s *server) extSetstat(r *reader) error {
 		}
 		return nil
 	}
-	name := s.resolve(string(target))
-	follow := flags&setstatNoFollow == 0
+	name := s.resolve(string(a.target))
+	follow := a.flags&setstatNoFollow == 0
 	if valid&setSize != 0 {
-		if err := s.fs.Truncate(name, int64(size)); err != nil {
+		if err := s.fs.Truncate(name, int64(a.size)); err != nil {
 			return err
 		}
 	}
 	if valid&setMode != 0 {
-		if err := s.fs.Chmod(name, mode, follow); err != nil {
+		if err := s.fs.Chmod(name, a.mode, follow); err != nil {
 			return err
 		}
 	}
@@ -330,39 +355,59 @@ const (
 	putOwnerIfAllowed = 1 << 2
 )
 
-// putfile@rmount: uint32 flags, string path, uint32 mode, uint32 valid, uint32 uid, uint32 gid,
-// int64 atime-sec, uint32 atime-nsec, int64 mtime-sec, uint32 mtime-nsec, string data → STATUS.
-// One request for what SFTP needs OPEN, WRITE, FSETSTAT and CLOSE for: a whole small file, with
-// its exact mode, its times and (setUID/setGID in valid) its owner, fsync'ed when asked.
+// putRequest is the body of putfile@rmount; data aliases the request packet.
+type putRequest struct {
+	flags, mode, valid, uid, gid uint32
+	name                         string
+	atime, mtime                 timespec
+	data                         []byte
+}
+
+// readPut decodes uint32 flags, string path, uint32 mode, uint32 valid, uint32 uid, uint32 gid,
+// int64 atime-sec, uint32 atime-nsec, int64 mtime-sec, uint32 mtime-nsec, string data.
+func (s *server) readPut(r *reader) putRequest {
+	var a putRequest
+	a.flags, a.name = r.u32(), s.resolve(r.str())
+	a.mode, a.valid, a.uid, a.gid = r.u32(), r.u32(), r.u32(), r.u32()
+	a.atime = timespec{int64(r.u64()), int64(r.u32())}
+	a.mtime = timespec{int64(r.u64()), int64(r.u32())}
+	a.data = r.bytes()
+	return a
+}
+
+// putfile@rmount: a putRequest → STATUS. One request for what SFTP needs OPEN, WRITE, FSETSTAT
+// and CLOSE for: a whole small file, with its exact mode, its times and (setUID/setGID in valid)
+// its owner, fsync'ed when asked.
 func (s *server) extPutFile(r *reader) error {
-	flags, name := r.u32(), s.resolve(r.str())
-	mode, valid, uid, gid := r.u32(), r.u32(), r.u32(), r.u32()
-	at := timespec{int64(r.u64()), int64(r.u32())}
-	mt := timespec{int64(r.u64()), int64(r.u32())}
-	data := r.bytes()
+	a := s.readPut(r)
 	if r.err != nil {
 		return r.err
 	}
-	if at.nsec >= 1e9 || mt.nsec >= 1e9 {
-		return pathError("putfile", name, syscall.EINVAL)
+	return s.putFile(a)
+}
+
+// putFile carries out a putfile@rmount body (also a batch@rmount item).
+func (s *server) putFile(a putRequest) error {
+	if a.atime.nsec >= 1e9 || a.mtime.nsec >= 1e9 {
+		return pathError("putfile", a.name, syscall.EINVAL)
 	}
 	flag := os.O_WRONLY | os.O_CREATE | os.O_TRUNC
-	if flags&putExclusive != 0 {
+	if a.flags&putExclusive != 0 {
 		flag |= os.O_EXCL
 	}
-	f, err := s.fs.OpenFile(name, flag, mode&0o7777)
+	f, err := s.fs.OpenFile(a.name, flag, a.mode&0o7777)
 	if err != nil {
 		return err
 	}
-	if err := putContent(f, data, mode&0o7777, valid, uid, gid, flags); err != nil {
+	if err := putContent(f, a.data, a.mode&0o7777, a.valid, a.uid, a.gid, a.flags); err != nil {
 		f.Close()
 		return err
 	}
-	if err := f.SetTimes(timeSet{t: at}, timeSet{t: mt}); err != nil {
+	if err := f.SetTimes(timeSet{t: a.atime}, timeSet{t: a.mtime}); err != nil {
 		f.Close()
 		return err
 	}
-	if flags&putSync != 0 {
+	if a.flags&putSync != 0 {
 		if err := f.Sync(); err != nil {
 			f.Close()
 			return err

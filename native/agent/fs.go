@@ -44,8 +44,9 @@ type fileSystem interface {
 	// Unlink removes a non-directory.
 	Unlink(name string) error
 	Rmdir(name string) error
-	// Rename is rename(2): an existing target is replaced.
-	Rename(from, to string) error
+	// Rename is rename(2): an existing target is replaced, unless noReplace: then it is EEXIST,
+	// atomically where the system has RENAME_NOREPLACE.
+	Rename(from, to string, noReplace bool) error
 	Link(existing, name string) error
 	Symlink(target, name string) error
 	// Mknod makes a FIFO, socket file, device or empty regular file: mode carries the S_IFMT type
@@ -238,10 +239,25 @@ func (osFS) Rmdir(name string) error {
 }
 
 // Rename calls rename(2) directly: os.Rename refuses to replace a directory.
-func (osFS) Rename(from, to string) error {
+func (osFS) Rename(from, to string, noReplace bool) error {
 	return short("rename", from, func(f string) error {
-		return short("rename", to, func(t string) error { return wrap("rename", from, syscall.Rename(f, t)) })
+		return short("rename", to, func(t string) error {
+			if noReplace {
+				return wrap("rename", from, renameNoReplace(f, t))
+			}
+			return wrap("rename", from, syscall.Rename(f, t))
+		})
 	})
+}
+
+// renameChecked refuses an existing target, then renames: the fallback where RENAME_NOREPLACE is
+// missing, so someone making the target in between loses it.
+func renameChecked(from, to string) error {
+	var st syscall.Stat_t
+	if err := syscall.Lstat(to, &st); err == nil {
+		return syscall.EEXIST
+	}
+	return syscall.Rename(from, to)
 }
 
 func (osFS) Link(existing, name string) error {

@@ -479,10 +479,7 @@ func (s *server) opRename(r *reader) error {
 	if r.err != nil {
 		return r.err
 	}
-	if _, err := s.fs.Lstat(to); err == nil {
-		return pathError("rename", to, syscall.EEXIST)
-	}
-	return s.fs.Rename(from, to)
+	return s.fs.Rename(from, to, true)
 }
 
 // READLINK: string path → NAME with one entry

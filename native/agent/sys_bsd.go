@@ -138,3 +138,6 @@ func bindSocketFile(name string, perm uint32) error {
 // carries whatever the agent's system.
 func linuxMajor(rdev uint64) uint64 { return rdev>>8&0xfff | rdev>>32&0xfffff000 }
 func linuxMinor(rdev uint64) uint64 { return rdev&0xff | rdev>>12&0xffffff00 }
+
+// renameNoReplace has no atomic form here (macOS's renamex_np is not in Go's syscall package).
+func renameNoReplace(from, to string) error { return renameChecked(from, to) }

@@ -5,6 +5,7 @@ package main
 import (
 	"math"
 	"os"
+	"runtime"
 	"syscall"
 	"unsafe"
 )
@@ -106,4 +107,39 @@ func makeNode(name string, mode uint32, rdev uint64) error {
 		return syscall.EINVAL
 	}
 	return syscall.Mknod(name, mode, int(rdev))
+}
+
+// sysRenameat2 is renameat2's number (0: unknown); Go 1.19's syscall package names it only on
+// some architectures.
+var sysRenameat2 = map[string]uintptr{
+	"amd64": 316, "386": 353, "arm": 382, "arm64": 276, "riscv64": 276, "loong64": 276,
+	"ppc64": 357, "ppc64le": 357, "s390x": 347, "mips": 4351, "mipsle": 4351, "mips64": 5311, "mips64le": 5311,
+}[runtime.GOARCH]
+
+const renameNoreplace = 1
+
+// renameNoReplace is renameat2 with RENAME_NOREPLACE. Where that is missing (ENOSYS before Linux
+// 3.15, EINVAL from a file system without it, EPERM from a seccomp filter that predates it) the
+// check-then-rename fallback runs, which answers a genuine EINVAL or EPERM the same way again.
+func renameNoReplace(from, to string) error {
+	if sysRenameat2 == 0 {
+		return renameChecked(from, to)
+	}
+	f, err := syscall.BytePtrFromString(from)
+	if err != nil {
+		return err
+	}
+	t, err := syscall.BytePtrFromString(to)
+	if err != nil {
+		return err
+	}
+	dirfd := atFdcwd
+	_, _, e := syscall.Syscall6(sysRenameat2, uintptr(dirfd), uintptr(unsafe.Pointer(f)), uintptr(dirfd), uintptr(unsafe.Pointer(t)), renameNoreplace, 0)
+	switch e {
+	case 0:
+		return nil
+	case syscall.ENOSYS, syscall.EINVAL, syscall.EPERM:
+		return renameChecked(from, to)
+	}
+	return e
 }
