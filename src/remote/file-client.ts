@@ -146,6 +146,8 @@ export interface FileCapabilities {
   inOrder?: boolean;
   /** `putFile()` writes a small file in one request (rmount-agent's putfile@rmount). */
   putFile?: boolean;
+  /** `batch()` sends many changes in one request (rmount-agent's batch@rmount). */
+  batch?: boolean;
   /** Largest read one request carries; larger reads are split by the client. */
   maxRead: number;
   /** Largest write one request carries; larger writes are split by the client. */
@@ -195,6 +197,11 @@ export interface FileHandle {
 export interface SetAttrOptions {
   /** Change a symlink itself rather than its target (lchown, utimensat AT_SYMLINK_NOFOLLOW). */
   noFollow?: boolean;
+  /**
+   * The attributes of `path` as the caller last saw them (any age). A client that answers changes
+   * before the remote has them (the write-back journal) starts from these; others ignore them.
+   */
+  known?: FileStat;
 }
 
 /** What `putFile` sets besides the content. */
@@ -212,10 +219,53 @@ export interface PutFileOptions {
   sync?: boolean;
 }
 
+/** One change in a batch (`FileClient.batch`). Items are done in order; one failing does not stop the rest. */
+export type BatchOp =
+  | { kind: 'put'; path: string; data: Uint8Array; options: PutFileOptions }
+  | { kind: 'mkdir'; path: string; mode: number }              // mode exact (not masked by the remote umask)
+  | { kind: 'symlink'; target: string; path: string }
+  | { kind: 'unlink'; path: string }
+  | { kind: 'rmdir'; path: string }
+  | { kind: 'rename'; from: string; to: string; noReplace?: boolean }
+  | { kind: 'link'; existing: string; path: string }           // a hard link
+  | { kind: 'setattr'; path: string; attrs: SetAttr; noFollow?: boolean };
+
+/**
+ * Most changes one `batch()` call takes. The remote carries them out one after the other while
+ * every other call on the link waits behind them, so a batch stays short.
+ */
+export const BATCH_MAX_OPS = 256;
+
+/**
+ * Most bytes one `batch()` call takes, counted by `batchOpBytes`. rmount-agent accepts requests
+ * up to 1 MiB + 1 KiB (its limits@openssh.com max packet); `batchOpBytes` bounds each change's
+ * encoding from above, so 1 MiB of them stays inside that with the request's own header.
+ */
+export const BATCH_MAX_BYTES = 1 << 20;
+
+/** Bytes `op` counts against `BATCH_MAX_BYTES`: its paths and data plus 64 for the fixed fields. */
+export function batchOpBytes(op: BatchOp): number {
+  const fixed = 64;
+  switch (op.kind) {
+    case 'put': return fixed + Buffer.byteLength(op.path) + op.data.byteLength;
+    case 'symlink': return fixed + Buffer.byteLength(op.target) + Buffer.byteLength(op.path);
+    case 'rename': return fixed + Buffer.byteLength(op.from) + Buffer.byteLength(op.to);
+    case 'link': return fixed + Buffer.byteLength(op.existing) + Buffer.byteLength(op.path);
+    default: return fixed + Buffer.byteLength(op.path);
+  }
+}
+
+/** The path a batch change's error names: `from` of a rename, else `path`. */
+export function batchOpPath(op: BatchOp): string {
+  return op.kind === 'rename' ? op.from : op.path;
+}
+
 /** Options for `rename`. */
 export interface RenameOptions {
   /** Fail with EEXIST when the target exists (RENAME_NOREPLACE). */
   noReplace?: boolean;
+  /** The source's attributes as the caller last saw them (any age); see SetAttrOptions.known. */
+  known?: FileStat;
 }
 
 /** What a watch event says happened to its path. */
@@ -341,6 +391,16 @@ export interface FileClient {
    * @throws FsError EEXIST (exclusive), ENOENT (folder), EACCES, ENOSPC.
    */
   putFile?(path: string, data: Uint8Array, options: PutFileOptions): Promise<void>;
+  /**
+   * Carries out `ops` in order in one request, each as its own call would (a put as `putFile`,
+   * a mkdir with its mode exact, a setattr with `noFollow` on a symlink itself). Resolves with one
+   * result per op, in order: undefined where it succeeded, else its FsError (`syscall` the op's
+   * kind, `path` its `path`, or `from` of a rename). A failing op does not stop the later ones;
+   * the call itself rejects only when the request failed as a whole (ENOTCONN, the link lost: some
+   * ops may have been done), or with EINVAL when `ops` pass `BATCH_MAX_OPS` or `BATCH_MAX_BYTES`.
+   * Present only when `capabilities.batch` is true (rmount-agent's batch@rmount).
+   */
+  batch?(ops: readonly BatchOp[]): Promise<(FsError | undefined)[]>;
   /** Closes the transport; pending and later calls reject with ENOTCONN. Idempotent. */
   close(): Promise<void>;
 }
@@ -379,6 +439,14 @@ export type PuttingFileClient = FileClient & Required<Pick<FileClient, 'putFile'
 /** True when `fc` writes a whole small file in one request. */
 export function canPutFile(fc: FileClient): fc is PuttingFileClient {
   return fc.capabilities.putFile === true && typeof fc.putFile === 'function';
+}
+
+/** A FileClient that sends many changes in one request. */
+export type BatchingFileClient = FileClient & Required<Pick<FileClient, 'batch'>>;
+
+/** True when `fc` sends many changes in one request. */
+export function canBatch(fc: FileClient): fc is BatchingFileClient {
+  return fc.capabilities.batch === true && typeof fc.batch === 'function';
 }
 
 /** True when `fc` says when its transport is gone (`closed`). */

@@ -289,8 +289,11 @@ export class WorkspaceFilesystem implements FuseOperations {
       const toDir = this.#dir(newParent, 'rename');
       const from = joinPath(this.#path(fromDir, 'rename'), name);
       const to = joinPath(this.#path(toDir, 'rename'), newName);
-      const { caller, client } = this.#core;
-      await caller.call('rename', from, () => noReplace ? client.rename(from, to, { noReplace: true }) : client.rename(from, to));
+      const { caller, client, table } = this.#core;
+      // What we last saw of the source lets a write-back client answer at once.
+      const seen = table.child(fromDir, name)?.attr;
+      const options = { ...(noReplace ? { noReplace: true } : {}), ...(seen === undefined ? {} : { known: seen }) };
+      await caller.call('rename', from, () => Object.keys(options).length === 0 ? client.rename(from, to) : client.rename(from, to, options));
       this.#entries.renamed(fromDir, name, toDir, newName, from, to);
     });
   }

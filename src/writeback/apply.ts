@@ -66,6 +66,14 @@ export async function applyOp(ctx: ApplyContext, entry: Entry): Promise<void> {
         if (!isFsError(error, 'ENOENT')) throw error;
       }
       return;
+    case 'rmdir':
+      try {
+        await inner.rmdir(op.path);
+      } catch (error) {
+        // Gone already (sent before, or removed there too): what was asked for holds.
+        if (!isFsError(error, 'ENOENT')) throw error;
+      }
+      return;
     case 'rename':
       try {
         await inner.rename(op.from, op.to);

@@ -82,6 +82,20 @@ export class KnownFolders {
     known.active = true;
   }
 
+  /** `name` was removed from `folder` through the mount (or moved away): a folder emptied so is known empty. */
+  removed(folder: string, name: string): void {
+    const known = this.#live(folder);
+    if (known === undefined) return;
+    if (known.names.delete(name)) this.#names--;
+    if (known.until !== Infinity) known.until = this.#now() + this.#graceMs;
+  }
+
+  /** True when `folder` is known to hold nothing (every name it had was removed through the mount). */
+  empty(folder: string): boolean {
+    const known = this.#live(folder);
+    return known !== undefined && known.names.size === 0;
+  }
+
   /** True when `name` is missing from `folder` for sure. */
   missing(folder: string, name: string): boolean {
     const known = this.#live(folder);

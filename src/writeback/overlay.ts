@@ -3,6 +3,7 @@
  * moved here and not yet on the remote. Lookups, stats and listings consult it before the remote.
  */
 import type { FileStat } from '../remote/file-client.ts';
+import type { Entry } from './op-queue.ts';
 import type { StagedFile } from './staged-file.ts';
 
 export type OverlayEntry =
@@ -11,6 +12,12 @@ export type OverlayEntry =
   /** A folder made here; `complete` while the remote cannot have anything in it we do not know of. */
   | { type: 'dir'; stat: FileStat; complete: boolean }
   | { type: 'symlink'; target: string; stat: FileStat }
+  /**
+   * Something the remote holds, not a folder, with a pending attribute change or a pending rename
+   * to this name: its attributes are here, its content on the remote, at `origin` or, once some
+   * of `moves` (the pending renames that brought it here, in order) landed, at the last one's target.
+   */
+  | { type: 'remote'; stat: FileStat; origin: string; moves: readonly Entry[] }
   /** Removed or moved away here; still on the remote until its operation is sent. */
   | { type: 'gone' };
 
@@ -75,6 +82,15 @@ export class Overlay {
       if (entry.type === 'file') onFile(entry.file, moved);
     }
   }
+}
+
+/** Where the remote holds what a 'remote' entry shows, now. */
+export function whereNow(entry: Extract<OverlayEntry, { type: 'remote' }>): string {
+  for (let i = entry.moves.length - 1; i >= 0; i--) {
+    const move = entry.moves[i]!;
+    if (move.state === 'done' && move.op.kind === 'rename') return move.op.to;
+  }
+  return entry.origin;
 }
 
 /** Parent folder and name of an absolute remote path. */

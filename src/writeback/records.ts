@@ -10,6 +10,7 @@ export type Op =
   | { kind: 'mkdir'; path: string; mode: number }
   | { kind: 'symlink'; target: string; path: string }
   | { kind: 'unlink'; path: string }
+  | { kind: 'rmdir'; path: string }
   | { kind: 'rename'; from: string; to: string }
   | { kind: 'setattr'; path: string; attrs: JournalSetAttr; noFollow?: boolean };
 

@@ -20,7 +20,8 @@ import type { Journal } from './journal.ts';
 import { BarrierFailed, OpQueue, type Entry } from './op-queue.ts';
 import { KnownFolders } from './known-folders.ts';
 import { MadeHere } from './made-here.ts';
-import { Overlay, join, split } from './overlay.ts';
+import { Overlay, split } from './overlay.ts';
+import { OverlayReads } from './overlay-reads.ts';
 import { journalAttrs, nowSpec, opPaths, type StagedMeta } from './records.ts';
 import { StagedFile, StagedHandle, type StagedOwner } from './staged-file.ts';
 import { ThroughHandle } from './through-handle.ts';
@@ -44,8 +45,6 @@ export interface WriteBackOptions {
   knownFolderGraceMs?: number;
 }
 
-const SYMLINK_DEPTH = 40;
-
 export class WriteBackClient extends WriteBackState implements FileClient, StagedOwner {
   readonly capabilities: FileCapabilities;
   readonly closed?: Promise<void>;
@@ -53,9 +52,7 @@ export class WriteBackClient extends WriteBackState implements FileClient, Stage
   readonly #overlay = new Overlay();
   /** Paths with a handle writing through in place, and how many. */
   readonly #through = new Map<string, number>();
-  /** Remote reads in flight: overlay entries are let go only when none is, so none misses a change. */
-  #readers = 0;
-  readonly #deferred = new Set<string>();
+  readonly #reads: OverlayReads;
   readonly #openPutDelayMs: number;
   readonly #gone: () => boolean;
   readonly #made = new MadeHere();
@@ -69,6 +66,7 @@ export class WriteBackClient extends WriteBackState implements FileClient, Stage
     this.#openPutDelayMs = options.openPutDelayMs ?? 2000;
     this.#gone = options.linkGone ?? (() => false);
     this.#folders = new KnownFolders(options.knownFolderGraceMs ?? 2000);
+    this.#reads = new OverlayReads(inner, this.#overlay, this.#made, this.#folders, path => this.settledPath(path));
     if (inner.linkUp !== undefined) this.linkUp = () => inner.linkUp!();
     if (inner.watch !== undefined) this.watch = (root, listener) => inner.watch!(root, listener);
     if (inner.mknod !== undefined) {
@@ -96,53 +94,22 @@ export class WriteBackClient extends WriteBackState implements FileClient, Stage
   mknod?: (path: string, mode: number, rdev: number) => Promise<void>;
   copyData?: (from: FileHandle, fromOffset: number, length: number, to: FileHandle, toOffset: number) => Promise<void>;
 
-  // ---- reads: the overlay first, then the remote ----
+  // ---- reads: the overlay first, then the remote (overlay-reads.ts) ----
 
-  async lstat(path: string): Promise<FileStat> {
-    const known = this.#known(path, 'lstat');
-    if (known !== undefined) return known;
-    return this.#hidden(path, await this.#reading(() => this.#inner.lstat(path)));
+  lstat(path: string): Promise<FileStat> {
+    return this.#reads.lstat(path);
   }
 
-  async stat(path: string, depth = 0): Promise<FileStat> {
-    const entry = this.#overlay.get(path);
-    if (entry?.type === 'symlink') return this.stat(this.#target(path, entry.target, depth, 'stat'), depth + 1);
-    const known = this.#known(path, 'stat');
-    if (known !== undefined) return known;
-    return this.#hidden(path, await this.#reading(() => this.#inner.stat(path)));
+  stat(path: string): Promise<FileStat> {
+    return this.#reads.stat(path);
   }
 
-  async readdir(path: string): Promise<DirEntry[]> {
-    const entry = this.#overlay.get(path);
-    if (entry?.type === 'gone') throw new FsError('ENOENT', 'readdir', path);
-    if (entry?.type === 'file' || entry?.type === 'symlink') throw new FsError('ENOTDIR', 'readdir', path);
-    let listed: DirEntry[];
-    if (entry?.type === 'dir' && entry.complete) listed = [];
-    else {
-      listed = await this.#reading(() => this.#inner.readdir(path));
-      this.#folders.listed(path, listed.map(e => e.name));
-    }
-    for (let i = 0; this.#made.size > 0 && i < listed.length; i++) {
-      const e = listed[i]!;
-      if (e.stat.ino !== undefined && this.#made.has(join(path, e.name))) listed[i] = { name: e.name, stat: this.#hidden(join(path, e.name), e.stat) };
-    }
-    const mine = [...this.#overlay.children(path)];
-    if (mine.length === 0) return listed;
-    const changed = new Map(mine);
-    const out = listed.filter(e => !changed.has(e.name));
-    for (const [name, e] of mine) {
-      if (e.type === 'file') out.push({ name, stat: e.file.stat() });
-      else if (e.type !== 'gone') out.push({ name, stat: e.stat });
-    }
-    return out;
+  readdir(path: string): Promise<DirEntry[]> {
+    return this.#reads.readdir(path);
   }
 
-  async readlink(path: string): Promise<string> {
-    const entry = this.#overlay.get(path);
-    if (entry?.type === 'symlink') return entry.target;
-    if (entry?.type === 'gone') throw new FsError('ENOENT', 'readlink', path);
-    if (entry !== undefined) throw new FsError('EINVAL', 'readlink', path);
-    return this.#reading(() => this.#inner.readlink(path));
+  readlink(path: string): Promise<string> {
+    return this.#reads.readlink(path);
   }
 
   statfs(path: string): Promise<StatFs> {
@@ -157,7 +124,7 @@ export class WriteBackClient extends WriteBackState implements FileClient, Stage
 
   async open(path: string, flags: OpenFlags, mode = 0o666, depth = 0): Promise<FileHandle> {
     const entry = this.#overlay.get(path);
-    if (entry?.type === 'symlink') return this.open(this.#target(path, entry.target, depth, 'open'), flags, mode, depth + 1);
+    if (entry?.type === 'symlink') return this.open(this.#reads.target(path, entry.target, depth, 'open'), flags, mode, depth + 1);
     if (entry?.type === 'dir') throw new FsError('EISDIR', 'open', path);
     if (entry?.type === 'file') {
       if (flags.create === true && flags.exclusive === true) throw new FsError('EEXIST', 'open', path);
@@ -167,11 +134,17 @@ export class WriteBackClient extends WriteBackState implements FileClient, Stage
     }
     const writing = flags.write || flags.truncate === true;
     if (writing) this.#mustBeReachable('open', path);
+    if (entry?.type === 'remote') {
+      if (flags.create === true && flags.exclusive === true) throw new FsError('EEXIST', 'open', path);
+      if (!writing) return this.#reads.located(path, at => this.#inner.open(at, flags, mode));
+      // Its pending rename and attributes land first: what is written, and a put's baseline, start there.
+      await this.#settlePaths([path]);
+    }
     if (!writing) {
       if (entry?.type === 'gone') throw new FsError('ENOENT', 'open', path);
       return this.#inner.open(path, flags, mode);
     }
-    if (entry?.type === 'gone' || this.#knownAbsent(path)) {
+    if (entry?.type === 'gone' || this.#reads.knownAbsent(path)) {
       if (flags.create !== true) throw new FsError('ENOENT', 'open', path);
       return this.#staged(path, flags, { mode, isNew: true });
     }
@@ -179,7 +152,7 @@ export class WriteBackClient extends WriteBackState implements FileClient, Stage
       // The kernel creates only names it believes missing: trust it, and keep both if it was wrong.
       if (flags.create === true && flags.exclusive === true) return this.#staged(path, flags, { mode, isNew: true });
       if (flags.truncate === true || flags.create === true) {
-        const now = await this.#reading(() => this.#inner.lstat(path)).catch(error => {
+        const now = await this.#reads.reading(() => this.#inner.lstat(path)).catch(error => {
           if (isFsError(error, 'ENOENT')) return undefined;
           throw error;
         });
@@ -234,6 +207,7 @@ export class WriteBackClient extends WriteBackState implements FileClient, Stage
     if (entry?.type === 'gone') throw new FsError('ENOENT', 'unlink', path);
     if (entry?.type === 'dir') throw new FsError('EISDIR', 'unlink', path);
     this.#made.delete(path);
+    this.#removedName(path);
     if (this.#withdraw(path)) return;
     this.enqueue({ kind: 'unlink', path });
     this.#overlay.set(path, { type: 'gone' });
@@ -242,13 +216,26 @@ export class WriteBackClient extends WriteBackState implements FileClient, Stage
   async rmdir(path: string): Promise<void> {
     const entry = this.#overlay.get(path);
     if (entry?.type === 'gone') throw new FsError('ENOENT', 'rmdir', path);
-    if (entry?.type === 'file' || entry?.type === 'symlink') throw new FsError('ENOTDIR', 'rmdir', path);
+    if (entry?.type === 'file' || entry?.type === 'symlink' || entry?.type === 'remote') throw new FsError('ENOTDIR', 'rmdir', path);
     if (this.#overlay.hasPresentChild(path)) throw new FsError('ENOTEMPTY', 'rmdir', path);
     this.#made.delete(path);
-    if (entry?.type === 'dir' && this.#withdraw(path)) return;
+    if (entry?.type === 'dir' && this.#withdraw(path)) {
+      this.#removedName(path);
+      return;
+    }
+    if (this.#folders.empty(path) && !this.#gone()) {
+      // Every name it held was removed through us since it was listed or made (rm -r): the
+      // remote's rmdir follows their unlinks. A name made there meanwhile makes it refused, and said.
+      this.#folders.forget(path);
+      this.#removedName(path);
+      this.enqueue({ kind: 'rmdir', path });
+      this.#overlay.set(path, { type: 'gone' });
+      return;
+    }
     await this.#settlePaths([path]);
     await this.#inner.rmdir(path);
     this.#folders.forget(path);
+    this.#removedName(path);
     for (const p of this.#overlay.under(path)) this.#forget(p);
   }
 
@@ -260,7 +247,7 @@ export class WriteBackClient extends WriteBackState implements FileClient, Stage
     const target = this.#overlay.get(to);
     if (source?.type === 'file') {
       if (target?.type === 'dir') throw new FsError('EISDIR', 'rename', to);
-      if (options?.noReplace === true && ((target !== undefined && target.type !== 'gone') || (target === undefined && await this.#remoteHas(to)))) {
+      if (options?.noReplace === true && ((target !== undefined && target.type !== 'gone') || (target === undefined && await this.#reads.remoteHas(to)))) {
         throw new FsError('EEXIST', 'rename', to);
       }
       if (target !== undefined && target.type !== 'gone') this.#withdraw(to);
@@ -271,17 +258,34 @@ export class WriteBackClient extends WriteBackState implements FileClient, Stage
       file.path = to;
       this.#made.delete(to);
       this.#made.move(from, to);
+      this.#removedName(from);
+      this.#addedName(to);
+      return;
+    }
+    // Anything but a folder, that the remote holds, to a name that is free or not a folder (the
+    // kernel checked the types it knows): journaled, and read where the remote has it meanwhile.
+    const was = source?.type === 'remote' ? source.stat : source === undefined ? options?.known : undefined;
+    if (was !== undefined && !isDirMode(was.mode) && options?.noReplace !== true && target?.type !== 'dir' && this.#free(from) && this.#free(to)) {
+      if (target !== undefined && target.type !== 'gone') this.#withdraw(to);
+      const move = this.enqueue({ kind: 'rename', from, to });
+      const moved = source?.type === 'remote' ? { origin: source.origin, moves: [...source.moves, move] } : { origin: from, moves: [move] };
+      this.#overlay.set(from, { type: 'gone' });
+      this.#overlay.set(to, { type: 'remote', stat: { ...was, ctime: nowSpec() }, ...moved });
+      this.#made.delete(to);
+      this.#made.move(from, to);
+      this.#removedName(from);
       this.#addedName(to);
       return;
     }
     await this.#settlePaths([from, to]);
-    await this.#inner.rename(from, to, options);
+    await this.#inner.rename(from, to, options?.noReplace === true ? { noReplace: true } : undefined);
     if (target?.type === 'file') target.file.path = undefined;
     this.#overlay.delete(to);
     this.#overlay.rekey(from, to, (file, path) => { file.path = path; });
     this.#made.delete(to);
     this.#made.move(from, to);
     this.#folders.forget(from);
+    this.#removedName(from);
     this.#addedName(to);
   }
 
@@ -297,7 +301,7 @@ export class WriteBackClient extends WriteBackState implements FileClient, Stage
   async setattr(path: string, attrs: SetAttr, options?: SetAttrOptions, depth = 0): Promise<void> {
     const entry = this.#overlay.get(path);
     if (entry?.type === 'gone') throw new FsError('ENOENT', 'setattr', path);
-    if (entry?.type === 'symlink' && options?.noFollow !== true) return this.setattr(this.#target(path, entry.target, depth, 'setattr'), attrs, options, depth + 1);
+    if (entry?.type === 'symlink' && options?.noFollow !== true) return this.setattr(this.#reads.target(path, entry.target, depth, 'setattr'), attrs, options, depth + 1);
     if (entry?.type === 'file') {
       const grew = entry.file.setattr(attrs);
       // A put still waiting reads the new attributes when it goes; a replay reads them here.
@@ -305,14 +309,31 @@ export class WriteBackClient extends WriteBackState implements FileClient, Stage
       this.modified(entry.file, grew, attrs.size === undefined ? attrs : undefined);
       return;
     }
-    if (entry?.type === 'dir' || entry?.type === 'symlink') {
+    const noFollow = options?.noFollow === true ? { noFollow: true } : {};
+    if (entry?.type === 'dir' || entry?.type === 'symlink' || entry?.type === 'remote') {
+      if (entry.type === 'remote' && isLinkMode(entry.stat.mode) && options?.noFollow !== true) {
+        await this.#settlePaths([path]);
+        return this.#inner.setattr(path, attrs, options);
+      }
+      this.#mustBeReachable('setattr', path);
       const attrsNow = this.#fitted(journalAttrs(attrs, nowSpec()));
       entry.stat = applyAttrs(entry.stat, attrsNow);
-      this.enqueue({ kind: 'setattr', path, attrs: attrsNow, ...(options?.noFollow === true ? { noFollow: true } : {}) });
+      this.enqueue({ kind: 'setattr', path, attrs: attrsNow, ...noFollow });
+      return;
+    }
+    // Something the remote holds, whose attributes the caller knows: chmod, chown and touch are
+    // answered from them at once. A size change needs the content and goes through.
+    const known = options?.known;
+    if (entry === undefined && known !== undefined && attrs.size === undefined && (!isLinkMode(known.mode) || options?.noFollow === true) && this.#free(path)) {
+      this.#mustBeReachable('setattr', path);
+      const attrsNow = this.#fitted(journalAttrs(attrs, nowSpec()));
+      const stat = applyAttrs(known, attrsNow);
+      this.#overlay.set(path, isDirMode(known.mode) ? { type: 'dir', stat, complete: false } : { type: 'remote', stat, origin: path, moves: [] });
+      this.enqueue({ kind: 'setattr', path, attrs: attrsNow, ...noFollow });
       return;
     }
     await this.#settlePaths([path]);
-    await this.#inner.setattr(path, attrs, options);
+    await this.#inner.setattr(path, attrs, options === undefined ? undefined : noFollowOnly(options));
   }
 
   // ---- StagedOwner: what staged files ask ----
@@ -371,10 +392,7 @@ export class WriteBackClient extends WriteBackState implements FileClient, Stage
   }
 
   protected override settledPath(path: string): void {
-    if (this.#readers > 0) {
-      this.#deferred.add(path);
-      return;
-    }
+    if (this.#reads.deferred(path)) return;
     const entry = this.#overlay.get(path);
     if (entry === undefined) return;
     if (entry.type === 'file') this.#maybeDrop(entry.file);
@@ -471,10 +489,7 @@ export class WriteBackClient extends WriteBackState implements FileClient, Stage
     if (file.path !== undefined) {
       const entry = this.#overlay.get(file.path);
       if (entry?.type === 'file' && entry.file === file) {
-        if (this.#readers > 0) {
-          this.#deferred.add(file.path);
-          return;
-        }
+        if (this.#reads.deferred(file.path)) return;
         this.#overlay.delete(file.path);
       }
     }
@@ -488,27 +503,6 @@ export class WriteBackClient extends WriteBackState implements FileClient, Stage
     if (entry?.type === 'file') this.#maybeDrop(entry.file);
   }
 
-  /** The attributes the overlay knows for `path`, or undefined to ask the remote. */
-  #known(path: string, syscall: string): FileStat | undefined {
-    const entry = this.#overlay.get(path);
-    if (entry === undefined) {
-      if (this.#knownAbsent(path)) throw new FsError('ENOENT', syscall, path);
-      const parent = this.#overlay.get(split(path).parent);
-      if (parent?.type === 'file' || parent?.type === 'symlink') throw new FsError('ENOTDIR', syscall, path);
-      return undefined;
-    }
-    if (entry.type === 'gone') throw new FsError('ENOENT', syscall, path);
-    return entry.type === 'file' ? entry.file.stat() : entry.stat;
-  }
-
-  /** True when `path` has no entry and its folder was made here, so the remote has nothing in it. */
-  #knownAbsent(path: string): boolean {
-    if (this.#overlay.get(path) !== undefined) return false;
-    const { parent: folder, name } = split(path);
-    const parent = this.#overlay.get(folder);
-    return parent?.type === 'gone' || (parent?.type === 'dir' && parent.complete) || this.#folders.missing(folder, name);
-  }
-
   /** Nothing is journaled for a remote gone for good: it would never be sent. */
   #mustBeReachable(syscall: string, path: string): void {
     if (this.#gone()) throw new FsError('EIO', syscall, path);
@@ -517,27 +511,6 @@ export class WriteBackClient extends WriteBackState implements FileClient, Stage
   #mustBeFree(path: string, syscall: string): void {
     const entry = this.#overlay.get(path);
     if (entry !== undefined && entry.type !== 'gone') throw new FsError('EEXIST', syscall, path);
-  }
-
-  async #remoteHas(path: string): Promise<boolean> {
-    try {
-      await this.#reading(() => this.#inner.lstat(path));
-      return true;
-    } catch (error) {
-      if (isFsError(error, 'ENOENT')) return false;
-      throw error;
-    }
-  }
-
-  #target(path: string, target: string, depth: number, syscall: string): string {
-    if (depth >= SYMLINK_DEPTH) throw new FsError('ELOOP', syscall, path);
-    if (target.startsWith('/')) return target;
-    const parts = split(path).parent.split('/').filter(Boolean);
-    for (const part of target.split('/')) {
-      if (part === '..') parts.pop();
-      else if (part !== '.' && part !== '') parts.push(part);
-    }
-    return `/${parts.join('/')}`;
   }
 
   /** Waits for every pending change at, above or below `paths`; a refusal among them is thrown as its errno. */
@@ -558,31 +531,23 @@ export class WriteBackClient extends WriteBackState implements FileClient, Stage
     };
   }
 
+  /** True when no handle writes `path` in place: its changes go through, in order with those writes. */
+  #free(path: string): boolean {
+    return (this.#through.get(path) ?? 0) === 0;
+  }
+
+  /** The name at `path` was removed or moved away through us. */
+  #removedName(path: string): void {
+    const { parent, name } = split(path);
+    this.#folders.removed(parent, name);
+  }
+
   /** A name now exists at `path` through us: a known folder holding it must not answer it missing. */
   #addedName(path: string): void {
     const { parent, name } = split(path);
     this.#folders.added(parent, name);
   }
 
-  /** `stat` without the remote's inode number when this mount made `path` (see MadeHere). */
-  #hidden(path: string, stat: FileStat): FileStat {
-    if (stat.ino === undefined || !this.#made.has(path)) return stat;
-    const { ino: _ino, ...rest } = stat;
-    return rest;
-  }
-
-  async #reading<T>(fn: () => Promise<T>): Promise<T> {
-    this.#readers++;
-    try {
-      return await fn();
-    } finally {
-      if (--this.#readers === 0 && this.#deferred.size > 0) {
-        const paths = [...this.#deferred];
-        this.#deferred.clear();
-        for (const p of paths) this.settledPath(p);
-      }
-    }
-  }
 }
 
 /** True when one path is the other or lies below it. */
@@ -590,6 +555,15 @@ function related(a: string, b: string): boolean {
   if (a === b) return true;
   const [short, long] = a.length < b.length ? [a, b] : [b, a];
   return short === '/' || long.startsWith(`${short}/`);
+}
+
+function isLinkMode(mode: number): boolean {
+  return (mode & 0o170000) === S_IFLNK;
+}
+
+/** Options for the remote: what the caller knew is for this layer only. */
+function noFollowOnly(options: SetAttrOptions): SetAttrOptions | undefined {
+  return options.noFollow === true ? { noFollow: true } : undefined;
 }
 
 function applyAttrs(stat: FileStat, attrs: ReturnType<typeof journalAttrs>): FileStat {

@@ -250,3 +250,149 @@ async function rewritePid(dir: string): Promise<void> {
   meta.pidStart = 'gone';
   await writeFile(metaPath, JSON.stringify(meta));
 }
+
+describe('write-back journal: changes to what the remote holds', () => {
+  /** A client whose remote sends nothing until `release()`: what is answered, is answered locally. */
+  async function held(mem: MemoryFileClient) {
+    let release!: () => void;
+    const gate = new Promise<void>(resolve => { release = resolve; });
+    const reads = new Set(['lstat', 'stat', 'readdir', 'readlink', 'open', 'read', 'close', 'handle.read', 'handle.close']);
+    mem.hook = async method => {
+      if (!reads.has(method)) await gate;
+    };
+    const opened = await open(mem, '/w');
+    return { ...opened, release };
+  }
+
+  it('answers chmod and touch of a remote file and folder from the attributes the caller knows', async () => {
+    const mem = new MemoryFileClient();
+    mem.put('/w/f', 'abc', 0o644);
+    mem.putDir('/w/d');
+    const { client, release } = await held(mem);
+    const f = await mem.lstat('/w/f');
+    const d = await mem.lstat('/w/d');
+    await client.setattr('/w/f', { mode: 0o600, mtime: { sec: 1_500_000_000, nsec: 0 } }, { known: f });
+    await client.setattr('/w/d', { mode: 0o700 }, { known: d });
+    assert.equal((await client.lstat('/w/f')).mode & 0o7777, 0o600);
+    assert.equal((await client.lstat('/w/f')).mtime.sec, 1_500_000_000);
+    assert.equal((await client.lstat('/w/d')).mode & 0o7777, 0o700);
+    assert.equal((await mem.lstat('/w/f')).mode & 0o7777, 0o644, 'nothing was sent yet');
+    // The content still comes from the remote.
+    const r = await client.open('/w/f', { read: true, write: false });
+    const buf = Buffer.alloc(8);
+    assert.equal(await r.read(buf, 0, 8, 0), 3);
+    await r.close();
+    release();
+    await client.sync();
+    assert.equal((await mem.lstat('/w/f')).mode & 0o7777, 0o600);
+    assert.equal((await mem.lstat('/w/f')).mtime.sec, 1_500_000_000);
+    assert.equal((await mem.lstat('/w/d')).mode & 0o7777, 0o700);
+    await client.close();
+  });
+
+  it('sends a size change of a remote file through, and a chmod without known attributes too', async () => {
+    const mem = new MemoryFileClient();
+    mem.put('/w/f', 'abcdef');
+    const { client } = await open(mem, '/w');
+    await client.setattr('/w/f', { size: 2 }, { known: await mem.lstat('/w/f') });
+    assert.equal(mem.content('/w/f').toString(), 'ab');
+    await client.setattr('/w/f', { mode: 0o640 });
+    assert.equal((await mem.lstat('/w/f')).mode & 0o7777, 0o640);
+    await client.close();
+  });
+
+  it('journals the rename of a remote file and reads it where the remote has it until it lands', async () => {
+    const mem = new MemoryFileClient();
+    mem.put('/w/a', 'first');
+    mem.put('/w/old', 'replaced');
+    const { client, release } = await held(mem);
+    await client.rename('/w/a', '/w/b', { known: await mem.lstat('/w/a') });
+    await client.rename('/w/b', '/w/old', { known: await client.lstat('/w/b') });
+    await assert.rejects(client.lstat('/w/a'), (e: unknown) => isFsError(e, 'ENOENT'));
+    await assert.rejects(client.lstat('/w/b'), (e: unknown) => isFsError(e, 'ENOENT'));
+    assert.equal((await client.lstat('/w/old')).size, 5);
+    assert.deepEqual((await client.readdir('/w')).map(e => e.name).sort(), ['old']);
+    const r = await client.open('/w/old', { read: true, write: false });
+    const buf = Buffer.alloc(16);
+    const n = await r.read(buf, 0, 16, 0);
+    assert.equal(buf.subarray(0, n).toString(), 'first', 'read from the remote at the old name');
+    await r.close();
+    release();
+    await client.sync();
+    assert.equal(mem.content('/w/old').toString(), 'first');
+    assert.equal(mem.exists('/w/a'), false);
+    assert.equal(mem.exists('/w/b'), false);
+    await client.close();
+  });
+
+  it('reads a moved file at its new name once the rename landed mid-chain', async () => {
+    const mem = new MemoryFileClient();
+    mem.put('/w/a', 'data');
+    const { client } = await open(mem, '/w', undefined, { maxRunning: 1 });
+    let releaseSecond!: () => void;
+    const second = new Promise<void>(resolve => { releaseSecond = resolve; });
+    mem.hook = async (method, args) => { if (method === 'rename' && args[0] === '/w/b') await second; };
+    await client.rename('/w/a', '/w/b', { known: await mem.lstat('/w/a') });
+    await client.rename('/w/b', '/w/c', { known: await client.lstat('/w/b') });
+    // The first landed, the second waits: the content is at /w/b on the remote now.
+    for (let i = 0; i < 100 && !mem.exists('/w/b'); i++) await new Promise(resolve => setTimeout(resolve, 10));
+    assert.equal(mem.exists('/w/b'), true);
+    const r = await client.open('/w/c', { read: true, write: false });
+    const buf = Buffer.alloc(8);
+    assert.equal(buf.subarray(0, await r.read(buf, 0, 8, 0)).toString(), 'data');
+    await r.close();
+    releaseSecond();
+    await client.sync();
+    assert.equal(mem.content('/w/c').toString(), 'data');
+    await client.close();
+  });
+
+  it('removes a listed folder emptied through the mount without waiting (rm -r), after its files', async () => {
+    const mem = new MemoryFileClient();
+    mem.put('/w/d/x', '1');
+    mem.put('/w/d/y', '2');
+    const { client, release } = await held(mem);
+    const names = (await client.readdir('/w/d')).map(e => e.name);
+    for (const name of names) await client.unlink(`/w/d/${name}`);
+    await client.rmdir('/w/d');
+    await assert.rejects(client.lstat('/w/d'), (e: unknown) => isFsError(e, 'ENOENT'));
+    assert.equal(mem.exists('/w/d'), true, 'nothing was sent yet');
+    // A folder made again at the same name goes after the removal.
+    await client.mkdir('/w/d', 0o755);
+    assert.deepEqual(await client.readdir('/w/d'), []);
+    release();
+    await client.sync();
+    assert.equal(mem.exists('/w/d'), true);
+    assert.deepEqual((await mem.readdir('/w/d')).map(e => e.name), []);
+    await client.close();
+  });
+
+  it('reports a folder the remote would not remove (a name made there meanwhile) as refused', async () => {
+    const mem = new MemoryFileClient();
+    mem.put('/w/d/x', '1');
+    const { client, release } = await held(mem);
+    await client.readdir('/w/d');
+    await client.unlink('/w/d/x');
+    await client.rmdir('/w/d');
+    mem.put('/w/d/theirs', 'made on the remote');
+    release();
+    await assert.rejects(client.sync(), (e: unknown) => e instanceof WriteBackFailedError);
+    assert.equal(client.status().failed[0]?.op, 'rmdir');
+    assert.equal(client.status().failed[0]?.code, 'ENOTEMPTY');
+    assert.equal(mem.content('/w/d/theirs').toString(), 'made on the remote');
+    assert.deepEqual(await client.discard(), ['/w/d']);
+    assert.equal((await client.lstat('/w/d')).mode & 0o170000, 0o040000);
+    await client.close();
+  });
+
+  it('sends rmdir of a folder it did not see emptied through, as before', async () => {
+    const mem = new MemoryFileClient();
+    mem.put('/w/d/x', '1');
+    const { client } = await open(mem, '/w');
+    await assert.rejects(client.rmdir('/w/d'), (e: unknown) => isFsError(e, 'ENOTEMPTY'));
+    mem.removeBehind('/w/d/x');
+    await client.rmdir('/w/d');
+    assert.equal(mem.exists('/w/d'), false);
+    await client.close();
+  });
+});

@@ -1,0 +1,174 @@
+/**
+ * The read side of the write-back client: stats, listings and symlink targets answered from the
+ * overlay (what the journal holds and the remote does not have yet) before the remote, so that a
+ * program sees its own changes at once. write-back-client.ts is the change side.
+ */
+import type { DirEntry, FileClient, FileStat } from '../remote/file-client.ts';
+import { FsError, isFsError } from '../remote/fs-error.ts';
+import type { KnownFolders } from './known-folders.ts';
+import type { MadeHere } from './made-here.ts';
+import { join, split, whereNow, type Overlay } from './overlay.ts';
+
+const SYMLINK_DEPTH = 40;
+
+export class OverlayReads {
+  readonly #inner: FileClient;
+  readonly #overlay: Overlay;
+  readonly #made: MadeHere;
+  readonly #folders: KnownFolders;
+  /** Called for each path whose letting go waited for remote reads in flight. */
+  readonly #settled: (path: string) => void;
+  /** Remote reads in flight: overlay entries are let go only when none is, so none misses a change. */
+  #readers = 0;
+  readonly #deferred = new Set<string>();
+
+  constructor(inner: FileClient, overlay: Overlay, made: MadeHere, folders: KnownFolders, settled: (path: string) => void) {
+    this.#inner = inner;
+    this.#overlay = overlay;
+    this.#made = made;
+    this.#folders = folders;
+    this.#settled = settled;
+  }
+
+  async lstat(path: string): Promise<FileStat> {
+    const known = this.known(path, 'lstat');
+    if (known !== undefined) return known;
+    return this.hidden(path, await this.reading(() => this.#inner.lstat(path)));
+  }
+
+  async stat(path: string, depth = 0): Promise<FileStat> {
+    const entry = this.#overlay.get(path);
+    if (entry?.type === 'symlink') return this.stat(this.target(path, entry.target, depth, 'stat'), depth + 1);
+    if (entry?.type === 'remote' && (entry.stat.mode & 0o170000) === 0o120000) return this.hidden(path, await this.located(path, at => this.#inner.stat(at)));
+    const known = this.known(path, 'stat');
+    if (known !== undefined) return known;
+    return this.hidden(path, await this.reading(() => this.#inner.stat(path)));
+  }
+
+  async readdir(path: string): Promise<DirEntry[]> {
+    const entry = this.#overlay.get(path);
+    if (entry?.type === 'gone') throw new FsError('ENOENT', 'readdir', path);
+    if (entry?.type === 'file' || entry?.type === 'symlink' || entry?.type === 'remote') throw new FsError('ENOTDIR', 'readdir', path);
+    const complete = entry?.type === 'dir' && entry.complete;
+    const listed = complete ? [] : await this.reading(() => this.#inner.readdir(path));
+    const out = this.#merged(path, listed);
+    // The names as shown: one removed through us and not yet on the remote is not there.
+    if (!complete) this.#folders.listed(path, out.map(e => e.name));
+    return out;
+  }
+
+  #merged(path: string, listed: DirEntry[]): DirEntry[] {
+    for (let i = 0; this.#made.size > 0 && i < listed.length; i++) {
+      const e = listed[i]!;
+      if (e.stat.ino !== undefined && this.#made.has(join(path, e.name))) listed[i] = { name: e.name, stat: this.hidden(join(path, e.name), e.stat) };
+    }
+    const mine = [...this.#overlay.children(path)];
+    if (mine.length === 0) return listed;
+    const changed = new Map(mine);
+    const out = listed.filter(e => !changed.has(e.name));
+    for (const [name, e] of mine) {
+      if (e.type === 'file') out.push({ name, stat: e.file.stat() });
+      else if (e.type !== 'gone') out.push({ name, stat: e.stat });
+    }
+    return out;
+  }
+
+  async readlink(path: string): Promise<string> {
+    const entry = this.#overlay.get(path);
+    if (entry?.type === 'symlink') return entry.target;
+    if (entry?.type === 'gone') throw new FsError('ENOENT', 'readlink', path);
+    if (entry !== undefined && entry.type !== 'remote') throw new FsError('EINVAL', 'readlink', path);
+    return this.located(path, at => this.#inner.readlink(at));
+  }
+
+  /** The attributes the overlay knows for `path`, or undefined to ask the remote. */
+  known(path: string, syscall: string): FileStat | undefined {
+    const entry = this.#overlay.get(path);
+    if (entry === undefined) {
+      if (this.knownAbsent(path)) throw new FsError('ENOENT', syscall, path);
+      const parent = this.#overlay.get(split(path).parent);
+      if (parent?.type === 'file' || parent?.type === 'symlink') throw new FsError('ENOTDIR', syscall, path);
+      return undefined;
+    }
+    if (entry.type === 'gone') throw new FsError('ENOENT', syscall, path);
+    return entry.type === 'file' ? entry.file.stat() : entry.stat;
+  }
+
+  /** True when `path` has no entry and its folder was made here, so the remote has nothing in it. */
+  knownAbsent(path: string): boolean {
+    if (this.#overlay.get(path) !== undefined) return false;
+    const { parent: folder, name } = split(path);
+    const parent = this.#overlay.get(folder);
+    return parent?.type === 'gone' || (parent?.type === 'dir' && parent.complete) || this.#folders.missing(folder, name);
+  }
+
+  async remoteHas(path: string): Promise<boolean> {
+    try {
+      await this.reading(() => this.#inner.lstat(path));
+      return true;
+    } catch (error) {
+      if (isFsError(error, 'ENOENT')) return false;
+      throw error;
+    }
+  }
+
+  /** Where symlink `path` with `target` points, as an absolute remote path. */
+  target(path: string, target: string, depth: number, syscall: string): string {
+    if (depth >= SYMLINK_DEPTH) throw new FsError('ELOOP', syscall, path);
+    if (target.startsWith('/')) return target;
+    const parts = split(path).parent.split('/').filter(Boolean);
+    for (const part of target.split('/')) {
+      if (part === '..') parts.pop();
+      else if (part !== '.' && part !== '') parts.push(part);
+    }
+    return `/${parts.join('/')}`;
+  }
+
+  /** `stat` without the remote's inode number when this mount made `path` (see MadeHere). */
+  hidden(path: string, stat: FileStat): FileStat {
+    if (stat.ino === undefined || !this.#made.has(path)) return stat;
+    const { ino: _ino, ...rest } = stat;
+    return rest;
+  }
+
+  /** True when `path` must wait to be let go: a remote read in flight might miss the change otherwise. */
+  deferred(path: string): boolean {
+    if (this.#readers === 0) return false;
+    this.#deferred.add(path);
+    return true;
+  }
+
+  /**
+   * Runs a remote read of what `path` shows, where the remote holds it now (a pending rename
+   * brought it to `path`). One that lands while the read is on its way makes it ask again.
+   */
+  async located<T>(path: string, fn: (at: string) => Promise<T>): Promise<T> {
+    for (let tries = 0; ; tries++) {
+      const at = this.#remotePath(path);
+      try {
+        return await this.reading(() => fn(at));
+      } catch (error) {
+        if (tries >= 3 || this.#remotePath(path) === at || !(isFsError(error, 'ENOENT') || isFsError(error, 'ENOTDIR'))) throw error;
+      }
+    }
+  }
+
+  #remotePath(path: string): string {
+    const entry = this.#overlay.get(path);
+    return entry?.type === 'remote' ? whereNow(entry) : path;
+  }
+
+  /** Runs a remote read; overlay entries settling meanwhile are let go after it. */
+  async reading<T>(fn: () => Promise<T>): Promise<T> {
+    this.#readers++;
+    try {
+      return await fn();
+    } finally {
+      if (--this.#readers === 0 && this.#deferred.size > 0) {
+        const paths = [...this.#deferred];
+        this.#deferred.clear();
+        for (const p of paths) this.#settled(p);
+      }
+    }
+  }
+}
