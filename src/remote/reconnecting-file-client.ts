@@ -15,8 +15,8 @@
  * client and get one rescan event. A client without `closed` is kept for good.
  */
 import {
-  canCopyData, canMknod, canPutFile, canWatch, reportsClose,
-  type DirEntry, type FileCapabilities, type FileClient, type FileHandle, type FileStat, type OpenFlags,
+  batchOpPath, canBatch, canCopyData, canMknod, canPutFile, canWatch, reportsClose,
+  type BatchOp, type DirEntry, type FileCapabilities, type FileClient, type FileHandle, type FileStat, type OpenFlags,
   type PutFileOptions, type RenameOptions, type SetAttr, type SetAttrOptions, type StatFs, type WatchEvent, type WatchSubscription,
 } from './file-client.ts';
 import { FsError, isFsError } from './fs-error.ts';
@@ -192,12 +192,33 @@ export class ReconnectingFileClient implements FileClient {
   /** Removes a name; handles open by it are orphaned (a reopen by that path would reach another file). */
   async unlink(path: string): Promise<void> {
     await this.#call('unlink', c => c.unlink(path), false);
-    for (const h of this.#handles) if (h.path === path) h.orphaned();
+    this.#unlinked(path);
   }
 
   /** Renames; handles open at `from` or below it follow, and handles open on a replaced `to` are orphaned. */
   async rename(from: string, to: string, options?: RenameOptions): Promise<void> {
     await this.#call('rename', c => c.rename(from, to, options), false);
+    this.#renamed(from, to);
+  }
+
+  /** Sends the batch once (not repeatable); its unlinks and renames that landed are followed as `unlink` and `rename` follow theirs. */
+  async batch(ops: readonly BatchOp[]): Promise<(FsError | undefined)[]> {
+    const results = await this.#call('batch', c => canBatch(c)
+      ? c.batch(ops)
+      : Promise.reject(new FsError('ENOTSUP', 'batch', ops[0] === undefined ? undefined : batchOpPath(ops[0]))), false);
+    ops.forEach((op, i) => {
+      if (results[i] !== undefined) return;
+      if (op.kind === 'unlink') this.#unlinked(op.path);
+      else if (op.kind === 'rename') this.#renamed(op.from, op.to);
+    });
+    return results;
+  }
+
+  #unlinked(path: string): void {
+    for (const h of this.#handles) if (h.path === path) h.orphaned();
+  }
+
+  #renamed(from: string, to: string): void {
     if (from === to) return;
     for (const h of this.#handles) {
       const path = h.path;

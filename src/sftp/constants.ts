@@ -130,6 +130,8 @@ export const RMOUNT_EXT = {
   MKNOD: 'mknod@rmount',
   /** A whole small file (content, mode, owner, times, fsync) in one request. */
   PUTFILE: 'putfile@rmount',
+  /** Many changes (puts, mkdirs, renames, setstats, ...) in one request, a status for each. */
+  BATCH: 'batch@rmount',
 } as const;
 
 /** Request id of unsolicited EXTENDED_REPLY packets (watch events); never allocated to a request. */
@@ -161,6 +163,23 @@ export const RMOUNT_SET = {
 export const RMOUNT_SETSTAT_FLAG = {
   NOFOLLOW: 1 << 0,
   HANDLE: 1 << 1,
+} as const;
+
+/** Item kinds of batch@rmount. */
+export const RMOUNT_BATCH = {
+  PUT: 1,
+  MKDIR: 2,
+  SYMLINK: 3,
+  UNLINK: 4,
+  RMDIR: 5,
+  RENAME: 6,
+  LINK: 7,
+  SETSTAT: 8,
+} as const;
+
+/** `flags` bits of a batch@rmount rename item. */
+export const RMOUNT_BATCH_RENAME = {
+  NOREPLACE: 1 << 0,
 } as const;
 
 /** Read/write size every v3 server must accept; used when the server does not offer limits. */

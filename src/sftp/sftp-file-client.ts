@@ -6,9 +6,10 @@
 
 import type { Duplex } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
-import type {
-  DirEntry, FileCapabilities, FileClient, FileHandle, FileStat, OpenFlags, PutFileOptions, RenameOptions, SetAttr,
-  SetAttrOptions, StatFs, WatchEvent, WatchSubscription,
+import {
+  BATCH_MAX_BYTES, BATCH_MAX_OPS, batchOpBytes, batchOpPath,
+  type BatchOp, type DirEntry, type FileCapabilities, type FileClient, type FileHandle, type FileStat, type OpenFlags,
+  type PutFileOptions, type RenameOptions, type SetAttr, type SetAttrOptions, type StatFs, type WatchEvent, type WatchSubscription,
 } from '../remote/file-client.ts';
 import { FsError } from '../remote/fs-error.ts';
 import { EXT, RMOUNT_EXT, RMOUNT_SETSTAT_FLAG, STATUS } from './constants.ts';
@@ -78,6 +79,7 @@ export class SftpFileClient implements FileClient {
       // OpenSSH's sftp-server and rmount-agent answer one channel's requests one at a time, in order.
       inOrder: true,
       putFile: sftp.has(RMOUNT_EXT.PUTFILE),
+      batch: sftp.has(RMOUNT_EXT.BATCH),
     });
   }
 
@@ -296,6 +298,32 @@ export class SftpFileClient implements FileClient {
     }
   }
 
+  /**
+   * Many changes in one request through batch@rmount. Each failed item is converted as its own
+   * call's failure would be, but without the refinements that ask the server again: the agent names
+   * the exact errno of every item, and a round trip per failed item would undo the point.
+   * @throws FsError ENOTSUP without the extension; EINVAL past BATCH_MAX_OPS or BATCH_MAX_BYTES.
+   */
+  async batch(ops: readonly BatchOp[]): Promise<(FsError | undefined)[]> {
+    const first = ops[0] === undefined ? undefined : batchOpPath(ops[0]);
+    if (this.capabilities.batch !== true) throw new FsError('ENOTSUP', 'batch', first);
+    if (ops.length === 0) return [];
+    if (ops.length > BATCH_MAX_OPS || ops.reduce((n, op) => n + batchOpBytes(op), 0) > BATCH_MAX_BYTES) {
+      throw new FsError('EINVAL', 'batch', first);
+    }
+    let statuses;
+    try {
+      statuses = await this.sftp.rmount.batch(ops);
+    } catch (error) {
+      throw await this.#errno.convert('batch', first, error);
+    }
+    return Promise.all(statuses.map((status, i) => {
+      if (status === undefined) return undefined;
+      const op = ops[i]!;
+      return this.#errno.convert(op.kind, batchOpPath(op), status, undefined, batchOpPaths(op));
+    }));
+  }
+
   /** @inheritDoc */
   async link(existing: string, newPath: string): Promise<void> {
     if (!this.capabilities.hardlink) throw new FsError('ENOSYS', 'link', newPath);
@@ -442,4 +470,14 @@ export class SftpFileClient implements FileClient {
     await this.sftp.end();
   }
 
+}
+
+/** Every path a batch item names, for the ENAMETOOLONG check of `SftpErrno.convert`. */
+function batchOpPaths(op: BatchOp): string[] {
+  switch (op.kind) {
+    case 'rename': return [op.from, op.to];
+    case 'link': return [op.existing, op.path];
+    case 'symlink': return [op.target, op.path];
+    default: return [op.path];
+  }
 }

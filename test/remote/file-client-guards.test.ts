@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { canCopyData, canFlush, canWatch, reportsClose, reportsLink, type FileClient, type FileHandle } from '../../src/remote/file-client.ts';
+import { canBatch, canCopyData, canFlush, canWatch, reportsClose, reportsLink, type FileClient, type FileHandle } from '../../src/remote/file-client.ts';
 import { MemoryFileClient } from '../helpers/memory-file-client.ts';
 
 describe('FileClient power guards', () => {
@@ -16,6 +16,12 @@ describe('FileClient power guards', () => {
   it('canCopyData needs the capability and the method', () => {
     assert.equal(canCopyData(new MemoryFileClient({ capabilities: { copyData: true } })), false);
     assert.equal(canCopyData(Object.assign(new MemoryFileClient({ capabilities: { copyData: true } }), { copyData: noop })), true);
+  });
+  it('canBatch needs the capability and the method', () => {
+    const batch = async (): Promise<undefined[]> => [];
+    assert.equal(canBatch(new MemoryFileClient({ capabilities: { batch: true } })), false);
+    assert.equal(canBatch(Object.assign(new MemoryFileClient({ capabilities: { batch: false } }), { batch })), false);
+    assert.equal(canBatch(Object.assign(new MemoryFileClient({ capabilities: { batch: true } }), { batch })), true);
   });
   it('reportsClose is true only with a closed promise', () => {
     assert.equal(reportsClose(new MemoryFileClient()), false);

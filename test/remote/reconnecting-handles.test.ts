@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { setImmediate as tick } from 'node:timers/promises';
-import type { FileClient, WatchEvent } from '../../src/remote/file-client.ts';
+import { batchOpPath, canBatch, type BatchOp, type FileClient, type WatchEvent } from '../../src/remote/file-client.ts';
+import { FsError } from '../../src/remote/fs-error.ts';
 import { ReconnectingFileClient } from '../../src/remote/reconnecting-file-client.ts';
 import { MemoryFileClient } from '../helpers/memory-file-client.ts';
 
@@ -30,6 +31,27 @@ function memoryServer() {
     hold(): void { gate = new Promise<void>(resolve => { open = resolve; }); },
     release(): void { open(); gate = undefined; },
   };
+}
+
+/** Gives `c` a batch of unlinks and renames made through its own calls, one after the other. */
+function withBatch(c: FileClient): FileClient {
+  c.capabilities.batch = true;
+  return Object.assign(c, {
+    batch: async (ops: readonly BatchOp[]): Promise<(FsError | undefined)[]> => {
+      const out: (FsError | undefined)[] = [];
+      for (const op of ops) {
+        try {
+          if (op.kind === 'unlink') await c.unlink(op.path);
+          else if (op.kind === 'rename') await c.rename(op.from, op.to);
+          else throw new FsError('ENOSYS', op.kind, batchOpPath(op));
+          out.push(undefined);
+        } catch (error) {
+          out.push(error as FsError);
+        }
+      }
+      return out;
+    },
+  });
 }
 
 /** Resolves when `client` receives a call to `method`, which then never answers. */
@@ -85,6 +107,28 @@ describe('ReconnectingFileClient handles', () => {
     await h.write(Buffer.from('y'), 0, 1, 1);
     assert.equal(s.first.content('/e/f').toString(), 'xy');
     assert.deepEqual(s.latest.log.find(e => e.method === 'open')?.args[0], '/e/f');
+  });
+
+  it('renames and unlinks that landed in a batch are followed as single ones are', async () => {
+    const s = memoryServer();
+    const files = await ReconnectingFileClient.create(async () => withBatch(await s.connect()));
+    assert.equal(canBatch(files), true);
+    s.first.put('/d/f', 'x');
+    s.first.put('/g', 'old');
+    const moved = await files.open('/d/f', { read: true, write: true });
+    const removed = await files.open('/g', { read: true, write: false });
+    const results = await files.batch([
+      { kind: 'rename', from: '/missing', to: '/m' },
+      { kind: 'rename', from: '/d', to: '/e' },
+      { kind: 'unlink', path: '/g' },
+    ]);
+    assert.deepEqual(results.map(r => r?.code), ['ENOENT', undefined, undefined]);
+    assert.equal(moved.path, '/e/f');
+    s.first.put('/g', 'another file');
+    s.first.kill();
+    await moved.write(Buffer.from('y'), 0, 1, 1);
+    assert.equal(s.first.content('/e/f').toString(), 'xy');
+    await assert.rejects(removed.read(Buffer.alloc(3), 0, 3, 0), { code: 'ESTALE' });
   });
 
   it('a reopen never creates, truncates or excludes again', async () => {
