@@ -3,8 +3,9 @@
  * after the remote did it, a daemon killed before it wrote `done`), so each one accepts finding its
  * own earlier result: a folder already there, a link already gone, a rename already made.
  */
-import { canPutFile, type FileClient, type FileHandle, type PutFileOptions, type SetAttr, type Timespec } from '../remote/file-client.ts';
+import { canPutFile, type BatchOp, type FileClient, type FileHandle, type PutFileOptions, type SetAttr, type Timespec } from '../remote/file-client.ts';
 import { isFsError } from '../remote/fs-error.ts';
+import type { Batcher } from './batcher.ts';
 import type { Entry } from './op-queue.ts';
 import type { StagedFile } from './staged-file.ts';
 import type { Op } from './records.ts';
@@ -16,6 +17,8 @@ export interface ApplyContext {
   file(id: number): StagedFile | undefined;
   /** The remote's version of `path` was moved to `keptAs` so that ours could take the name. */
   conflict(path: string, keptAs: string): void;
+  /** Where the remote takes many changes in one request (rmount-agent). */
+  readonly batcher?: Batcher;
 }
 
 /** Bytes of one write sent to the remote, and how many may be on their way at once. */
@@ -30,6 +33,9 @@ const PIPELINE_MAX = 8 << 20;
 export async function applyOp(ctx: ApplyContext, entry: Entry): Promise<void> {
   const { inner } = ctx;
   const op = entry.op;
+  // In a batch first; a change it refuses goes again alone, where finding its own earlier result
+  // (a folder already there, a name already gone) is told from a real refusal.
+  if (op.kind !== 'put' && ctx.batcher !== undefined && (await ctx.batcher.send(asBatchOp(op))) === undefined) return;
   switch (op.kind) {
     case 'put':
       return put(ctx, entry, op);
@@ -88,6 +94,10 @@ export async function applyOp(ctx: ApplyContext, entry: Entry): Promise<void> {
   }
 }
 
+function asBatchOp(op: Exclude<Op, { kind: 'put' }>): BatchOp {
+  return op.kind === 'setattr' ? { kind: 'setattr', path: op.path, attrs: op.attrs, ...(op.noFollow === true ? { noFollow: true } : {}) } : op;
+}
+
 /** Sends a staged file's whole content and attributes to its path. */
 async function put(ctx: ApplyContext, entry: Entry, op: Extract<Op, { kind: 'put' }>): Promise<void> {
   const { inner } = ctx;
@@ -118,7 +128,8 @@ async function put(ctx: ApplyContext, entry: Entry, op: Extract<Op, { kind: 'put
         ...(meta.owned === true ? { uid: meta.uid, gid: meta.gid } : {}),
       };
       try {
-        await inner.putFile(op.path, data.subarray(0, n), options);
+        const refused = ctx.batcher === undefined ? undefined : await ctx.batcher.send({ kind: 'put', path: op.path, data: data.subarray(0, n), options });
+        if (ctx.batcher === undefined || refused !== undefined) await inner.putFile(op.path, data.subarray(0, n), options);
       } catch (error) {
         if (!exclusive || !isFsError(error, 'EEXIST')) throw error;
         await keepTheirs(ctx, op.path);

@@ -12,7 +12,7 @@
 import {
   S_IFDIR, S_IFLNK, type DirEntry, type FileCapabilities, type FileClient, type FileHandle, type FileStat,
   type OpenFlags, type RenameOptions, type SetAttr, type SetAttrOptions, type StatFs, type WatchEvent,
-  type WatchSubscription, isFileMode, isDirMode,
+  type WatchSubscription, canBatch, isFileMode, isDirMode,
 } from '../remote/file-client.ts';
 import { FsError, isFsError } from '../remote/fs-error.ts';
 import type { Logger } from '../remote/log.ts';
@@ -59,7 +59,8 @@ export class WriteBackClient extends WriteBackState implements FileClient, Stage
   readonly #folders: KnownFolders;
 
   constructor(inner: FileClient, options: WriteBackOptions) {
-    super(options.journal, options.log, options.maxBytes, options.owner, inner, options.maxRunning ?? 64);
+    // A batch carries up to 256 changes; more in flight would hold more file content in memory.
+    super(options.journal, options.log, options.maxBytes, options.owner, inner, options.maxRunning ?? (canBatch(inner) ? 256 : 64));
     this.#inner = inner;
     this.capabilities = inner.capabilities;
     if (inner.closed !== undefined) this.closed = inner.closed;

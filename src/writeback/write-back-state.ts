@@ -4,10 +4,11 @@
  * the control socket drives (sync, retry, discard, status). write-back-client.ts adds the FileClient.
  */
 import { renameSync } from 'node:fs';
-import type { FileClient } from '../remote/file-client.ts';
+import { canBatch, type FileClient } from '../remote/file-client.ts';
 import type { Logger } from '../remote/log.ts';
 import { WriteBackFailedError, type Conflict, type FailedOperation, type SyncProgress, type WriteBack, type WriteBackStatus } from '../remote/write-back.ts';
-import { applyOp } from './apply.ts';
+import { applyOp, type ApplyContext } from './apply.ts';
+import { Batcher } from './batcher.ts';
 import type { Journal } from './journal.ts';
 import { BarrierFailed, OpQueue, type Entry } from './op-queue.ts';
 import { opPaths, timeFit, type Op, type StagedMeta, type TimeFit } from './records.ts';
@@ -33,6 +34,7 @@ export abstract class WriteBackState implements WriteBack {
   #pendingBytes = 0;
   readonly #conflicts: Conflict[] = [];
   #nextFile = 0;
+  readonly #applying: ApplyContext;
 
   constructor(journal: Journal, log: Logger, maxBytes: number, owner: { uid: number; gid: number }, inner: FileClient, maxRunning: number) {
     this.#journal = journal;
@@ -40,8 +42,12 @@ export abstract class WriteBackState implements WriteBack {
     this.#maxBytes = maxBytes;
     this.owner = owner;
     this.fit = timeFit(inner.capabilities.nanoseconds);
+    this.#applying = {
+      inner, file: id => this.#files.get(id), conflict: (path, keptAs) => this.#conflict(path, keptAs),
+      ...(canBatch(inner) ? { batcher: new Batcher(inner) } : {}),
+    };
     this.queue = new OpQueue(journal, {
-      apply: entry => this.#apply(inner, entry),
+      apply: entry => this.#apply(entry),
       settled: entry => this.#settled(entry),
       // A link down now (or a handle that broke with it) is not the remote's answer. A handle error
       // may also be a real one: after a few sends it counts as refused.
@@ -197,14 +203,14 @@ export abstract class WriteBackState implements WriteBack {
 
   // ---- queue hooks ----
 
-  async #apply(inner: FileClient, entry: Entry): Promise<void> {
+  async #apply(entry: Entry): Promise<void> {
     const file = this.#fileOf(entry);
     if (file !== undefined) {
       if (file.queuedPut === entry) file.queuedPut = undefined;
       file.sending++;
     }
     try {
-      await applyOp({ inner, file: id => this.#files.get(id), conflict: (path, keptAs) => this.#conflict(path, keptAs) }, entry);
+      await applyOp(this.#applying, entry);
     } finally {
       if (file !== undefined) {
         file.sending--;

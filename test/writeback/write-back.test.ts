@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { LocalFileClient } from '../../src/backends/local/file-client.ts';
-import type { FileClient, FileHandle } from '../../src/remote/file-client.ts';
+import type { BatchOp, FileClient, FileHandle, PutFileOptions } from '../../src/remote/file-client.ts';
 import { FsError, isFsError } from '../../src/remote/fs-error.ts';
 import { silentLogger } from '../../src/remote/log.ts';
 import { WriteBackFailedError } from '../../src/remote/write-back.ts';
@@ -393,6 +393,94 @@ describe('write-back journal: changes to what the remote holds', () => {
     mem.removeBehind('/w/d/x');
     await client.rmdir('/w/d');
     assert.equal(mem.exists('/w/d'), false);
+    await client.close();
+  });
+});
+
+describe('write-back journal: batches where the remote takes them', () => {
+  /** `mem` with batch() and putFile() as rmount-agent offers them, counting batch requests. */
+  function batching(mem: MemoryFileClient): { client: FileClient; requests: number[]; failNext: { n: number } } {
+    const requests: number[] = [];
+    const failNext = { n: 0 };
+    const putFile = async (path: string, data: Uint8Array, o: PutFileOptions): Promise<void> => {
+      const h = await mem.open(path, { read: false, write: true, create: true, truncate: true, exclusive: o.exclusive === true }, o.mode);
+      await h.write(Buffer.from(data), 0, data.length, 0);
+      await h.setattr({ mode: o.mode, atime: o.atime, mtime: o.mtime });
+      await h.close();
+    };
+    const one = async (op: BatchOp): Promise<void> => {
+      switch (op.kind) {
+        case 'put': return putFile(op.path, op.data, op.options);
+        case 'mkdir': await mem.mkdir(op.path, op.mode); return mem.setattr(op.path, { mode: op.mode });
+        case 'symlink': return mem.symlink(op.target, op.path);
+        case 'unlink': return mem.unlink(op.path);
+        case 'rmdir': return mem.rmdir(op.path);
+        case 'rename': return mem.rename(op.from, op.to);
+        case 'link': return mem.link(op.existing, op.path);
+        case 'setattr': return mem.setattr(op.path, op.attrs, op.noFollow === true ? { noFollow: true } : undefined);
+      }
+    };
+    const batch = async (ops: readonly BatchOp[]): Promise<(FsError | undefined)[]> => {
+      requests.push(ops.length);
+      if (failNext.n > 0) {
+        failNext.n--;
+        throw new FsError('ENOTCONN', 'batch');
+      }
+      const out: (FsError | undefined)[] = [];
+      for (const op of ops) out.push(await one(op).then(() => undefined, (e: unknown) => e as FsError));
+      return out;
+    };
+    const capabilities = { ...mem.capabilities, batch: true, putFile: true };
+    const client = new Proxy(mem, {
+      get(target, prop) {
+        if (prop === 'capabilities') return capabilities;
+        if (prop === 'batch') return batch;
+        if (prop === 'putFile') return putFile;
+        const v = Reflect.get(target, prop, target) as unknown;
+        return typeof v === 'function' ? (v as (...a: unknown[]) => unknown).bind(target) : v;
+      },
+    }) as unknown as FileClient;
+    return { client, requests, failNext };
+  }
+
+  it('sends an unpack of many small files in a few requests, in dependency order', async () => {
+    const mem = new MemoryFileClient();
+    mem.putDir('/w');
+    const { client: inner, requests } = batching(mem);
+    const { client } = await open(inner, '/w');
+    for (let d = 0; d < 5; d++) {
+      await client.mkdir(`/w/d${d}`, 0o750);
+      for (let f = 0; f < 40; f++) await (await writeFileThrough(client, `/w/d${d}/f${f}`, `${d}/${f}`)).close();
+      await client.symlink('f0', `/w/d${d}/link`);
+    }
+    await client.sync();
+    for (let d = 0; d < 5; d++) {
+      assert.equal((await mem.lstat(`/w/d${d}`)).mode & 0o7777, 0o750);
+      for (let f = 0; f < 40; f++) assert.equal(mem.content(`/w/d${d}/f${f}`).toString(), `${d}/${f}`);
+      assert.equal(await mem.readlink(`/w/d${d}/link`), 'f0');
+    }
+    const sent = requests.reduce((a, b) => a + b, 0);
+    assert.equal(sent, 5 + 200 + 5);
+    assert.ok(requests.length < sent / 4, `${requests.length} requests for ${sent} changes`);
+    await client.close();
+  });
+
+  it('sends a refused item again alone (a file made there meanwhile is kept beside ours), and a lost request again', async () => {
+    const mem = new MemoryFileClient();
+    mem.putDir('/w');
+    const { client: inner, failNext } = batching(mem);
+    const { client } = await open(inner, '/w');
+    mem.put('/w/theirs', 'made on the remote');
+    await (await writeFileThrough(client, '/w/theirs', 'ours')).close();
+    await client.sync();
+    failNext.n = 1;
+    await (await writeFileThrough(client, '/w/other', 'fine')).close();
+    await client.sync();
+    assert.equal(mem.content('/w/theirs').toString(), 'ours');
+    assert.equal(mem.content('/w/other').toString(), 'fine');
+    const kept = (await mem.readdir('/w')).map(e => e.name).filter(n => n.startsWith('theirs.remote-'));
+    assert.equal(kept.length, 1);
+    assert.equal(client.status().conflicts.length, 1);
     await client.close();
   });
 });
