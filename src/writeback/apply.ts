@@ -80,6 +80,14 @@ export async function applyOp(ctx: ApplyContext, entry: Entry): Promise<void> {
         if (!isFsError(error, 'ENOENT')) throw error;
       }
       return;
+    case 'link':
+      try {
+        await inner.link(op.existing, op.path);
+      } catch (error) {
+        // Sent before and made then.
+        if (!isFsError(error, 'EEXIST') || entry.attempts < 2) throw error;
+      }
+      return;
     case 'rename':
       try {
         await inner.rename(op.from, op.to);

@@ -73,13 +73,13 @@ export class Overlay {
   }
 
   /** Moves every entry at or below `from` to the same place below `to` (a folder renamed on the remote). */
-  rekey(from: string, to: string, onFile: (file: StagedFile, path: string) => void): void {
+  rekey(from: string, to: string, onFile: (file: StagedFile, path: string, was: string) => void): void {
     for (const path of this.under(from)) {
       const entry = this.#entries.get(path)!;
       this.delete(path);
       const moved = to + path.slice(from.length);
       this.set(moved, entry);
-      if (entry.type === 'file') onFile(entry.file, moved);
+      if (entry.type === 'file') onFile(entry.file, moved, path);
     }
   }
 }

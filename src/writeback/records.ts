@@ -11,6 +11,7 @@ export type Op =
   | { kind: 'symlink'; target: string; path: string }
   | { kind: 'unlink'; path: string }
   | { kind: 'rmdir'; path: string }
+  | { kind: 'link'; existing: string; path: string }
   | { kind: 'rename'; from: string; to: string }
   | { kind: 'setattr'; path: string; attrs: JournalSetAttr; noFollow?: boolean };
 
@@ -49,7 +50,7 @@ export type JournalRecord =
 
 /** The remote paths an operation touches: another operation on one of them, above or below, waits for it. */
 export function opPaths(op: Op): string[] {
-  return op.kind === 'rename' ? [op.from, op.to] : [op.path];
+  return op.kind === 'rename' ? [op.from, op.to] : op.kind === 'link' ? [op.existing, op.path] : [op.path];
 }
 
 /** `attrs` with 'now' made a time, for the journal. */

@@ -25,8 +25,10 @@ export class StagedFile {
   readonly id: number;
   /** The staging file on local disk holding the content. */
   readonly dataPath: string;
-  /** The remote path the file has now; undefined once its last name was removed. */
+  /** The remote path the file has now, where its puts go; undefined once its last name was removed. */
   path: string | undefined;
+  /** Its other names, made here by link(2) while it is staged; one takes over `path` when that is removed. */
+  readonly links = new Set<string>();
   meta: StagedMeta;
   size: number;
   ctime: Timespec;
@@ -64,11 +66,34 @@ export class StagedFile {
   }
 
   /** The attributes the mount shows (no inode number: the VFS numbers it until it is on the remote). */
+  /** Every name it has. */
+  names(): string[] {
+    return this.path === undefined ? [] : [this.path, ...this.links];
+  }
+
+  /** Its name `from` is `to` now (a rename). */
+  moved(from: string, to: string): void {
+    if (this.path === from) this.path = to;
+    else if (this.links.delete(from)) this.links.add(to);
+  }
+
+  /** Its name `name` is gone; another of its names, if any, is where puts go now. */
+  dropName(name: string): void {
+    if (this.links.delete(name) || this.path !== name) return;
+    const next = this.links.values().next();
+    if (next.done === true) {
+      this.path = undefined;
+      return;
+    }
+    this.links.delete(next.value);
+    this.path = next.value;
+  }
+
   stat(): FileStat {
     const m = this.meta;
     return {
       mode: S_IFREG | (m.mode & 0o7777), size: this.size, uid: m.uid, gid: m.gid,
-      atime: m.atime, mtime: m.mtime, ctime: this.ctime, nlink: this.path === undefined ? 0 : 1,
+      atime: m.atime, mtime: m.mtime, ctime: this.ctime, nlink: this.path === undefined ? 0 : 1 + this.links.size,
       blocks: Math.ceil(this.size / 512),
     };
   }

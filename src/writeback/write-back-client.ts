@@ -248,6 +248,8 @@ export class WriteBackClient extends WriteBackState implements FileClient, Stage
     const target = this.#overlay.get(to);
     if (source?.type === 'file') {
       if (target?.type === 'dir') throw new FsError('EISDIR', 'rename', to);
+      // Two names of one file: rename(2) does nothing.
+      if (target?.type === 'file' && target.file === source.file) return;
       if (options?.noReplace === true && ((target !== undefined && target.type !== 'gone') || (target === undefined && await this.#reads.remoteHas(to)))) {
         throw new FsError('EEXIST', 'rename', to);
       }
@@ -256,7 +258,7 @@ export class WriteBackClient extends WriteBackState implements FileClient, Stage
       this.enqueue({ kind: 'rename', from, to });
       this.#overlay.set(from, { type: 'gone' });
       this.#overlay.set(to, { type: 'file', file });
-      file.path = to;
+      file.moved(from, to);
       this.#made.delete(to);
       this.#made.move(from, to);
       this.#removedName(from);
@@ -280,9 +282,9 @@ export class WriteBackClient extends WriteBackState implements FileClient, Stage
     }
     await this.#settlePaths([from, to]);
     await this.#inner.rename(from, to, options?.noReplace === true ? { noReplace: true } : undefined);
-    if (target?.type === 'file') target.file.path = undefined;
+    if (target?.type === 'file') target.file.dropName(to);
     this.#overlay.delete(to);
-    this.#overlay.rekey(from, to, (file, path) => { file.path = path; });
+    this.#overlay.rekey(from, to, (file, path, was) => file.moved(was, path));
     this.#made.delete(to);
     this.#made.move(from, to);
     this.#folders.forget(from);
@@ -291,6 +293,20 @@ export class WriteBackClient extends WriteBackState implements FileClient, Stage
   }
 
   async link(existing: string, newPath: string): Promise<void> {
+    const entry = this.#overlay.get(existing);
+    if (entry?.type === 'file') {
+      // A new name for a staged file (git's link-then-unlink of an object): journaled; the link
+      // follows the put on the remote, and a name removed meanwhile after it.
+      this.#mustBeReachable('link', newPath);
+      this.#mustBeFree(newPath, 'link');
+      const file = entry.file;
+      this.enqueue({ kind: 'link', existing, path: newPath });
+      this.#overlay.set(newPath, { type: 'file', file });
+      file.links.add(newPath);
+      if (this.#made.has(existing)) this.#made.add(newPath);
+      this.#addedName(newPath);
+      return;
+    }
     await this.#settlePaths([existing, newPath]);
     await this.#inner.link(existing, newPath);
     this.#overlay.delete(newPath);
@@ -365,7 +381,7 @@ export class WriteBackClient extends WriteBackState implements FileClient, Stage
       }
     }
     this.journalMeta(file);
-    await this.#settlePaths([path]);
+    await this.#settlePaths(file.names());
     if (file.error !== undefined) throw file.error;
   }
 
@@ -458,6 +474,12 @@ export class WriteBackClient extends WriteBackState implements FileClient, Stage
    */
   #withdraw(path: string): boolean {
     const entry = this.#overlay.get(path);
+    if (entry?.type === 'file' && entry.file.links.size > 0) {
+      // One of several names: the others keep the file, and its removal is sent after the link.
+      entry.file.dropName(path);
+      this.#overlay.delete(path);
+      return false;
+    }
     if (entry?.type === 'file') {
       const file = entry.file;
       const queued = file.queuedPut;
@@ -486,20 +508,20 @@ export class WriteBackClient extends WriteBackState implements FileClient, Stage
   /** A staged file that is clean and closed leaves the overlay and frees its staging file. */
   #maybeDrop(file: StagedFile): void {
     if (file.handles > 0 || file.queuedPut !== undefined || file.sending > 0 || file.error !== undefined) return;
-    if (file.path !== undefined && this.lastOn(file.path) !== undefined) return;
-    if (file.path !== undefined) {
-      const entry = this.#overlay.get(file.path);
-      if (entry?.type === 'file' && entry.file === file) {
-        if (this.#reads.deferred(file.path)) return;
-        this.#overlay.delete(file.path);
-      }
-    }
+    const names = file.names();
+    if (names.some(p => this.lastOn(p) !== undefined)) return;
+    const mine = names.filter(p => {
+      const entry = this.#overlay.get(p);
+      return entry?.type === 'file' && entry.file === file;
+    });
+    if (mine.some(p => this.#reads.deferred(p))) return;
+    for (const p of mine) this.#overlay.delete(p);
     this.forgetFile(file);
   }
 
   #forget(path: string): void {
     const entry = this.#overlay.get(path);
-    if (entry?.type === 'file') entry.file.path = undefined;
+    if (entry?.type === 'file') entry.file.dropName(path);
     this.#overlay.delete(path);
     if (entry?.type === 'file') this.#maybeDrop(entry.file);
   }

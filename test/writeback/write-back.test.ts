@@ -347,6 +347,48 @@ describe('write-back journal: changes to what the remote holds', () => {
     await client.close();
   });
 
+  it('journals a hard link to a staged file, and the removal of its first name after it (git objects)', async () => {
+    const mem = new MemoryFileClient();
+    mem.putDir('/w/objects/ab');
+    const { client, release } = await held(mem);
+    await (await writeFileThrough(client, '/w/objects/ab/tmp_obj_1', 'blob 4\0data', 0o444)).close();
+    await client.link('/w/objects/ab/tmp_obj_1', '/w/objects/ab/cdef');
+    assert.equal((await client.lstat('/w/objects/ab/cdef')).nlink, 2);
+    await client.unlink('/w/objects/ab/tmp_obj_1');
+    assert.equal((await client.lstat('/w/objects/ab/cdef')).nlink, 1);
+    assert.deepEqual((await client.readdir('/w/objects/ab')).map(e => e.name), ['cdef']);
+    const r = await client.open('/w/objects/ab/cdef', { read: true, write: false });
+    const buf = Buffer.alloc(32);
+    assert.equal(buf.subarray(0, await r.read(buf, 0, 32, 0)).toString(), 'blob 4\0data');
+    await r.close();
+    assert.equal(mem.exists('/w/objects/ab/cdef'), false, 'nothing was sent yet');
+    release();
+    await client.sync();
+    assert.deepEqual((await mem.readdir('/w/objects/ab')).map(e => e.name), ['cdef']);
+    assert.equal(mem.content('/w/objects/ab/cdef').toString(), 'blob 4\0data');
+    assert.equal((await mem.lstat('/w/objects/ab/cdef')).mode & 0o7777, 0o444);
+    await client.close();
+  });
+
+  it('keeps two names of a staged file one file: a write through either reaches both', async () => {
+    const mem = new MemoryFileClient();
+    mem.putDir('/w');
+    const { client } = await open(mem, '/w');
+    const h = await writeFileThrough(client, '/w/a', 'one');
+    await client.link('/w/a', '/w/b');
+    await h.write(Buffer.from('two'), 0, 3, 0);
+    await h.close();
+    const r = await client.open('/w/b', { read: true, write: false });
+    const buf = Buffer.alloc(8);
+    assert.equal(buf.subarray(0, await r.read(buf, 0, 8, 0)).toString(), 'two');
+    await r.close();
+    await client.sync();
+    assert.equal(mem.content('/w/a').toString(), 'two');
+    assert.equal(mem.content('/w/b').toString(), 'two');
+    assert.equal((await mem.lstat('/w/a')).ino, (await mem.lstat('/w/b')).ino);
+    await client.close();
+  });
+
   it('removes a listed folder emptied through the mount without waiting (rm -r), after its files', async () => {
     const mem = new MemoryFileClient();
     mem.put('/w/d/x', '1');
