@@ -1,8 +1,7 @@
-import type { Writable } from 'node:stream';
 import type { Logger } from '../remote/log.ts';
 
 /** A logger writing timestamped lines to a stream (the daemon's log file, or stderr with -f). */
-export function streamLogger(out: Writable, debug: boolean): Logger {
+export function streamLogger(out: { write(text: string): unknown }, debug: boolean): Logger {
   const line = (level: string, message: string, details: unknown[]): void => {
     const extra = details.map(d => (d instanceof Error ? (d.stack ?? d.message) : typeof d === 'string' ? d : JSON.stringify(d))).join(' ');
     out.write(`${new Date().toISOString()} ${level} ${message}${extra === '' ? '' : ` ${extra}`}\n`);

@@ -1,11 +1,13 @@
 /**
  * How the CLI shows a mount's write-back journal: the block `rmount status` prints, the line for
- * a journal left behind by a mount that is gone, and the one-line progress `rmount sync` and
- * `rmount unmount` draw on a terminal while they wait, from `status` polled on its own connection.
+ * a journal left behind by a mount that is gone, and the one-line progress `rmount sync`,
+ * `rmount unmount` and the replay at `rmount mount` draw on a terminal while they wait (sync and
+ * unmount from `status` polled on its own connection).
  */
 import type { Writable } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { MountStatusPayload } from '../control/protocol.ts';
+import type { ReplayProgress } from '../mount/daemon.ts';
 import type { WriteBackStatus } from '../remote/write-back.ts';
 import type { JournalSummary } from '../writeback/journal-dir.ts';
 import { formatBytes, formatUptime } from './format.ts';
@@ -43,17 +45,61 @@ export function renderWaitingJournal(j: JournalSummary): string {
   return `journal waiting for ${j.meta.destination} ${j.meta.remotePath}: ${plural(j.pendingOps, 'change')}${refused}; mount it again to send them`;
 }
 
+/** What is left of a journal while a command waits on it: the one thing every progress line says. */
+export interface Backlog {
+  /** Changes still on their way (refused ones excluded). */
+  readonly toSend: number;
+  /** Bytes of file content not on the remote yet. */
+  readonly bytes: number;
+  readonly inFlight?: number;
+  readonly refused?: number;
+  /** The link's state when it is not ready. */
+  readonly link?: string;
+  /** How many changes there were when the wait began; draws a bar of how many are sent. */
+  readonly total?: number;
+}
+
+const BAR_WIDTH = 20;
+
+/** The body of a progress line: `[####----] 12/40, 28 changes (1.2 MiB) to send, 3 in flight`. */
+export function renderBacklog(b: Backlog): string {
+  const parts = [`${plural(b.toSend, 'change')} (${formatBytes(b.bytes)}) to send`];
+  if (b.total !== undefined && b.total > 0) {
+    const done = Math.min(b.total, Math.max(0, b.total - b.toSend - (b.refused ?? 0)));
+    const filled = Math.round((done / b.total) * BAR_WIDTH);
+    parts[0] = `[${'#'.repeat(filled)}${'-'.repeat(BAR_WIDTH - filled)}] ${done}/${b.total}, ${parts[0]}`;
+  }
+  if (b.inFlight !== undefined && b.inFlight > 0) parts.push(`${b.inFlight} in flight`);
+  if (b.refused !== undefined && b.refused > 0) parts.push(`${b.refused} refused`);
+  // Why nothing moves: the journal waits for the link.
+  if (b.link !== undefined) parts.push(`link ${b.link}`);
+  return parts.join(', ');
+}
+
 /** The progress line while waiting on `mountpoint`'s journal; undefined when it has nothing to show. */
 export function renderProgress(mountpoint: string, s: MountStatusPayload): string | undefined {
   const wb = s.writeBack;
   if (wb === undefined) return undefined;
-  const left = unsent(wb);
-  const parts = [`${mountpoint}: ${plural(left, 'change')} (${formatBytes(wb.pendingBytes)}) to send`];
-  if (wb.inFlight > 0) parts.push(`${wb.inFlight} in flight`);
-  if (wb.failed.length > 0) parts.push(`${wb.failed.length} refused`);
-  // Why nothing moves: the journal waits for the link.
-  if (s.health !== 'ready') parts.push(`link ${s.health}`);
-  return parts.join(', ');
+  return `${mountpoint}: ${renderBacklog({
+    toSend: unsent(wb), bytes: wb.pendingBytes, inFlight: wb.inFlight, refused: wb.failed.length,
+    ...(s.health === 'ready' ? {} : { link: s.health }),
+  })}`;
+}
+
+/** The progress line of the replay `rmount mount` waits for, for the mount on `mountpoint`. */
+export function renderReplay(mountpoint: string, p: ReplayProgress): string {
+  const toSend = Math.max(0, p.pendingOps - p.refused);
+  return `${mountpoint}: replaying an earlier mount's journal ${renderBacklog({ toSend, bytes: p.pendingBytes, refused: p.refused, total: p.total })}`;
+}
+
+/** The line that stays once the replay is over. */
+export function renderReplayed(mountpoint: string, p: ReplayProgress): string {
+  const head = `${mountpoint}: replayed`;
+  const left = 'left in the journal by an earlier mount';
+  if (p.pendingOps === 0) return `${head} ${plural(p.total, 'change')} ${left}`;
+  const sent = Math.max(0, p.total - p.pendingOps);
+  const refused = p.refused > 0 ? `, ${p.refused} refused by the remote (rmount status lists them)` : '';
+  return `${head} ${sent} of ${plural(p.total, 'change')} ${left}; ${p.pendingOps} stay there${refused}`;
 }
 
 /**
@@ -77,17 +123,29 @@ export class ProgressLine {
 
   draw(text: string): void {
     if (!this.#tty || text === this.#shown) return;
-    const width = (this.#out as { columns?: number }).columns ?? 0;
-    // A line longer than the terminal wraps, and the carriage return would then redraw only its tail.
-    const fitted = width > 1 && text.length >= width ? `${text.slice(0, width - 2)}…` : text;
-    this.#out.write(`\r\x1b[K${fitted}`);
+    this.#out.write(`\r\x1b[K${this.#fit(text)}`);
     this.#shown = text;
+  }
+
+  /** Writes whole lines (a log's) above the drawn line, which is drawn again under them. */
+  print(lines: string): void {
+    if (!this.#tty || this.#shown === '') {
+      this.#out.write(lines);
+      return;
+    }
+    this.#out.write(`\r\x1b[K${lines}${this.#fit(this.#shown)}`);
   }
 
   clear(): void {
     if (!this.#tty || this.#shown === '') return;
     this.#out.write('\r\x1b[K');
     this.#shown = '';
+  }
+
+  #fit(text: string): string {
+    const width = (this.#out as { columns?: number }).columns ?? 0;
+    // A line longer than the terminal wraps, and the carriage return would then redraw only its tail.
+    return width > 1 && text.length >= width ? `${text.slice(0, width - 2)}…` : text;
   }
 }
 
@@ -142,4 +200,44 @@ export function pollStatus(socketPath: string, onStatus: (s: MountStatusPayload)
       await ended;
     },
   };
+}
+
+/**
+ * The replay as `rmount mount` shows it on `out`: a bar redrawn on a terminal while it runs, and
+ * on a terminal or not, one line when it is over.
+ */
+export class ReplayView {
+  readonly #out: Writable;
+  readonly #line: ProgressLine;
+  readonly #mountpoint: string;
+
+  constructor(out: Writable, mountpoint: string) {
+    this.#out = out;
+    this.#line = new ProgressLine(out);
+    this.#mountpoint = mountpoint;
+  }
+
+  /** True when the bar is drawn at all (`out` is a terminal). */
+  get drawing(): boolean {
+    return this.#line.drawing;
+  }
+
+  update(p: ReplayProgress): void {
+    if (!p.done) {
+      this.#line.draw(renderReplay(this.#mountpoint, p));
+      return;
+    }
+    this.#line.clear();
+    this.#out.write(`rmount: ${renderReplayed(this.#mountpoint, p)}\n`);
+  }
+
+  /** Writes whole lines above the bar (see ProgressLine.print). */
+  print(lines: string): void {
+    this.#line.print(lines);
+  }
+
+  /** Takes an unfinished bar away, before an error is printed or the command returns. */
+  close(): void {
+    this.#line.clear();
+  }
 }

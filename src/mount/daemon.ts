@@ -42,6 +42,25 @@ export interface StartMountOptions {
   /** The log file recorded for `rmount status`. */
   logFile: string;
   env?: NodeJS.ProcessEnv;
+  /**
+   * Told how the replay of what an earlier mount left in the journal goes, before the mount
+   * answers: once at the start, about every 250 ms while it runs, and once with `done`. Never
+   * called when nothing was left.
+   */
+  onReplayProgress?: (progress: ReplayProgress) => void;
+}
+
+/** How far the replay of an earlier mount's journal has come. */
+export interface ReplayProgress {
+  /** The changes the earlier mount left: all there is to replay. */
+  readonly total: number;
+  /** Changes not on the remote yet, refused ones included, and their bytes of file content. */
+  readonly pendingOps: number;
+  readonly pendingBytes: number;
+  /** Changes the remote refused; they stay in the journal for `rmount sync --retry`. */
+  readonly refused: number;
+  /** The last report: the mount goes on to answer. */
+  readonly done: boolean;
 }
 
 /** Connects, checks the remote folder, and mounts it. Everything started is stopped again on failure. */
@@ -73,7 +92,7 @@ export async function startMount(dest: Destination, mountpointArg: string, optio
     // A removed container: nothing more can reach it, so no cache or journal answers for it.
     const linkGone = (): boolean => linkHealth(backend).state === 'closed';
     if (m.writeBack === 'on' && !m.readOnly) {
-      writeBack = await startJournal(files, { dest, addr: backend.addr, remotePath, mountpoint, owner: st, maxBytes: m.writeBackMaxBytes, log: options.log, env: options.env ?? process.env, linkGone });
+      writeBack = await startJournal(files, { dest, addr: backend.addr, remotePath, mountpoint, owner: st, maxBytes: m.writeBackMaxBytes, log: options.log, env: options.env ?? process.env, linkGone, onProgress: options.onReplayProgress });
     }
     const filesystem = new WorkspaceFilesystem(writeBack ?? files, {
       root: remotePath,
@@ -183,6 +202,7 @@ interface JournalSetup {
   log: Logger;
   env: NodeJS.ProcessEnv;
   linkGone: () => boolean;
+  onProgress: ((progress: ReplayProgress) => void) | undefined;
 }
 
 /**
@@ -197,12 +217,23 @@ async function startJournal(files: FileClient, s: JournalSetup): Promise<WriteBa
   });
   if (adopted > 0) {
     s.log.info(`journal: replaying ${adopted} change(s) left by an earlier mount of ${s.remotePath} before answering`);
+    const report = (done: boolean): void => {
+      const st = client.status();
+      s.onProgress?.({ total: adopted, pendingOps: st.pendingOps, pendingBytes: st.pendingBytes, refused: st.failed.length, done });
+    };
+    report(false);
     try {
-      await client.sync({ onProgress: left => s.log.info(`journal: ${left.pendingOps} change(s), ${left.pendingBytes} bytes left to replay`) });
+      await client.sync({
+        onProgress: left => {
+          s.log.info(`journal: ${left.pendingOps} change(s), ${left.pendingBytes} bytes left to replay`);
+          report(false);
+        },
+      });
       s.log.info('journal: replayed');
     } catch (error) {
       s.log.warn(`journal: some replayed changes were refused and stay in the journal: ${(error as Error).message}`);
     }
+    report(true);
   }
   return client;
 }

@@ -1,6 +1,8 @@
 import { Option, type Command } from 'commander';
 import { spawn } from 'node:child_process';
-import { closeSync, openSync, writeSync } from 'node:fs';
+import { closeSync, openSync } from 'node:fs';
+import { resolve } from 'node:path';
+import type { Readable } from 'node:stream';
 import { parseMountOptions, renderMountOptionsHelp } from '../../mount/mount-options.ts';
 import { canonicalMountpoint } from '../../system/mountinfo.ts';
 import { checkMountpoint } from '../../mount/preflight.ts';
@@ -8,20 +10,15 @@ import { runtimeDir, runtimeFiles } from '../../mount/registry.ts';
 import { parseDestination } from '../../remote/destination.ts';
 import { addConnectOptions, type CliContext } from '../context.ts';
 import { backendOptions, type ConnectFlags } from '../connect.ts';
+import { DaemonMessageWriter, readReadyMessage, throttleReplay, type ReadyMessage } from '../daemon-messages.ts';
 import { renderError, stableCode } from '../errors.ts';
 import { streamLogger } from '../logger.ts';
+import { ReplayView } from '../write-back-view.ts';
 
 interface MountFlags extends ConnectFlags {
   o: string[];
   foreground?: boolean;
   readyFd?: string;
-}
-
-/** The daemon's one message to the parent that started it, on the ready fd. */
-interface ReadyMessage {
-  ok: boolean;
-  error?: string;
-  code?: string;
 }
 
 /** `rmount mount <dest> <mountpoint>`: mounts in the background (or with -f in the foreground). */
@@ -48,15 +45,14 @@ export function registerMount(program: Command, ctx: CliContext): void {
 
 async function runForeground(destText: string, mountpoint: string, flags: MountFlags, ctx: CliContext): Promise<void> {
   const readyFd = flags.readyFd === undefined ? undefined : Number(flags.readyFd);
+  const parent = readyFd === undefined ? undefined : new DaemonMessageWriter(readyFd);
   const say = (m: ReadyMessage): void => {
-    if (readyFd === undefined) return;
-    try {
-      writeSync(readyFd, `${JSON.stringify(m)}\n`);
-      closeSync(readyFd);
-    } catch {
-      // The parent went away; nothing to tell.
-    }
+    parent?.send(m);
+    parent?.close();
   };
+  // The replay of an earlier journal is drawn by the parent, or with -f here, the log above the bar.
+  const view = parent === undefined ? new ReplayView(ctx.stderr, resolve(mountpoint)) : undefined;
+  const onReplayProgress = throttleReplay(p => (parent === undefined ? view?.update(p) : parent.send({ replay: p })));
   // Loaded here so that commands which never mount do not pay for the VFS and the addon.
   const { serveMount, serveUntilStopped } = await import('../../mount/serve.ts');
   let served;
@@ -64,11 +60,13 @@ async function runForeground(destText: string, mountpoint: string, flags: MountF
     served = await serveMount(parseDestination(destText), mountpoint, {
       mount: parseMountOptions(flags.o),
       backend: backendOptions(flags),
-      log: streamLogger(ctx.stderr, flags.o.some(o => o.split(',').includes('debug'))),
+      log: streamLogger(view === undefined ? ctx.stderr : { write: (text: string) => view.print(text) }, flags.o.some(o => o.split(',').includes('debug'))),
       logsToRuntimeFile: readyFd !== undefined,
       env: ctx.env,
+      onReplayProgress,
     });
   } catch (error) {
+    view?.close();
     const code = stableCode(error);
     say({ ok: false, error: renderError(error), ...(code === undefined ? {} : { code }) });
     throw error;
@@ -89,20 +87,12 @@ async function startBackground(destText: string, mountpointArg: string, flags: M
   const child = spawn(process.execPath, args, { detached: true, stdio: ['ignore', logFd, logFd, 'pipe'], env: ctx.env });
   closeSync(logFd);
   const spawnError = new Promise<Error>(resolveError => child.once('error', resolveError));
-  const ready = child.stdio[3] as NodeJS.ReadableStream;
-  const message = await new Promise<ReadyMessage | undefined>(resolveMessage => {
-    let text = '';
-    ready.on('data', (b: Buffer) => { text += b.toString(); });
-    ready.on('end', () => {
-      try {
-        resolveMessage(JSON.parse(text.split('\n')[0]!) as ReadyMessage);
-      } catch {
-        resolveMessage(undefined);
-      }
-    });
-    ready.on('error', () => resolveMessage(undefined));
-    void spawnError.then(() => resolveMessage(undefined));
-  });
+  const view = new ReplayView(ctx.stderr, mountpoint);
+  const message = await Promise.race([
+    readReadyMessage(child.stdio[3] as Readable, p => view.update(p)),
+    spawnError.then(() => undefined),
+  ]);
+  view.close();
   child.unref();
   if (message?.ok) return 0;
   if (message?.error !== undefined) {
