@@ -668,15 +668,20 @@ napi_value fb_session_notify_inode(napi_env env, napi_callback_info info)
 	size_t argc = 4;
 	napi_value argv[4];
 	struct fb_session *s;
-	uint64_t ino, off, len;
+	uint64_t ino, len;
+	int64_t off;
 	double ticket = 0;
 	int res;
 
 	NAPI_CALL(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
 	if (argc < 4 || !(s = fb_session_from(env, argv[0])) ||
-	    !fb_get_u64(env, argv[1], &ino) || !fb_get_u64(env, argv[2], &off) ||
-	    !fb_get_u64(env, argv[3], &len))
+	    !fb_get_u64(env, argv[1], &ino) || !fb_get_u64(env, argv[3], &len))
 		return NULL;
+	/* A negative offset asks the kernel to drop the attributes only, not the pages. */
+	if (napi_get_value_int64(env, argv[2], &off) != napi_ok) {
+		napi_throw_type_error(env, "ERR_INVALID_ARG_TYPE", "expected an integer offset");
+		return NULL;
+	}
 	res = fb_notify_inode(&s->notifier, ino, (off_t) off, (off_t) len, &ticket);
 	return fb_ticket(env, res, ticket);
 }

@@ -148,6 +148,12 @@ export interface FileCapabilities {
   putFile?: boolean;
   /** `batch()` sends many changes in one request (rmount-agent's batch@rmount). */
   batch?: boolean;
+  /**
+   * A path of PATH_MAX bytes or more, or a name past NAME_MAX, is refused with ENAMETOOLONG (see
+   * `nameTooLong`): plain SFTP and shell commands hand paths to the remote kernel whole. A client
+   * that answers before the remote (the write-back journal) refuses them itself.
+   */
+  shortPaths?: boolean;
   /** Largest read one request carries; larger reads are split by the client. */
   maxRead: number;
   /** Largest write one request carries; larger writes are split by the client. */
@@ -475,4 +481,13 @@ export function isFileMode(mode: number): boolean {
 /** True for a symlink mode. */
 export function isSymlinkMode(mode: number): boolean {
   return (mode & S_IFMT) === S_IFLNK;
+}
+
+/** Linux's PATH_MAX (a path's bytes with its NUL) and NAME_MAX (a component's bytes). */
+const PATH_MAX = 4096;
+const NAME_MAX = 255;
+
+/** True when a POSIX kernel refuses `path` as too long (ENAMETOOLONG). */
+export function nameTooLong(path: string): boolean {
+  return Buffer.byteLength(path) >= PATH_MAX || path.split('/').some(c => Buffer.byteLength(c) > NAME_MAX);
 }

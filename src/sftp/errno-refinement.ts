@@ -7,22 +7,13 @@
  */
 
 import { posix } from 'node:path';
-import type { OpenFlags, RenameOptions, SetAttr } from '../remote/file-client.ts';
+import { nameTooLong, type OpenFlags, type RenameOptions, type SetAttr } from '../remote/file-client.ts';
 import { FsError, isErrnoName, type ErrnoName } from '../remote/fs-error.ts';
 import { STATUS } from './constants.ts';
 import type { SftpAttrs } from './packet.ts';
 import { isDir } from './sftp-attrs.ts';
 import type { SftpClient } from './sftp-client.ts';
 import { SftpConnectionError, SftpStatusError, sftpErrno } from './status.ts';
-
-/** Linux's PATH_MAX (a path's bytes with its NUL) and NAME_MAX (a component's bytes). */
-const PATH_MAX = 4096;
-const NAME_MAX = 255;
-
-/** True when a POSIX server's kernel refuses `path` as too long: ENAMETOOLONG, whatever the status says. */
-export function nameTooLong(path: string): boolean {
-  return Buffer.byteLength(path) >= PATH_MAX || path.split('/').some(c => Buffer.byteLength(c) > NAME_MAX);
-}
 
 /** Sharpens the status an operation failed with; undefined keeps the table's answer. */
 export type Refine = (status: number) => Promise<ErrnoName | undefined>;

@@ -80,6 +80,8 @@ export class SftpFileClient implements FileClient {
       inOrder: true,
       putFile: sftp.has(RMOUNT_EXT.PUTFILE),
       batch: sftp.has(RMOUNT_EXT.BATCH),
+      // rmount-agent walks long paths by folder descriptors; OpenSSH's sftp-server cannot.
+      shortPaths: !sftp.has(RMOUNT_EXT.ATTRS),
     });
   }
 

@@ -65,6 +65,12 @@ export class Attributes {
     node.linkTargetExpires = 0;
   }
 
+  /** Marks `node`'s attributes stale and keeps its content: what we showed was ours, not the remote's. */
+  expireAttributes(node: Node): void {
+    node.attrExpires = 0;
+    node.attrFromRemote = false;
+  }
+
   /**
    * Stores remote attributes. When the previous ones also came from the remote and a regular
    * file's size or mtime differs, it changed behind our back: the kernel's page cache is dropped,

@@ -198,6 +198,20 @@ export class Entries {
     this.#notices.inode(node.ino);
   }
 
+  /** Drops the cached attributes of remote `path`, not its content, and tells the kernel the same. */
+  attributesChanged(path: string): void {
+    const { table, opts } = this.#core;
+    const root = opts.root;
+    if (path !== root && !path.startsWith(root === '/' ? '/' : `${root}/`)) return;
+    let node: Node | undefined = table.root;
+    for (const name of path.slice(root.length).split('/')) {
+      if (name !== '') node = table.child(node, name);
+      if (node === undefined) return;
+    }
+    this.#attrs.expireAttributes(node);
+    this.#notices.attributes(node.ino);
+  }
+
   /** Drops every cached attribute, listing and missing name, and tells the kernel to do the same. */
   forgetAll(): void {
     this.#listings.reset();

@@ -30,6 +30,11 @@ export class KernelNotices {
     if (this.#notifier !== undefined) this.#queue.push(n => n.invalInode(ino));
   }
 
+  /** Queues "drop the attributes of `ino`" and keeps its pages (a negative offset says so to FUSE). */
+  attributes(ino: number): void {
+    if (this.#notifier !== undefined) this.#queue.push(n => n.invalInode(ino, -1, 0));
+  }
+
   /**
    * Drops the attributes and pages of `ino` now, resolving once the kernel has them dropped (or
    * after a bound: a notice stuck in the kernel must not hold up the op that waits for it). Only

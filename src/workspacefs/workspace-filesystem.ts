@@ -111,6 +111,16 @@ export class WorkspaceFilesystem implements FuseOperations {
   }
 
   /**
+   * Drops the cached attributes of remote `path` and tells the kernel, keeping its content: a
+   * change shown before the remote had it (the write-back journal) is there now, with the remote's
+   * own ctime and inode data. Paths outside the root are ignored.
+   */
+  attributesChanged(path: string): void {
+    this.#entries.attributesChanged(path);
+    this.#notices.sendSoon();
+  }
+
+  /**
    * Drops every cached attribute, symlink target, negative lookup and folder listing, and tells
    * the kernel to drop its attribute, page and name caches for every inode we know
    * (`rmount cache flush`). Open handles and their pending writes are left alone.
@@ -434,7 +444,11 @@ export class WorkspaceFilesystem implements FuseOperations {
     return this.#op('fsyncdir', async () => {
       const { client, caller } = this.#core;
       // Bounded like any remote call: a link that stays down answers EIO, the journal keeps the changes.
-      if (client.flushAll !== undefined) await caller.call('fsyncdir', undefined, () => client.flushAll!());
+      if (client.flushAll === undefined) return;
+      await caller.call('fsyncdir', undefined, () => client.flushAll!());
+      // What landed told the kernel to drop attributes it showed before (their ctime): those
+      // notices go out before the program learns the barrier passed and looks again.
+      await new Promise(resolve => setImmediate(resolve));
     });
   }
 

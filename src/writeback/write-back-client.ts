@@ -12,7 +12,7 @@
 import {
   S_IFDIR, S_IFLNK, type DirEntry, type FileCapabilities, type FileClient, type FileHandle, type FileStat,
   type OpenFlags, type RenameOptions, type SetAttr, type SetAttrOptions, type StatFs, type WatchEvent,
-  type WatchSubscription, canBatch, isFileMode, isDirMode,
+  type WatchSubscription, canBatch, isFileMode, isDirMode, nameTooLong,
 } from '../remote/file-client.ts';
 import { FsError, isFsError } from '../remote/fs-error.ts';
 import type { Logger } from '../remote/log.ts';
@@ -53,6 +53,12 @@ export class WriteBackClient extends WriteBackState implements FileClient, Stage
   /** Paths with a handle writing through in place, and how many. */
   readonly #through = new Map<string, number>();
   readonly #reads: OverlayReads;
+  /**
+   * Changes answered from attributes we made up (a chmod, a rename of what the remote holds):
+   * once on the remote, its own (its ctime) are what the caches above must show.
+   */
+  readonly #shown = new Set<Entry>();
+  #onLanded: (path: string) => void = () => {};
   readonly #openPutDelayMs: number;
   readonly #gone: () => boolean;
   readonly #made = new MadeHere();
@@ -224,7 +230,8 @@ export class WriteBackClient extends WriteBackState implements FileClient, Stage
       this.#removedName(path);
       return;
     }
-    if (this.#folders.empty(path) && !this.#gone()) {
+    if (this.#folders.empty(path)) {
+      this.#mustBeReachable('rmdir', path);
       // Every name it held was removed through us since it was listed or made (rm -r): the
       // remote's rmdir follows their unlinks. A name made there meanwhile makes it refused, and said.
       this.#folders.forget(path);
@@ -242,6 +249,7 @@ export class WriteBackClient extends WriteBackState implements FileClient, Stage
 
   async rename(from: string, to: string, options?: RenameOptions): Promise<void> {
     this.#mustBeReachable('rename', from);
+    this.#mustBeReachable('rename', to);
     const source = this.#overlay.get(from);
     if (source?.type === 'gone') throw new FsError('ENOENT', 'rename', from);
     if (from === to) return;
@@ -271,6 +279,7 @@ export class WriteBackClient extends WriteBackState implements FileClient, Stage
     if (was !== undefined && !isDirMode(was.mode) && options?.noReplace !== true && target?.type !== 'dir' && this.#free(from) && this.#free(to)) {
       if (target !== undefined && target.type !== 'gone') this.#withdraw(to);
       const move = this.enqueue({ kind: 'rename', from, to });
+      this.#shown.add(move);
       const moved = source?.type === 'remote' ? { origin: source.origin, moves: [...source.moves, move] } : { origin: from, moves: [move] };
       this.#overlay.set(from, { type: 'gone' });
       this.#overlay.set(to, { type: 'remote', stat: { ...was, ctime: nowSpec() }, ...moved });
@@ -335,7 +344,7 @@ export class WriteBackClient extends WriteBackState implements FileClient, Stage
       this.#mustBeReachable('setattr', path);
       const attrsNow = this.#fitted(journalAttrs(attrs, nowSpec()));
       entry.stat = applyAttrs(entry.stat, attrsNow);
-      this.enqueue({ kind: 'setattr', path, attrs: attrsNow, ...noFollow });
+      this.#shown.add(this.enqueue({ kind: 'setattr', path, attrs: attrsNow, ...noFollow }));
       return;
     }
     // Something the remote holds, whose attributes the caller knows: chmod, chown and touch are
@@ -346,7 +355,7 @@ export class WriteBackClient extends WriteBackState implements FileClient, Stage
       const attrsNow = this.#fitted(journalAttrs(attrs, nowSpec()));
       const stat = applyAttrs(known, attrsNow);
       this.#overlay.set(path, isDirMode(known.mode) ? { type: 'dir', stat, complete: false } : { type: 'remote', stat, origin: path, moves: [] });
-      this.enqueue({ kind: 'setattr', path, attrs: attrsNow, ...noFollow });
+      this.#shown.add(this.enqueue({ kind: 'setattr', path, attrs: attrsNow, ...noFollow }));
       return;
     }
     await this.#settlePaths([path]);
@@ -364,7 +373,7 @@ export class WriteBackClient extends WriteBackState implements FileClient, Stage
       return;
     }
     if (attrsOnly !== undefined && file.remoteHasIt) {
-      this.enqueue({ kind: 'setattr', path: file.path, attrs: this.#fitted(journalAttrs(attrsOnly, nowSpec())) });
+      this.#shown.add(this.enqueue({ kind: 'setattr', path: file.path, attrs: this.#fitted(journalAttrs(attrsOnly, nowSpec())) }));
       return;
     }
     this.queuePut(file, file.writers === 0);
@@ -417,6 +426,7 @@ export class WriteBackClient extends WriteBackState implements FileClient, Stage
   }
 
   protected override discarded(entry: Entry): void {
+    this.#shown.delete(entry);
     for (const p of opPaths(entry.op)) {
       const e = this.#overlay.get(p);
       if (e !== undefined && e.type !== 'file') this.#overlay.delete(p);
@@ -425,6 +435,20 @@ export class WriteBackClient extends WriteBackState implements FileClient, Stage
 
   protected override fileSettled(file: StagedFile): void {
     this.#maybeDrop(file);
+  }
+
+  protected override landed(entry: Entry): void {
+    const op = entry.op;
+    // A put's file showed our times and ctime until now; a made-up change showed ours too.
+    if (op.kind === 'put') this.#onLanded(op.path);
+    else if (!this.#shown.delete(entry)) return;
+    else if (op.kind === 'setattr') this.#onLanded(op.path);
+    else if (op.kind === 'rename') this.#onLanded(op.to);
+  }
+
+  /** `fn` is told each path whose attributes shown before it reached the remote are not the remote's (its ctime). */
+  onLanded(fn: (path: string) => void): void {
+    this.#onLanded = fn;
   }
 
   /** Waits until every change accepted so far is on the remote (fsync of a folder); a refusal is thrown as its errno. */
@@ -497,7 +521,10 @@ export class WriteBackClient extends WriteBackState implements FileClient, Stage
       const mine = [...this.queue.entries()].filter(e => opPaths(e.op).includes(path));
       if (mine.length > 0 && mine.every(e => e.state === 'queued') && (mine[0]!.op.kind === 'mkdir' || mine[0]!.op.kind === 'symlink')
         && ![...this.queue.entries()].some(e => !mine.includes(e) && opPaths(e.op).some(p => p.startsWith(`${path}/`)))) {
-        for (const e of mine) this.queue.drop(e);
+        for (const e of mine) {
+          this.queue.drop(e);
+          this.#shown.delete(e);
+        }
         this.#overlay.delete(path);
         return true;
       }
@@ -526,9 +553,13 @@ export class WriteBackClient extends WriteBackState implements FileClient, Stage
     if (entry?.type === 'file') this.#maybeDrop(entry.file);
   }
 
-  /** Nothing is journaled for a remote gone for good: it would never be sent. */
+  /**
+   * Nothing is journaled that would never be sent: a change to a remote gone for good, or to a
+   * path its kernel cannot take (told now, as the remote would).
+   */
   #mustBeReachable(syscall: string, path: string): void {
     if (this.#gone()) throw new FsError('EIO', syscall, path);
+    if (this.#inner.capabilities.shortPaths === true && nameTooLong(path)) throw new FsError('ENAMETOOLONG', syscall, path);
   }
 
   #mustBeFree(path: string, syscall: string): void {

@@ -67,6 +67,8 @@ export abstract class WriteBackState implements WriteBack {
   protected abstract folderOnRemote(path: string): void;
   /** A put of `file` is done: it may be let go. */
   protected abstract fileSettled(file: StagedFile): void;
+  /** `entry` is on the remote. */
+  protected abstract landed(entry: Entry): void;
 
   /** The latest pending operation on `path`. */
   protected lastOn(path: string): Entry | undefined {
@@ -231,6 +233,7 @@ export abstract class WriteBackState implements WriteBack {
     this.#pendingBytes -= bytes;
     if (file?.queuedPut === entry) file.queuedPut = undefined;
     if (entry.op.kind === 'mkdir' && entry.state === 'done') this.folderOnRemote(entry.op.path);
+    if (entry.state === 'done') this.landed(entry);
     for (const p of opPaths(entry.op)) {
       if (this.#lastOn.get(p) !== entry) continue;
       this.#lastOn.delete(p);

@@ -236,6 +236,43 @@ for (const agent of ['no', 'yes'] as const) {
       assert.deepEqual(s.conflicts.map(c => [c.path, c.keptAs]), [[`${dir}/notes.md`, `${dir}/${kept[0]}`]]);
     });
 
+    it('chmod, touch and mv of files the server holds are answered during an outage and land after it', LONG, async t => {
+      const dir = await folder('outage-changes');
+      await writeFile(join(dir, 'a'), 'moved\n', { mode: 0o644 });
+      await writeFile(join(dir, 'b'), 'replaced\n');
+      await mkdir(join(dir, 'sub'));
+      for (const n of ['x', 'y', 'z']) await writeFile(join(dir, 'sub', n), n);
+      const m = await mount(t, ['cache_timeout=600']);
+      const here = join(m.mountpoint, 'outage-changes');
+      // Seen first: what the mount last saw of a file is what a change during the outage starts from.
+      assert.equal((await run('ls', ['-lR', here])).code, 0);
+      server.proxy.blackhole();
+      try {
+        await linkDown(m);
+        for (const args of [['chmod', '600', 'a'], ['touch', '-d', '@1500000000', 'a'], ['mv', 'a', 'b'], ['chmod', '700', 'sub']]) {
+          const r = await run(args[0]!, args.slice(1), here);
+          assert.equal(r.code, 0, `${args.join(' ')}: ${r.stderr}`);
+        }
+        const st = await stat(join(here, 'b'));
+        assert.equal(st.mode & 0o7777, 0o600);
+        assert.equal(Math.floor(st.mtimeMs / 1000), 1_500_000_000);
+        assert.deepEqual((await readdir(here)).sort(), ['b', 'sub']);
+      } finally {
+        server.proxy.restore();
+      }
+      assert.equal((await cliFor(m, ['sync', m.mountpoint])).code, 0);
+      assert.equal(await readFile(join(dir, 'b'), 'utf8'), 'moved\n');
+      const st = await stat(join(dir, 'b'));
+      assert.equal(st.mode & 0o7777, 0o600);
+      assert.equal(Math.floor(st.mtimeMs / 1000), 1_500_000_000);
+      assert.equal((await stat(join(dir, 'sub'))).mode & 0o7777, 0o700);
+      assert.deepEqual((await readdir(dir)).sort(), ['b', 'sub']);
+      // rm -r with the link up: the folder goes after its files.
+      assert.equal((await run('rm', ['-r', join(here, 'sub')])).code, 0);
+      assert.equal((await cliFor(m, ['sync', m.mountpoint])).code, 0);
+      assert.deepEqual(await readdir(dir), ['b']);
+    });
+
     it('a drain cut by the link finishes after the restore', LONG, async t => {
       const dir = await folder('drain');
       const m = await mount(t, ['cache_timeout=600']);

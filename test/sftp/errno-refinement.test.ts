@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { nameTooLong } from '../../src/sftp/errno-refinement.ts';
+import { nameTooLong } from '../../src/remote/file-client.ts';
 import { tempDir } from '../helpers/tmp.ts';
 import { sftpServerSkipReason, startSftpClient } from './sftp-server.ts';
 

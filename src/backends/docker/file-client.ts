@@ -74,6 +74,8 @@ export class DockerFileClient implements FileClient, SpoolOwner {
       // busybox touch takes whole seconds only; GNU touch keeps nanoseconds.
       nanoseconds: shell && gnu,
       maxRead: MiB, maxWrite: MiB,
+      // Shell commands and docker's archive API take whole paths.
+      shortPaths: true,
     };
   }
 
