@@ -272,6 +272,8 @@ export interface RenameOptions {
   noReplace?: boolean;
   /** The source's attributes as the caller last saw them (any age); see SetAttrOptions.known. */
   known?: FileStat;
+  /** The target's, likewise; null when the caller believes no target exists (the kernel found none). */
+  knownTarget?: FileStat | null;
 }
 
 /** What a watch event says happened to its path. */

@@ -302,7 +302,12 @@ export class WorkspaceFilesystem implements FuseOperations {
       const { caller, client, table } = this.#core;
       // What we last saw of the source lets a write-back client answer at once.
       const seen = table.child(fromDir, name)?.attr;
-      const options = { ...(noReplace ? { noReplace: true } : {}), ...(seen === undefined ? {} : { known: seen }) };
+      const there = table.child(toDir, newName);
+      const options = {
+        ...(noReplace ? { noReplace: true } : {}),
+        ...(seen === undefined ? {} : { known: seen }),
+        ...(there === undefined ? { knownTarget: null } : there.attr === undefined ? {} : { knownTarget: there.attr }),
+      };
       await caller.call('rename', from, () => Object.keys(options).length === 0 ? client.rename(from, to) : client.rename(from, to, options));
       this.#entries.renamed(fromDir, name, toDir, newName, from, to);
     });

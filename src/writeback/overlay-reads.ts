@@ -7,7 +7,8 @@ import type { DirEntry, FileClient, FileStat } from '../remote/file-client.ts';
 import { FsError, isFsError } from '../remote/fs-error.ts';
 import type { KnownFolders } from './known-folders.ts';
 import type { MadeHere } from './made-here.ts';
-import { join, split, whereNow, type Overlay } from './overlay.ts';
+import type { Entry } from './op-queue.ts';
+import { join, split, whereNow, type Moved, type Overlay, type OverlayEntry } from './overlay.ts';
 
 const SYMLINK_DEPTH = 40;
 
@@ -33,7 +34,7 @@ export class OverlayReads {
   async lstat(path: string): Promise<FileStat> {
     const known = this.known(path, 'lstat');
     if (known !== undefined) return known;
-    return this.hidden(path, await this.reading(() => this.#inner.lstat(path)));
+    return this.hidden(path, await this.located(path, at => this.#inner.lstat(at)));
   }
 
   async stat(path: string, depth = 0): Promise<FileStat> {
@@ -42,15 +43,16 @@ export class OverlayReads {
     if (entry?.type === 'remote' && (entry.stat.mode & 0o170000) === 0o120000) return this.hidden(path, await this.located(path, at => this.#inner.stat(at)));
     const known = this.known(path, 'stat');
     if (known !== undefined) return known;
-    return this.hidden(path, await this.reading(() => this.#inner.stat(path)));
+    return this.hidden(path, await this.located(path, at => this.#inner.stat(at)));
   }
 
   async readdir(path: string): Promise<DirEntry[]> {
     const entry = this.#overlay.get(path);
     if (entry?.type === 'gone') throw new FsError('ENOENT', 'readdir', path);
     if (entry?.type === 'file' || entry?.type === 'symlink' || entry?.type === 'remote') throw new FsError('ENOTDIR', 'readdir', path);
+    if (entry === undefined && this.#underGone(path)) throw new FsError('ENOENT', 'readdir', path);
     const complete = entry?.type === 'dir' && entry.complete;
-    const listed = complete ? [] : await this.reading(() => this.#inner.readdir(path));
+    const listed = complete ? [] : await this.located(path, at => this.#inner.readdir(at));
     const out = this.#merged(path, listed);
     // The names as shown: one removed through us and not yet on the remote is not there.
     if (!complete) this.#folders.listed(path, out.map(e => e.name));
@@ -78,6 +80,7 @@ export class OverlayReads {
     if (entry?.type === 'symlink') return entry.target;
     if (entry?.type === 'gone') throw new FsError('ENOENT', 'readlink', path);
     if (entry !== undefined && entry.type !== 'remote') throw new FsError('EINVAL', 'readlink', path);
+    if (entry === undefined && this.#underGone(path)) throw new FsError('ENOENT', 'readlink', path);
     return this.located(path, at => this.#inner.readlink(at));
   }
 
@@ -85,7 +88,7 @@ export class OverlayReads {
   known(path: string, syscall: string): FileStat | undefined {
     const entry = this.#overlay.get(path);
     if (entry === undefined) {
-      if (this.knownAbsent(path)) throw new FsError('ENOENT', syscall, path);
+      if (this.knownAbsent(path) || this.#underGone(path)) throw new FsError('ENOENT', syscall, path);
       const parent = this.#overlay.get(split(path).parent);
       if (parent?.type === 'file' || parent?.type === 'symlink') throw new FsError('ENOTDIR', syscall, path);
       return undefined;
@@ -104,7 +107,7 @@ export class OverlayReads {
 
   async remoteHas(path: string): Promise<boolean> {
     try {
-      await this.reading(() => this.#inner.lstat(path));
+      await this.located(path, at => this.#inner.lstat(at));
       return true;
     } catch (error) {
       if (isFsError(error, 'ENOENT')) return false;
@@ -144,18 +147,46 @@ export class OverlayReads {
    */
   async located<T>(path: string, fn: (at: string) => Promise<T>): Promise<T> {
     for (let tries = 0; ; tries++) {
-      const at = this.#remotePath(path);
+      const at = this.remotePath(path);
       try {
         return await this.reading(() => fn(at));
       } catch (error) {
-        if (tries >= 3 || this.#remotePath(path) === at || !(isFsError(error, 'ENOENT') || isFsError(error, 'ENOTDIR'))) throw error;
+        if (tries >= 3 || this.remotePath(path) === at || !(isFsError(error, 'ENOENT') || isFsError(error, 'ENOTDIR'))) throw error;
       }
     }
   }
 
-  #remotePath(path: string): string {
-    const entry = this.#overlay.get(path);
-    return entry?.type === 'remote' ? whereNow(entry) : path;
+  /** Where the remote holds what `path` shows now: elsewhere while a rename of it, or of a folder above it, is pending. */
+  remotePath(path: string): string {
+    const own = movedOf(this.#overlay.get(path));
+    if (own !== undefined) return whereNow(own);
+    if (!this.#overlay.foldersMoving) return path;
+    for (let p = split(path).parent; ; p = split(p).parent) {
+      const moved = movedOf(this.#overlay.get(p));
+      if (moved !== undefined) return whereNow(moved) + path.slice(p.length);
+      if (p === '/') return path;
+    }
+  }
+
+  /** The pending renames that brought what `path` shows there: its own, or those of the folder above it that moved. */
+  movesOf(path: string): readonly Entry[] {
+    const own = movedOf(this.#overlay.get(path));
+    if (own !== undefined) return own.moves;
+    if (!this.#overlay.foldersMoving) return [];
+    for (let p = split(path).parent; ; p = split(p).parent) {
+      const moved = movedOf(this.#overlay.get(p));
+      if (moved !== undefined) return moved.moves;
+      if (p === '/') return [];
+    }
+  }
+
+  /** True when a folder above `path` was removed or moved away here (a rename not on the remote yet). */
+  #underGone(path: string): boolean {
+    if (!this.#overlay.foldersMoving) return false;
+    for (let p = split(path).parent; p !== '/'; p = split(p).parent) {
+      if (this.#overlay.get(p)?.type === 'gone') return true;
+    }
+    return false;
   }
 
   /** Runs a remote read; overlay entries settling meanwhile are let go after it. */
@@ -171,4 +202,8 @@ export class OverlayReads {
       }
     }
   }
+}
+
+function movedOf(entry: OverlayEntry | undefined): Moved | undefined {
+  return entry?.type === 'remote' || entry?.type === 'dir' ? entry.moved : undefined;
 }

@@ -20,7 +20,7 @@ import type { Journal } from './journal.ts';
 import { BarrierFailed, OpQueue, type Entry } from './op-queue.ts';
 import { KnownFolders } from './known-folders.ts';
 import { MadeHere } from './made-here.ts';
-import { Overlay, split } from './overlay.ts';
+import { Overlay, split, type Moved } from './overlay.ts';
 import { OverlayReads } from './overlay-reads.ts';
 import { journalAttrs, nowSpec, opPaths, type StagedMeta } from './records.ts';
 import { StagedFile, StagedHandle, type StagedOwner } from './staged-file.ts';
@@ -149,7 +149,7 @@ export class WriteBackClient extends WriteBackState implements FileClient, Stage
     }
     if (!writing) {
       if (entry?.type === 'gone') throw new FsError('ENOENT', 'open', path);
-      return this.#inner.open(path, flags, mode);
+      return this.#reads.located(path, at => this.#inner.open(at, flags, mode));
     }
     if (entry?.type === 'gone' || this.#reads.knownAbsent(path)) {
       if (flags.create !== true) throw new FsError('ENOENT', 'open', path);
@@ -159,7 +159,7 @@ export class WriteBackClient extends WriteBackState implements FileClient, Stage
       // The kernel creates only names it believes missing: trust it, and keep both if it was wrong.
       if (flags.create === true && flags.exclusive === true) return this.#staged(path, flags, { mode, isNew: true });
       if (flags.truncate === true || flags.create === true) {
-        const now = await this.#reads.reading(() => this.#inner.lstat(path)).catch(error => {
+        const now = await this.#reads.located(path, at => this.#inner.lstat(at)).catch(error => {
           if (isFsError(error, 'ENOENT')) return undefined;
           throw error;
         });
@@ -273,18 +273,27 @@ export class WriteBackClient extends WriteBackState implements FileClient, Stage
       this.#addedName(to);
       return;
     }
-    // Anything but a folder, that the remote holds, to a name that is free or not a folder (the
-    // kernel checked the types it knows): journaled, and read where the remote has it meanwhile.
-    const was = source?.type === 'remote' ? source.stat : source === undefined ? options?.known : undefined;
-    if (was !== undefined && !isDirMode(was.mode) && options?.noReplace !== true && target?.type !== 'dir' && this.#free(from) && this.#free(to)) {
+    // What the remote holds, to a name that is free or, for anything but a folder, not a folder
+    // (the kernel checked the types it knows; a folder over a folder needs the remote to know it
+    // is empty): journaled, and read where the remote has it until the rename lands.
+    const was = source?.type === 'remote' || source?.type === 'dir' ? source.stat : source === undefined ? options?.known : undefined;
+    const folder = was !== undefined && isDirMode(was.mode);
+    const free = target === undefined ? options?.knownTarget === null || this.#reads.knownAbsent(to) : target.type === 'gone';
+    if (was !== undefined && options?.noReplace !== true && target?.type !== 'dir' && this.#free(from) && this.#free(to)
+      && (!folder || (free && !this.#writingBelow(from)))) {
       if (target !== undefined && target.type !== 'gone') this.#withdraw(to);
+      const own = source?.type === 'remote' || source?.type === 'dir' ? source.moved : undefined;
+      const origin = own?.origin ?? this.#reads.remotePath(from);
       const move = this.enqueue({ kind: 'rename', from, to });
       this.#shown.add(move);
-      const moved = source?.type === 'remote' ? { origin: source.origin, moves: [...source.moves, move] } : { origin: from, moves: [move] };
-      this.#overlay.set(from, { type: 'gone' });
-      this.#overlay.set(to, { type: 'remote', stat: { ...was, ctime: nowSpec() }, ...moved });
+      const moved: Moved = { origin, moves: [...this.#reads.movesOf(from), move] };
+      if (folder) this.#overlay.rekey(from, to, move);
+      this.#overlay.set(from, folder ? { type: 'gone', dir: true } : { type: 'gone' });
+      const stat = { ...was, ctime: nowSpec() };
+      this.#overlay.set(to, folder ? { type: 'dir', stat, complete: source?.type === 'dir' && source.complete, moved } : { type: 'remote', stat, moved });
       this.#made.delete(to);
       this.#made.move(from, to);
+      if (folder) this.#folders.forget(from);
       this.#removedName(from);
       this.#addedName(to);
       return;
@@ -293,7 +302,7 @@ export class WriteBackClient extends WriteBackState implements FileClient, Stage
     await this.#inner.rename(from, to, options?.noReplace === true ? { noReplace: true } : undefined);
     if (target?.type === 'file') target.file.dropName(to);
     this.#overlay.delete(to);
-    this.#overlay.rekey(from, to, (file, path, was) => file.moved(was, path));
+    this.#overlay.rekey(from, to);
     this.#made.delete(to);
     this.#made.move(from, to);
     this.#folders.forget(from);
@@ -354,7 +363,7 @@ export class WriteBackClient extends WriteBackState implements FileClient, Stage
       this.#mustBeReachable('setattr', path);
       const attrsNow = this.#fitted(journalAttrs(attrs, nowSpec()));
       const stat = applyAttrs(known, attrsNow);
-      this.#overlay.set(path, isDirMode(known.mode) ? { type: 'dir', stat, complete: false } : { type: 'remote', stat, origin: path, moves: [] });
+      this.#overlay.set(path, isDirMode(known.mode) ? { type: 'dir', stat, complete: false } : { type: 'remote', stat });
       this.#shown.add(this.enqueue({ kind: 'setattr', path, attrs: attrsNow, ...noFollow }));
       return;
     }
@@ -583,6 +592,12 @@ export class WriteBackClient extends WriteBackState implements FileClient, Stage
       ...(attrs.atime === undefined ? {} : { atime: this.fit(attrs.atime) }),
       ...(attrs.mtime === undefined ? {} : { mtime: this.fit(attrs.mtime) }),
     };
+  }
+
+  /** True when a handle writes in place at or below `path`. */
+  #writingBelow(path: string): boolean {
+    for (const p of this.#through.keys()) if (related(p, path) && p.length >= path.length) return true;
+    return false;
   }
 
   /** True when no handle writes `path` in place: its changes go through, in order with those writes. */

@@ -389,6 +389,52 @@ describe('write-back journal: changes to what the remote holds', () => {
     await client.close();
   });
 
+  it('journals the rename of a remote folder: what is below it is read where the remote has it until it lands', async () => {
+    const mem = new MemoryFileClient();
+    mem.put('/w/pkg-tmp/index.js', 'module.exports = 1;');
+    mem.put('/w/pkg-tmp/lib/a.js', 'a');
+    mem.putDir('/w/node_modules');
+    const { client, release } = await held(mem);
+    // A file renamed inside it first, then the folder: both fold into where things are now.
+    await client.rename('/w/pkg-tmp/lib/a.js', '/w/pkg-tmp/lib/b.js', { known: await mem.lstat('/w/pkg-tmp/lib/a.js') });
+    await client.rename('/w/pkg-tmp', '/w/node_modules/pkg', { known: await mem.lstat('/w/pkg-tmp'), knownTarget: null });
+    await assert.rejects(client.lstat('/w/pkg-tmp'), (e: unknown) => isFsError(e, 'ENOENT'));
+    await assert.rejects(client.lstat('/w/pkg-tmp/lib/b.js'), (e: unknown) => isFsError(e, 'ENOENT'));
+    await assert.rejects(client.readdir('/w/pkg-tmp/lib'), (e: unknown) => isFsError(e, 'ENOENT'));
+    assert.deepEqual((await client.readdir('/w/node_modules/pkg')).map(e => e.name).sort(), ['index.js', 'lib']);
+    assert.deepEqual((await client.readdir('/w/node_modules/pkg/lib')).map(e => e.name), ['b.js']);
+    assert.equal((await client.lstat('/w/node_modules/pkg/index.js')).size, 19);
+    const read = async (path: string): Promise<string> => {
+      const r = await client.open(path, { read: true, write: false });
+      const buf = Buffer.alloc(64);
+      const n = await r.read(buf, 0, 64, 0);
+      await r.close();
+      return buf.subarray(0, n).toString();
+    };
+    assert.equal(await read('/w/node_modules/pkg/lib/b.js'), 'a');
+    // A file written into the moved folder goes after the rename.
+    await (await writeFileThrough(client, '/w/node_modules/pkg/package.json', '{}')).close();
+    assert.equal(mem.exists('/w/node_modules/pkg'), false, 'nothing was sent yet');
+    release();
+    await client.sync();
+    assert.deepEqual((await mem.readdir('/w/node_modules/pkg')).map(e => e.name).sort(), ['index.js', 'lib', 'package.json']);
+    assert.equal(mem.content('/w/node_modules/pkg/lib/b.js').toString(), 'a');
+    assert.equal(mem.exists('/w/pkg-tmp'), false);
+    assert.equal(await read('/w/node_modules/pkg/lib/b.js'), 'a');
+    await client.close();
+  });
+
+  it('sends the rename of a folder over a name the caller does not know to be free through, as before', async () => {
+    const mem = new MemoryFileClient();
+    mem.put('/w/a/f', '1');
+    mem.putDir('/w/b');
+    const { client } = await open(mem, '/w');
+    await client.rename('/w/a', '/w/b', { known: await mem.lstat('/w/a') });
+    assert.equal(mem.content('/w/b/f').toString(), '1');
+    assert.equal(mem.exists('/w/a'), false);
+    await client.close();
+  });
+
   it('removes a listed folder emptied through the mount without waiting (rm -r), after its files', async () => {
     const mem = new MemoryFileClient();
     mem.put('/w/d/x', '1');
