@@ -54,7 +54,7 @@ export class Attributes {
 
   /** True when `node`'s cached attributes may answer: fresh, or any age while the link is down. */
   usable(node: Node): boolean {
-    return this.fresh(node) || (node.attr !== undefined && this.#outage.servesStale());
+    return this.fresh(node) || (node.attr !== undefined && !node.attrOutdated && this.#outage.servesStale());
   }
 
   /** Marks `node`'s attributes stale after a mutation of ours (no remote-change notice on refetch). */
@@ -62,6 +62,7 @@ export class Attributes {
     this.#contents.delete(node.ino);
     node.attrExpires = 0;
     node.attrFromRemote = false;
+    node.attrOutdated = true;
     node.linkTargetExpires = 0;
   }
 
@@ -90,6 +91,7 @@ export class Attributes {
     node.attr = stat;
     node.attrExpires = fetchedAt + this.#opts.attrTimeoutMs;
     node.attrFromRemote = true;
+    node.attrOutdated = false;
   }
 
   /** `n` bytes were written at `offset` (or appended) through us: size and times as we know them. */

@@ -92,6 +92,11 @@ export class Node {
   attrExpires = 0;
   /** True when `attr` came from the remote; false after we patched it for our own mutation. */
   attrFromRemote = false;
+  /**
+   * True once a change of ours made `attr` wrong (expired, not patched): not answered even while
+   * the link is down, so the FileClient (a write-back journal answers without the link) is asked.
+   */
+  attrOutdated = false;
   /** Cached symlink target and its expiry. Written only by Attributes. */
   linkTarget: string | undefined;
   linkTargetExpires = 0;
