@@ -126,7 +126,7 @@ export async function startMount(dest: Destination, mountpointArg: string, optio
       debug: m.debug,
     }, { log: options.log });
     filesystem.attachNotifier(fuse.notifier);
-    writeBack?.onLanded(path => filesystem.attributesChanged(path));
+    writeBack?.onLanded((path, stat) => filesystem.attributesChanged(path, stat));
     const watch = await watchRemote(files, remotePath, filesystem, options.log);
     const dir = await runtimeDir(options.env);
     const record: MountRecord = {

@@ -62,8 +62,13 @@ export class Attributes {
     this.#contents.delete(node.ino);
     node.attrExpires = 0;
     node.attrFromRemote = false;
-    node.attrOutdated = true;
     node.linkTargetExpires = 0;
+  }
+
+  /** Like `expire`, for attributes a setattr of ours made wrong: not answered stale while the link is down. */
+  outdate(node: Node): void {
+    this.expire(node);
+    node.attrOutdated = true;
   }
 
   /** Marks `node`'s attributes stale and keeps its content: what we showed was ours, not the remote's. */

@@ -1,6 +1,6 @@
 import type { Entry } from '../fuse/operations.ts';
 import { FsError } from '../remote/fs-error.ts';
-import type { FileStat, WatchEventKind } from '../remote/file-client.ts';
+import { S_IFMT, type FileStat, type WatchEventKind } from '../remote/file-client.ts';
 import { placeholderDirStat, type Attributes } from './attributes.ts';
 import type { VfsCore } from './core.ts';
 import type { Node } from './inode-table.ts';
@@ -139,7 +139,7 @@ export class Entries {
   /** `node`'s attributes changed through us (setattr); `resized` drops read-ahead of its open files. */
   changed(node: Node, resized: boolean): void {
     if (resized) for (const f of this.#core.handles.filesOf(node)) f.dropReadAhead();
-    this.#attrs.expire(node);
+    this.#attrs.outdate(node);
     this.parentsChanged(node);
   }
 
@@ -198,8 +198,11 @@ export class Entries {
     this.#notices.inode(node.ino);
   }
 
-  /** Drops the cached attributes of remote `path`, not its content, and tells the kernel the same. */
-  attributesChanged(path: string): void {
+  /**
+   * Drops the cached attributes of remote `path`, not its content, or keeps `stat` as them (the
+   * remote's, just read), and tells the kernel to ask again.
+   */
+  attributesChanged(path: string, stat?: FileStat): void {
     const { table, opts } = this.#core;
     const root = opts.root;
     if (path !== root && !path.startsWith(root === '/' ? '/' : `${root}/`)) return;
@@ -208,7 +211,9 @@ export class Entries {
       if (name !== '') node = table.child(node, name);
       if (node === undefined) return;
     }
-    this.#attrs.expireAttributes(node);
+    const { handles } = this.#core;
+    if (stat !== undefined && (stat.mode & S_IFMT) === node.type && !handles.hasWriter(node)) this.#attrs.store(node, stat, undefined, false);
+    else this.#attrs.expireAttributes(node);
     this.#notices.attributes(node.ino);
   }
 

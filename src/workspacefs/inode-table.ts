@@ -93,7 +93,7 @@ export class Node {
   /** True when `attr` came from the remote; false after we patched it for our own mutation. */
   attrFromRemote = false;
   /**
-   * True once a change of ours made `attr` wrong (expired, not patched): not answered even while
+   * True once a setattr of ours made `attr` wrong (expired, not patched): not answered even while
    * the link is down, so the FileClient (a write-back journal answers without the link) is asked.
    */
   attrOutdated = false;

@@ -113,10 +113,11 @@ export class WorkspaceFilesystem implements FuseOperations {
   /**
    * Drops the cached attributes of remote `path` and tells the kernel, keeping its content: a
    * change shown before the remote had it (the write-back journal) is there now, with the remote's
-   * own ctime and inode data. Paths outside the root are ignored.
+   * own ctime and inode data; `stat`, when given, is what the remote shows now. Paths outside
+   * the root are ignored.
    */
-  attributesChanged(path: string): void {
-    this.#entries.attributesChanged(path);
+  attributesChanged(path: string, stat?: FileStat): void {
+    this.#entries.attributesChanged(path, stat);
     this.#notices.sendSoon();
   }
 

@@ -3,7 +3,7 @@
  * after the remote did it, a daemon killed before it wrote `done`), so each one accepts finding its
  * own earlier result: a folder already there, a link already gone, a rename already made.
  */
-import { canPutFile, type BatchOp, type FileClient, type FileHandle, type PutFileOptions, type SetAttr, type Timespec } from '../remote/file-client.ts';
+import { canPutFile, type BatchOp, type FileClient, type FileHandle, type FileStat, type PutFileOptions, type SetAttr, type Timespec } from '../remote/file-client.ts';
 import { isFsError } from '../remote/fs-error.ts';
 import type { Batcher } from './batcher.ts';
 import type { Entry } from './op-queue.ts';
@@ -35,7 +35,7 @@ export async function applyOp(ctx: ApplyContext, entry: Entry): Promise<void> {
   const op = entry.op;
   // In a batch first; a change it refuses goes again alone, where finding its own earlier result
   // (a folder already there, a name already gone) is told from a real refusal.
-  if (op.kind !== 'put' && ctx.batcher !== undefined && (await ctx.batcher.send(asBatchOp(op))) === undefined) return;
+  if (op.kind !== 'put' && ctx.batcher !== undefined && (await ctx.batcher.send(asBatchOp(op))).refused === undefined) return;
   switch (op.kind) {
     case 'put':
       return put(ctx, entry, op);
@@ -127,6 +127,7 @@ async function put(ctx: ApplyContext, entry: Entry, op: Extract<Op, { kind: 'put
       if (now !== undefined && (now.size !== meta.baseline.size || !sameTime(now.mtime, meta.baseline.mtime))) await keepTheirs(ctx, op.path);
     }
     const exclusive = meta.isNew && first;
+    const inOrder = inner.capabilities.inOrder === true;
     if (canPutFile(inner) && size <= PUTFILE_MAX && op.path.length < PUTFILE_MAX_PATH) {
       // The agent takes the whole file in one request: one round trip.
       const data = Buffer.allocUnsafe(size);
@@ -135,15 +136,23 @@ async function put(ctx: ApplyContext, entry: Entry, op: Extract<Op, { kind: 'put
         mode: meta.mode, atime: meta.atime, mtime: meta.mtime, exclusive, sync,
         ...(meta.owned === true ? { uid: meta.uid, gid: meta.gid } : {}),
       };
+      let after: Promise<FileStat | undefined> | undefined;
       try {
-        const refused = ctx.batcher === undefined ? undefined : await ctx.batcher.send({ kind: 'put', path: op.path, data: data.subarray(0, n), options });
-        if (ctx.batcher === undefined || refused !== undefined) await inner.putFile(op.path, data.subarray(0, n), options);
+        const sent = ctx.batcher === undefined ? undefined : await ctx.batcher.send({ kind: 'put', path: op.path, data: data.subarray(0, n), options }, inOrder);
+        after = sent?.stat === undefined ? undefined : Promise.resolve(sent.stat);
+        if (sent === undefined || sent.refused !== undefined) {
+          const putting = inner.putFile(op.path, data.subarray(0, n), options);
+          after = statBehind(inner, op.path);
+          await putting;
+        }
       } catch (error) {
         if (!exclusive || !isFsError(error, 'EEXIST')) throw error;
         await keepTheirs(ctx, op.path);
         await inner.putFile(op.path, data.subarray(0, n), options);
+        after = undefined;
       }
       landed(file, size, meta.mtime);
+      entry.remoteStat = fits(await after, size, meta.mode, meta.mtime);
       return;
     }
     let handle: FileHandle;
@@ -158,9 +167,12 @@ async function put(ctx: ApplyContext, entry: Entry, op: Extract<Op, { kind: 'put
     }
     const attrs: SetAttr = { mode: meta.mode, atime: meta.atime, mtime: meta.mtime };
     const owner = meta.owned === true ? { uid: meta.uid, gid: meta.gid } : {};
-    if (inner.capabilities.inOrder === true && size <= PIPELINE_MAX) {
+    if (inOrder && size <= PIPELINE_MAX) {
       // The writes, the attributes and the close ride one behind the other: one round trip after the open.
-      await pipelined(file, handle, size, { ...attrs, ...owner }, sync, inner, op.path, attrs);
+      const stat = await pipelined(file, handle, size, { ...attrs, ...owner }, sync, inner, op.path, attrs);
+      landed(file, size, meta.mtime);
+      entry.remoteStat = fits(stat, size, meta.mode, meta.mtime);
+      return;
     } else {
       try {
         await sendContent(file, handle, size);
@@ -193,7 +205,7 @@ function landed(file: StagedFile, size: number, mtime: Timespec): void {
  * Sends content, attributes, sync and close without waiting between them, for a remote that keeps
  * request order. A chown the remote refuses (EPERM) is retried without the owner, by path.
  */
-async function pipelined(file: StagedFile, handle: FileHandle, size: number, withOwner: SetAttr, sync: boolean, inner: FileClient, path: string, attrs: SetAttr): Promise<void> {
+async function pipelined(file: StagedFile, handle: FileHandle, size: number, withOwner: SetAttr, sync: boolean, inner: FileClient, path: string, attrs: SetAttr): Promise<FileStat | undefined> {
   const calls: Promise<void>[] = [];
   for (let at = 0; at < size; at += PUT_CHUNK) {
     const length = Math.min(PUT_CHUNK, size - at);
@@ -207,11 +219,28 @@ async function pipelined(file: StagedFile, handle: FileHandle, size: number, wit
     if (withOwner.uid === undefined || !isFsError(error, 'EPERM')) throw error;
   }));
   if (sync) calls.push(handle.sync());
+  // What the file shows once written, in the same round trip (its ctime is the remote's own).
+  const stat = handle.stat().catch(() => undefined);
   calls.push(handle.close());
   const settled = await Promise.allSettled(calls);
   const failed = settled.find(s => s.status === 'rejected');
   if (failed !== undefined) throw (failed as PromiseRejectedResult).reason;
-  if (withOwner.uid !== undefined && (await setattr.then(() => false, () => true))) await inner.setattr(path, attrs);
+  if (withOwner.uid !== undefined && (await setattr.then(() => false, () => true))) {
+    await inner.setattr(path, attrs);
+    return undefined;
+  }
+  return stat;
+}
+
+/** An lstat sent right behind a request, where the remote keeps order: it sees what that made. */
+function statBehind(inner: FileClient, path: string): Promise<FileStat | undefined> | undefined {
+  return inner.capabilities.inOrder === true ? inner.lstat(path).catch(() => undefined) : undefined;
+}
+
+/** `stat` when it shows the file as the put left it (not overtaken, not changed since), else undefined. */
+function fits(stat: FileStat | undefined, size: number, mode: number, mtime: Timespec): FileStat | undefined {
+  if (stat === undefined || stat.size !== size || (stat.mode & 0o7777) !== mode || !sameTime(stat.mtime, mtime)) return undefined;
+  return stat;
 }
 
 async function sendContent(file: StagedFile, handle: FileHandle, size: number): Promise<void> {

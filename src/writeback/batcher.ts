@@ -3,13 +3,22 @@
  * (rmount-agent's batch@rmount): a hundred small files made by `tar -x` or `npm install` cost a few
  * requests instead of a hundred, which is what the daemon's one thread pays for at zero latency.
  */
-import { BATCH_MAX_BYTES, BATCH_MAX_OPS, batchOpBytes, type BatchOp, type BatchingFileClient } from '../remote/file-client.ts';
+import { BATCH_MAX_BYTES, BATCH_MAX_OPS, batchOpBytes, type BatchOp, type BatchingFileClient, type FileStat } from '../remote/file-client.ts';
 import type { FsError } from '../remote/fs-error.ts';
+
+/** What became of one change of a batch. */
+export interface Sent {
+  /** The remote's refusal; undefined when it was done. */
+  refused: FsError | undefined;
+  /** With `statAfter`: what an lstat sent right behind the batch saw (where the remote keeps order). */
+  stat?: FileStat;
+}
 
 interface Waiting {
   op: BatchOp;
   bytes: number;
-  resolve(error: FsError | undefined): void;
+  statAfter: boolean;
+  resolve(sent: Sent): void;
   reject(error: unknown): void;
 }
 
@@ -27,9 +36,9 @@ export class Batcher {
    * done) and rejects when the request as a whole failed (a lost link): then none of it is known
    * to be done.
    */
-  send(op: BatchOp): Promise<FsError | undefined> {
+  send(op: BatchOp, statAfter = false): Promise<Sent> {
     return new Promise((resolve, reject) => {
-      this.#waiting.push({ op, bytes: batchOpBytes(op), resolve, reject });
+      this.#waiting.push({ op, bytes: batchOpBytes(op), statAfter: statAfter && op.kind === 'put', resolve, reject });
       if (this.#scheduled) return;
       this.#scheduled = true;
       // After the queue's pump has started everything it may: they all go together.
@@ -51,8 +60,14 @@ export class Batcher {
   }
 
   #request(items: Waiting[]): void {
-    this.#inner.batch(items.map(w => w.op)).then(results => {
-      items.forEach((w, k) => w.resolve(results[k]));
+    const sent = this.#inner.batch(items.map(w => w.op));
+    // Behind the batch on the same channel: they see what it made, in the same round trip.
+    const stats = items.map(w => w.statAfter && w.op.kind === 'put' ? this.#inner.lstat(w.op.path).catch(() => undefined) : undefined);
+    sent.then(async results => {
+      for (let k = 0; k < items.length; k++) {
+        const stat = await stats[k];
+        items[k]!.resolve({ refused: results[k], ...(stat === undefined ? {} : { stat }) });
+      }
     }, (error: unknown) => {
       for (const w of items) w.reject(error);
     });

@@ -5,6 +5,7 @@
  * before it is renamed, two changes to one path land in the order they were made). Unrelated
  * files go in parallel.
  */
+import type { FileStat } from '../remote/file-client.ts';
 import { FsError } from '../remote/fs-error.ts';
 import type { Journal } from './journal.ts';
 import { PathSet } from './path-set.ts';
@@ -32,6 +33,8 @@ export interface Entry {
   blocked: boolean;
   error?: FsError;
   failedAt?: number;
+  /** What the remote showed of a put's file right after it, when that came in the same round trip. */
+  remoteStat?: FileStat;
 }
 
 /** Barriers fail with this when an operation they wait for was refused. */

@@ -19,11 +19,15 @@ export class OverlayReads {
   readonly #folders: KnownFolders;
   /** Called for each path whose letting go waited for remote reads in flight. */
   readonly #settled: (path: string) => void;
+  /** Resolves once every one of these operations is done, dropped or refused. */
+  readonly #settledOps: (entries: readonly Entry[]) => Promise<void>;
   /** Remote reads in flight: overlay entries are let go only when none is, so none misses a change. */
   #readers = 0;
   readonly #deferred = new Set<string>();
 
-  constructor(inner: FileClient, overlay: Overlay, made: MadeHere, folders: KnownFolders, settled: (path: string) => void) {
+  constructor(inner: FileClient, overlay: Overlay, made: MadeHere, folders: KnownFolders, settled: (path: string) => void,
+    settledOps: (entries: readonly Entry[]) => Promise<void>) {
+    this.#settledOps = settledOps;
     this.#inner = inner;
     this.#overlay = overlay;
     this.#made = made;
@@ -151,7 +155,12 @@ export class OverlayReads {
       try {
         return await this.reading(() => fn(at));
       } catch (error) {
-        if (tries >= 3 || this.remotePath(path) === at || !(isFsError(error, 'ENOENT') || isFsError(error, 'ENOTDIR'))) throw error;
+        if (tries >= 3 || !(isFsError(error, 'ENOENT') || isFsError(error, 'ENOTDIR'))) throw error;
+        // The remote may have made a rename whose answer is still on its way (answers come in
+        // order, but what they resolve takes some turns): wait for it, then look again.
+        const sending = this.movesOf(path).filter(e => e.state === 'running');
+        if (sending.length > 0) await this.#settledOps(sending);
+        if (this.remotePath(path) === at) throw error;
       }
     }
   }

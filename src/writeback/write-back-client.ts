@@ -58,7 +58,7 @@ export class WriteBackClient extends WriteBackState implements FileClient, Stage
    * once on the remote, its own (its ctime) are what the caches above must show.
    */
   readonly #shown = new Set<Entry>();
-  #onLanded: (path: string) => void = () => {};
+  #onLanded: (path: string, stat?: FileStat) => void = () => {};
   readonly #openPutDelayMs: number;
   readonly #gone: () => boolean;
   readonly #made = new MadeHere();
@@ -73,7 +73,8 @@ export class WriteBackClient extends WriteBackState implements FileClient, Stage
     this.#openPutDelayMs = options.openPutDelayMs ?? 2000;
     this.#gone = options.linkGone ?? (() => false);
     this.#folders = new KnownFolders(options.knownFolderGraceMs ?? 2000);
-    this.#reads = new OverlayReads(inner, this.#overlay, this.#made, this.#folders, path => this.settledPath(path));
+    this.#reads = new OverlayReads(inner, this.#overlay, this.#made, this.#folders, path => this.settledPath(path),
+      entries => this.queue.barrier(e => entries.includes(e)).catch(() => {}));
     if (inner.linkUp !== undefined) this.linkUp = () => inner.linkUp!();
     if (inner.watch !== undefined) this.watch = (root, listener) => inner.watch!(root, listener);
     if (inner.mknod !== undefined) {
@@ -448,15 +449,28 @@ export class WriteBackClient extends WriteBackState implements FileClient, Stage
 
   protected override landed(entry: Entry): void {
     const op = entry.op;
-    // A put's file showed our times and ctime until now; a made-up change showed ours too.
-    if (op.kind === 'put') this.#onLanded(op.path);
-    else if (!this.#shown.delete(entry)) return;
-    else if (op.kind === 'setattr') this.#onLanded(op.path);
-    else if (op.kind === 'rename') this.#onLanded(op.to);
+    if (op.kind === 'put') {
+      // Its file showed our ctime until now. What the remote showed right behind the put is
+      // handed up when nothing changed the file since; else the caches ask again.
+      const entryNow = this.#overlay.get(op.path);
+      const file = entryNow?.type === 'file' ? entryNow.file : undefined;
+      const settled = file === undefined || (file.queuedPut === undefined && file.writers === 0);
+      const stat = entry.remoteStat;
+      this.#onLanded(op.path, settled && stat !== undefined ? this.#reads.hidden(op.path, stat) : undefined);
+    } else if (!this.#shown.delete(entry)) {
+      return;
+    } else if (op.kind === 'setattr') {
+      this.#onLanded(op.path);
+    } else if (op.kind === 'rename') {
+      this.#onLanded(op.to);
+    }
   }
 
-  /** `fn` is told each path whose attributes shown before it reached the remote are not the remote's (its ctime). */
-  onLanded(fn: (path: string) => void): void {
+  /**
+   * `fn` is told each path whose attributes shown before it reached the remote are not the
+   * remote's (its ctime), with the remote's when they came along.
+   */
+  onLanded(fn: (path: string, stat?: FileStat) => void): void {
     this.#onLanded = fn;
   }
 
