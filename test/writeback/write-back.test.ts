@@ -33,6 +33,15 @@ async function open(inner: FileClient, remotePath: string, root?: string, extra:
   return { client, adopted, journalRoot };
 }
 
+/** The whole content of `path` as read through `client`. */
+async function readThrough(client: FileClient, path: string): Promise<string> {
+  const r = await client.open(path, { read: true, write: false });
+  const buf = Buffer.alloc(256);
+  const n = await r.read(buf, 0, buf.length, 0);
+  await r.close();
+  return buf.subarray(0, n).toString();
+}
+
 async function writeFileThrough(client: FileClient, path: string, data: string, mode = 0o644): Promise<FileHandle> {
   const h = await client.open(path, { read: false, write: true, create: true, exclusive: true }, mode);
   const b = Buffer.from(data);
@@ -99,10 +108,7 @@ describe('write-back journal over a local folder', () => {
     assert.equal(await readFile(`${remote}/.doc.txt.swp`, 'utf8'), 'new text', 'on the remote when fsync returned');
     await h.close();
     await client.rename(`${remote}/.doc.txt.swp`, `${remote}/doc.txt`);
-    const r = await client.open(`${remote}/doc.txt`, { read: true, write: false });
-    const buf = Buffer.alloc(20);
-    assert.equal(buf.subarray(0, await r.read(buf, 0, 20, 0)).toString(), 'new text');
-    await r.close();
+    assert.equal(await readThrough(client, `${remote}/doc.txt`), 'new text');
     await client.sync();
     assert.equal(await readFile(`${remote}/doc.txt`, 'utf8'), 'new text');
     assert.deepEqual(await readdir(remote), ['doc.txt']);
@@ -312,11 +318,7 @@ describe('write-back journal: changes to what the remote holds', () => {
     await assert.rejects(client.lstat('/w/b'), (e: unknown) => isFsError(e, 'ENOENT'));
     assert.equal((await client.lstat('/w/old')).size, 5);
     assert.deepEqual((await client.readdir('/w')).map(e => e.name).sort(), ['old']);
-    const r = await client.open('/w/old', { read: true, write: false });
-    const buf = Buffer.alloc(16);
-    const n = await r.read(buf, 0, 16, 0);
-    assert.equal(buf.subarray(0, n).toString(), 'first', 'read from the remote at the old name');
-    await r.close();
+    assert.equal(await readThrough(client, '/w/old'), 'first', 'read from the remote at the old name');
     release();
     await client.sync();
     assert.equal(mem.content('/w/old').toString(), 'first');
@@ -337,10 +339,7 @@ describe('write-back journal: changes to what the remote holds', () => {
     // The first landed, the second waits: the content is at /w/b on the remote now.
     for (let i = 0; i < 100 && !mem.exists('/w/b'); i++) await new Promise(resolve => setTimeout(resolve, 10));
     assert.equal(mem.exists('/w/b'), true);
-    const r = await client.open('/w/c', { read: true, write: false });
-    const buf = Buffer.alloc(8);
-    assert.equal(buf.subarray(0, await r.read(buf, 0, 8, 0)).toString(), 'data');
-    await r.close();
+    assert.equal(await readThrough(client, '/w/c'), 'data');
     releaseSecond();
     await client.sync();
     assert.equal(mem.content('/w/c').toString(), 'data');
@@ -357,10 +356,7 @@ describe('write-back journal: changes to what the remote holds', () => {
     await client.unlink('/w/objects/ab/tmp_obj_1');
     assert.equal((await client.lstat('/w/objects/ab/cdef')).nlink, 1);
     assert.deepEqual((await client.readdir('/w/objects/ab')).map(e => e.name), ['cdef']);
-    const r = await client.open('/w/objects/ab/cdef', { read: true, write: false });
-    const buf = Buffer.alloc(32);
-    assert.equal(buf.subarray(0, await r.read(buf, 0, 32, 0)).toString(), 'blob 4\0data');
-    await r.close();
+    assert.equal(await readThrough(client, '/w/objects/ab/cdef'), 'blob 4\0data');
     assert.equal(mem.exists('/w/objects/ab/cdef'), false, 'nothing was sent yet');
     release();
     await client.sync();
@@ -378,10 +374,7 @@ describe('write-back journal: changes to what the remote holds', () => {
     await client.link('/w/a', '/w/b');
     await h.write(Buffer.from('two'), 0, 3, 0);
     await h.close();
-    const r = await client.open('/w/b', { read: true, write: false });
-    const buf = Buffer.alloc(8);
-    assert.equal(buf.subarray(0, await r.read(buf, 0, 8, 0)).toString(), 'two');
-    await r.close();
+    assert.equal(await readThrough(client, '/w/b'), 'two');
     await client.sync();
     assert.equal(mem.content('/w/a').toString(), 'two');
     assert.equal(mem.content('/w/b').toString(), 'two');
@@ -404,14 +397,7 @@ describe('write-back journal: changes to what the remote holds', () => {
     assert.deepEqual((await client.readdir('/w/node_modules/pkg')).map(e => e.name).sort(), ['index.js', 'lib']);
     assert.deepEqual((await client.readdir('/w/node_modules/pkg/lib')).map(e => e.name), ['b.js']);
     assert.equal((await client.lstat('/w/node_modules/pkg/index.js')).size, 19);
-    const read = async (path: string): Promise<string> => {
-      const r = await client.open(path, { read: true, write: false });
-      const buf = Buffer.alloc(64);
-      const n = await r.read(buf, 0, 64, 0);
-      await r.close();
-      return buf.subarray(0, n).toString();
-    };
-    assert.equal(await read('/w/node_modules/pkg/lib/b.js'), 'a');
+    assert.equal(await readThrough(client, '/w/node_modules/pkg/lib/b.js'), 'a');
     // A file written into the moved folder goes after the rename.
     await (await writeFileThrough(client, '/w/node_modules/pkg/package.json', '{}')).close();
     assert.equal(mem.exists('/w/node_modules/pkg'), false, 'nothing was sent yet');
@@ -420,7 +406,7 @@ describe('write-back journal: changes to what the remote holds', () => {
     assert.deepEqual((await mem.readdir('/w/node_modules/pkg')).map(e => e.name).sort(), ['index.js', 'lib', 'package.json']);
     assert.equal(mem.content('/w/node_modules/pkg/lib/b.js').toString(), 'a');
     assert.equal(mem.exists('/w/pkg-tmp'), false);
-    assert.equal(await read('/w/node_modules/pkg/lib/b.js'), 'a');
+    assert.equal(await readThrough(client, '/w/node_modules/pkg/lib/b.js'), 'a');
     await client.close();
   });
 
