@@ -16,7 +16,9 @@ const TSX = import.meta.resolve('tsx');
 /** bin/rmount (lib/), or with BENCH_RMOUNT_CLI=src the sources through tsx (a build not in lib/ yet). */
 const FROM_SRC = process.env.BENCH_RMOUNT_CLI === 'src';
 export const BIN = FROM_SRC ? join(ROOT, 'src', 'cli', 'run.ts') : join(ROOT, 'bin', 'rmount');
-const CLI = FROM_SRC ? ['--import', TSX, BIN] : [BIN];
+/** BENCH_NODE_FLAGS (e.g. `--cpu-prof --cpu-prof-dir=DIR`) reach the daemon too: it starts with the CLI's execArgv. */
+const NODE_FLAGS = (process.env.BENCH_NODE_FLAGS ?? '').split(' ').filter(Boolean);
+const CLI = FROM_SRC ? [...NODE_FLAGS, '--import', TSX, BIN] : [...NODE_FLAGS, BIN];
 
 /** Children running a command now; killed first on a signal (they may hold a mount busy). */
 export const running = new Set<ChildProcess>();
