@@ -51,13 +51,3 @@ export class BenchCleanup {
     return this.#running;
   }
 }
-
-/** True while process `pid` exists (EPERM: it exists, owned by another user). */
-export function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}

@@ -28,7 +28,8 @@ import { cpus, loadavg, tmpdir, userInfo } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
-import { BenchCleanup, alive } from './cleanup.ts';
+import { BenchCleanup } from './cleanup.ts';
+import { processAlive } from '../src/mount/registry.ts';
 import { startSshd, type SshdFixture } from '../test/helpers/sshd.ts';
 
 const HERE = dirname(fileURLToPath(import.meta.url));
@@ -109,7 +110,6 @@ async function fusermountU(path: string): Promise<void> {
   if (r.code !== 0 || (await isMounted(path))) await runCmd('fusermount3', ['-u', '-z', path], process.env, 20_000);
 }
 
-
 interface Ctx { dir: string; sshd: SshdFixture; rmountEnv: NodeJS.ProcessEnv }
 
 const rmountCli = (ctx: Ctx, args: string[], timeoutMs = 60_000): ReturnType<typeof runCmd> =>
@@ -120,10 +120,10 @@ async function mountRmount(ctx: Ctx, backing: string, mountpoint: string, opts: 
   onCleanup(`rmount ${mountpoint}`, async () => {
     if (await isMounted(mountpoint)) await rmountCli(ctx, ['unmount', mountpoint], 30_000);
     await fusermountU(mountpoint);
-    if (pid !== undefined && alive(pid)) {
+    if (pid !== undefined && processAlive(pid)) {
       process.kill(pid, 'SIGTERM');
-      for (let i = 0; i < 50 && alive(pid); i++) await sleep(100);
-      if (alive(pid)) process.kill(pid, 'SIGKILL');
+      for (let i = 0; i < 50 && processAlive(pid); i++) await sleep(100);
+      if (processAlive(pid)) process.kill(pid, 'SIGKILL');
     }
   });
   const dest = `ssh://${ctx.sshd.user}@127.0.0.1:${ctx.sshd.port}${backing}`;

@@ -8,9 +8,9 @@ import { mkdir, readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { alive, type BenchCleanup } from './cleanup.ts';
+import type { BenchCleanup } from './cleanup.ts';
 import { ROOT, startChild, within } from './exec-latency.ts';
-import { readRecord } from '../src/mount/registry.ts';
+import { processAlive, readRecord } from '../src/mount/registry.ts';
 
 const TSX = import.meta.resolve('tsx');
 /** bin/rmount (lib/), or with BENCH_RMOUNT_CLI=src the sources through tsx (a build not in lib/ yet). */
@@ -87,13 +87,12 @@ async function detach(mountpoint: string): Promise<void> {
   await run('fusermount3', ['-u', '-z', mountpoint], { timeoutMs: 20_000 });
 }
 
-
 /** TERM, up to 5 s, then KILL: one process, by its PID. */
 async function stopPid(pid: number | undefined): Promise<void> {
-  if (pid === undefined || !alive(pid)) return;
+  if (pid === undefined || !processAlive(pid)) return;
   try { process.kill(pid, 'SIGTERM'); } catch { return; }
-  for (let i = 0; i < 50 && alive(pid); i++) await sleep(100);
-  if (alive(pid)) try { process.kill(pid, 'SIGKILL'); } catch { /* gone */ }
+  for (let i = 0; i < 50 && processAlive(pid); i++) await sleep(100);
+  if (processAlive(pid)) try { process.kill(pid, 'SIGKILL'); } catch { /* gone */ }
 }
 
 /** How a mount reaches sshd at one RTT. */
