@@ -171,22 +171,14 @@ export class Entries {
    * then gets ENOENT from getcwd ("(deleted)"), as after a mkdir whose own watch echo comes back.
    */
   remoteChanged(path: string, kinds?: readonly WatchEventKind[]): void {
-    const { table, opts } = this.#core;
-    const root = opts.root;
-    if (path !== root && !path.startsWith(root === '/' ? '/' : `${root}/`)) return;
-    const names = path.slice(root.length).split('/').filter(n => n !== '');
-    let node: Node = table.root;
-    let parent: Node | undefined;
-    for (const name of names) {
-      const child = table.child(node, name);
-      if (child === undefined) {
-        this.#listings.changed(node.ino);
-        this.#listings.unmarkMissing(node.ino, name);
-        this.#notices.entry(node.ino, name);
-        return;
-      }
-      parent = node;
-      node = child;
+    const found = this.#walk(path);
+    if (found === undefined) return;
+    const { node, parent, missing, names } = found;
+    if (missing !== undefined) {
+      this.#listings.changed(node.ino);
+      this.#listings.unmarkMissing(node.ino, missing);
+      this.#notices.entry(node.ino, missing);
+      return;
     }
     this.#attrs.expire(node);
     this.#listings.changed(node.ino);
@@ -203,18 +195,32 @@ export class Entries {
    * remote's, just read), and tells the kernel to ask again.
    */
   attributesChanged(path: string, stat?: FileStat): void {
-    const { table, opts } = this.#core;
-    const root = opts.root;
-    if (path !== root && !path.startsWith(root === '/' ? '/' : `${root}/`)) return;
-    let node: Node | undefined = table.root;
-    for (const name of path.slice(root.length).split('/')) {
-      if (name !== '') node = table.child(node, name);
-      if (node === undefined) return;
-    }
-    const { handles } = this.#core;
-    if (stat !== undefined && (stat.mode & S_IFMT) === node.type && !handles.hasWriter(node)) this.#attrs.store(node, stat, undefined, false);
+    const found = this.#walk(path);
+    if (found === undefined || found.missing !== undefined) return;
+    const { node } = found;
+    if (stat !== undefined && (stat.mode & S_IFMT) === node.type && !this.#core.handles.hasWriter(node)) this.#attrs.store(node, stat, undefined, false);
     else this.#attrs.expireAttributes(node);
     this.#notices.attributes(node.ino);
+  }
+
+  /**
+   * The node we know at remote `path` (with its parent), or the deepest one we know on the way and
+   * the first name below it we do not (`missing`); undefined outside the root.
+   */
+  #walk(path: string): { node: Node; parent: Node | undefined; missing: string | undefined; names: string[] } | undefined {
+    const { table, opts } = this.#core;
+    const root = opts.root;
+    if (path !== root && !path.startsWith(root === '/' ? '/' : `${root}/`)) return undefined;
+    const names = path.slice(root.length).split('/').filter(n => n !== '');
+    let node: Node = table.root;
+    let parent: Node | undefined;
+    for (const name of names) {
+      const child = table.child(node, name);
+      if (child === undefined) return { node, parent, missing: name, names };
+      parent = node;
+      node = child;
+    }
+    return { node, parent, missing: undefined, names };
   }
 
   /** Drops every cached attribute, listing and missing name, and tells the kernel to do the same. */

@@ -15,11 +15,11 @@ export async function sendSetattr(core: VfsCore, node: Node, attrs: SetAttr, fh:
     ?? (table.pathOf(node) === undefined ? handles.filesOf(node)[0] : undefined);
   const path = file?.path ?? pathOrEnoent(table, node, 'setattr');
   // What we last saw lets a write-back client answer at once instead of asking the remote.
-  const known = node.attr === undefined ? {} : { known: node.attr };
+  const known = node.attr === undefined ? undefined : { known: node.attr };
   if (file !== undefined) {
     await caller.call('handle.setattr', path, () => file.remote.setattr(attrs));
   } else if (node.type !== S_IFLNK) {
-    await caller.call('setattr', path, () => client.setattr(path, attrs, node.attr === undefined ? undefined : known));
+    await caller.call('setattr', path, () => client.setattr(path, attrs, known));
   } else if (client.capabilities.noFollowSetattr) {
     await caller.call('setattr', path, () => client.setattr(path, attrs, { noFollow: true, ...known }));
   } else {

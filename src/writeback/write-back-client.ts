@@ -1,13 +1,15 @@
 /**
  * The write-back layer: a FileClient over the real one that accepts changes locally, journals them
  * and sends them in the background (src/writeback/op-queue.ts), while every read, stat and listing
- * through it sees them at once (src/writeback/overlay.ts).
+ * through it sees them at once (src/writeback/overlay-reads.ts).
  *
  * What is accepted locally: files made here or opened with O_TRUNC (their whole content is staged
- * on local disk), mkdir, symlink, unlink, rename of a staged file, attribute changes of what is
- * staged. What goes through at once, after the pending changes it touches: an existing file
- * opened for writing in place, rmdir, link, mknod, renames of folders and of files not staged,
- * attribute changes of files not staged. Barriers (fsync, `sync`) wait for exactly what they need.
+ * on local disk), mkdir, symlink, unlink, renames (of what the remote holds too, a folder only to
+ * a name known to be free), attribute changes (of what the remote holds, from the attributes the
+ * caller knows), a hard link to a staged file, rmdir of a folder emptied through us. What goes
+ * through at once, after the pending changes it touches: an existing file opened for writing in
+ * place, a size change of a file not staged, other links and rmdirs, mknod, a folder renamed over
+ * another. Barriers (fsync, `sync`) wait for exactly what they need.
  */
 import {
   S_IFDIR, S_IFLNK, type DirEntry, type FileCapabilities, type FileClient, type FileHandle, type FileStat,
