@@ -19,15 +19,15 @@ export class OverlayReads {
   readonly #folders: KnownFolders;
   /** Called for each path whose letting go waited for remote reads in flight. */
   readonly #settled: (path: string) => void;
-  /** Resolves once every one of these operations is done, dropped or refused. */
-  readonly #settledOps: (entries: readonly Entry[]) => Promise<void>;
+  /** Resolves once none of these operations is on its way (answered, or back in the queue after a lost link). */
+  readonly #answered: (entries: readonly Entry[]) => Promise<void>;
   /** Remote reads in flight: overlay entries are let go only when none is, so none misses a change. */
   #readers = 0;
   readonly #deferred = new Set<string>();
 
   constructor(inner: FileClient, overlay: Overlay, made: MadeHere, folders: KnownFolders, settled: (path: string) => void,
-    settledOps: (entries: readonly Entry[]) => Promise<void>) {
-    this.#settledOps = settledOps;
+    answered: (entries: readonly Entry[]) => Promise<void>) {
+    this.#answered = answered;
     this.#inner = inner;
     this.#overlay = overlay;
     this.#made = made;
@@ -159,7 +159,7 @@ export class OverlayReads {
         // The remote may have made a rename whose answer is still on its way (answers come in
         // order, but what they resolve takes some turns): wait for it, then look again.
         const sending = this.movesOf(path).filter(e => e.state === 'running');
-        if (sending.length > 0) await this.#settledOps(sending);
+        if (sending.length > 0) await this.#answered(sending);
         if (this.remotePath(path) === at) throw error;
       }
     }

@@ -76,7 +76,10 @@ export class WriteBackClient extends WriteBackState implements FileClient, Stage
     this.#gone = options.linkGone ?? (() => false);
     this.#folders = new KnownFolders(options.knownFolderGraceMs ?? 2000);
     this.#reads = new OverlayReads(inner, this.#overlay, this.#made, this.#folders, path => this.settledPath(path),
-      entries => this.queue.barrier(e => entries.includes(e)).catch(() => {}));
+      async entries => {
+        // Not until they land: a rename the link lost waits in the queue, and the read must not.
+        while (entries.some(e => e.state === 'running')) await this.queue.changed();
+      });
     if (inner.linkUp !== undefined) this.linkUp = () => inner.linkUp!();
     if (inner.watch !== undefined) this.watch = (root, listener) => inner.watch!(root, listener);
     if (inner.mknod !== undefined) {
