@@ -2,7 +2,7 @@ import { connectBackend, type BackendOptions } from '../backends/open.ts';
 import { mountFuse, type FuseMount } from '../fuse/mount.ts';
 import { linkHealth, type Backend } from '../remote/backend.ts';
 import type { Destination } from '../remote/destination.ts';
-import { NotFoundError, UsageError } from '../remote/errors.ts';
+import { NotFoundError, TimeoutError, UsageError } from '../remote/errors.ts';
 import { canWatch, isDirMode, type FileClient, type WatchSubscription } from '../remote/file-client.ts';
 import { isFsError } from '../remote/fs-error.ts';
 import { WorkspaceFilesystem } from '../workspacefs/workspace-filesystem.ts';
@@ -11,6 +11,7 @@ import { kernelChecksPermissions, newFileOwner, type MountOptions } from './moun
 import { canonicalMountpoint } from '../system/mountinfo.ts';
 import { checkMountpoint } from './preflight.ts';
 import { removeRecord, runtimeDir, writeRecord, type MountRecord } from './registry.ts';
+import { sendJournal } from './send-journal.ts';
 import type { WriteBack } from '../remote/write-back.ts';
 import { journalRoot } from '../writeback/journal-dir.ts';
 import { openWriteBack } from '../writeback/replay.ts';
@@ -30,7 +31,7 @@ export interface RunningMount {
   readonly ended: Promise<void>;
   /** Unmounts and closes the connection; idempotent. */
   stop(): Promise<void>;
-  /** Sends what the journal holds while sends make progress (see drainJournal); none after one stalled. */
+  /** Sends what the journal holds while sends make progress (see sendJournal); none after one stalled. */
   drain(): Promise<void>;
 }
 
@@ -92,7 +93,7 @@ export async function startMount(dest: Destination, mountpointArg: string, optio
     // A removed container: nothing more can reach it, so no cache or journal answers for it.
     const linkGone = (): boolean => linkHealth(backend).state === 'closed';
     if (m.writeBack === 'on' && !m.readOnly) {
-      writeBack = await startJournal(files, { dest, addr: backend.addr, remotePath, mountpoint, owner: st, maxBytes: m.writeBackMaxBytes, log: options.log, env: options.env ?? process.env, linkGone, onProgress: options.onReplayProgress });
+      writeBack = await startJournal(files, { dest, addr: backend.addr, remotePath, mountpoint, owner: st, maxBytes: m.writeBackMaxBytes, log: options.log, env: options.env ?? process.env, linkGone, onProgress: options.onReplayProgress, stallMs: m.opTimeoutMs });
     }
     const filesystem = new WorkspaceFilesystem(writeBack ?? files, {
       root: remotePath,
@@ -204,7 +205,12 @@ interface JournalSetup {
   env: NodeJS.ProcessEnv;
   linkGone: () => boolean;
   onProgress: ((progress: ReplayProgress) => void) | undefined;
+  /** A replay that makes no progress for this long fails the mount (the changes stay in the journal). */
+  stallMs: number;
 }
+
+/** How often the log says how far a replay has come. */
+const LOG_EVERY_MS = 5000;
 
 /**
  * Opens the mount's write-back journal. What an earlier mount of the same folder left in its
@@ -223,51 +229,38 @@ async function startJournal(files: FileClient, s: JournalSetup): Promise<WriteBa
       s.onProgress?.({ total: adopted, pendingOps: st.pendingOps, pendingBytes: st.pendingBytes, refused: st.failed.length, done });
     };
     report(false);
-    try {
-      await client.sync({
-        onProgress: left => {
-          s.log.info(`journal: ${left.pendingOps} change(s), ${left.pendingBytes} bytes left to replay`);
-          report(false);
-        },
-      });
-      s.log.info('journal: replayed');
-    } catch (error) {
-      s.log.warn(`journal: some replayed changes were refused and stay in the journal: ${(error as Error).message}`);
-    }
+    let logged = Date.now();
+    const sent = await sendJournal(client, s.stallMs, () => {
+      report(false);
+      // The terminal shows every tick; the log, one line in a while.
+      if (Date.now() - logged < LOG_EVERY_MS) return;
+      logged = Date.now();
+      const st = client.status();
+      s.log.info(`journal: ${st.pendingOps} change(s), ${st.pendingBytes} bytes left to replay`);
+    });
     report(true);
+    if (sent.outcome === 'stalled') {
+      await client.close().catch(() => {});
+      throw new TimeoutError(`the replay of ${adopted} change(s) an earlier mount of ${s.remotePath} left made no progress: ${sent.error.message}`, {
+        suggestion: 'they stay in the journal (rmount status lists it); mount again once the remote answers',
+      });
+    }
+    if (sent.outcome === 'refused') s.log.warn(`journal: some replayed changes were refused and stay in the journal: ${sent.error.message}`);
+    else s.log.info('journal: replayed');
   }
   return client;
 }
 
 /**
- * Sends what the journal holds before the connection closes. It waits as long as sends make
- * progress; a link that stays down (no progress for `stallMs`) leaves the rest in the journal for
- * the next mount of the folder, which is safe: nothing is dropped. False when it stalled.
+ * Sends what the journal holds before the connection closes, while sends make progress (see
+ * sendJournal). False when it stalled.
  */
 async function drainJournal(writeBack: WriteBack, log: Logger, stallMs: number): Promise<boolean> {
-  let left = writeBack.status();
+  const left = writeBack.status();
   if (left.pendingOps === 0) return true;
   log.info(`unmount: sending ${left.pendingOps} journaled change(s) to the remote first`);
-  const stalled = new AbortController();
-  let last = `${left.pendingOps}/${left.pendingBytes}/${left.sent}`;
-  let since = Date.now();
-  const timer = setInterval(() => {
-    left = writeBack.status();
-    const now = `${left.pendingOps}/${left.pendingBytes}/${left.sent}`;
-    if (now !== last) {
-      last = now;
-      since = Date.now();
-    } else if (Date.now() - since > stallMs) {
-      stalled.abort(new Error(`no progress for ${Math.round(stallMs / 1000)} s`));
-    }
-  }, 250);
-  try {
-    await writeBack.sync({ signal: stalled.signal });
-    return true;
-  } catch (error) {
-    log.warn(`unmount: ${writeBack.status().pendingOps} change(s) stay in the journal for the next mount: ${(error as Error).message}`);
-    return !stalled.signal.aborted;
-  } finally {
-    clearInterval(timer);
-  }
+  const sent = await sendJournal(writeBack, stallMs);
+  if (sent.outcome === 'sent') return true;
+  log.warn(`unmount: ${writeBack.status().pendingOps} change(s) stay in the journal for the next mount: ${sent.error.message}`);
+  return sent.outcome !== 'stalled';
 }
