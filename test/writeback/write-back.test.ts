@@ -471,9 +471,30 @@ describe('write-back journal: changes to what the remote holds', () => {
   });
 });
 
+/**
+ * `client` keeping request order as one SFTP channel does: each call starts once the one before
+ * it is done (`extra` adds methods the memory client lacks).
+ */
+function inOrder(client: FileClient, extra: Record<string, unknown> = {}): FileClient {
+  const capabilities = { ...client.capabilities, inOrder: true, ...(extra.capabilities as object | undefined) };
+  let tail: Promise<unknown> = Promise.resolve();
+  return new Proxy(client, {
+    get(target, prop) {
+      if (prop === 'capabilities') return capabilities;
+      const v = (typeof prop === 'string' && prop in extra ? extra[prop] : Reflect.get(target, prop, target)) as unknown;
+      if (typeof v !== 'function') return v;
+      return (...args: unknown[]) => {
+        const call = tail.then(() => (v as (...a: unknown[]) => unknown).apply(target, args));
+        tail = call.catch(() => {});
+        return call;
+      };
+    },
+  }) as unknown as FileClient;
+}
+
 describe('write-back journal: batches where the remote takes them', () => {
   /** `mem` with batch() and putFile() as rmount-agent offers them, counting batch requests. */
-  function batching(mem: MemoryFileClient): { client: FileClient; requests: number[]; failNext: { n: number } } {
+  function batching(mem: MemoryFileClient, ordered = false): { client: FileClient; requests: number[]; failNext: { n: number } } {
     const requests: number[] = [];
     const failNext = { n: 0 };
     const putFile = async (path: string, data: Uint8Array, o: PutFileOptions): Promise<void> => {
@@ -505,6 +526,7 @@ describe('write-back journal: batches where the remote takes them', () => {
       return out;
     };
     const capabilities = { ...mem.capabilities, batch: true, putFile: true };
+    if (ordered) return { client: inOrder(mem, { capabilities, batch, putFile }), requests, failNext };
     const client = new Proxy(mem, {
       get(target, prop) {
         if (prop === 'capabilities') return capabilities;
@@ -537,6 +559,25 @@ describe('write-back journal: batches where the remote takes them', () => {
     assert.equal(sent, 5 + 200 + 5);
     assert.ok(requests.length < sent / 4, `${requests.length} requests for ${sent} changes`);
     await client.close();
+  });
+
+  it('hands up what the remote shows right behind each put, in the same round trip, where it keeps order', async () => {
+    for (const via of ['batch', 'open'] as const) {
+      const mem = new MemoryFileClient();
+      mem.putDir('/w');
+      // The memory client carries out each call as it is made: in order, as one SFTP channel does.
+      const inner = via === 'batch' ? batching(mem, true).client : inOrder(mem);
+      const { client } = await open(inner, '/w');
+      const landed: [string, number | undefined][] = [];
+      client.onLanded((path, stat) => landed.push([path, stat?.size]));
+      await (await writeFileThrough(client, '/w/f', 'twelve bytes')).close();
+      await client.sync();
+      assert.deepEqual(landed, [['/w/f', 12]], via);
+      const lstats = mem.count('lstat');
+      assert.equal((await client.lstat('/w/f')).size, 12);
+      assert.equal(mem.count('lstat'), lstats + 1, `${via}: once landed, the remote answers`);
+      await client.close();
+    }
   });
 
   it('sends a refused item again alone (a file made there meanwhile is kept beside ours), and a lost request again', async () => {
