@@ -526,7 +526,7 @@ describe('write-back journal: batches where the remote takes them', () => {
       return out;
     };
     const capabilities = { ...mem.capabilities, batch: true, putFile: true };
-    if (ordered) return { client: inOrder(mem, { capabilities, batch, putFile }), requests, failNext };
+    if (ordered) return { client: inOrder(mem, { capabilities: { ...capabilities, fsync: true }, batch, putFile }), requests, failNext };
     const client = new Proxy(mem, {
       get(target, prop) {
         if (prop === 'capabilities') return capabilities;
@@ -566,13 +566,18 @@ describe('write-back journal: batches where the remote takes them', () => {
       const mem = new MemoryFileClient();
       mem.putDir('/w');
       // The memory client carries out each call as it is made: in order, as one SFTP channel does.
-      const inner = via === 'batch' ? batching(mem, true).client : inOrder(mem);
+      // fsync as the remote can: what an fsync of ours asks for.
+      const inner = via === 'batch' ? batching(mem, true).client : inOrder(mem, { capabilities: { fsync: true } });
       const { client } = await open(inner, '/w');
       const landed: [string, number | undefined][] = [];
       client.onLanded((path, stat) => landed.push([path, stat?.size]));
-      await (await writeFileThrough(client, '/w/f', 'twelve bytes')).close();
+      // Landed while still open (a save fsyncs before it closes), and after the close.
+      const saved = await writeFileThrough(client, '/w/f', 'twelve bytes');
+      await saved.sync();
+      await saved.close();
+      await (await writeFileThrough(client, '/w/g', 'g')).close();
       await client.sync();
-      assert.deepEqual(landed, [['/w/f', 12]], via);
+      assert.deepEqual(landed, [['/w/f', 12], ['/w/g', 1]], via);
       const lstats = mem.count('lstat');
       assert.equal((await client.lstat('/w/f')).size, 12);
       assert.equal(mem.count('lstat'), lstats + 1, `${via}: once landed, the remote answers`);
