@@ -66,15 +66,9 @@ export async function applyOp(ctx: ApplyContext, entry: Entry): Promise<void> {
       }
       return;
     case 'unlink':
-      try {
-        await inner.unlink(op.path);
-      } catch (error) {
-        if (!isFsError(error, 'ENOENT')) throw error;
-      }
-      return;
     case 'rmdir':
       try {
-        await inner.rmdir(op.path);
+        await (op.kind === 'unlink' ? inner.unlink(op.path) : inner.rmdir(op.path));
       } catch (error) {
         // Gone already (sent before, or removed there too): what was asked for holds.
         if (!isFsError(error, 'ENOENT')) throw error;

@@ -70,7 +70,8 @@ export class WriteBackClient extends WriteBackState implements FileClient, Stage
     // A batch carries up to 256 changes; more in flight would hold more file content in memory.
     super(options.journal, options.log, options.maxBytes, options.owner, inner, options.maxRunning ?? (canBatch(inner) ? 256 : 64));
     this.#inner = inner;
-    this.capabilities = inner.capabilities;
+    // What it sends in one request is its own business: it offers no putFile or batch itself.
+    this.capabilities = { ...inner.capabilities, putFile: false, batch: false };
     if (inner.closed !== undefined) this.closed = inner.closed;
     this.#openPutDelayMs = options.openPutDelayMs ?? 2000;
     this.#gone = options.linkGone ?? (() => false);
