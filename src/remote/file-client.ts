@@ -148,6 +148,10 @@ export interface FileCapabilities {
   putFile?: boolean;
   /** `batch()` sends many changes in one request (rmount-agent's batch@rmount). */
   batch?: boolean;
+  /** `subtree()` reads the listings of a whole subtree in one request (rmount-agent's listings@rmount). */
+  subtree?: boolean;
+  /** `readFiles()` reads many small files in one request (rmount-agent's readfiles@rmount). */
+  readFiles?: boolean;
   /**
    * A path of PATH_MAX bytes or more, or a name past NAME_MAX, is refused with ENAMETOOLONG (see
    * `nameTooLong`): plain SFTP and shell commands hand paths to the remote kernel whole. A client
@@ -409,8 +413,75 @@ export interface FileClient {
    * Present only when `capabilities.batch` is true (rmount-agent's batch@rmount).
    */
   batch?(ops: readonly BatchOp[]): Promise<(FsError | undefined)[]>;
+  /**
+   * The complete listings (lstat attributes, no `.`/`..`) of folder `path` and the folders below
+   * it, breadth first, in one request. A folder is in the answer only when all of its listing is;
+   * one that cannot be read is left out with everything below it, and so is what lies past
+   * `maxEntries` entries or `maxDepth` levels (1: `path` alone). `truncated` says something was left
+   * out for the bounds. Present only when `capabilities.subtree` is true.
+   * @throws FsError ENOENT, ENOTDIR, EACCES for `path` itself.
+   */
+  subtree?(path: string, bounds: SubtreeBounds): Promise<Subtree>;
+  /**
+   * The first `maxBytes` bytes of each file of `paths` with its attributes, in one request, in
+   * order; a file that fails (or that the client will not answer for, EAGAIN) carries its error
+   * and does not fail the others. `stat.size` tells whether `data` is the whole file. Present only
+   * when `capabilities.readFiles` is true; at most `READ_FILES_MAX` paths and `maxBytes` ≤ 1 MiB.
+   */
+  readFiles?(paths: readonly string[], maxBytes: number): Promise<SmallFileRead[]>;
   /** Closes the transport; pending and later calls reject with ENOTCONN. Idempotent. */
   close(): Promise<void>;
+}
+
+/** Bounds of one `subtree` request. */
+export interface SubtreeBounds {
+  /** Entries at most in the answer (a folder's listing is never cut: the folder is left out). */
+  maxEntries: number;
+  /** Levels at most, 1 being `path`'s own listing; 0 or absent: no limit. */
+  maxDepth?: number;
+}
+
+/** One folder's complete listing within a `subtree` answer. */
+export interface SubtreeFolder {
+  /** Absolute remote path of the folder. */
+  path: string;
+  entries: DirEntry[];
+}
+
+/** What `subtree` read. */
+export interface Subtree {
+  /** Breadth first, `path` itself first. */
+  folders: SubtreeFolder[];
+  /** Folders were left out for the bounds: their listings are to be read some other way. */
+  truncated: boolean;
+}
+
+/** One file of a `readFiles` answer. */
+export interface SmallFileRead {
+  path: string;
+  /** Set when the file could not be read (or the client would not, EAGAIN); then nothing else is. */
+  error?: FsError;
+  stat?: FileStat;
+  /** The first bytes of the file; all of it when `data.length === stat.size`. */
+  data?: Buffer;
+}
+
+/** Paths at most in one `readFiles` call. */
+export const READ_FILES_MAX = 256;
+
+/** A FileClient that reads subtrees (`capabilities.subtree` and the method). */
+export type SubtreeFileClient = FileClient & Required<Pick<FileClient, 'subtree'>>;
+/** A FileClient that reads small files in batches (`capabilities.readFiles` and the method). */
+export type ReadFilesFileClient = FileClient & Required<Pick<FileClient, 'readFiles'>>;
+
+/** True when `fc` reads whole subtrees in one request. */
+export function canSubtree(fc: FileClient): fc is SubtreeFileClient {
+  return fc.capabilities.subtree === true && typeof fc.subtree === 'function';
+}
+
+/** True when `fc` reads many small files in one request. */
+export function canReadFiles(fc: FileClient): fc is ReadFilesFileClient {
+  return fc.capabilities.readFiles === true && typeof fc.readFiles === 'function';
 }
 
 /** A FileClient that can watch (`capabilities.watch` and the method). */
