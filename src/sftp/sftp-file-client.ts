@@ -9,9 +9,10 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import {
   BATCH_MAX_BYTES, BATCH_MAX_OPS, batchOpBytes, batchOpPath,
   type BatchOp, type DirEntry, type FileCapabilities, type FileClient, type FileHandle, type FileStat, type OpenFlags,
-  type PutFileOptions, type RenameOptions, type SetAttr, type SetAttrOptions, type StatFs, type WatchEvent, type WatchSubscription,
+  type PutFileOptions, type RenameOptions, type SetAttr, type SetAttrOptions, type SmallFileRead, type StatFs, type WatchEvent,
+  type WatchSubscription,
 } from '../remote/file-client.ts';
-import { FsError } from '../remote/fs-error.ts';
+import { FsError, isErrnoName } from '../remote/fs-error.ts';
 import { EXT, RMOUNT_EXT, RMOUNT_SETSTAT_FLAG, STATUS } from './constants.ts';
 import { SftpErrno } from './errno-refinement.ts';
 import type { PacketReader, SftpAttrs } from './packet.ts';
@@ -449,12 +450,12 @@ export class SftpFileClient implements FileClient {
    * a file that cannot be read gets its errno name instead.
    * @throws FsError ENOTSUP without the extension.
    */
-  async readFiles(paths: readonly string[], maxBytes = 64 * 1024): Promise<Array<{ path: string; error?: string; stat?: FileStat; data?: Buffer }>> {
+  async readFiles(paths: readonly string[], maxBytes = 64 * 1024): Promise<SmallFileRead[]> {
     if (!this.sftp.has(RMOUNT_EXT.READFILES)) throw new FsError('ENOTSUP', 'readFiles', paths[0]);
     try {
       const got = await this.sftp.rmount.readFiles(paths, maxBytes);
       return got.map((f: SftpSmallFile, i) => f.error !== undefined
-        ? { path: paths[i]!, error: f.error }
+        ? { path: paths[i]!, error: smallFileError(f.error, paths[i]!) }
         : { path: paths[i]!, stat: toFileStat(f.attrs!), data: f.data! });
     } catch (error) {
       throw await this.#errno.convert('readFiles', paths[0] ?? '', error);
@@ -482,4 +483,9 @@ function batchOpPaths(op: BatchOp): string[] {
     case 'symlink': return [op.target, op.path];
     default: return [op.path];
   }
+}
+
+/** A readfiles@rmount entry's failure: the agent names the errno; anything else it sends is EIO. */
+function smallFileError(name: string, path: string): FsError {
+  return new FsError(isErrnoName(name) ? name : 'EIO', 'readFiles', path);
 }
