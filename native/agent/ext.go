@@ -27,6 +27,7 @@ const (
 	extSetstat     = "setstat@rmount"
 	extReaddir     = "readdir@rmount"
 	extTree        = "tree@rmount"
+	extListings    = "listings@rmount"
 	extReadFiles   = "readfiles@rmount"
 	extWatch       = "watch@rmount"
 	extUnwatch     = "unwatch@rmount"
@@ -42,7 +43,7 @@ func advertised(durable bool) [][2]string {
 		{extPosixRename, "1"}, {extStatvfs, "2"}, {extFstatvfs, "2"}, {extHardlink, "1"},
 		{extFsync, "1"}, {extLsetstat, "1"}, {extLimits, "1"}, {extExpandPath, "1"},
 		{extCopyData, "1"}, {extErrno, "1"}, {extAttrs, "1"}, {extSetstat, "1"},
-		{extReaddir, "1"}, {extTree, "1"}, {extReadFiles, "1"}, {extMknod, "1"},
+		{extReaddir, "1"}, {extTree, "1"}, {extListings, "1"}, {extReadFiles, "1"}, {extMknod, "1"},
 		{extPutFile, "1"}, {extBatch, "1"},
 	}
 	if watchSupported {
@@ -54,7 +55,7 @@ func advertised(durable bool) [][2]string {
 	return e
 }
 
-// maxBatchReply bounds the replies of readdir@rmount, tree@rmount and readfiles@rmount.
+// maxBatchReply bounds the replies of readdir@rmount, tree@rmount, listings@rmount and readfiles@rmount.
 const maxBatchReply = 32 << 20
 
 // EXTENDED: string extended-request, request-specific data
@@ -120,6 +121,8 @@ func (s *server) opExtended(id uint32, r *reader) ([]byte, error) {
 		return s.extReaddir(id, r)
 	case extTree:
 		return s.extTree(id, r)
+	case extListings:
+		return s.extListings(id, r)
 	case extReadFiles:
 		return s.extReadFiles(id, r)
 	case extMknod:
