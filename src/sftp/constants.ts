@@ -119,6 +119,8 @@ export const RMOUNT_EXT = {
   READDIR: 'readdir@rmount',
   /** A whole subtree's relative paths and attributes in one reply. */
   TREE: 'tree@rmount',
+  /** Complete listings of a folder and the folders below it, breadth first, in one reply. */
+  LISTINGS: 'listings@rmount',
   /** The first bytes of many files in one reply. */
   READFILES: 'readfiles@rmount',
   /** Subscribe to changes under a folder; events arrive as EXTENDED_REPLY with id EVENT_ID. */

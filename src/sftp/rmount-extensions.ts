@@ -21,6 +21,18 @@ export interface SftpSetstatNs {
   mtime?: { sec: number; nsec: number } | 'now';
 }
 
+/** One folder of a listings@rmount reply: its path relative to the request's ("" for itself) and its entries by name. */
+export interface SftpListing {
+  folder: string;
+  entries: SftpTreeEntry[];
+}
+
+/** A listings@rmount reply. */
+export interface SftpListings {
+  truncated: boolean;
+  folders: SftpListing[];
+}
+
 /** The rmount extensions over one connection. */
 export class RmountExtensions {
   readonly #conn: SftpConnection;
@@ -106,6 +118,26 @@ export class RmountExtensions {
       const entries: SftpTreeEntry[] = new Array(n);
       for (let i = 0; i < n; i++) entries[i] = { path: r.string(), attrs: r.attrs() };
       return { truncated, entries };
+    }));
+  }
+
+  // EXTENDED "listings@rmount", string path, uint32 max-depth, uint32 max-entries →
+  // EXTENDED_REPLY uint32 flags (1 = truncated), uint32 folder-count,
+  // (string relative-folder, uint32 entry-count, (string name, ATTRS)*)*
+  /** listings@rmount: complete folder listings below `path`, breadth first; 0 means no limit. */
+  listings(path: string, maxDepth: number, maxEntries: number): Promise<SftpListings> {
+    return this.#conn.extended(RMOUNT_EXT.LISTINGS, w => w.string(path).u32(maxDepth).u32(maxEntries), expect(FXP.EXTENDED_REPLY, r => {
+      const truncated = (r.u32() & 1) !== 0;
+      const n = r.u32();
+      const folders: SftpListing[] = new Array(n);
+      for (let i = 0; i < n; i++) {
+        const folder = r.string();
+        const count = r.u32();
+        const entries: SftpTreeEntry[] = new Array(count);
+        for (let j = 0; j < count; j++) entries[j] = { path: r.string(), attrs: r.attrs() };
+        folders[i] = { folder, entries };
+      }
+      return { truncated, folders };
     }));
   }
 

@@ -7,16 +7,17 @@
 import type { Duplex } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
 import {
-  BATCH_MAX_BYTES, BATCH_MAX_OPS, batchOpBytes, batchOpPath,
+  BATCH_MAX_BYTES, BATCH_MAX_OPS, READ_FILES_MAX, batchOpBytes, batchOpPath,
   type BatchOp, type DirEntry, type FileCapabilities, type FileClient, type FileHandle, type FileStat, type OpenFlags,
-  type PutFileOptions, type RenameOptions, type SetAttr, type SetAttrOptions, type SmallFileRead, type StatFs, type WatchEvent,
-  type WatchSubscription,
+  type PutFileOptions, type RenameOptions, type SetAttr, type SetAttrOptions, type SmallFileRead, type StatFs, type Subtree,
+  type SubtreeBounds, type WatchEvent, type WatchSubscription,
 } from '../remote/file-client.ts';
 import { FsError, isErrnoName } from '../remote/fs-error.ts';
 import { EXT, RMOUNT_EXT, RMOUNT_SETSTAT_FLAG, STATUS } from './constants.ts';
 import { SftpErrno } from './errno-refinement.ts';
 import type { PacketReader, SftpAttrs } from './packet.ts';
 import { MADE_UP_STATFS, isDir, needsCurrent, toFileStat, toPflags, toSetstatNs, toSftpAttrs, toStatFs } from './sftp-attrs.ts';
+import type { SftpListings } from './rmount-extensions.ts';
 import { SftpClient, type SftpSmallFile, type SftpTreeEntry } from './sftp-client.ts';
 import { SftpFileHandle } from './sftp-file-handle.ts';
 import { SftpStatusError } from './status.ts';
@@ -81,6 +82,8 @@ export class SftpFileClient implements FileClient {
       inOrder: true,
       putFile: sftp.has(RMOUNT_EXT.PUTFILE),
       batch: sftp.has(RMOUNT_EXT.BATCH),
+      subtree: sftp.has(RMOUNT_EXT.LISTINGS),
+      readFiles: sftp.has(RMOUNT_EXT.READFILES),
       // rmount-agent walks long paths by folder descriptors; OpenSSH's sftp-server cannot.
       shortPaths: !sftp.has(RMOUNT_EXT.ATTRS),
     });
@@ -446,20 +449,64 @@ export class SftpFileClient implements FileClient {
   }
 
   /**
-   * The first `maxBytes` of each file and its attributes in one round trip (readfiles@rmount);
-   * a file that cannot be read gets its errno name instead.
-   * @throws FsError ENOTSUP without the extension.
+   * Complete listings of `path` and the folders below it in one request (listings@rmount), each
+   * folder named by its absolute path.
+   * @throws FsError ENOTSUP without the extension; EINVAL for bounds that are no counts; ENOENT,
+   * ENOTDIR, EACCES for `path`; EOVERFLOW when `path`'s own listing passes the agent's 32 MiB.
    */
-  async readFiles(paths: readonly string[], maxBytes = 64 * 1024): Promise<SmallFileRead[]> {
-    if (!this.sftp.has(RMOUNT_EXT.READFILES)) throw new FsError('ENOTSUP', 'readFiles', paths[0]);
+  async subtree(path: string, bounds: SubtreeBounds): Promise<Subtree> {
+    if (this.capabilities.subtree !== true) throw new FsError('ENOTSUP', 'subtree', path);
+    const maxDepth = bounds.maxDepth ?? 0;
+    if (!isCount(bounds.maxEntries) || bounds.maxEntries < 1 || !isCount(maxDepth)) throw new FsError('EINVAL', 'subtree', path);
+    let got: SftpListings;
     try {
-      const got = await this.sftp.rmount.readFiles(paths, maxBytes);
-      return got.map((f: SftpSmallFile, i) => f.error !== undefined
-        ? { path: paths[i]!, error: smallFileError(f.error, paths[i]!) }
-        : { path: paths[i]!, stat: toFileStat(f.attrs!), data: f.data! });
+      got = await this.sftp.rmount.listings(path, toU32Bound(maxDepth), toU32Bound(bounds.maxEntries));
     } catch (error) {
-      throw await this.#errno.convert('readFiles', paths[0] ?? '', error);
+      throw await this.#errno.convert('subtree', path, error);
     }
+    return {
+      truncated: got.truncated,
+      folders: got.folders.map(f => ({
+        path: below(path, f.folder),
+        entries: f.entries.map(e => ({ name: e.path, stat: toFileStat(e.attrs) })),
+      })),
+    };
+  }
+
+  /**
+   * The first `maxBytes` of each file and its attributes in one request (readfiles@rmount); a file
+   * that cannot be read carries the errno name the agent sent as its FsError.
+   * @throws FsError ENOTSUP without the extension; EINVAL past READ_FILES_MAX paths or 1 MiB.
+   */
+  async readFiles(paths: readonly string[], maxBytes: number): Promise<SmallFileRead[]> {
+    if (this.capabilities.readFiles !== true) throw new FsError('ENOTSUP', 'readFiles', paths[0]);
+    if (paths.length > READ_FILES_MAX || !isCount(maxBytes) || maxBytes > READ_FILES_MAX_BYTES) {
+      throw new FsError('EINVAL', 'readFiles', paths[0]);
+    }
+    if (paths.length === 0) return [];
+    return this.#readFiles(paths, maxBytes);
+  }
+
+  async #readFiles(paths: readonly string[], maxBytes: number): Promise<SmallFileRead[]> {
+    const maxPacket = this.sftp.limits.maxPacket;
+    if (paths.length > 1 && maxPacket > 0 && readFilesRequestBytes(paths) > maxPacket) return this.#readHalves(paths, maxBytes);
+    let got: SftpSmallFile[];
+    try {
+      got = await this.sftp.rmount.readFiles(paths, maxBytes);
+    } catch (error) {
+      // The agent refuses a reply past 32 MiB as a whole, so fewer files at a time fit.
+      if (paths.length > 1 && error instanceof SftpStatusError && error.serverMessage === 'EOVERFLOW') return this.#readHalves(paths, maxBytes);
+      throw await this.#errno.convert('readFiles', paths[0], error);
+    }
+    return got.map((f, i) => f.error !== undefined
+      ? { path: paths[i]!, error: smallFileError(f.error, paths[i]!) }
+      : { path: paths[i]!, stat: toFileStat(f.attrs!), data: f.data! });
+  }
+
+  async #readHalves(paths: readonly string[], maxBytes: number): Promise<SmallFileRead[]> {
+    const half = Math.ceil(paths.length / 2);
+    const [a, b] = await Promise.all([this.#readFiles(paths.slice(0, half), maxBytes), this.#readFiles(paths.slice(half), maxBytes)]);
+    return [...a, ...b];
   }
 
   /** @inheritDoc */
@@ -488,4 +535,28 @@ function batchOpPaths(op: BatchOp): string[] {
 /** A readfiles@rmount entry's failure: the agent names the errno; anything else it sends is EIO. */
 function smallFileError(name: string, path: string): FsError {
   return new FsError(isErrnoName(name) ? name : 'EIO', 'readFiles', path);
+}
+
+/** Largest `maxBytes` of one readFiles call, as FileClient.readFiles allows it (the agent's maxIO). */
+const READ_FILES_MAX_BYTES = 1024 * 1024;
+
+/** True for a non-negative integer. */
+function isCount(n: number): boolean {
+  return Number.isSafeInteger(n) && n >= 0;
+}
+
+/** A bound as the agent's uint32 field, where 0 is no limit: anything past it is no limit either. */
+function toU32Bound(n: number): number {
+  return n > 0xffff_ffff ? 0 : n;
+}
+
+/** The absolute path of folder `rel` of a listings@rmount reply for `base` ("" is `base` itself). */
+function below(base: string, rel: string): string {
+  if (rel === '') return base;
+  return `${base.endsWith('/') ? base.slice(0, -1) : base}/${rel}`;
+}
+
+/** Bytes of a readfiles@rmount request for `paths`, header included. */
+function readFilesRequestBytes(paths: readonly string[]): number {
+  return 64 + paths.reduce((n, p) => n + 4 + Buffer.byteLength(p), 0);
 }
