@@ -15,9 +15,10 @@
  * client and get one rescan event. A client without `closed` is kept for good.
  */
 import {
-  batchOpPath, canBatch, canCopyData, canMknod, canPutFile, canWatch, reportsClose,
+  batchOpPath, canBatch, canCopyData, canMknod, canPutFile, canReadFiles, canSubtree, canWatch, reportsClose,
   type BatchOp, type DirEntry, type FileCapabilities, type FileClient, type FileHandle, type FileStat, type OpenFlags,
-  type PutFileOptions, type RenameOptions, type SetAttr, type SetAttrOptions, type StatFs, type WatchEvent, type WatchSubscription,
+  type PutFileOptions, type RenameOptions, type SetAttr, type SetAttrOptions, type SmallFileRead, type StatFs, type Subtree,
+  type SubtreeBounds, type WatchEvent, type WatchSubscription,
 } from './file-client.ts';
 import { FsError, isFsError } from './fs-error.ts';
 import { ResilientHandle, type HandleHome } from './resilient-handle.ts';
@@ -174,6 +175,14 @@ export class ReconnectingFileClient implements FileClient {
   lstat(path: string): Promise<FileStat> { return this.#call('lstat', c => c.lstat(path)); }
   readdir(path: string): Promise<DirEntry[]> { return this.#call('readdir', c => c.readdir(path)); }
   readlink(path: string): Promise<string> { return this.#call('readlink', c => c.readlink(path)); }
+  subtree(path: string, bounds: SubtreeBounds): Promise<Subtree> {
+    return this.#call('subtree', c => canSubtree(c) ? c.subtree(path, bounds) : Promise.reject(new FsError('ENOTSUP', 'subtree', path)));
+  }
+
+  readFiles(paths: readonly string[], maxBytes: number): Promise<SmallFileRead[]> {
+    return this.#call('readFiles', c => canReadFiles(c) ? c.readFiles(paths, maxBytes) : Promise.reject(new FsError('ENOTSUP', 'readFiles', paths[0])));
+  }
+
   mkdir(path: string, mode?: number): Promise<void> { return this.#call('mkdir', c => c.mkdir(path, mode), false); }
   rmdir(path: string): Promise<void> { return this.#call('rmdir', c => c.rmdir(path), false); }
   symlink(target: string, path: string): Promise<void> { return this.#call('symlink', c => c.symlink(target, path), false); }

@@ -1,9 +1,10 @@
 import {
-  S_IFDIR, S_IFLNK, S_IFMT, S_IFREG,
+  READ_FILES_MAX, S_IFDIR, S_IFLNK, S_IFMT, S_IFREG,
   type DirEntry, type FileCapabilities, type FileClient, type FileHandle, type FileStat, type OpenFlags,
-  type RenameOptions, type SetAttr, type SetAttrOptions, type StatFs, type Timespec,
+  type RenameOptions, type SetAttr, type SetAttrOptions, type SmallFileRead, type StatFs, type Subtree, type SubtreeBounds,
+  type SubtreeFolder, type Timespec,
 } from '../../src/remote/file-client.ts';
-import { FsError } from '../../src/remote/fs-error.ts';
+import { FsError, isFsError } from '../../src/remote/fs-error.ts';
 
 /** One in-memory inode. Names live in directory `entries`; a handle keeps its inode after unlink. */
 export interface MemoryInode {
@@ -219,6 +220,50 @@ export class MemoryFileClient implements FileClient {
     const dir = this.#resolve(path, 'readdir', true);
     if ((dir.mode & S_IFMT) !== S_IFDIR) throw new FsError('ENOTDIR', 'readdir', path);
     return [...dir.entries].map(([name, node]) => ({ name, stat: this.statOf(node) }));
+  }
+
+  /**
+   * Listings below `path` as rmount-agent's listings@rmount gives them: breadth first, `path` first
+   * whatever `maxEntries` says, cut before the first folder that would pass it. Only with
+   * `capabilities.subtree` (off by default, so that VFS tests count readdir calls as before).
+   */
+  async subtree(path: string, bounds: SubtreeBounds): Promise<Subtree> {
+    await this.#enter('subtree', [path, bounds]);
+    if (this.capabilities.subtree !== true) throw new FsError('ENOTSUP', 'subtree', path);
+    const top = this.#resolve(path, 'subtree', true);
+    if ((top.mode & S_IFMT) !== S_IFDIR) throw new FsError('ENOTDIR', 'subtree', path);
+    const maxDepth = bounds.maxDepth ?? 0;
+    const folders: SubtreeFolder[] = [];
+    const queue = [{ path, node: top, depth: 1 }];
+    let entries = 0;
+    for (let next = queue.shift(); next !== undefined; next = queue.shift()) {
+      if (folders.length > 0 && entries + next.node.entries.size > bounds.maxEntries) return { folders, truncated: true };
+      entries += next.node.entries.size;
+      folders.push({ path: next.path, entries: [...next.node.entries].map(([name, node]) => ({ name, stat: this.statOf(node) })) });
+      if (maxDepth !== 0 && next.depth >= maxDepth) continue;
+      for (const [name, node] of next.node.entries) {
+        if ((node.mode & S_IFMT) !== S_IFDIR) continue;
+        queue.push({ path: `${next.path === '/' ? '' : next.path}/${name}`, node, depth: next.depth + 1 });
+      }
+    }
+    return { folders, truncated: false };
+  }
+
+  /** The first `maxBytes` of each file, as readfiles@rmount; only with `capabilities.readFiles` (off by default). */
+  async readFiles(paths: readonly string[], maxBytes: number): Promise<SmallFileRead[]> {
+    await this.#enter('readFiles', [paths, maxBytes]);
+    if (this.capabilities.readFiles !== true) throw new FsError('ENOTSUP', 'readFiles', paths[0]);
+    if (paths.length > READ_FILES_MAX) throw new FsError('EINVAL', 'readFiles', paths[0]);
+    return paths.map(path => {
+      try {
+        const node = this.#resolve(path, 'readFiles', true);
+        if ((node.mode & S_IFMT) === S_IFDIR) throw new FsError('EISDIR', 'readFiles', path);
+        return { path, stat: this.statOf(node), data: Buffer.from(node.data.subarray(0, Math.min(node.size, maxBytes))) };
+      } catch (error) {
+        if (!isFsError(error)) throw error;
+        return { path, error };
+      }
+    });
   }
 
   async readlink(path: string): Promise<string> {
