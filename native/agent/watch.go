@@ -13,6 +13,9 @@ const (
 	maxPending = 4096
 	// maxBatch is the most events one packet carries.
 	maxBatch = 1000
+	// evUnwatched goes with evRescan when a folder could not be watched (out of inotify watches):
+	// changes below it are not reported, so a client must not trust its caches to the events.
+	evUnwatched = 1 << 30
 )
 
 // coalescer gathers events per path (masks OR-ed) and flushes them coalesceDelay after the
@@ -22,8 +25,10 @@ type coalescer struct {
 	pending map[string]uint32
 	order   []string
 	rescan  bool
-	timer   *time.Timer
-	flush   func([]watchEvent)
+	// unwatched is sticky for the watch's life: the folder stays unwatched.
+	unwatched bool
+	timer     *time.Timer
+	flush     func([]watchEvent)
 }
 
 func newCoalescer(flush func([]watchEvent)) *coalescer {
@@ -34,6 +39,9 @@ func newCoalescer(flush func([]watchEvent)) *coalescer {
 func (c *coalescer) add(rel string, mask uint32) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	if mask&evUnwatched != 0 {
+		c.unwatched = true
+	}
 	if mask&evRescan != 0 || (!c.rescan && len(c.pending) >= maxPending) {
 		c.rescan = true
 		c.pending = map[string]uint32{}
@@ -56,7 +64,11 @@ func (c *coalescer) fire() {
 	c.mu.Lock()
 	var events []watchEvent
 	if c.rescan {
-		events = []watchEvent{{evRescan, ""}}
+		mask := uint32(evRescan)
+		if c.unwatched {
+			mask |= evUnwatched
+		}
+		events = []watchEvent{{mask, ""}}
 	} else {
 		events = make([]watchEvent, 0, len(c.order))
 		for _, p := range c.order {

@@ -99,7 +99,7 @@ func (rw *rootWatch) addTree(rel string, report bool) error {
 		}
 		if err == syscall.ENOSPC {
 			log.Printf("watch %s: out of inotify watches (fs.inotify.max_user_watches); changes below it are not reported", abs)
-			rw.c.add("", evRescan)
+			rw.c.add("", evRescan|evUnwatched)
 		}
 		return nil
 	}

@@ -3,7 +3,7 @@ import { mountFuse, type FuseMount } from '../fuse/mount.ts';
 import { linkHealth, type Backend } from '../remote/backend.ts';
 import type { Destination } from '../remote/destination.ts';
 import { NotFoundError, TimeoutError, UsageError } from '../remote/errors.ts';
-import { canWatch, isDirMode, type FileClient, type WatchSubscription } from '../remote/file-client.ts';
+import { canWatch, isDirMode, reportsLink, type FileClient, type WatchSubscription } from '../remote/file-client.ts';
 import { isFsError } from '../remote/fs-error.ts';
 import { WorkspaceFilesystem } from '../workspacefs/workspace-filesystem.ts';
 import type { Logger } from '../remote/log.ts';
@@ -151,12 +151,20 @@ export async function startMount(dest: Destination, mountpointArg: string, optio
 async function watchRemote(files: FileClient, root: string, filesystem: WorkspaceFilesystem, log: Logger): Promise<WatchSubscription | undefined> {
   if (!canWatch(files)) return undefined;
   try {
-    return await files.watch(root, events => {
+    let said = false;
+    const sub: WatchSubscription = await files.watch(root, events => {
       for (const e of events) {
         if (e.rescan) filesystem.flushCaches();
         else filesystem.invalidate(e.path, e.kinds);
       }
+      // Lost for good only when folders could not be watched; a lost link renews it.
+      if (!said && !sub.live() && (!reportsLink(files) || files.linkUp())) {
+        said = true;
+        log.warn('some remote folders cannot be watched (fs.inotify.max_user_watches on the remote): the caches keep cache_timeout');
+      }
     });
+    filesystem.watched(() => sub.live());
+    return sub;
   } catch (error) {
     log.warn(`remote changes will not be watched: ${(error as Error).message}`);
     return undefined;

@@ -295,6 +295,12 @@ export interface WatchEvent {
 
 /** A live watch subscription. */
 export interface WatchSubscription {
+  /**
+   * True while every change under the root is being reported: false once the transport is gone
+   * (until a renewed subscription's rescan event), or when the remote could not watch all of the
+   * tree (out of inotify watches). Caches may rely on the events only while it is true.
+   */
+  live(): boolean;
   /** Ends the subscription; no event is delivered after it resolves. Idempotent. */
   close(): Promise<void>;
 }

@@ -254,6 +254,8 @@ export class ReconnectingFileClient implements FileClient {
     const w: Watcher = { root, listener, sub: await c.watch(root, listener), closed: false };
     this.#watchers.add(w);
     return {
+      // The renewed subscription's rescan event follows at once: until then the old one says no.
+      live: () => !w.closed && !this.#dead && !this.#closed && w.sub !== undefined && w.sub.live(),
       close: async () => {
         w.closed = true;
         this.#watchers.delete(w);

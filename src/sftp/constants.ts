@@ -147,6 +147,8 @@ export const WATCH_MASK = {
   ATTRIB: 1 << 3,
   RENAME: 1 << 4,
   RESCAN: 0x8000_0000,
+  /** With RESCAN: a folder could not be watched, so changes below it are not reported. */
+  UNWATCHED: 0x4000_0000,
 } as const;
 
 /** `valid` bits of setstat@rmount. */

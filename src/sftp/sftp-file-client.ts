@@ -418,9 +418,11 @@ export class SftpFileClient implements FileClient {
       throw await this.#errno.convert('watch', root, error);
     }
     const base = root.endsWith('/') && root !== '/' ? root.slice(0, -1) : root;
-    this.#watchers.set(id, { base, listener });
+    const target: WatchTarget = { base, listener, unwatched: false };
+    this.#watchers.set(id, target);
     let closed = false;
     return {
+      live: () => !closed && !this.sftp.closed && !target.unwatched,
       close: async () => {
         if (closed) return;
         closed = true;

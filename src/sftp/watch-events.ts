@@ -8,6 +8,8 @@ import type { PacketReader } from './packet.ts';
 export interface WatchTarget {
   base: string;
   listener: (events: WatchEvent[]) => void;
+  /** Set for good once the agent said a folder below could not be watched (see WatchSubscription.live). */
+  unwatched: boolean;
 }
 
 const KINDS: ReadonlyArray<[number, WatchEventKind]> = [
@@ -31,6 +33,7 @@ export function deliverWatchEvents(r: PacketReader, watchers: ReadonlyMap<number
       const mask = r.u32();
       const rel = r.string();
       const path = rel === '' ? w.base : w.base === '/' ? `/${rel}` : `${w.base}/${rel}`;
+      if ((mask & WATCH_MASK.UNWATCHED) !== 0) w.unwatched = true;
       const kinds = KINDS.filter(([bit]) => (mask & bit) !== 0).map(([, kind]) => kind);
       events.push({ path, kinds, rescan: (mask & WATCH_MASK.RESCAN) !== 0 });
     }

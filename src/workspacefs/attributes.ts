@@ -1,5 +1,6 @@
 import { ROOT_INO, type Attr, type RequestContext } from '../fuse/operations.ts';
 import { S_IFDIR, S_IFLNK, S_IFMT, S_IFREG, type FileStat, type Timespec } from '../remote/file-client.ts';
+import type { CacheWatch } from './cache-watch.ts';
 import type { ContentCache } from './content-cache.ts';
 import type { IdMap } from './id-map.ts';
 import type { Node } from './inode-table.ts';
@@ -31,6 +32,7 @@ export class Attributes {
   readonly #contents: ContentCache;
   readonly #notices: KernelNotices;
   readonly #outage: Outage;
+  readonly #watch: CacheWatch;
   /**
    * The device of the root's file system, once its attributes came: files on it show the remote's
    * inode numbers (so `ls -i`, git's index and hard-link detection agree with the remote). Until
@@ -39,17 +41,18 @@ export class Attributes {
   #rootDev: number | undefined;
   #rootSeen = false;
 
-  constructor(opts: ResolvedWorkspaceOptions, ids: IdMap, contents: ContentCache, notices: KernelNotices, outage: Outage) {
+  constructor(opts: ResolvedWorkspaceOptions, ids: IdMap, contents: ContentCache, notices: KernelNotices, outage: Outage, watch: CacheWatch) {
     this.#opts = opts;
     this.#ids = ids;
     this.#contents = contents;
     this.#notices = notices;
     this.#outage = outage;
+    this.#watch = watch;
   }
 
-  /** True while `node`'s cached attributes are within their lifetime. */
+  /** True while `node`'s cached attributes are within their lifetime, or kept right by the watch. */
   fresh(node: Node): boolean {
-    return node.attr !== undefined && node.attrExpires > this.#opts.now();
+    return node.attr !== undefined && this.#watch.valid(node.attrExpires, this.#opts.attrTimeoutMs);
   }
 
   /** True when `node`'s cached attributes may answer: fresh, or any age while the link is down. */
@@ -123,7 +126,7 @@ export class Attributes {
   /** The cached target of symlink `node`, while fresh (of any age while the link is down). */
   linkTarget(node: Node): string | undefined {
     if (node.linkTarget === undefined) return undefined;
-    return node.linkTargetExpires > this.#opts.now() || this.#outage.servesStale() ? node.linkTarget : undefined;
+    return this.#watch.valid(node.linkTargetExpires, this.#opts.attrTimeoutMs) || this.#outage.servesStale() ? node.linkTarget : undefined;
   }
 
   /** Caches the target of symlink `node` for the attribute lifetime. */

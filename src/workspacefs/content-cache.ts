@@ -1,5 +1,6 @@
 import type { FileHandle, FileStat, SetAttr } from '../remote/file-client.ts';
 import { FsError } from '../remote/fs-error.ts';
+import type { CacheWatch } from './cache-watch.ts';
 
 /** The whole content of one small file, read ahead, with the attributes it was read under. */
 export interface CachedContent {
@@ -21,13 +22,16 @@ export interface CachedContent {
  */
 export class ContentCache {
   readonly #maxBytes: number;
-  readonly #now: () => number;
+  readonly #watch: CacheWatch;
+  /** The attribute lifetime an entry's `expires` was counted with. */
+  readonly #ttlMs: number;
   readonly #entries = new Map<number, CachedContent>();
   #bytes = 0;
 
-  constructor(maxBytes: number, now: () => number) {
+  constructor(maxBytes: number, watch: CacheWatch, ttlMs: number) {
     this.#maxBytes = maxBytes;
-    this.#now = now;
+    this.#watch = watch;
+    this.#ttlMs = ttlMs;
   }
 
   /**
@@ -42,13 +46,13 @@ export class ContentCache {
       this.delete(ino);
       return undefined;
     }
-    return anyAge || entry.expires > this.#now() ? entry.data : undefined;
+    return anyAge || this.#watch.valid(entry.expires, this.#ttlMs) ? entry.data : undefined;
   }
 
   /** True when an unexpired content of `ino` is kept. */
   has(ino: number): boolean {
     const entry = this.#entries.get(ino);
-    return entry !== undefined && entry.expires > this.#now();
+    return entry !== undefined && this.#watch.valid(entry.expires, this.#ttlMs);
   }
 
   set(ino: number, entry: CachedContent): void {

@@ -1,5 +1,6 @@
 import type { FileClient } from '../remote/file-client.ts';
 import { FsError } from '../remote/fs-error.ts';
+import type { CacheWatch } from './cache-watch.ts';
 import type { HandleTable } from './handles.ts';
 import type { InodeTable, Node } from './inode-table.ts';
 import type { Outage } from './outage.ts';
@@ -18,6 +19,8 @@ export interface VfsCore {
   readonly handles: HandleTable;
   /** Whether the link to the remote is up: while it is down, caches answer past their lifetime. */
   readonly outage: Outage;
+  /** Whether the remote's watch keeps the caches right past their lifetimes. */
+  readonly watch: CacheWatch;
 }
 
 /** The remote path of `node`. @throws FsError ENOENT when it has no name any more. */

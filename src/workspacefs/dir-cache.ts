@@ -1,4 +1,5 @@
 import type { DirEntry, FileStat } from '../remote/file-client.ts';
+import type { CacheWatch } from './cache-watch.ts';
 
 /** One cached listing. */
 export interface Listing {
@@ -41,6 +42,8 @@ const MAX_BEFORE_CHANGE = 1_000;
 export class DirCache {
   readonly #ttlMs: number;
   readonly #now: () => number;
+  /** Keeps listings read while it is live past their lifetime. */
+  readonly #watch: CacheWatch | undefined;
   readonly #listings = new Map<number, { listing: Listing; expires: number }>();
   readonly #generations = new Map<number, number>();
   readonly #changedAt = new Map<number, number>();
@@ -54,15 +57,18 @@ export class DirCache {
   /** Entries over every kept listing. */
   #entryCount = 0;
 
-  constructor(ttlMs: number, now: () => number) {
+  constructor(ttlMs: number, now: () => number, watch?: CacheWatch) {
     this.#ttlMs = ttlMs;
     this.#now = now;
+    this.#watch = watch;
   }
 
-  /** The fresh listing of directory `ino`, if any. */
+  /** The fresh listing of directory `ino` (within its lifetime or kept by the watch), if any. */
   get(ino: number): Listing | undefined {
     const cached = this.#listings.get(ino);
-    return cached !== undefined && cached.expires > this.#now() ? cached.listing : undefined;
+    if (cached === undefined) return undefined;
+    const fresh = this.#watch === undefined ? cached.expires > this.#now() : this.#watch.valid(cached.expires, this.#ttlMs);
+    return fresh ? cached.listing : undefined;
   }
 
   /**
@@ -156,7 +162,9 @@ export class DirCache {
 
   /**
    * The kernel forgot folder `ino`: a listing past its lifetime goes too (a fresh one stays, it
-   * answers the lookups that follow), so memory comes back once the kernel lets go.
+   * answers the lookups that follow), so memory comes back once the kernel lets go. One kept only
+   * by the watch goes as well: the next walk reads it again in one request, and memory must not
+   * grow with every folder ever walked.
    */
   forgotten(ino: number): void {
     this.#beforeChange.delete(ino);

@@ -47,15 +47,15 @@ export class Listings {
     this.#attrs = attrs;
     this.#notices = notices;
     this.#used = used;
-    this.#dirs = new DirCache(core.opts.dirTimeoutMs, core.opts.now);
-    this.#negative = new NegativeCache(core.opts.negativeTimeoutMs, core.opts.now);
+    this.#dirs = new DirCache(core.opts.dirTimeoutMs, core.opts.now, core.watch);
+    this.#negative = new NegativeCache(core.opts.negativeTimeoutMs, core.opts.now, core.watch);
   }
 
   /** Forgets every listing and every name known missing (`rmount cache flush`). */
   reset(): void {
     const { opts } = this.#core;
-    this.#dirs = new DirCache(opts.dirTimeoutMs, opts.now);
-    this.#negative = new NegativeCache(opts.negativeTimeoutMs, opts.now);
+    this.#dirs = new DirCache(opts.dirTimeoutMs, opts.now, this.#core.watch);
+    this.#negative = new NegativeCache(opts.negativeTimeoutMs, opts.now, this.#core.watch);
   }
 
   /** The fresh listing of folder `ino`, if cached. */

@@ -1,3 +1,5 @@
+import type { CacheWatch } from './cache-watch.ts';
+
 /** Most names remembered as missing per directory before the oldest are dropped. */
 const PER_DIR_MAX = 4096;
 
@@ -8,11 +10,14 @@ const PER_DIR_MAX = 4096;
 export class NegativeCache {
   readonly #ttlMs: number;
   readonly #now: () => number;
+  /** Keeps names found missing while it is live past their lifetime. */
+  readonly #watch: CacheWatch | undefined;
   readonly #dirs = new Map<number, Map<string, number>>();
 
-  constructor(ttlMs: number, now: () => number) {
+  constructor(ttlMs: number, now: () => number, watch?: CacheWatch) {
     this.#ttlMs = ttlMs;
     this.#now = now;
+    this.#watch = watch;
   }
 
   /** Remembers that `name` does not exist in directory `parent`. */
@@ -33,7 +38,7 @@ export class NegativeCache {
     const names = this.#dirs.get(parent);
     const expires = names?.get(name);
     if (names === undefined || expires === undefined) return false;
-    if (expires > this.#now()) return true;
+    if (this.#watch === undefined ? expires > this.#now() : this.#watch.valid(expires, this.#ttlMs)) return true;
     names.delete(name);
     if (names.size === 0) this.#dirs.delete(parent);
     return false;

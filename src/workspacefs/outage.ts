@@ -1,8 +1,15 @@
 import { reportsLink, type FileClient } from '../remote/file-client.ts';
 import type { Logger } from '../remote/log.ts';
+import type { CacheWatch } from './cache-watch.ts';
 
 /** What the kernel may keep an answer given from a cache past its lifetime for: it asks again soon. */
 export const OUTAGE_TIMEOUT_MS = 1000;
+/**
+ * What the kernel may keep an answer for while the watch keeps the caches right: every change is
+ * told to the kernel as it comes, so this only bounds how long it trusts us if the watch is lost
+ * between two notices; asking again costs it a request to us, not a round trip.
+ */
+export const WATCHED_TIMEOUT_MS = 60_000;
 
 /**
  * Whether the link to the remote is up, as the FileClient says (one that cannot say is always up).
@@ -18,11 +25,13 @@ export class Outage {
   #servedStale = false;
   /** True once the remote is gone for good: nothing is answered for it from caches. */
   readonly #gone: () => boolean;
+  readonly #watch: CacheWatch | undefined;
 
-  constructor(client: FileClient, log: Logger, gone: () => boolean = () => false) {
+  constructor(client: FileClient, log: Logger, gone: () => boolean = () => false, watch?: CacheWatch) {
     this.#client = client;
     this.#log = log;
     this.#gone = gone;
+    this.#watch = watch;
   }
 
   /** True while the client says its link is down. Asking may start a reconnect (see `FileClient.linkUp`). */
@@ -49,8 +58,13 @@ export class Outage {
     return true;
   }
 
-  /** A cache lifetime for the kernel, in seconds: `ms`, at most {@link OUTAGE_TIMEOUT_MS} while the link is down. */
+  /**
+   * A cache lifetime for the kernel, in seconds: `ms`, at most {@link OUTAGE_TIMEOUT_MS} while the
+   * link is down, at least {@link WATCHED_TIMEOUT_MS} while the watch keeps the caches (unless
+   * caching is turned off, `ms` 0).
+   */
   kernelTimeout(ms: number): number {
-    return (this.down ? Math.min(ms, OUTAGE_TIMEOUT_MS) : ms) / 1000;
+    if (this.down) return Math.min(ms, OUTAGE_TIMEOUT_MS) / 1000;
+    return (ms > 0 && this.#watch?.live === true ? Math.max(ms, WATCHED_TIMEOUT_MS) : ms) / 1000;
   }
 }

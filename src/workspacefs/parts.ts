@@ -1,5 +1,6 @@
 import type { FileClient } from '../remote/file-client.ts';
 import { AttrSource } from './attr-source.ts';
+import { CacheWatch } from './cache-watch.ts';
 import { Attributes } from './attributes.ts';
 import { ContentCache } from './content-cache.ts';
 import { ContentPrefetch } from './content-prefetch.ts';
@@ -36,17 +37,19 @@ export interface VfsParts {
 /** Makes and wires the parts of a VFS over `client` (the facade and the unit tests use this one wiring). */
 export function assembleParts(client: FileClient, opts: ResolvedWorkspaceOptions): VfsParts {
   const counters = new Counters();
+  const watch = new CacheWatch(opts.now);
   const core: VfsCore = {
     client, opts, counters,
     caller: new RemoteCaller(opts.opTimeoutMs, counters, opts.log),
     table: new InodeTable(opts.root),
     handles: new HandleTable(),
-    outage: new Outage(client, opts.log, opts.linkGone),
+    outage: new Outage(client, opts.log, opts.linkGone, watch),
+    watch,
   };
-  const contents = new ContentCache(opts.contentCacheBytes, opts.now);
+  const contents = new ContentCache(opts.contentCacheBytes, watch, opts.attrTimeoutMs);
   const notices = new KernelNotices(opts.log);
   const ids = new IdMap(opts);
-  const attrs = new Attributes(opts, ids, contents, notices, core.outage);
+  const attrs = new Attributes(opts, ids, contents, notices, core.outage, watch);
   // The listing read-ahead is made below; a listing is first used after construction.
   let listingPrefetch: ListingPrefetch | undefined;
   const listings = new Listings(core, attrs, notices, (dir, listing) => listingPrefetch?.used(dir, listing));

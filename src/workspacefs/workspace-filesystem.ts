@@ -10,6 +10,7 @@ import {
 import { FsError, isFsError } from '../remote/fs-error.ts';
 import type { AttrSource } from './attr-source.ts';
 import { permits, W_OK, type Attributes } from './attributes.ts';
+import { LazyFileHandle } from './content-cache.ts';
 import type { ContentPrefetch } from './content-prefetch.ts';
 import { pathOrEnoent, type VfsCore } from './core.ts';
 import type { DirReader } from './dir-reader.ts';
@@ -128,7 +129,17 @@ export class WorkspaceFilesystem implements FuseOperations {
    */
   flushCaches(): void {
     this.#entries.forgetAll();
+    this.#core.watch.restart();
     this.#notices.sendSoon();
+  }
+
+  /**
+   * The remote's watch reports every change under the root from now on, for as long as `live`
+   * says: the caches keep what they read past their lifetimes (no revalidation round trips), and
+   * the kernel keeps its pages across opens. A rescan event must come as `flushCaches()`.
+   */
+  watched(live: () => boolean): void {
+    this.#core.watch.attach(live);
   }
 
   /** Settles and closes every open file (unmount). Write errors are logged. */
@@ -341,14 +352,22 @@ export class WorkspaceFilesystem implements FuseOperations {
       const truncate = (flags & O_TRUNC) !== 0;
       if (this.#opts.readOnly && (access.write || truncate)) throw new FsError('EROFS', 'open');
       const path = this.#path(node, 'open');
-      const keepCache = this.#opts.kernelCache;
-      const { caller, client, handles } = this.#core;
+      const { caller, client, handles, watch } = this.#core;
+      // The watch tells the kernel of every change as it comes: its pages stay right across opens.
+      const keepCache = this.#opts.kernelCache || watch.live;
       if (!access.write && !truncate && node.type === S_IFREG) {
         const ahead = await this.#contentPrefetch.opened(node, path);
         if (ahead !== undefined) return { fh: this.#files.add(node, ahead.remote, access, ahead.data), keepCache };
       }
+      // Close-to-open: the attributes are asked again at open, unless the watch keeps them right.
+      const kept = watch.live && this.#attrs.fresh(node);
+      if (kept && !access.write && !truncate && node.type === S_IFREG && !handles.hasWriter(node)) {
+        // The kernel's pages are right: the remote file is opened only if it reads past them.
+        const lazy = new LazyFileHandle(path, () => this.#core.table.pathOf(node), p => caller.call('open', p, () => client.open(p, access)));
+        return { fh: this.#files.add(node, lazy, access), keepCache };
+      }
       if (truncate) await handles.settle(node);
-      const revalidating = truncate || node.type !== S_IFREG || handles.hasWriter(node)
+      const revalidating = truncate || kept || node.type !== S_IFREG || handles.hasWriter(node)
         ? undefined
         : caller.call('lstat', path, () => client.lstat(path)).catch(() => undefined);
       const remote = await caller.call('open', path, () => client.open(path, { ...access, ...(truncate ? { truncate: true } : {}) }));

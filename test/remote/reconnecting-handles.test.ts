@@ -218,24 +218,38 @@ describe('ReconnectingFileClient handles', () => {
     assert.equal(files.linkUp(), false);
   });
 
-  it('renews a watch on the new client with one rescan event', async () => {
+  it('renews a watch on the new client with one rescan event, and says it is not live in between', async () => {
     const listeners: Array<(events: WatchEvent[]) => void> = [];
-    const watching = (c: MemoryFileClient): FileClient => Object.assign(c, {
-      watch: async (_root: string, listener: (events: WatchEvent[]) => void) => {
-        listeners.push(listener);
-        return { close: async () => undefined };
-      },
-    });
+    const watching = (c: MemoryFileClient): FileClient => {
+      let alive = true;
+      void c.closed?.then(() => { alive = false; });
+      return Object.assign(c, {
+        watch: async (_root: string, listener: (events: WatchEvent[]) => void) => {
+          listeners.push(listener);
+          return { live: () => alive, close: async () => undefined };
+        },
+      });
+    };
     const first = new MemoryFileClient({ killable: true, capabilities: { watch: true } });
     let made = 0;
     const files = await ReconnectingFileClient.create(async () => made++ === 0
       ? watching(first)
       : watching(new MemoryFileClient({ killable: true, capabilities: { watch: true }, sameFilesAs: first })));
     const seen: WatchEvent[] = [];
-    await files.watch('/w', events => seen.push(...events));
+    const liveAtRescan: boolean[] = [];
+    const sub = await files.watch('/w', events => {
+      seen.push(...events);
+      liveAtRescan.push(sub.live());
+    });
+    assert.equal(sub.live(), true);
     first.kill();
+    await first.closed;
+    assert.equal(sub.live(), false, 'the watch is lost with the transport');
     await files.lstat('/');
     assert.equal(listeners.length, 2);
     assert.deepEqual(seen, [{ path: '/w', kinds: [], rescan: true }]);
+    assert.deepEqual(liveAtRescan, [true], 'live again when the rescan comes');
+    await sub.close();
+    assert.equal(sub.live(), false);
   });
 });

@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import type { Logger } from '../../src/remote/log.ts';
 import { ContentCache } from '../../src/workspacefs/content-cache.ts';
+import { CacheWatch } from '../../src/workspacefs/cache-watch.ts';
 import { ctx, makeFs } from './fixture.ts';
 
 /** A logger that keeps warnings and infos. */
@@ -108,7 +109,7 @@ describe('answers during an outage', () => {
 describe('ContentCache', () => {
   it('keeps an expired entry for answers past its lifetime, and only those', () => {
     let now = 0;
-    const cache = new ContentCache(1 << 20, () => now);
+    const cache = new ContentCache(1 << 20, new CacheWatch(() => now), 100);
     const stat = { mode: 0o100644, size: 3, uid: 0, gid: 0, atime: { sec: 1, nsec: 0 }, mtime: { sec: 1, nsec: 0 } };
     cache.set(7, { data: Buffer.from('abc'), size: 3, mtimeSec: 1, mtimeNsec: 0, expires: 100 });
     now = 200;

@@ -1,0 +1,48 @@
+/**
+ * Whether the remote's watch keeps the caches right. While it is live, every change on the remote
+ * comes as an event that drops what the caches knew of it, so what was read after the watch
+ * became live stays right past its lifetime: a warm walk costs no round trip at all. Without a
+ * watch, or once it is lost, the lifetimes (`cache_timeout`) rule again, and what was read before
+ * the watch came back is never trusted to it (the daemon flushes the caches on the rescan that
+ * renews it, see {@link CacheWatch.restart}).
+ */
+export class CacheWatch {
+  readonly #now: () => number;
+  /** Asked on every use: the subscription's own word (link up, every folder watched). */
+  #live: () => boolean = () => false;
+  /**
+   * `now()` when the watch last became live: only what was read from the remote at or after it
+   * is kept by the watch. Infinity while there is no watch.
+   */
+  #since = Number.POSITIVE_INFINITY;
+
+  constructor(now: () => number) {
+    this.#now = now;
+  }
+
+  /** A watch now reports every change; `live` says whether it still does. */
+  attach(live: () => boolean): void {
+    this.#live = live;
+    this.#since = this.#now();
+  }
+
+  /** The watch is renewed (a rescan: events may have been lost), and the caches were just flushed. */
+  restart(): void {
+    if (this.#since !== Number.POSITIVE_INFINITY) this.#since = this.#now();
+  }
+
+  /** True while the watch reports every change. */
+  get live(): boolean {
+    return this.#since !== Number.POSITIVE_INFINITY && this.#live();
+  }
+
+  /**
+   * True when an entry stored to expire at `expires` under lifetime `ttlMs` may still answer: it is
+   * within its lifetime, or it was read while the watch was live and the watch still is. A lifetime
+   * of 0 (caching turned off) is never extended.
+   */
+  valid(expires: number, ttlMs: number): boolean {
+    if (expires > this.#now()) return true;
+    return ttlMs > 0 && expires - ttlMs >= this.#since && this.live;
+  }
+}
