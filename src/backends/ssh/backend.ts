@@ -1,11 +1,17 @@
 /**
  * The SSH backend: ssh2 for the connection and exec channels, rmount's own SFTP codec over the
  * `sftp` subsystem channel for files. Settings come from ssh_config as OpenSSH reads them.
+ *
+ * With `sshClient: 'openssh'` the file channel (the `sftp` subsystem, or rmount-agent with its
+ * install) runs over a child `ssh` instead, with the user's whole ssh_config. The ssh2 connection
+ * stays for exec, forwards, the platform check and the link's health: a TTY that resizes and
+ * signals need a channel we hold, and a new `ssh` per command would cost a handshake each without
+ * ControlMaster.
  */
 import { randomBytes } from 'node:crypto';
 import { homedir, userInfo } from 'node:os';
 import { posix } from 'node:path';
-import type { Duplex } from 'node:stream';
+import { Duplex } from 'node:stream';
 import type { ClientChannel } from 'ssh2';
 import type { Backend, DialTarget, LinkHealth } from '../../remote/backend.ts';
 import { normalizeRemotePath, type Destination } from '../../remote/destination.ts';
@@ -20,8 +26,10 @@ import { quoteArg, renderCommand } from '../../remote/shell-quote.ts';
 import type { Prompter } from './auth.ts';
 import { resolveSshConfig, type SshHostConfig } from './config.ts';
 import { addrOf, connectSsh, type SshConnection } from './connect.ts';
-import { keepAliveOf, SshLink, type LinkConnection } from './link-supervisor.ts';
+import { DEFAULT_SERVER_ALIVE_INTERVAL_S, keepAliveOf, SshLink, type LinkConnection } from './link-supervisor.ts';
 import { SshSession, type LinkWatch } from './session.ts';
+import { renderOpensshArgs, type OpensshRemote } from './openssh-command.ts';
+import { OpensshSession } from './openssh-session.ts';
 import { openExec, openSubsystem } from './ssh2-calls.ts';
 
 /** Options of an SSH backend; everything unset comes from ssh_config, then OpenSSH's defaults. */
@@ -63,6 +71,15 @@ export interface SshBackendOptions {
    * connection after the link dies, ms; 0 or absent: not at all (a new agent reopens by path).
    */
   agentGraceMs?: number;
+  /**
+   * Which SSH client carries the file channel: 'builtin' (default), ssh2 inside rmount, on the
+   * backend's one connection; 'openssh', a child `ssh` per file channel, with the user's own
+   * ssh_config (ControlMaster, ProxyCommand, FIDO and GSSAPI keys) and OpenSSH's crypto in its
+   * own process. Exec and forwards use the built-in client either way.
+   */
+  sshClient?: 'builtin' | 'openssh';
+  /** The OpenSSH client for `sshClient: 'openssh'`; default `ssh` from PATH. */
+  sshCommand?: string;
 }
 
 /** The system-wide client config OpenSSH reads after the user's. */
@@ -83,6 +100,11 @@ export class SshBackend implements Backend {
   #closed = false;
   #files: Promise<FileClient> | undefined;
   #home: Promise<string> | undefined;
+  /** Every child `ssh` still running; stopped by close(). */
+  readonly #opensshChildren = new Set<OpensshSession>();
+  /** How many child `ssh` were started: only the first may prompt on the terminal. */
+  #opensshStarts = 0;
+  #lastOpenssh: OpensshSession | undefined;
 
   /** Resolves the destination through ssh_config; connects only in `start`. */
   constructor(dest: Destination, options: SshBackendOptions = {}) {
@@ -287,7 +309,20 @@ export class SshBackend implements Backend {
       ...(grace > 0 ? { durable: newDurableSession(grace) } : {}),
       ...(this.#options.log !== undefined ? { logger: this.#options.log } : {}),
     };
-    const start = agentConnector(this, install, session);
+    if (this.#options.sshClient !== 'openssh') return this.#reconnectingAgent(agentConnector(this, install, session));
+    // With OpenSSH, the agent's install and its SFTP channel both go through `ssh`. When ssh
+    // itself failed (auth, host key), that is the error, not "the agent ended".
+    const connect = agentConnector(this.#opensshView(), install, session);
+    return this.#reconnectingAgent(async () => {
+      try {
+        return await connect();
+      } catch (error) {
+        throw (await this.#lastOpenssh?.failure(1000)) ?? error;
+      }
+    });
+  }
+
+  #reconnectingAgent(start: () => Promise<FileClient>): Promise<FileClient> {
     return ReconnectingFileClient.create(async () => {
       await this.#link.waitReady(AbortSignal.timeout(this.#connectTimeoutMs()));
       return start();
@@ -298,8 +333,106 @@ export class SshBackend implements Backend {
   #openSubsystemFiles(): Promise<FileClient> {
     return ReconnectingFileClient.create(async () => {
       await this.#link.waitReady(AbortSignal.timeout(this.#connectTimeoutMs()));
+      if (this.#options.sshClient === 'openssh') return this.#opensshSubsystemClient();
       return this.#subsystemClient(await this.#link.use());
     });
+  }
+
+  // `ssh -s … host sftp`: the codec over the child's stdio. A child that exits before the SFTP
+  // handshake says why on its stderr and with status 255; that becomes the error.
+  async #opensshSubsystemClient(): Promise<FileClient> {
+    const session = this.#startOpenssh({ subsystem: 'sftp' });
+    const stream = Duplex.from({ readable: session.stdout, writable: session.stdin });
+    const { SftpFileClient } = await import('../../sftp/sftp-file-client.ts');
+    let client: FileClient;
+    try {
+      client = await SftpFileClient.over(stream, { name: `sftp over OpenSSH ssh to ${this.addr}` });
+    } catch (error) {
+      session.close();
+      throw (await session.failure()) ?? error;
+    }
+    stream.once('close', () => session.close());
+    return client;
+  }
+
+  // This backend with exec through `ssh`, for the agent's install and start (agent-files).
+  #opensshView(): Backend {
+    const self = this;
+    return {
+      type: 'ssh',
+      destination: this.destination,
+      get addr() { return self.addr; },
+      get user() { return self.user; },
+      start: signal => this.start(signal),
+      isConnected: () => this.isConnected(),
+      lastError: () => this.lastError(),
+      exec: (argv, options) => this.#opensshExec(argv, options),
+      files: () => this.files(),
+      detectPlatform: () => this.detectPlatform(),
+      resolvePath: path => this.resolvePath(path),
+      close: async () => {},
+    };
+  }
+
+  // A command through a child `ssh`. A failure of ssh itself (auth, host key) is only known once
+  // it exits, so it is thrown here when that happens at once, else the command's stdio show it.
+  async #opensshExec(argv: readonly string[], options: ExecOptions = {}): Promise<Session> {
+    if (options.pty !== undefined) {
+      throw new UnsupportedError(`${this.addr}: a TTY through OpenSSH's client is not supported here`, { suggestion: 'exec with a TTY uses the built-in client' });
+    }
+    const renderOptions: Parameters<typeof renderCommand>[1] = {};
+    if (options.cwd !== undefined) renderOptions.cwd = options.cwd;
+    if (options.env !== undefined) renderOptions.env = options.env;
+    const session = this.#startOpenssh({ command: renderCommand(argv, renderOptions) });
+    if (options.signal !== undefined) {
+      const signal = options.signal;
+      const stop = (): void => session.close();
+      if (signal.aborted) stop();
+      else signal.addEventListener('abort', stop, { once: true });
+      void session.wait().then(() => signal.removeEventListener('abort', stop));
+    }
+    return session;
+  }
+
+  #startOpenssh(remote: OpensshRemote): OpensshSession {
+    const dest = this.destination;
+    const options = this.#options;
+    const first = this.#opensshStarts++ === 0;
+    const keepAlive = options.keepAliveIntervalMs ?? (this.#config.serverAliveInterval === undefined ? DEFAULT_SERVER_ALIVE_INTERVAL_S * 1000 : undefined);
+    const args = renderOpensshArgs({
+      host: dest.host,
+      ...(dest.user === undefined ? {} : { user: dest.user }),
+      ...(dest.port === undefined ? {} : { port: dest.port }),
+      ...(options.configFile === undefined ? {} : { configFile: options.configFile }),
+      ...(options.identityFile === undefined ? {} : { identityFile: options.identityFile }),
+      ...(options.knownHostsFile === undefined ? {} : { knownHostsFile: options.knownHostsFile }),
+      acceptNew: options.acceptNew === true,
+      ...(options.connectTimeoutMs === undefined ? {} : { connectTimeoutS: options.connectTimeoutMs / 1000 }),
+      ...(keepAlive === undefined ? {} : { serverAliveIntervalS: Math.max(1, Math.round(keepAlive / 1000)) }),
+      // Only a first channel started where someone can answer may prompt (ssh asks on /dev/tty);
+      // a reconnect in the daemon has nobody to ask.
+      batchMode: !(first && options.prompt !== undefined) || this.#config.batchMode,
+    }, remote);
+    const command = options.sshCommand ?? 'ssh';
+    options.log?.debug(`starting ${command} ${args.join(' ')}`);
+    const session = OpensshSession.start({
+      command,
+      args,
+      env: process.env,
+      addr: this.addr,
+      host: dest.host,
+      ...(dest.port === undefined ? {} : { port: dest.port }),
+      ...(options.log === undefined ? {} : { onStderrLine: (line: string) => options.log!.debug(`ssh: ${line}`) }),
+    });
+    this.#opensshChildren.add(session);
+    this.#lastOpenssh = session;
+    void session.wait().then(async () => {
+      this.#opensshChildren.delete(session);
+      // A reconnect that fails is retried quietly by the file client: the log says why.
+      const failure = await session.failure(0);
+      if (failure !== undefined) options.log?.warn(failure.message);
+    });
+    return session;
   }
 
   async #subsystemClient(link: LinkConnection): Promise<FileClient> {
@@ -366,6 +499,7 @@ export class SshBackend implements Backend {
     // the wait. Its close gets a moment to say goodbye; a blackholed link must not hold it up.
     this.#link.stopReconnecting();
     if (files) await Promise.race([files.then(f => f.close()).catch(() => {}), delay(FILES_CLOSE_GRACE_MS)]);
+    await Promise.all([...this.#opensshChildren].map(child => child.stop()));
     await this.#link.close();
   }
 

@@ -1,0 +1,239 @@
+/**
+ * The SSH transport under the SFTP codec: ssh2 in this process against a child OpenSSH `ssh`
+ * (`-o transport=openssh`), both through `SshBackend.files()` to the same throwaway sshd, in one
+ * run, rounds interleaved:
+ *
+ *   node --import tsx bench/ssh-transport.ts                     # RTT 0, 3 rounds
+ *   node --import tsx bench/ssh-transport.ts --rtt 0,20 --rounds 3 --size-mib 64 --lstats 1000
+ *
+ * Per transport and round: N sequential lstats (per-request latency), one 64 MiB write and its
+ * read back (8 MiB per call, which the codec splits and pipelines). For each it records the wall
+ * time, the CPU time of this process (process.cpuUsage: the JS thread, where ssh2's transport runs,
+ * plus libuv's threads) and the CPU time of the child `ssh` (from /proc, openssh only). At RTT > 0
+ * a bench/latency-proxy.ts process sits in front of sshd (RTT/2 each way), so its CPU is not ours.
+ * Prints medians over the rounds.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { createHash, randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { writeFile } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
+import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
+import { SshBackend, type SshBackendOptions } from '../src/backends/ssh/backend.ts';
+import type { FileClient } from '../src/remote/file-client.ts';
+import { renderClientConfig, sshdSkipReason, startSshd, type AfterHook, type SshdFixture } from '../test/helpers/sshd.ts';
+
+const HERE = dirname(fileURLToPath(import.meta.url));
+const MiB = 1024 * 1024;
+const CHUNK = 8 * MiB;
+const CLK_TCK = 100;
+
+interface Args { rtts: number[]; rounds: number; sizeMiB: number; lstats: number }
+
+function parseArgs(argv: string[]): Args {
+  const a: Args = { rtts: [0], rounds: 3, sizeMiB: 64, lstats: 1000 };
+  for (let i = 0; i < argv.length; i += 2) {
+    const v = argv[i + 1];
+    if (v === undefined) throw new Error(`${argv[i]} needs a value`);
+    switch (argv[i]) {
+      case '--rtt': a.rtts = v.split(',').map(Number); break;
+      case '--rounds': a.rounds = Number(v); break;
+      case '--size-mib': a.sizeMiB = Number(v); break;
+      case '--lstats': a.lstats = Number(v); break;
+      default: throw new Error(`unknown argument ${argv[i]}`);
+    }
+  }
+  return a;
+}
+
+type Transport = 'ssh2' | 'openssh';
+/** One measured step: wall ms, this process's CPU ms, the child ssh's CPU ms. */
+interface Sample { wallMs: number; cpuMs: number; childCpuMs: number }
+type Step = 'lstat' | 'write' | 'read';
+
+async function main(): Promise<void> {
+  const args = parseArgs(process.argv.slice(2));
+  const skip = sshdSkipReason();
+  if (skip !== false) {
+    console.log(`ssh-transport: skipped: ${skip}`);
+    return;
+  }
+  const cleanups: (() => Promise<void> | void)[] = [];
+  const hook: AfterHook = { after: fn => { cleanups.push(fn); } };
+  const stop = (): void => { void runCleanups(cleanups).then(() => process.exit(130)); };
+  process.once('SIGINT', stop);
+  process.once('SIGTERM', stop);
+  try {
+    const sshd = await startSshd(hook);
+    const data = randomBytes(args.sizeMiB * MiB);
+    const digest = sha256(data);
+    console.log(`ssh-transport: ${args.lstats} sequential lstats, ${args.sizeMiB} MiB write + read, ${args.rounds} rounds, medians; load ${loadavg()}`);
+    for (const rtt of args.rtts) {
+      const port = rtt === 0 ? sshd.port : await startProxy(hook, sshd.port, rtt);
+      const configFile = await clientConfig(sshd, port, rtt);
+      const samples = new Map<string, Sample[]>();
+      for (let round = 0; round < args.rounds; round++) {
+        const order: Transport[] = round % 2 === 0 ? ['ssh2', 'openssh'] : ['openssh', 'ssh2'];
+        for (const transport of order) {
+          const got = await measure(sshd, configFile, transport, args, data, digest, `${round}-${transport}`);
+          for (const [step, s] of Object.entries(got)) {
+            const key = `${transport} ${step}`;
+            samples.set(key, [...(samples.get(key) ?? []), s]);
+          }
+        }
+      }
+      report(rtt, args, samples);
+    }
+  } finally {
+    await runCleanups(cleanups);
+  }
+}
+
+async function measure(sshd: SshdFixture, configFile: string, transport: Transport, args: Args, data: Buffer, digest: string, tag: string): Promise<Record<Step, Sample>> {
+  const options: SshBackendOptions = { configFile, homeDir: join(sshd.dir, 'home'), sshClient: transport === 'ssh2' ? 'builtin' : 'openssh' };
+  const backend = new SshBackend({ type: 'ssh', host: 'bench', raw: 'bench' }, options);
+  try {
+    await backend.start();
+    const files = await backend.files();
+    const child = () => sshChildOf(process.pid);
+    const path = join(sshd.dir, `bench-${tag}.bin`);
+    await files.lstat(sshd.dir);
+    const lstat = await sample(child, async () => {
+      for (let i = 0; i < args.lstats; i++) await files.lstat(sshd.dir);
+    });
+    const write = await sample(child, () => writeAll(files, path, data));
+    let back: Buffer | undefined;
+    const read = await sample(child, async () => { back = await readAll(files, path, data.length); });
+    if (back === undefined || sha256(back) !== digest) throw new Error(`${transport} read back different bytes`);
+    await files.unlink(path);
+    return { lstat, write, read };
+  } finally {
+    await backend.close();
+  }
+}
+
+async function sample(child: () => number | undefined, fn: () => Promise<void>): Promise<Sample> {
+  const pid = child();
+  const childBefore = pid === undefined ? 0 : cpuOfPid(pid);
+  const cpuBefore = process.cpuUsage();
+  const start = performance.now();
+  await fn();
+  const wallMs = performance.now() - start;
+  const cpu = process.cpuUsage(cpuBefore);
+  const childAfter = pid === undefined ? 0 : cpuOfPid(pid);
+  return { wallMs, cpuMs: (cpu.user + cpu.system) / 1000, childCpuMs: childAfter - childBefore };
+}
+
+function report(rtt: number, args: Args, samples: Map<string, Sample[]>): void {
+  console.log(`\nRTT ${rtt} ms`);
+  console.log('step    transport  wall ms   result          rmount CPU ms  ssh CPU ms');
+  for (const step of ['lstat', 'write', 'read'] as const) {
+    for (const transport of ['ssh2', 'openssh'] as const) {
+      const s = samples.get(`${transport} ${step}`) ?? [];
+      const wall = median(s.map(x => x.wallMs));
+      const cpu = median(s.map(x => x.cpuMs));
+      const childCpu = median(s.map(x => x.childCpuMs));
+      const result = step === 'lstat' ? `${(wall * 1000 / args.lstats).toFixed(0)} µs/op` : `${(args.sizeMiB / (wall / 1000)).toFixed(1)} MiB/s`;
+      console.log(`${step.padEnd(7)} ${transport.padEnd(9)} ${wall.toFixed(0).padStart(8)}   ${result.padEnd(14)} ${cpu.toFixed(0).padStart(13)}  ${transport === 'ssh2' ? '-'.padStart(10) : childCpu.toFixed(0).padStart(10)}`);
+    }
+  }
+}
+
+// The fixture's client config pointed at `port`, under the alias `bench`.
+async function clientConfig(sshd: SshdFixture, port: number, rtt: number): Promise<string> {
+  const file = join(sshd.dir, `bench_ssh_config_${rtt}`);
+  const knownHosts = join(sshd.dir, `bench_known_hosts_${rtt}`);
+  await writeFile(knownHosts, `[127.0.0.1]:${port} ${sshd.hostPublicKey}\n`);
+  await writeFile(file, `${renderClientConfig({ hosts: 'bench', port, user: sshd.user, identityFile: sshd.userKey, knownHostsFile: knownHosts })}  IdentityAgent none\n`);
+  return file;
+}
+
+async function startProxy(hook: AfterHook, target: number, rtt: number): Promise<number> {
+  const child = spawn(process.execPath, ['--import', 'tsx', join(HERE, 'latency-proxy.ts'), '--target', `127.0.0.1:${target}`, '--delay-ms', String(rtt / 2)], { stdio: ['ignore', 'pipe', 'inherit'] });
+  hook.after(() => stopChild(child));
+  const line = await new Promise<string>((resolve, reject) => {
+    createInterface({ input: child.stdout! }).once('line', resolve);
+    child.once('exit', code => reject(new Error(`latency proxy exited with ${code}`)));
+  });
+  return (JSON.parse(line) as { port: number }).port;
+}
+
+function stopChild(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
+  return new Promise(resolve => {
+    child.once('exit', () => resolve());
+    child.kill('SIGTERM');
+  });
+}
+
+// The `ssh` this process started for the file channel, if any (found through /proc, by parent).
+function sshChildOf(parent: number): number | undefined {
+  const children = readFileSync(`/proc/${parent}/task/${parent}/children`, 'utf8').trim().split(/\s+/).filter(Boolean).map(Number);
+  return children.find(pid => {
+    try {
+      return readFileSync(`/proc/${pid}/comm`, 'utf8').trim() === 'ssh';
+    } catch {
+      return false;
+    }
+  });
+}
+
+function cpuOfPid(pid: number): number {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return ((Number(fields[11]) + Number(fields[12])) / CLK_TCK) * 1000;
+  } catch {
+    return 0;
+  }
+}
+
+async function writeAll(files: FileClient, path: string, data: Buffer): Promise<void> {
+  const handle = await files.open(path, { read: false, write: true, create: true, truncate: true });
+  try {
+    for (const [pos, len] of chunks(data.length)) await handle.write(data, pos, len, pos);
+  } finally {
+    await handle.close();
+  }
+}
+
+async function readAll(files: FileClient, path: string, size: number): Promise<Buffer> {
+  const out = Buffer.alloc(size);
+  const handle = await files.open(path, { read: true, write: false });
+  try {
+    for (let pos = 0; pos < size;) {
+      const n = await handle.read(out, pos, Math.min(CHUNK, size - pos), pos);
+      if (n === 0) throw new Error(`short read at ${pos}`);
+      pos += n;
+    }
+  } finally {
+    await handle.close();
+  }
+  return out;
+}
+
+function chunks(size: number): [number, number][] {
+  const out: [number, number][] = [];
+  for (let pos = 0; pos < size; pos += CHUNK) out.push([pos, Math.min(CHUNK, size - pos)]);
+  return out;
+}
+
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length === 0 ? NaN : s[Math.floor((s.length - 1) / 2)]!;
+}
+
+function sha256(data: Buffer): string {
+  return createHash('sha256').update(data).digest('hex');
+}
+
+function loadavg(): string {
+  return readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ');
+}
+
+async function runCleanups(cleanups: (() => Promise<void> | void)[]): Promise<void> {
+  for (const fn of cleanups.splice(0).reverse()) await fn();
+}
+
+await main();
