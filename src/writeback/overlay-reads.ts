@@ -3,12 +3,16 @@
  * overlay (what the journal holds and the remote does not have yet) before the remote, so that a
  * program sees its own changes at once. write-back-client.ts is the change side.
  */
-import type { DirEntry, FileClient, FileStat } from '../remote/file-client.ts';
+import {
+  READ_FILES_MAX, canReadFiles, canSubtree, isDirMode,
+  type DirEntry, type FileClient, type FileStat, type SmallFileRead, type Subtree, type SubtreeBounds, type SubtreeFolder,
+} from '../remote/file-client.ts';
 import { FsError, isFsError } from '../remote/fs-error.ts';
 import type { KnownFolders } from './known-folders.ts';
 import type { MadeHere } from './made-here.ts';
 import type { Entry } from './op-queue.ts';
 import { join, split, whereNow, type Moved, type Overlay, type OverlayEntry } from './overlay.ts';
+import type { PendingPaths } from './pending-paths.ts';
 
 const SYMLINK_DEPTH = 40;
 
@@ -60,6 +64,84 @@ export class OverlayReads {
     const out = this.#merged(path, listed);
     // The names as shown: one removed through us and not yet on the remote is not there.
     if (!complete) this.#folders.listed(path, out.map(e => e.name));
+    return out;
+  }
+
+  /**
+   * The remote's subtree, less every folder a pending change is at, above or below (`pending`, asked
+   * after the answer: what changed while it was on its way counts too); `truncated` says some were
+   * left out, for readdir to list them merged. `path` itself with changes only below it keeps the
+   * listing the answer has, merged as readdir would merge it: the remote holds it where it is. With
+   * a change at it or above it (made here, moved, removed, a pending chmod), the remote answer is of
+   * no use, and the answer is readdir's merged listing of `path` alone: simplest, and as correct as
+   * readdir.
+   */
+  async subtree(path: string, bounds: SubtreeBounds, pending: () => PendingPaths): Promise<Subtree> {
+    const inner = this.#inner;
+    if (!canSubtree(inner)) throw new FsError('ENOTSUP', 'subtree', path);
+    if (pending().atOrAbove(path)) return this.#ownSubtree(path, bounds);
+    return this.reading(async () => {
+      const got = await inner.subtree(path, bounds);
+      const now = pending();
+      if (now.atOrAbove(path)) return this.#ownSubtree(path, bounds);
+      let truncated = got.truncated;
+      const folders: SubtreeFolder[] = [];
+      got.folders.forEach((f, i) => {
+        if (i === 0) {
+          // Names made or removed here show only in readdir's merge: their folders are not in the answer.
+          if (now.touches(path)) truncated = true;
+          folders.push({ path: f.path, entries: this.#shown(f.path, f.entries) });
+        } else if (now.touches(f.path)) {
+          truncated = true;
+        } else {
+          folders.push({ path: f.path, entries: this.#shown(f.path, f.entries) });
+        }
+      });
+      return { folders, truncated };
+    });
+  }
+
+  async #ownSubtree(path: string, bounds: SubtreeBounds): Promise<Subtree> {
+    let entries: DirEntry[];
+    try {
+      entries = await this.readdir(path);
+    } catch (error) {
+      if (isFsError(error)) throw new FsError(error.code, 'subtree', path, { cause: error });
+      throw error;
+    }
+    return { folders: [{ path, entries }], truncated: bounds.maxDepth !== 1 && entries.some(e => isDirMode(e.stat.mode)) };
+  }
+
+  /**
+   * The remote's small files, except those a pending change touches (staged content, a pending
+   * move, a removal, pending attributes, or any of it on a folder above), which get EAGAIN: their
+   * reads go through open and read, which see the journal. The rest go in one request.
+   */
+  async readFiles(paths: readonly string[], maxBytes: number, pending: () => PendingPaths): Promise<SmallFileRead[]> {
+    const inner = this.#inner;
+    if (!canReadFiles(inner)) throw new FsError('ENOTSUP', 'readFiles', paths[0]);
+    if (paths.length > READ_FILES_MAX) throw new FsError('EINVAL', 'readFiles', paths[0]);
+    const before = pending();
+    const out: (SmallFileRead | undefined)[] = paths.map(p => (before.touches(p) ? notHere(p) : undefined));
+    const ask = paths.filter((_, i) => out[i] === undefined);
+    if (ask.length === 0) return out as SmallFileRead[];
+    await this.reading(async () => {
+      const got = await inner.readFiles(ask, maxBytes);
+      const after = pending();
+      let j = 0;
+      paths.forEach((p, i) => {
+        if (out[i] !== undefined) return;
+        const f = got[j++]!;
+        out[i] = after.touches(p) ? notHere(p) : f.stat === undefined ? f : { ...f, stat: this.hidden(p, f.stat) };
+      });
+    });
+    return out as SmallFileRead[];
+  }
+
+  /** A remote listing of `path` as readdir shows it: merged with the journal, and its names taken as known (see KnownFolders). */
+  #shown(path: string, listed: DirEntry[]): DirEntry[] {
+    const out = this.#merged(path, [...listed]);
+    this.#folders.listed(path, out.map(e => e.name));
     return out;
   }
 
@@ -215,4 +297,9 @@ export class OverlayReads {
 
 function movedOf(entry: OverlayEntry | undefined): Moved | undefined {
   return entry?.type === 'remote' || entry?.type === 'dir' ? entry.moved : undefined;
+}
+
+/** What readFiles answers for a path the journal holds changes for. */
+function notHere(path: string): SmallFileRead {
+  return { path, error: new FsError('EAGAIN', 'readFiles', path) };
 }

@@ -13,8 +13,9 @@
  */
 import {
   S_IFDIR, S_IFLNK, type DirEntry, type FileCapabilities, type FileClient, type FileHandle, type FileStat,
-  type OpenFlags, type RenameOptions, type SetAttr, type SetAttrOptions, type StatFs, type WatchEvent,
-  type WatchSubscription, canBatch, isFileMode, isDirMode, nameTooLong,
+  type OpenFlags, type RenameOptions, type SetAttr, type SetAttrOptions, type SmallFileRead, type StatFs, type Subtree,
+  type SubtreeBounds, type WatchEvent, type WatchSubscription, canBatch, canReadFiles, canSubtree, isFileMode, isDirMode,
+  nameTooLong,
 } from '../remote/file-client.ts';
 import { FsError, isFsError } from '../remote/fs-error.ts';
 import type { Logger } from '../remote/log.ts';
@@ -24,6 +25,7 @@ import { KnownFolders } from './known-folders.ts';
 import { MadeHere } from './made-here.ts';
 import { Overlay, split, type Moved } from './overlay.ts';
 import { OverlayReads } from './overlay-reads.ts';
+import { PendingPaths } from './pending-paths.ts';
 import { journalAttrs, nowSpec, opPaths, type StagedMeta } from './records.ts';
 import { StagedFile, StagedHandle, type StagedOwner } from './staged-file.ts';
 import { ThroughHandle } from './through-handle.ts';
@@ -71,7 +73,7 @@ export class WriteBackClient extends WriteBackState implements FileClient, Stage
     super(options.journal, options.log, options.maxBytes, options.owner, inner, options.maxRunning ?? (canBatch(inner) ? 256 : 64));
     this.#inner = inner;
     // What it sends in one request is its own business: it offers no putFile or batch itself.
-    this.capabilities = { ...inner.capabilities, putFile: false, batch: false };
+    this.capabilities = { ...inner.capabilities, putFile: false, batch: false, subtree: canSubtree(inner), readFiles: canReadFiles(inner) };
     if (inner.closed !== undefined) this.closed = inner.closed;
     this.#openPutDelayMs = options.openPutDelayMs ?? 2000;
     this.#gone = options.linkGone ?? (() => false);
@@ -81,6 +83,8 @@ export class WriteBackClient extends WriteBackState implements FileClient, Stage
         // Not until they land: a rename the link lost waits in the queue, and the read must not.
         while (entries.some(e => e.state === 'running')) await this.queue.changed();
       });
+    if (canSubtree(inner)) this.subtree = (path, bounds) => this.#reads.subtree(path, bounds, () => this.#pending());
+    if (canReadFiles(inner)) this.readFiles = (paths, maxBytes) => this.#reads.readFiles(paths, maxBytes, () => this.#pending());
     if (inner.linkUp !== undefined) this.linkUp = () => inner.linkUp!();
     if (inner.watch !== undefined) this.watch = (root, listener) => inner.watch!(root, listener);
     if (inner.mknod !== undefined) {
@@ -104,6 +108,8 @@ export class WriteBackClient extends WriteBackState implements FileClient, Stage
   }
 
   linkUp?: () => boolean;
+  subtree?: (path: string, bounds: SubtreeBounds) => Promise<Subtree>;
+  readFiles?: (paths: readonly string[], maxBytes: number) => Promise<SmallFileRead[]>;
   watch?: (root: string, listener: (events: WatchEvent[]) => void) => Promise<WatchSubscription>;
   mknod?: (path: string, mode: number, rdev: number) => Promise<void>;
   copyData?: (from: FileHandle, fromOffset: number, length: number, to: FileHandle, toOffset: number) => Promise<void>;
@@ -595,6 +601,26 @@ export class WriteBackClient extends WriteBackState implements FileClient, Stage
   #mustBeFree(path: string, syscall: string): void {
     const entry = this.#overlay.get(path);
     if (entry !== undefined && entry.type !== 'gone') throw new FsError('EEXIST', syscall, path);
+  }
+
+  /**
+   * Every path the journal holds a change for that is not on the remote yet: overlay entries, where
+   * what they show came from by pending moves, and the paths of queued operations.
+   */
+  #pending(): PendingPaths {
+    const set = new PendingPaths();
+    for (const p of this.#overlay.under('/')) {
+      set.add(p);
+      const entry = this.#overlay.get(p);
+      const moved = entry?.type === 'remote' || entry?.type === 'dir' ? entry.moved : undefined;
+      if (moved === undefined) continue;
+      set.add(moved.origin);
+      for (const m of moved.moves) for (const q of opPaths(m.op)) set.add(q);
+    }
+    for (const e of this.queue.entries()) {
+      if (e.state !== 'done' && e.state !== 'dropped') for (const q of opPaths(e.op)) set.add(q);
+    }
+    return set;
   }
 
   /** Waits for every pending change at, above or below `paths`; a refusal among them is thrown as its errno. */
