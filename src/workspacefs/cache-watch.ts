@@ -43,6 +43,11 @@ export class CacheWatch {
    */
   valid(expires: number, ttlMs: number): boolean {
     if (expires > this.#now()) return true;
-    return ttlMs > 0 && expires - ttlMs >= this.#since && this.live;
+    return ttlMs > 0 && this.keeps(expires - ttlMs);
+  }
+
+  /** True when what was read from the remote at `fetchedAt` is right still: the watch has reported every change since. */
+  keeps(fetchedAt: number): boolean {
+    return fetchedAt >= this.#since && this.live;
   }
 }

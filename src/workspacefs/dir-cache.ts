@@ -45,7 +45,10 @@ export class DirCache {
   /** Keeps listings read while it is live past their lifetime. */
   readonly #watch: CacheWatch | undefined;
   readonly #listings = new Map<number, { listing: Listing; expires: number }>();
+  /** Per folder, the `#sequence` of its last change (so one read of many folders can tell which changed since). */
   readonly #generations = new Map<number, number>();
+  /** Bumped by every `delete`. */
+  #sequence = 0;
   readonly #changedAt = new Map<number, number>();
   readonly #sizes = new Map<number, number>();
   /**
@@ -116,7 +119,7 @@ export class DirCache {
       if (this.#beforeChange.size > MAX_BEFORE_CHANGE) this.#beforeChange.delete(this.#beforeChange.keys().next().value!);
     }
     this.#drop(ino);
-    this.#generations.set(ino, this.generation(ino) + 1);
+    this.#generations.set(ino, ++this.#sequence);
     this.#changedAt.delete(ino);
     this.#changedAt.set(ino, this.#now());
     if (this.#changedAt.size > MAX_LISTINGS) this.#changedAt.delete(this.#changedAt.keys().next().value!);
@@ -136,9 +139,14 @@ export class DirCache {
     }
   }
 
-  /** Changes seen for `ino` so far (see {@link set}). */
+  /** When `ino` last changed, as a value of {@link sequence}; 0 if never (see {@link set}). */
   generation(ino: number): number {
     return this.#generations.get(ino) ?? 0;
+  }
+
+  /** Grows with every change of any folder: a folder whose generation is above a value taken earlier changed since. */
+  get sequence(): number {
+    return this.#sequence;
   }
 
   /** True when `ino` changed through us (or was reported changed) within the TTL. */

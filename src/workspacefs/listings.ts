@@ -15,6 +15,13 @@ interface ListingInFlight {
   promise: Promise<Listing>;
 }
 
+/** When a request that reads many listings at once started (see `Listings.readStarts`). */
+export interface ListingRead {
+  readonly dirs: DirCache;
+  readonly sequence: number;
+  readonly askedAt: number;
+}
+
 /** What a name resolved to: remote attributes, and when the listing that had them was read. */
 export interface Found {
   stat: FileStat;
@@ -35,6 +42,8 @@ export class Listings {
   readonly #notices: KernelNotices;
   /** A request used a listing: the listing read-ahead decides what follows. */
   readonly #used: (dir: Node, listing: Listing) => void;
+  /** Settles once a read under way that brings the listing of remote `path` (a subtree) is stored. */
+  readonly #coming: (path: string) => Promise<void> | undefined;
   /** Replaced only by `reset`; a listing read under an older instance is never stored. */
   #dirs: DirCache;
   /** Replaced only by `reset`. */
@@ -42,11 +51,13 @@ export class Listings {
   /** At most one read per directory (and generation); entries removed by the read that added them. */
   readonly #inFlight = new Map<number, ListingInFlight>();
 
-  constructor(core: VfsCore, attrs: Attributes, notices: KernelNotices, used: (dir: Node, listing: Listing) => void) {
+  constructor(core: VfsCore, attrs: Attributes, notices: KernelNotices, used: (dir: Node, listing: Listing) => void,
+    coming: (path: string) => Promise<void> | undefined = () => undefined) {
     this.#core = core;
     this.#attrs = attrs;
     this.#notices = notices;
     this.#used = used;
+    this.#coming = coming;
     this.#dirs = new DirCache(core.opts.dirTimeoutMs, core.opts.now, core.watch);
     this.#negative = new NegativeCache(core.opts.negativeTimeoutMs, core.opts.now, core.watch);
   }
@@ -121,6 +132,8 @@ export class Listings {
     } else if ((listing = this.#outdated(dir, true)) !== undefined) {
       outdated = true;
       counters.cache.dir.hits++;
+    } else if ((listing = await this.#arriving(dir)) !== undefined) {
+      counters.cache.dir.hits++;
     } else if (this.#listsForLookup(dir)) {
       fetchedForThis = true;
       // One listing answers this name and every sibling (git status, ls -l, find): one round
@@ -135,7 +148,8 @@ export class Listings {
       // "Missing" is taken only from a listing fetched for this lookup: a name missing from an
       // older one may have been made since (a remote build's output), so it is checked by name;
       // while the link is down, the listing we have is the best answer (and is not remembered).
-      if (fetchedForThis) return this.#missing(dir, name);
+      // So is one read while the watch reports every creation.
+      if (fetchedForThis || this.#core.watch.keeps(listing.fetchedAt)) return this.#missing(dir, name);
       // While the link is down the listing is the best answer, fresh or not: a save into a listed
       // folder then goes to the write-back journal instead of failing after the timeout.
       if (outdated || this.#core.outage.servesStale()) return undefined;
@@ -164,7 +178,7 @@ export class Listings {
     if (link === undefined || opts.attrTimeoutMs <= 0 || handles.hasWriter(node)) return undefined;
     const { parent, name } = link;
     let listing = this.#dirs.get(parent.ino);
-    if (listing !== undefined && listing.fetchedAt + opts.attrTimeoutMs <= opts.now()) listing = undefined;
+    if (listing !== undefined && !this.#core.watch.valid(listing.fetchedAt + opts.attrTimeoutMs, opts.attrTimeoutMs)) listing = undefined;
     if (listing === undefined) {
       const path = table.pathOf(parent);
       if (!this.#listsForLookup(parent) || path === undefined) return undefined;
@@ -189,6 +203,8 @@ export class Listings {
     } else if ((listing = this.#outdated(dir)) !== undefined) {
       counters.cache.dir.hits++;
       return listing;
+    } else if ((listing = await this.#arriving(dir)) !== undefined) {
+      counters.cache.dir.hits++;
     } else {
       counters.cache.dir.misses++;
       listing = await this.fetch(dir, pathOrEnoent(table, dir, 'readdir'));
@@ -233,6 +249,23 @@ export class Listings {
     return record.promise;
   }
 
+  /** A mark to store listings read in one request after it by (see {@link storeRead}). */
+  readStarts(): ListingRead {
+    return { dirs: this.#dirs, sequence: this.#dirs.sequence, askedAt: this.#core.opts.now() };
+  }
+
+  /**
+   * Stores the listing of folder `dir` at `path` read by a request started at `read` (with its
+   * children's attributes, as a prefetched listing), unless the folder changed through us since,
+   * was renamed, or the caches were flushed. False when it was not stored.
+   */
+  storeRead(read: ListingRead, dir: Node, path: string, entries: DirEntry[]): boolean {
+    const { dirs } = read;
+    if (dirs !== this.#dirs || dirs.generation(dir.ino) > read.sequence || this.#core.table.pathOf(dir) !== path) return false;
+    this.#store(dir, path, entries, dirs, dirs.generation(dir.ino), true, read.askedAt);
+    return true;
+  }
+
   /** The first name of `node` no longer exists remotely: forget it and tell the kernel. */
   vanished(node: Node): void {
     const link = node.firstLink();
@@ -271,6 +304,15 @@ export class Listings {
     });
     // Changed through us meanwhile: its listing may predate the change, so ask for the name.
     return dirs === this.#dirs && generation === dirs.generation(dir.ino) ? listing : undefined;
+  }
+
+  /** The listing of `dir` brought by a read under way (a subtree), once it is stored; undefined when none comes. */
+  async #arriving(dir: Node): Promise<Listing | undefined> {
+    const path = this.#core.table.pathOf(dir);
+    const coming = path === undefined ? undefined : this.#coming(path);
+    if (coming === undefined) return undefined;
+    await coming;
+    return this.#dirs.get(dir.ino);
   }
 
   /** The listing of `dir` past its lifetime, when the link is down and one is kept. */

@@ -71,6 +71,12 @@ export interface WorkspaceOptions {
   /** Most listings waiting to be read ahead; more are not queued. Default 4096. */
   prefetchQueueMax?: number;
   /**
+   * Where the client reads whole subtrees in one request (the agent), the read-ahead below a
+   * folder the walk entered is one such request of at most this many entries, instead of a
+   * listing per folder. Default 10000; 0 reads ahead folder by folder.
+   */
+  subtreeMaxEntries?: number;
+  /**
    * A lookup in a folder whose listing is not cached reads the whole listing (answering its
    * siblings too), unless the last listing of that folder had more entries than this: then one
    * lstat. Default 20000; 0 always uses lstat.
@@ -120,6 +126,7 @@ export interface ResolvedWorkspaceOptions {
   prefetchConcurrency: number;
   prefetchDepth: number;
   prefetchQueueMax: number;
+  subtreeMaxEntries: number;
   listingLookupMaxEntries: number;
   contentCacheBytes: number;
   contentMaxFileBytes: number;
@@ -162,6 +169,7 @@ export function resolveOptions(options: WorkspaceOptions): ResolvedWorkspaceOpti
     prefetchConcurrency: Math.max(0, options.prefetchConcurrency ?? 16),
     prefetchDepth: Math.max(0, options.prefetchDepth ?? 3),
     prefetchQueueMax: Math.max(0, options.prefetchQueueMax ?? 4096),
+    subtreeMaxEntries: Math.max(0, options.subtreeMaxEntries ?? 10_000),
     listingLookupMaxEntries: Math.max(0, options.listingLookupMaxEntries ?? 20_000),
     contentCacheBytes: Math.max(0, options.contentCacheBytes ?? 32 << 20),
     contentMaxFileBytes: Math.max(0, options.contentMaxFileBytes ?? 64 << 10),

@@ -52,7 +52,8 @@ export function assembleParts(client: FileClient, opts: ResolvedWorkspaceOptions
   const attrs = new Attributes(opts, ids, contents, notices, core.outage, watch);
   // The listing read-ahead is made below; a listing is first used after construction.
   let listingPrefetch: ListingPrefetch | undefined;
-  const listings = new Listings(core, attrs, notices, (dir, listing) => listingPrefetch?.used(dir, listing));
+  const listings = new Listings(core, attrs, notices, (dir, listing) => listingPrefetch?.used(dir, listing),
+    path => listingPrefetch?.reading(path));
   core.table.onFolderDropped = node => listings.forgotten(node.ino);
   const entries = new Entries(core, attrs, listings, notices);
   listingPrefetch = new ListingPrefetch(core, attrs, listings, entries);
