@@ -1,4 +1,4 @@
-import { S_IFMT, S_IFREG, type FileHandle, type FileStat } from '../remote/file-client.ts';
+import { READ_FILES_MAX, S_IFMT, S_IFREG, canReadFiles, type FileHandle, type FileStat, type ReadFilesFileClient } from '../remote/file-client.ts';
 import type { Attributes } from './attributes.ts';
 import { LazyFileHandle, type ContentCache } from './content-cache.ts';
 import type { VfsCore } from './core.ts';
@@ -18,11 +18,15 @@ interface ContentJob {
 
 /** Folders remembered as queued for read-ahead (oldest forgotten first). */
 const CONTENT_DIRS_MAX = 4096;
+/** Bytes of file content one readFiles request asks for at most. */
+const BATCH_BYTES = 1 << 20;
 
 /**
  * Read-ahead of small files: when files of one folder are opened read-only one after another
  * (`git status` after a clone, `grep -r`), the folder's other small files are read in the
- * background into the ContentCache, and later read-only opens of them cost no round trip.
+ * background into the ContentCache, and later read-only opens of them cost no round trip. Where
+ * the client reads many small files in one request (the agent), they go in batches of up to
+ * {@link READ_FILES_MAX} files or {@link BATCH_BYTES}; else each is an open, a read and a close.
  */
 export class ContentPrefetch {
   readonly #core: VfsCore;
@@ -148,10 +152,15 @@ export class ContentPrefetch {
     this.#pump();
   }
 
-  /** Reads queued small files, `prefetchConcurrency` at once. */
+  /** Reads queued small files, `prefetchConcurrency` requests at once. */
   #pump(): void {
     const most = Math.max(1, this.#core.opts.prefetchConcurrency);
+    const { client } = this.#core;
     while (this.#active < most && this.#queue.length > 0) {
+      if (canReadFiles(client)) {
+        this.#pumpBatch(client);
+        continue;
+      }
       const job = this.#queue.shift()!;
       this.#active++;
       this.#fetch(job.node, job.stat, job.fetchedAt)
@@ -166,12 +175,56 @@ export class ContentPrefetch {
     this.#idle.check(this.#busy);
   }
 
+  /** Starts one readFiles request for the files at the head of the queue. */
+  #pumpBatch(client: ReadFilesFileClient): void {
+    const jobs: ContentJob[] = [];
+    let bytes = 0;
+    while (this.#queue.length > 0 && jobs.length < READ_FILES_MAX && (jobs.length === 0 || bytes + this.#queue[0]!.stat.size <= BATCH_BYTES)) {
+      const job = this.#queue.shift()!;
+      bytes += job.stat.size;
+      jobs.push(job);
+    }
+    this.#active++;
+    this.#fetchBatch(client, jobs)
+      .catch(() => undefined)
+      .finally(() => {
+        for (const job of jobs) {
+          this.#inFlight.delete(job.node.ino);
+          job.release();
+        }
+        this.#active--;
+        this.#pump();
+      });
+  }
+
+  /** One readFiles request for `jobs`; each file is kept if it came whole and as the listing showed it. */
+  async #fetchBatch(client: ReadFilesFileClient, jobs: readonly ContentJob[]): Promise<void> {
+    const { opts, table, caller, counters } = this.#core;
+    const live = jobs.flatMap(job => {
+      const path = table.pathOf(job.node);
+      return path === undefined || !this.#core.watch.valid(job.fetchedAt + opts.attrTimeoutMs, opts.attrTimeoutMs) ? [] : [{ job, path }];
+    });
+    if (live.length === 0) return;
+    counters.cache.content.misses += live.length;
+    const maxBytes = Math.max(...live.map(({ job }) => job.stat.size));
+    const got = await caller.call('readFiles', live[0]!.path, () => client.readFiles(live.map(l => l.path), maxBytes));
+    got.forEach((file, i) => {
+      const { job } = live[i]!;
+      const { stat, data } = file;
+      if (file.error !== undefined || stat === undefined || data === undefined || table.get(job.node.ino) !== job.node) return;
+      counters.remoteBytesRead += data.length;
+      if (data.length !== job.stat.size || stat.size !== job.stat.size
+        || stat.mtime.sec !== job.stat.mtime.sec || stat.mtime.nsec !== job.stat.mtime.nsec) return;
+      this.#keep(job.node, data, job.stat, job.fetchedAt + opts.attrTimeoutMs);
+    });
+  }
+
   /** OPEN, one READ of the whole file, CLOSE in the background; kept if it is the size the listing said. */
   async #fetch(node: Node, stat: FileStat, fetchedAt: number): Promise<void> {
     const { opts, table, caller, client, counters } = this.#core;
     const path = table.pathOf(node);
     const expires = fetchedAt + opts.attrTimeoutMs;
-    if (path === undefined || opts.now() >= expires) return;
+    if (path === undefined || !this.#core.watch.valid(expires, opts.attrTimeoutMs)) return;
     counters.cache.content.misses++;
     const handle = await caller.call('open', path, () => client.open(path, { read: true, write: false }));
     try {

@@ -23,6 +23,47 @@ describe('ContentPrefetch', () => {
     await c!.remote.close();
   });
 
+  it('reads the folder\'s small files in readFiles batches where the client offers them', async () => {
+    const { client, core, entries, attrSource, contentPrefetch } = makeParts({ contentMaxFileBytes: 100 }, { capabilities: { readFiles: true } });
+    const names = Array.from({ length: 300 }, (_, i) => `f${String(i).padStart(3, '0')}`);
+    for (const name of names) client.put(`/work/${name}`, `content ${name}`);
+    const node = async (name: string) => {
+      const n = entries.node(core.table.root, name, await client.lstat(`/work/${name}`));
+      await attrSource.get(n);
+      return n;
+    };
+    await contentPrefetch.opened(await node('f000'), '/work/f000');
+    await contentPrefetch.opened(await node('f001'), '/work/f001');
+    await contentPrefetch.idle();
+    // 298 files: two requests (256 paths at most in one), no open or read.
+    assert.equal(client.count('readFiles'), 2);
+    assert.equal(client.count('open'), 0);
+    client.resetCounts();
+    for (const name of names.slice(2)) {
+      const got = await contentPrefetch.opened(await node(name), `/work/${name}`);
+      assert.equal(got?.data.toString(), `content ${name}`);
+      await got!.remote.close();
+    }
+    assert.equal(client.count('open') + client.count('handle.read') + client.count('readFiles'), 0);
+  });
+
+  it('a file that changed after the listing is not kept from a batch', async () => {
+    const { client, core, entries, attrSource, contentPrefetch } = makeParts({ contentMaxFileBytes: 100 }, { capabilities: { readFiles: true } });
+    for (const name of ['a', 'b', 'c']) client.put(`/work/${name}`, `content ${name}`);
+    const node = async (name: string) => {
+      const n = entries.node(core.table.root, name, await client.lstat(`/work/${name}`));
+      await attrSource.get(n);
+      return n;
+    };
+    const c = await node('c');
+    client.put('/work/c', 'changed since the listing');
+    await contentPrefetch.opened(await node('a'), '/work/a');
+    await contentPrefetch.opened(await node('b'), '/work/b');
+    await contentPrefetch.idle();
+    assert.equal(client.count('readFiles'), 1);
+    assert.equal(await contentPrefetch.opened(c, '/work/c'), undefined);
+  });
+
   it('is off with contentCacheBytes 0', async () => {
     const { client, core, entries, contentPrefetch } = makeParts({ contentCacheBytes: 0 });
     client.put('/work/a', 'x');
