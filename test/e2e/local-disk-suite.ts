@@ -11,7 +11,7 @@
  */
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
-import { appendFile, chmod, chown, lstat, mkdir, mkdtemp, open, readFile, rm, stat, unlink, writeFile } from 'node:fs/promises';
+import { appendFile, chmod, chown, lstat, mkdir, mkdtemp, open, readdir, readFile, readlink, rm, stat, symlink, unlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
@@ -255,6 +255,42 @@ export function localDiskSuite(name: string, makeTarget: (hook: AfterHook) => Pr
         }
         assert.equal(after, want, `round ${i}: read after the remote append (before: ${before})`);
       }
+    });
+
+    it('a change made on the remote shows through every cache: attributes, listings, missing names, symlinks, contents', async t => {
+      const { m, b } = await caseDir(t);
+      await writeFile(join(b, 'small'), 'one');
+      await writeFile(join(b, 'gone'), 'x');
+      await mkdir(join(b, 'sub'));
+      await writeFile(join(b, 'sub', 'deep'), 'deep');
+      await symlink('small', join(b, 'link'));
+      // Warm every cache: listings, attributes, a name known missing, a symlink, small contents.
+      const look = async () => ({
+        names: (await readdir(m)).sort().join(','),
+        deep: (await readdir(join(m, 'sub'))).sort().join('\n'),
+        mode: ((await stat(join(m, 'small'))).mode & 0o777).toString(8),
+        small: await readFile(join(m, 'small'), 'utf8'),
+        missing: existsSync(join(m, 'later')),
+        link: await readlink(join(m, 'link')),
+      });
+      const warm = await look();
+      assert.deepEqual(warm, { names: 'gone,link,small,sub', deep: 'deep', mode: '644', small: 'one', missing: false, link: 'small' });
+      await look();
+      await writeFile(join(b, 'small'), 'two!');
+      await chmod(join(b, 'small'), 0o600);
+      await unlink(join(b, 'gone'));
+      await writeFile(join(b, 'later'), 'new');
+      await writeFile(join(b, 'sub', 'deeper'), 'x');
+      await unlink(join(b, 'link'));
+      await symlink('later', join(b, 'link'));
+      const want = { names: 'later,link,small,sub', deep: 'deep\ndeeper', mode: '600', small: 'two!', missing: true, link: 'later' };
+      // Within the watch's latency where the remote is watched, within cache_timeout (2 s) elsewhere.
+      let seen = await look();
+      for (const deadline = Date.now() + 15_000; JSON.stringify(seen) !== JSON.stringify(want) && Date.now() < deadline;) {
+        await new Promise(r => setTimeout(r, 100));
+        seen = await look();
+      }
+      assert.deepEqual(seen, want);
     });
 
     it('fstat of an open file whose name was removed says nlink 0', async t => {
