@@ -1,19 +1,11 @@
 import { Option, type Command } from 'commander';
-import { spawn } from 'node:child_process';
-import { closeSync, openSync } from 'node:fs';
-import { resolve } from 'node:path';
+import type { ChildProcess } from 'node:child_process';
 import type { Readable } from 'node:stream';
 import { parseMountOptions, renderMountOptionsHelp } from '../../mount/mount-options.ts';
-import { canonicalMountpoint } from '../../system/mountinfo.ts';
-import { checkMountpoint } from '../../mount/preflight.ts';
-import { runtimeDir, runtimeFiles } from '../../mount/registry.ts';
 import { parseDestination } from '../../remote/destination.ts';
 import { addConnectOptions, type CliContext } from '../context.ts';
-import { backendOptions, type ConnectFlags } from '../connect.ts';
-import { DaemonMessageWriter, readReadyMessage, throttleReplay, type ReadyMessage } from '../daemon-messages.ts';
-import { renderError, stableCode } from '../errors.ts';
-import { streamLogger } from '../logger.ts';
-import { ReplayView } from '../write-back-view.ts';
+import type { ConnectFlags } from '../connect.ts';
+import { renderDaemonArgv, type MountRequest } from '../daemon-argv.ts';
 
 interface MountFlags extends ConnectFlags {
   o: string[];
@@ -31,62 +23,53 @@ export function registerMount(program: Command, ctx: CliContext): void {
     .option('-f, --foreground', 'stay in the foreground; Ctrl-C unmounts')
     .addOption(new Option('--ready-fd <fd>', 'internal: where the daemon reports readiness').hideHelp())
     .addHelpText('after', `\nMount options (-o):\n${renderMountOptionsHelp()}`))
-    .action(async (destText: string, mountpoint: string, flags: MountFlags) => {
+    .action(async (dest: string, mountpoint: string, flags: MountFlags) => {
       // Usage errors are found here, before a daemon is started.
-      parseDestination(destText);
+      parseDestination(dest);
       parseMountOptions(flags.o);
+      const request: MountRequest = { dest, mountpoint, o: flags.o, connect: connectFlags(flags) };
       if (flags.foreground) {
-        await runForeground(destText, mountpoint, flags, ctx);
+        const { runMountDaemon } = await import('../mount-daemon.ts');
+        await runMountDaemon(request, ctx, flags.readyFd === undefined ? undefined : Number(flags.readyFd));
         return;
       }
-      ctx.exitCode = await startBackground(destText, mountpoint, flags, ctx);
+      ctx.exitCode = await startBackground(request, ctx);
     });
 }
 
-async function runForeground(destText: string, mountpoint: string, flags: MountFlags, ctx: CliContext): Promise<void> {
-  const readyFd = flags.readyFd === undefined ? undefined : Number(flags.readyFd);
-  const parent = readyFd === undefined ? undefined : new DaemonMessageWriter(readyFd);
-  const say = (m: ReadyMessage): void => {
-    parent?.send(m);
-    parent?.close();
-  };
-  // The replay of an earlier journal is drawn by the parent, or with -f here, the log above the bar.
-  const view = parent === undefined ? new ReplayView(ctx.stderr, resolve(mountpoint)) : undefined;
-  const onReplayProgress = throttleReplay(p => (parent === undefined ? view?.update(p) : parent.send({ replay: p })));
-  // Loaded here so that commands which never mount do not pay for the VFS and the addon.
-  const { serveMount, serveUntilStopped } = await import('../../mount/serve.ts');
-  let served;
-  try {
-    served = await serveMount(parseDestination(destText), mountpoint, {
-      mount: parseMountOptions(flags.o),
-      backend: backendOptions(flags),
-      log: streamLogger(view === undefined ? ctx.stderr : { write: (text: string) => view.print(text) }, flags.o.some(o => o.split(',').includes('debug'))),
-      logsToRuntimeFile: readyFd !== undefined,
-      env: ctx.env,
-      onReplayProgress,
-    });
-  } catch (error) {
-    view?.close();
-    const code = stableCode(error);
-    say({ ok: false, error: renderError(error), ...(code === undefined ? {} : { code }) });
-    throw error;
-  }
-  say({ ok: true });
-  if (readyFd === undefined) ctx.stderr.write(`rmount: ${destText} mounted on ${served.mount.mountpoint}; Ctrl-C unmounts\n`);
-  await serveUntilStopped(served);
+function connectFlags(flags: MountFlags): ConnectFlags {
+  const out: ConnectFlags = {};
+  if (flags.acceptNew) out.acceptNew = true;
+  if (flags.sshConfig !== undefined) out.sshConfig = flags.sshConfig;
+  if (flags.identity !== undefined) out.identity = flags.identity;
+  if (flags.knownHosts !== undefined) out.knownHosts = flags.knownHosts;
+  if (flags.connectTimeout !== undefined) out.connectTimeout = flags.connectTimeout;
+  return out;
 }
 
-/** Starts the daemon detached, waits for its ready message, and says how it went. */
-async function startBackground(destText: string, mountpointArg: string, flags: MountFlags, ctx: CliContext): Promise<number> {
-  const mountpoint = await canonicalMountpoint(mountpointArg);
-  await checkMountpoint(mountpoint, parseMountOptions(flags.o).nonempty);
-  const dir = await runtimeDir(ctx.env);
+/**
+ * Starts the daemon detached, waits for its ready message, and says how it went. Only what the
+ * spawn needs is loaded before it; the rest loads while the daemon starts.
+ */
+async function startBackground(request: MountRequest, ctx: CliContext): Promise<number> {
+  const [{ spawn }, { closeSync, openSync }, { canonicalMountpoint }, { checkMountpoint }, { runtimeDir, runtimeFiles }] = await Promise.all([
+    import('node:child_process'), import('node:fs'), import('../../system/mountinfo.ts'), import('../../mount/preflight.ts'), import('../../mount/registry.ts'),
+  ]);
+  const mountpoint = await canonicalMountpoint(request.mountpoint);
+  // A bad mountpoint is reported without starting a daemon (and without a log file for it).
+  const [dir] = await Promise.all([runtimeDir(ctx.env), checkMountpoint(mountpoint, parseMountOptions(request.o).nonempty)]);
   const logFile = runtimeFiles(dir, mountpoint).log;
   const logFd = openSync(logFile, 'a', 0o600);
-  const args = [...process.execArgv, process.argv[1]!, 'mount', '--foreground', '--ready-fd', '3', ...rebuildFlags(flags), destText, mountpoint];
-  const child = spawn(process.execPath, args, { detached: true, stdio: ['ignore', logFd, logFd, 'pipe'], env: ctx.env });
-  closeSync(logFd);
+  const args = [...process.execArgv, process.argv[1]!, ...renderDaemonArgv({ ...request, mountpoint }, 3)];
+  let child: ChildProcess;
+  try {
+    child = spawn(process.execPath, args, { detached: true, stdio: ['ignore', logFd, logFd, 'pipe'], env: ctx.env });
+  } finally {
+    closeSync(logFd);
+  }
   const spawnError = new Promise<Error>(resolveError => child.once('error', resolveError));
+  // Loaded while the daemon starts.
+  const [{ readReadyMessage }, { ReplayView }] = await Promise.all([import('../daemon-messages.ts'), import('../write-back-view.ts')]);
   const view = new ReplayView(ctx.stderr, mountpoint);
   const message = await Promise.race([
     readReadyMessage(child.stdio[3] as Readable, p => view.update(p)),
@@ -103,15 +86,4 @@ async function startBackground(destText: string, mountpointArg: string, flags: M
   if (failed !== undefined) throw failed;
   ctx.stderr.write(`rmount: the mount daemon exited before the mount answered; its log is ${logFile}\n`);
   return 1;
-}
-
-function rebuildFlags(flags: MountFlags): string[] {
-  const out: string[] = [];
-  for (const o of flags.o) out.push('-o', o);
-  if (flags.acceptNew) out.push('--accept-new');
-  if (flags.sshConfig !== undefined) out.push('--ssh-config', flags.sshConfig);
-  if (flags.identity !== undefined) out.push('--identity', flags.identity);
-  if (flags.knownHosts !== undefined) out.push('--known-hosts', flags.knownHosts);
-  if (flags.connectTimeout !== undefined) out.push('--connect-timeout', flags.connectTimeout);
-  return out;
 }
