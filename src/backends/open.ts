@@ -23,6 +23,8 @@ export interface BackendOptions {
   agent?: 'yes' | 'no' | 'auto';
   /** With the agent: how long it keeps open files for a new connection after the link dies, ms (0: not at all). */
   agentGraceMs?: number;
+  /** SSH: the client for file traffic, rmount's own ('builtin', default) or the user's `ssh` ('openssh'). */
+  sshClient?: 'builtin' | 'openssh';
   /** Where a long-lived backend says what its link does (lost, reconnecting, back). */
   log?: Logger;
 }

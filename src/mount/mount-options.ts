@@ -49,6 +49,11 @@ export interface MountOptions {
    */
   agentGraceMs: number;
   /**
+   * SSH: which client carries the mount's file traffic: 'builtin' (ssh2 inside rmount, on the
+   * mount's one connection) or 'openssh' (the user's own `ssh`, with their whole ssh_config).
+   */
+  sshClient: 'builtin' | 'openssh';
+  /**
    * rmount's write-back journal: 'on', a change is done once it is journaled on local disk and
    * reaches the remote behind; 'off', close-to-open (close waits for the remote). Not the
    * kernel's `writebackCache`.
@@ -75,6 +80,7 @@ export const DEFAULT_MOUNT_OPTIONS: MountOptions = {
   kernelCache: false,
   agent: 'auto',
   agentGraceMs: AGENT_GRACE_DEFAULT_MS,
+  sshClient: 'builtin',
   writeBack: 'on',
   writeBackMaxBytes: WRITEBACK_MAX_DEFAULT_BYTES,
   debug: false,
@@ -173,6 +179,14 @@ export const MOUNT_OPTIONS: readonly MountOptionSpec[] = [
   {
     name: 'grace', value: 'S', help: `how long rmount-agent keeps open files for a reconnect after the link drops (${secondsDefault(AGENT_GRACE_DEFAULT_MS)}; 0: reopen by path)`,
     apply: (o, v) => { o.agentGraceMs = seconds('grace', v); },
+  },
+  {
+    name: 'ssh_client', value: 'builtin|openssh',
+    help: 'SSH: the client for file traffic: builtin (default; rmount\'s own, on its one connection) or openssh (your ssh, with all of ssh_config: ControlMaster, ProxyCommand, FIDO keys; exec stays builtin)',
+    apply: (o, v) => {
+      if (v !== 'builtin' && v !== 'openssh') throw bad(`ssh_client=${v}`, 'expects builtin or openssh');
+      o.sshClient = v;
+    },
   },
   {
     name: 'writeback', value: 'on|off',

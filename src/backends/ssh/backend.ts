@@ -341,9 +341,13 @@ export class SshBackend implements Backend {
   // `ssh -s … host sftp`: the codec over the child's stdio. A child that exits before the SFTP
   // handshake says why on its stderr and with status 255; that becomes the error.
   async #opensshSubsystemClient(): Promise<FileClient> {
+    // Loaded before ssh starts: the codec must be listening before the child can fail or exit.
+    const { SftpFileClient } = await import('../../sftp/sftp-file-client.ts');
     const session = this.#startOpenssh({ subsystem: 'sftp' });
     const stream = Duplex.from({ readable: session.stdout, writable: session.stdin });
-    const { SftpFileClient } = await import('../../sftp/sftp-file-client.ts');
+    // ssh dying makes this stream fail "premature close", also after the codec has let go of it;
+    // the codec hears it through its own listener, and ssh's exit says why.
+    stream.on('error', () => {});
     let client: FileClient;
     try {
       client = await SftpFileClient.over(stream, { name: `sftp over OpenSSH ssh to ${this.addr}` });
@@ -374,8 +378,8 @@ export class SshBackend implements Backend {
     };
   }
 
-  // A command through a child `ssh`. A failure of ssh itself (auth, host key) is only known once
-  // it exits, so it is thrown here when that happens at once, else the command's stdio show it.
+  // A command through a child `ssh`. A missing client rejects here; a failure of ssh itself (auth,
+  // host key) shows only once it exits, as status 255 (see `#openAgentFiles`).
   async #opensshExec(argv: readonly string[], options: ExecOptions = {}): Promise<Session> {
     if (options.pty !== undefined) {
       throw new UnsupportedError(`${this.addr}: a TTY through OpenSSH's client is not supported here`, { suggestion: 'exec with a TTY uses the built-in client' });
@@ -384,6 +388,7 @@ export class SshBackend implements Backend {
     if (options.cwd !== undefined) renderOptions.cwd = options.cwd;
     if (options.env !== undefined) renderOptions.env = options.env;
     const session = this.#startOpenssh({ command: renderCommand(argv, renderOptions) });
+    await session.started();
     if (options.signal !== undefined) {
       const signal = options.signal;
       const stop = (): void => session.close();

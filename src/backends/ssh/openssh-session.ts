@@ -39,6 +39,7 @@ export class OpensshSession implements Session {
   readonly #child: ChildProcess;
   readonly #spec: OpensshSpawn;
   readonly #exited: Promise<OpensshExit>;
+  readonly #spawned: Promise<boolean>;
   #spawnError: Error | undefined;
   #stderrTail = '';
 
@@ -61,6 +62,10 @@ export class OpensshSession implements Session {
       const lines = pending.split('\n');
       pending = lines.pop()!;
       for (const line of lines) spec.onStderrLine(line.replace(/\r$/, ''));
+    });
+    this.#spawned = new Promise(resolve => {
+      child.once('spawn', () => resolve(true));
+      child.once('error', () => resolve(false));
     });
     this.#exited = new Promise(resolve => {
       let status: { code: number | null; signal: string | null } | undefined;
@@ -88,6 +93,15 @@ export class OpensshSession implements Session {
   /** Starts `ssh` with `spec.args`; a missing binary shows in `failure()`, not here. */
   static start(spec: OpensshSpawn): OpensshSession {
     return new OpensshSession(spec);
+  }
+
+  /**
+   * Resolves once ssh runs; rejects with SshClientError when it could not be started. Listeners
+   * attached right after this resolves hear everything the child does.
+   */
+  async started(): Promise<void> {
+    if (await this.#spawned) return;
+    throw this.#startError();
   }
 
   /** The child's PID (undefined when it could not be started). */
@@ -140,14 +154,17 @@ export class OpensshSession implements Session {
     const exit = await Promise.race([this.#exited, new Promise<undefined>(resolve => { timer = setTimeout(() => resolve(undefined), ms); })]);
     clearTimeout(timer);
     const spec = this.#spec;
-    if (this.#spawnError !== undefined) {
-      const code = (this.#spawnError as NodeJS.ErrnoException).code;
-      return new SshClientError(`the OpenSSH client "${spec.command}" could not be started: ${code === 'ENOENT' ? 'not found' : this.#spawnError.message}`, {
-        cause: this.#spawnError,
-        suggestion: 'install OpenSSH\'s client (Debian and Ubuntu: apt install openssh-client), or mount with -o ssh_client=builtin',
-      });
-    }
+    if (this.#spawnError !== undefined) return this.#startError();
     if (exit === undefined) return undefined;
     return classifyOpensshExit(exit, { addr: spec.addr, host: spec.host, ...(spec.port === undefined ? {} : { port: spec.port }) });
+  }
+
+  #startError(): SshClientError {
+    const error = this.#spawnError;
+    const code = (error as NodeJS.ErrnoException | undefined)?.code;
+    return new SshClientError(`the OpenSSH client "${this.#spec.command}" could not be started: ${code === 'ENOENT' ? 'not found' : error?.message ?? 'unknown error'}`, {
+      cause: error,
+      suggestion: 'install OpenSSH\'s client (Debian and Ubuntu: apt install openssh-client), or mount with -o ssh_client=builtin',
+    });
   }
 }
