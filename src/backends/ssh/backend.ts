@@ -309,31 +309,51 @@ export class SshBackend implements Backend {
       ...(grace > 0 ? { durable: newDurableSession(grace) } : {}),
       ...(this.#options.log !== undefined ? { logger: this.#options.log } : {}),
     };
-    if (this.#options.sshClient !== 'openssh') return this.#reconnectingAgent(agentConnector(this, install, session));
-    // With OpenSSH, the agent's install and its SFTP channel both go through `ssh`. When ssh
-    // itself failed (auth, host key), that is the error, not "the agent ended".
-    const connect = agentConnector(this.#opensshView(), install, session);
-    return this.#reconnectingAgent(async () => {
-      try {
-        return await connect();
-      } catch (error) {
-        throw (await this.#lastOpenssh?.failure(1000)) ?? error;
-      }
-    });
-  }
-
-  #reconnectingAgent(start: () => Promise<FileClient>): Promise<FileClient> {
+    // With OpenSSH, the agent's install and its SFTP channel both go through `ssh`.
+    if (this.#options.sshClient === 'openssh') return this.#reconnectingOpenssh(agentConnector(this.#opensshView(), install, session));
+    const start = agentConnector(this, install, session);
     return ReconnectingFileClient.create(async () => {
       await this.#link.waitReady(AbortSignal.timeout(this.#connectTimeoutMs()));
       return start();
     });
   }
 
+  // Clients over a child `ssh`, made again whenever the last one's ssh exited. A failure of ssh
+  // itself (auth, host key) is the error, not what the channel's reader saw. ssh may find a link
+  // dead a moment before the built-in client does (or find it dead alone: its ServerAliveInterval
+  // is its own), so a reconnect that cannot reach the host tries again until the connect timeout;
+  // the first client fails at once, since the built-in client has just reached the host.
+  #reconnectingOpenssh(connect: () => Promise<FileClient>): Promise<FileClient> {
+    let made = false;
+    return ReconnectingFileClient.create(async () => {
+      const deadline = AbortSignal.timeout(this.#connectTimeoutMs());
+      let last: RmountError | undefined;
+      for (let pause = 250; ; pause = Math.min(pause * 2, 2000)) {
+        try {
+          await this.#link.waitReady(deadline);
+        } catch (error) {
+          throw last ?? error;
+        }
+        try {
+          const client = await connect();
+          made = true;
+          return client;
+        } catch (error) {
+          const failure = (await this.#lastOpenssh?.failure(1000)) ?? error;
+          const network = failure instanceof UnreachableError || failure instanceof TimeoutError;
+          if (!made || !network || deadline.aborted) throw failure;
+          last = failure;
+          await delay(pause);
+        }
+      }
+    });
+  }
+
   // The sftp subsystem, on a new channel each time the old one died with its link.
   #openSubsystemFiles(): Promise<FileClient> {
+    if (this.#options.sshClient === 'openssh') return this.#reconnectingOpenssh(() => this.#opensshSubsystemClient());
     return ReconnectingFileClient.create(async () => {
       await this.#link.waitReady(AbortSignal.timeout(this.#connectTimeoutMs()));
-      if (this.#options.sshClient === 'openssh') return this.#opensshSubsystemClient();
       return this.#subsystemClient(await this.#link.use());
     });
   }
@@ -353,7 +373,7 @@ export class SshBackend implements Backend {
       client = await SftpFileClient.over(stream, { name: `sftp over OpenSSH ssh to ${this.addr}` });
     } catch (error) {
       session.close();
-      throw (await session.failure()) ?? error;
+      throw error;
     }
     stream.once('close', () => session.close());
     return client;
@@ -412,7 +432,9 @@ export class SshBackend implements Backend {
       ...(options.identityFile === undefined ? {} : { identityFile: options.identityFile }),
       ...(options.knownHostsFile === undefined ? {} : { knownHostsFile: options.knownHostsFile }),
       acceptNew: options.acceptNew === true,
-      ...(options.connectTimeoutMs === undefined ? {} : { connectTimeoutS: options.connectTimeoutMs / 1000 }),
+      // Always rmount's own limit, as for the built-in client: OpenSSH's default waits as long as
+      // TCP does, and a banner that never comes (a blackholed link) forever.
+      connectTimeoutS: this.#connectTimeoutMs() / 1000,
       ...(keepAlive === undefined ? {} : { serverAliveIntervalS: Math.max(1, Math.round(keepAlive / 1000)) }),
       // Only a first channel started where someone can answer may prompt (ssh asks on /dev/tty);
       // a reconnect in the daemon has nobody to ask.

@@ -11,6 +11,7 @@ import { before, describe, it } from 'node:test';
 import type { SshBackend, SshBackendOptions } from '../../../src/backends/ssh/backend.ts';
 import { classifyOpensshExit, renderOpensshArgs, type OpensshTarget } from '../../../src/backends/ssh/openssh-command.ts';
 import { goSkipReason, testAgentDist } from '../../agent/agent-binary.ts';
+import { startFaultProxy, type FaultProxy } from '../../helpers/fault-proxy.ts';
 import { requirePart, which } from '../../helpers/skip.ts';
 import { sshdSkipReason, startSshd, type AfterHook, type SshdFixture } from '../../helpers/sshd.ts';
 import { fileClientContract } from '../../remote/file-client-contract.ts';
@@ -153,6 +154,48 @@ describe('SshBackend with sshClient openssh', { skip, timeout: 120_000 }, () => 
     const backend = await makeBackend(t, bare, OPENSSH);
     await backend.start();
     await assert.rejects(backend.files(), { code: 'ERR_UNSUPPORTED' });
+  });
+});
+
+/** A started backend reaching `sshd` through a fault proxy, its host key filed under the sshd's own port. */
+async function proxiedBackend(t: AfterHook, sshd: SshdFixture, options: SshBackendOptions): Promise<{ backend: SshBackend; proxy: FaultProxy }> {
+  const proxy = await startFaultProxy(t, sshd.port);
+  t.after(() => proxy.restore());
+  const configFile = join(sshd.dir, `proxied_config_${proxy.port}`);
+  await writeFile(configFile, ['Host *', '  IdentityAgent none', `  HostKeyAlias [127.0.0.1]:${sshd.port}`, '  ServerAliveCountMax 2', ''].join('\n'));
+  const backend = await makeBackend(t, sshd, { configFile, reconnectBackoffMs: [200, 400], ...options }, { port: proxy.port });
+  await backend.start();
+  return { backend, proxy };
+}
+
+describe('SshBackend with sshClient openssh across a lost link', { skip, timeout: 120_000 }, () => {
+  it('a cut link ends the ssh; after the restore the same client works on a new one', async t => {
+    const sshd = await startSshd(t);
+    const { backend, proxy } = await proxiedBackend(t, sshd, OPENSSH);
+    const files = await backend.files();
+    await files.lstat(sshd.dir);
+    proxy.cut();
+    const later = files.lstat(sshd.dir);
+    await new Promise(resolve => setTimeout(resolve, 1000));
+    proxy.restore();
+    assert.equal((await later).mode & 0o170000, 0o040000);
+    assert.ok((files as unknown as { reconnects: number }).reconnects >= 1);
+  });
+
+  it('a blackholed link is noticed by ssh\'s ServerAliveInterval, and the client comes back after the restore', async t => {
+    const sshd = await startSshd(t);
+    const before = new Set(sshChildren());
+    const { backend, proxy } = await proxiedBackend(t, sshd, { ...OPENSSH, keepAliveIntervalMs: 1000 });
+    const files = await backend.files();
+    await files.lstat(sshd.dir);
+    const [first] = sshChildren().filter(pid => !before.has(pid));
+    proxy.blackhole();
+    // ServerAliveInterval 1 × ServerAliveCountMax 2: ssh gives up within a few seconds.
+    const deadline = Date.now() + 20_000;
+    while (sshChildren().includes(first!) && Date.now() < deadline) await new Promise(resolve => setTimeout(resolve, 100));
+    assert.ok(!sshChildren().includes(first!), 'the ssh on the dead link exited');
+    proxy.restore();
+    assert.equal((await files.lstat(sshd.dir)).mode & 0o170000, 0o040000);
   });
 });
 
