@@ -1,15 +1,17 @@
 /**
- * The SSH transport under the SFTP codec: ssh2 in this process against a child OpenSSH `ssh`
- * (`-o transport=openssh`), both through `SshBackend.files()` to the same throwaway sshd, in one
- * run, rounds interleaved:
+ * The SSH transport under the SFTP codec, three ways to the same throwaway sshd in one run, rounds
+ * interleaved: ssh2 on the JS thread (`SshBackend.files()`, `-o ssh_client=builtin`), ssh2 in a
+ * worker thread (bench/ssh2-worker.ts, a rig only) and a child OpenSSH `ssh` (`SshBackend.files()`
+ * with `-o ssh_client=openssh`):
  *
  *   node --import tsx bench/ssh-transport.ts                     # RTT 0, 3 rounds
  *   node --import tsx bench/ssh-transport.ts --rtt 0,20 --rounds 3 --size-mib 64 --lstats 1000
  *
- * Per transport and round: N sequential lstats (per-request latency), one 64 MiB write and its
- * read back (8 MiB per call, which the codec splits and pipelines). For each it records the wall
- * time, the CPU time of this process (process.cpuUsage: the JS thread, where ssh2's transport runs,
- * plus libuv's threads) and the CPU time of the child `ssh` (from /proc, openssh only). At RTT > 0
+ * Per transport and round, on a new backend: N sequential lstats (per-request latency), one
+ * 64 MiB write, its read back, and the same read again (8 MiB per call, which the codec splits and
+ * pipelines). For each it records the wall time, the CPU time of this process (process.cpuUsage:
+ * the JS thread, where ssh2's transport runs, plus libuv's and V8's threads), of the JS thread
+ * alone (/proc/self/task/PID/stat, 10 ms ticks) and of the child `ssh` (openssh only). At RTT > 0
  * a bench/latency-proxy.ts process sits in front of sshd (RTT/2 each way), so its CPU is not ours.
  * Prints medians over the rounds.
  */
@@ -22,6 +24,7 @@ import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { SshBackend, type SshBackendOptions } from '../src/backends/ssh/backend.ts';
 import type { FileClient } from '../src/remote/file-client.ts';
+import { workerFileClient } from './ssh2-worker.ts';
 import { renderClientConfig, sshdSkipReason, startSshd, type AfterHook, type SshdFixture } from '../test/helpers/sshd.ts';
 
 const HERE = dirname(fileURLToPath(import.meta.url));
@@ -47,10 +50,13 @@ function parseArgs(argv: string[]): Args {
   return a;
 }
 
-type Transport = 'ssh2' | 'openssh';
-/** One measured step: wall ms, this process's CPU ms, the child ssh's CPU ms. */
-interface Sample { wallMs: number; cpuMs: number; childCpuMs: number }
-type Step = 'lstat' | 'write' | 'read';
+type Transport = 'ssh2' | 'worker' | 'openssh';
+const TRANSPORTS: readonly Transport[] = ['ssh2', 'worker', 'openssh'];
+const LABELS: Readonly<Record<Transport, string>> = { ssh2: 'builtin (ssh2)', worker: 'ssh2 in a worker', openssh: 'openssh' };
+/** One measured step: wall ms; CPU ms of this process, of its JS thread alone, and of the child ssh. */
+interface Sample { wallMs: number; cpuMs: number; jsCpuMs: number; childCpuMs: number }
+type Step = 'lstat' | 'write' | 'read' | 'read again';
+const STEPS: readonly Step[] = ['lstat', 'write', 'read', 'read again'];
 
 async function main(): Promise<void> {
   const args = parseArgs(process.argv.slice(2));
@@ -74,7 +80,7 @@ async function main(): Promise<void> {
       const configFile = await clientConfig(sshd, port, rtt);
       const samples = new Map<string, Sample[]>();
       for (let round = 0; round < args.rounds; round++) {
-        const order: Transport[] = round % 2 === 0 ? ['ssh2', 'openssh'] : ['openssh', 'ssh2'];
+        const order = round % 2 === 0 ? TRANSPORTS : [...TRANSPORTS].reverse();
         for (const transport of order) {
           const got = await measure(sshd, configFile, transport, args, data, digest, `${round}-${transport}`);
           for (const [step, s] of Object.entries(got)) {
@@ -91,11 +97,12 @@ async function main(): Promise<void> {
 }
 
 async function measure(sshd: SshdFixture, configFile: string, transport: Transport, args: Args, data: Buffer, digest: string, tag: string): Promise<Record<Step, Sample>> {
-  const options: SshBackendOptions = { configFile, homeDir: join(sshd.dir, 'home'), sshClient: transport === 'ssh2' ? 'builtin' : 'openssh' };
+  const homeDir = join(sshd.dir, 'home');
+  const options: SshBackendOptions = { configFile, homeDir, sshClient: transport === 'openssh' ? 'openssh' : 'builtin' };
   const backend = new SshBackend({ type: 'ssh', host: 'bench', raw: 'bench' }, options);
+  const inWorker = transport === 'worker' ? await workerFileClient(configFile, 'bench', homeDir) : undefined;
   try {
-    await backend.start();
-    const files = await backend.files();
+    const files = inWorker?.files ?? (await backend.start(), await backend.files());
     const child = () => sshChildOf(process.pid);
     const path = join(sshd.dir, `bench-${tag}.bin`);
     await files.lstat(sshd.dir);
@@ -106,9 +113,13 @@ async function measure(sshd: SshdFixture, configFile: string, transport: Transpo
     let back: Buffer | undefined;
     const read = await sample(child, async () => { back = await readAll(files, path, data.length); });
     if (back === undefined || sha256(back) !== digest) throw new Error(`${transport} read back different bytes`);
+    back = undefined;
+    const again = await sample(child, async () => { back = await readAll(files, path, data.length); });
+    if (back === undefined || sha256(back) !== digest) throw new Error(`${transport} read back different bytes`);
     await files.unlink(path);
-    return { lstat, write, read };
+    return { lstat, write, read, 'read again': again };
   } finally {
+    await inWorker?.close();
     await backend.close();
   }
 }
@@ -116,26 +127,28 @@ async function measure(sshd: SshdFixture, configFile: string, transport: Transpo
 async function sample(child: () => number | undefined, fn: () => Promise<void>): Promise<Sample> {
   const pid = child();
   const childBefore = pid === undefined ? 0 : cpuOfPid(pid);
+  const jsBefore = cpuOfPid(process.pid, process.pid);
   const cpuBefore = process.cpuUsage();
   const start = performance.now();
   await fn();
   const wallMs = performance.now() - start;
   const cpu = process.cpuUsage(cpuBefore);
+  const jsCpuMs = cpuOfPid(process.pid, process.pid) - jsBefore;
   const childAfter = pid === undefined ? 0 : cpuOfPid(pid);
-  return { wallMs, cpuMs: (cpu.user + cpu.system) / 1000, childCpuMs: childAfter - childBefore };
+  return { wallMs, cpuMs: (cpu.user + cpu.system) / 1000, jsCpuMs, childCpuMs: childAfter - childBefore };
 }
 
 function report(rtt: number, args: Args, samples: Map<string, Sample[]>): void {
   console.log(`\nRTT ${rtt} ms`);
-  console.log('step    transport  wall ms   result          rmount CPU ms  ssh CPU ms');
-  for (const step of ['lstat', 'write', 'read'] as const) {
-    for (const transport of ['ssh2', 'openssh'] as const) {
+  console.log('| step | client | wall ms | result | rmount CPU ms | of it JS thread | ssh CPU ms |');
+  console.log('|---|---|---:|---:|---:|---:|---:|');
+  for (const step of STEPS) {
+    for (const transport of TRANSPORTS) {
       const s = samples.get(`${transport} ${step}`) ?? [];
+      const pick = (f: (x: Sample) => number): string => median(s.map(f)).toFixed(0);
       const wall = median(s.map(x => x.wallMs));
-      const cpu = median(s.map(x => x.cpuMs));
-      const childCpu = median(s.map(x => x.childCpuMs));
       const result = step === 'lstat' ? `${(wall * 1000 / args.lstats).toFixed(0)} µs/op` : `${(args.sizeMiB / (wall / 1000)).toFixed(1)} MiB/s`;
-      console.log(`${step.padEnd(7)} ${transport.padEnd(9)} ${wall.toFixed(0).padStart(8)}   ${result.padEnd(14)} ${cpu.toFixed(0).padStart(13)}  ${transport === 'ssh2' ? '-'.padStart(10) : childCpu.toFixed(0).padStart(10)}`);
+      console.log(`| ${step} | ${LABELS[transport]} | ${wall.toFixed(0)} | ${result} | ${pick(x => x.cpuMs)} | ${pick(x => x.jsCpuMs)} | ${transport === 'openssh' ? pick(x => x.childCpuMs) : '-'} |`);
     }
   }
 }
@@ -179,9 +192,10 @@ function sshChildOf(parent: number): number | undefined {
   });
 }
 
-function cpuOfPid(pid: number): number {
+// user + system CPU ms of a process, or of one of its threads.
+function cpuOfPid(pid: number, tid?: number): number {
   try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const stat = readFileSync(tid === undefined ? `/proc/${pid}/stat` : `/proc/${pid}/task/${tid}/stat`, 'utf8');
     const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
     return ((Number(fields[11]) + Number(fields[12])) / CLK_TCK) * 1000;
   } catch {
