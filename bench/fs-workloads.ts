@@ -7,10 +7,12 @@
  *
  *   node --import tsx bench/fs-workloads.ts small-files <dir> <count>
  *   node --import tsx bench/fs-workloads.ts editor-saves <dir> <saves>
+ *   node --import tsx bench/fs-workloads.ts missing-lookups <dir> <names>
  *
- * Both use synchronous calls, one operation after another, as most command-line tools do.
+ * They use synchronous calls, one operation after another, as most command-line tools do.
+ * `missing-lookups` times two passes and prints `{"seconds":[first,second]}`.
  */
-import { closeSync, fsyncSync, mkdirSync, openSync, readFileSync, readdirSync, renameSync, statSync, writeFileSync, writeSync } from 'node:fs';
+import { closeSync, fsyncSync, lstatSync, mkdirSync, openSync, readFileSync, readdirSync, renameSync, statSync, writeFileSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 
@@ -142,17 +144,47 @@ export function editorSaves(dir: string, saves: number): void {
   if (left.length > 0) throw new Error(`temporary files left after rename: ${left.slice(0, 3).join(', ')}`);
 }
 
+/**
+ * Lists `dir` once, then lstats `count` names it does not hold, twice, as git and compilers probe
+ * for files that are not there (.gitignore in every folder, headers along an include path).
+ * Returns the seconds of each pass: the first can be answered from the listing, the second also
+ * from names the first found missing.
+ */
+export function missingLookups(dir: string, count: number): [number, number] {
+  const present = new Set(readdirSync(dir));
+  const names = Array.from({ length: count }, (_, i) => `.rmount-bench-missing-${i}.h`);
+  for (const name of names) if (present.has(name)) throw new Error(`${join(dir, name)} exists`);
+  const pass = (): number => {
+    const start = performance.now();
+    for (const name of names) {
+      try {
+        lstatSync(join(dir, name));
+      } catch (error) {
+        if ((error as NodeJS.ErrnoException).code === 'ENOENT') continue;
+        throw error;
+      }
+      throw new Error(`${join(dir, name)} exists`);
+    }
+    return (performance.now() - start) / 1000;
+  };
+  const first = pass();
+  return [first, pass()];
+}
+
 if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
   const [name, dir, countText] = process.argv.slice(2);
   const count = Number(countText);
   if (dir === undefined || !Number.isInteger(count) || count <= 0) {
-    process.stderr.write('usage: fs-workloads.ts small-files|editor-saves <dir> <count>\n');
+    process.stderr.write('usage: fs-workloads.ts small-files|editor-saves|missing-lookups <dir> <count>\n');
     process.exit(2);
   }
   const start = performance.now();
   if (name === 'small-files') smallFiles(dir, count);
   else if (name === 'editor-saves') editorSaves(dir, count);
-  else {
+  else if (name === 'missing-lookups') {
+    process.stdout.write(`${JSON.stringify({ seconds: missingLookups(dir, count) })}\n`);
+    process.exit(0);
+  } else {
     process.stderr.write(`unknown workload ${name}\n`);
     process.exit(2);
   }

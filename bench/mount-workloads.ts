@@ -3,10 +3,9 @@
  * `-o kernel_cache`), with the local disk as the floor, all on one throwaway OpenSSH sshd on
  * 127.0.0.1, at 0 ms added latency (direct) and behind bench/latency-proxy.ts (RTT N ms = N/2 each way).
  *
- *   node --import tsx bench/mount-workloads.ts [--rtt 0,20] [--size-mb 256] [--files 5000]
+ *   node --import tsx bench/mount-workloads.ts [--rtt 0,20] [--size-mb 256] [--files 5000] [--tree DIR]
  *        [--only a,b] [--targets local,sshfs,sshfs-kc,rmount] [--timeout-s 600] [--rmount-opts o,p]
- *
- *        [--small-files 1000] [--saves 200] [--no-drop-caches] [--keep]
+ *        [--small-files 1000] [--saves 200] [--mix-ops 20000] [--no-drop-caches] [--keep]
  *   node --import tsx bench/mount-workloads.ts --targets sshfs,rmount,rmount-agent …
  *   node --import tsx bench/mount-workloads.ts --docker [--targets local,docker-agent,docker-agentless] …
  *
@@ -18,28 +17,33 @@
  * RTT 0 only, and by default only the workloads that suit the agentless client
  * (mount, seq-write, seq-read, small-files, find, ls-lR, git-status).
  *
- * --size-mb, --files, --small-files and --saves take one value, or one per --rtt entry
+ * --size-mb, --files, --small-files, --saves and --mix-ops take one value, or one per --rtt entry
  * (`--rtt 0,20 --files 5000,500`), so the slow high-latency column can be made smaller.
- * Needs root (sshd logs in as the current user; drop_caches), fuse3, sshfs, git, tar, grep, find.
+ * Needs root (sshd logs in as the current user; drop_caches), fuse3, sshfs, git, tar, grep, find,
+ * python3 (the random mix, bench/random-mix.py).
+ *
+ * The tree rows (find, ls-lR, git-status, grep, missing-lookups, tar-x) run on a generated
+ * source-like tree of --files files, or with `--tree DIR` on a copy of a real folder (/usr/include,
+ * npm's package folder, a git checkout): a checkout is cloned (its index is git's own), another
+ * folder copied with `cp -a` and, for git status, committed to a new repository. The header says
+ * which tree and what it holds.
  *
  * Each workload gets a fresh mount (git status warm is the second run on the cold run's mount).
  * Everything this starts (sshd, proxy, sshfs, rmount daemons, workload processes) is stopped by
  * PID, every mount is unmounted and the temporary folder removed, also on failure and Ctrl-C.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
-import { copyFile, mkdir, mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
-import { tmpdir, userInfo, cpus, loadavg } from 'node:os';
-import { dirname, join, resolve } from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
-import { fileURLToPath } from 'node:url';
+import { copyFile, lstat, mkdir, mkdtemp, readFile, readdir, realpath, rm, writeFile } from 'node:fs/promises';
+import { tmpdir, cpus, loadavg } from 'node:os';
+import { join } from 'node:path';
 import { BenchCleanup } from './cleanup.ts';
-import { renderClientConfig, startSshd } from '../test/helpers/sshd.ts';
 import { dockerdSkipReason, startDockerd } from '../test/helpers/dockerd.ts';
 import { EDITOR_FILES, NEEDLE, generateTree, prepareEditorFolder } from './fs-workloads.ts';
+import {
+  HERE, REPO, TSX_ARGS, killRunning, mountRmount as mountRmountAt, mountSshfs, mustRun, run, sshDest, startProxy, startSshServer,
+  type Mounted, type Rig, type RunResult,
+} from './mount-rig.ts';
 
-const HERE = dirname(fileURLToPath(import.meta.url));
-const REPO = resolve(HERE, '..');
-const TSX_ARGS = ['--import', 'tsx'];
+const RANDOM_MIX = join(HERE, 'random-mix.py');
 
 // ---------------------------------------------------------------------------------------------
 // Options
@@ -65,6 +69,9 @@ interface Options {
   timeoutMs: number;
   smallFiles: number[];
   saves: number[];
+  mixOps: number[];
+  /** A real folder whose copy the tree rows run on, instead of the generated tree. */
+  tree?: string;
   rmountOpts: string[];
   dropCaches: boolean;
   keep: boolean;
@@ -76,7 +83,7 @@ function usage(message: string): never {
   process.stderr.write(`mount-workloads: ${message}\n`
     + 'usage: node --import tsx bench/mount-workloads.ts [--rtt 0,20] [--size-mb 256] [--files 5000] [--only a,b]\n'
     + '       [--targets local,sshfs,sshfs-kc,rmount] [--timeout-s 600] [--small-files 1000] [--saves 200]\n'
-    + '       [--rmount-opts opt,opt] [--no-drop-caches] [--docker]\n'
+    + '       [--mix-ops 20000] [--tree DIR] [--rmount-opts opt,opt] [--no-drop-caches] [--docker]\n'
     + `targets: ${SSH_TARGETS.join(', ')}; with --docker: ${DOCKER_TARGETS.join(', ')}\n`
     + `workloads: ${WORKLOAD_IDS.join(', ')}\n`);
   process.exit(2);
@@ -89,7 +96,7 @@ function numbers(flag: string, text: string): number[] {
 }
 
 function parseOptions(argv: string[]): Options {
-  const o: Options = { rtts: [0, 20], sizeMb: [256], files: [5000], targets: [...ALL_TARGETS], timeoutMs: 600_000, smallFiles: [1000], saves: [200], rmountOpts: [], dropCaches: true, keep: false, docker: false };
+  const o: Options = { rtts: [0, 20], sizeMb: [256], files: [5000], targets: [...ALL_TARGETS], timeoutMs: 600_000, smallFiles: [1000], saves: [200], mixOps: [20_000], rmountOpts: [], dropCaches: true, keep: false, docker: false };
   let targetsGiven = false;
   for (let i = 0; i < argv.length; i++) {
     const flag = argv[i]!;
@@ -107,6 +114,8 @@ function parseOptions(argv: string[]): Options {
       case '--timeout-s': o.timeoutMs = numbers(flag, value())[0]! * 1000; break;
       case '--small-files': o.smallFiles = numbers(flag, value()); break;
       case '--saves': o.saves = numbers(flag, value()); break;
+      case '--mix-ops': o.mixOps = numbers(flag, value()); break;
+      case '--tree': o.tree = value(); break;
       case '--rmount-opts': o.rmountOpts = [value()]; break;
       case '--no-drop-caches': o.dropCaches = false; break;
       case '--keep': o.keep = true; break;
@@ -127,7 +136,7 @@ function parseOptions(argv: string[]): Options {
   const known = o.docker ? DOCKER_TARGETS : SSH_TARGETS;
   for (const t of o.targets) if (!known.includes(t)) usage(`unknown target ${t}${o.docker ? ' with --docker' : ''} (known: ${known.join(', ')})`);
   for (const w of o.only ?? []) if (!WORKLOAD_IDS.includes(w)) usage(`unknown workload ${w}`);
-  for (const [name, list] of [['--size-mb', o.sizeMb], ['--files', o.files], ['--small-files', o.smallFiles], ['--saves', o.saves]] as const) {
+  for (const [name, list] of [['--size-mb', o.sizeMb], ['--files', o.files], ['--small-files', o.smallFiles], ['--saves', o.saves], ['--mix-ops', o.mixOps]] as const) {
     if (list.length !== 1 && list.length !== o.rtts.length) usage(`${name} takes one value or one per --rtt entry`);
   }
   return o;
@@ -139,211 +148,23 @@ const perRtt = (list: number[], index: number): number => list[list.length === 1
 // Cleanup: one stack, run once, on normal exit, failure, or a signal.
 
 // Children of ours that are running a workload are killed first (they may hold a mount busy).
-const cleanup = new BenchCleanup(() => { for (const child of running) killTree(child, 'SIGKILL'); });
+const cleanup = new BenchCleanup(killRunning);
 const onCleanup = (name: string, fn: () => Promise<void> | void): (() => void) => cleanup.add(name, fn);
-
-// ---------------------------------------------------------------------------------------------
-// Processes
-
-const running = new Set<ChildProcess>();
-
-/** Kills a child we spawned (detached, so its process group is ours too), by PID only. */
-function killTree(child: ChildProcess, signal: NodeJS.Signals): void {
-  if (child.pid === undefined || child.exitCode !== null || child.signalCode !== null) return;
-  try {
-    process.kill(-child.pid, signal);
-  } catch {
-    try { child.kill(signal); } catch { /* gone */ }
-  }
-}
-
-interface RunResult { code: number | null; signal: NodeJS.Signals | null; stdout: string; stderr: string; seconds: number; timedOut: boolean }
-
-/** Runs a command in its own process group with a deadline; times it from spawn to exit. */
-function run(cmd: string, args: string[], options: { cwd?: string; env?: NodeJS.ProcessEnv; timeoutMs?: number; stdout?: 'capture' | 'ignore' } = {}): Promise<RunResult> {
-  return new Promise((resolvePromise, reject) => {
-    const start = performance.now();
-    const child = spawn(cmd, args, {
-      cwd: options.cwd,
-      env: options.env ?? process.env,
-      detached: true,
-      stdio: ['ignore', options.stdout === 'ignore' ? 'ignore' : 'pipe', 'pipe'],
-    });
-    running.add(child);
-    let stdout = '';
-    let stderr = '';
-    child.stdout?.setEncoding('utf8').on('data', (s: string) => { stdout = (stdout + s).slice(-256 * 1024); });
-    child.stderr?.setEncoding('utf8').on('data', (s: string) => { stderr = (stderr + s).slice(-64 * 1024); });
-    let timedOut = false;
-    const timer = options.timeoutMs === undefined ? undefined : setTimeout(() => { timedOut = true; killTree(child, 'SIGKILL'); }, options.timeoutMs);
-    child.once('error', error => { clearTimeout(timer); running.delete(child); reject(error); });
-    child.once('close', (code, signal) => {
-      clearTimeout(timer);
-      running.delete(child);
-      resolvePromise({ code, signal, stdout, stderr, seconds: (performance.now() - start) / 1000, timedOut });
-    });
-  });
-}
-
-async function mustRun(cmd: string, args: string[], options: Parameters<typeof run>[2] = {}): Promise<RunResult> {
-  const r = await run(cmd, args, { timeoutMs: 120_000, ...options });
-  if (r.code !== 0) throw new Error(`${cmd} ${args.join(' ')} failed (${r.timedOut ? 'timeout' : r.code ?? r.signal}): ${r.stderr.trim().slice(-2000)}`);
-  return r;
-}
-
-function processAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
 
 // ---------------------------------------------------------------------------------------------
 // Mounts
 
-/** Mount points in /proc/self/mountinfo (octal escapes decoded). */
-async function mountedAt(path: string): Promise<string | undefined> {
-  const text = await readFile('/proc/self/mountinfo', 'utf8');
-  for (const line of text.split('\n')) {
-    const fields = line.split(' ');
-    const point = fields[4]?.replace(/\\([0-7]{3})/g, (_, o: string) => String.fromCharCode(parseInt(o, 8)));
-    if (point === path) {
-      const dash = fields.indexOf('-');
-      return fields[dash + 1];
-    }
-  }
-  return undefined;
-}
-
-async function detach(mountpoint: string): Promise<void> {
-  if ((await mountedAt(mountpoint)) === undefined) return;
-  const r = await run('fusermount3', ['-u', mountpoint], { timeoutMs: 20_000 });
-  if (r.code === 0 && (await mountedAt(mountpoint)) === undefined) return;
-  await run('fusermount3', ['-u', '-z', mountpoint], { timeoutMs: 20_000 });
-}
-
-interface Mounted {
-  /** The folder that shows the backing folder. */
-  root: string;
-  unmount(): Promise<void>;
-}
-
-interface Env {
-  dir: string;
+interface Env extends Rig {
+  /** The folder every target shows: the server side of the mounts, and the local target itself. */
   backing: string;
-  sshConfig: string;
-  knownHosts: string;
-  key: string;
-  user: string;
-  /** The port clients use at this RTT: sshd's own, or the proxy's. */
-  port: number;
   timeoutMs: number;
   rmountOpts: string[];
-  rmountEnv: NodeJS.ProcessEnv;
   /** With --docker: the container folder to mount (`docker://NAME/work`). */
   dockerDest?: string;
 }
 
-let mountSeq = 0;
-
-async function newMountpoint(env: Env): Promise<string> {
-  const path = join(env.dir, `mnt${++mountSeq}`);
-  await mkdir(path);
-  return path;
-}
-
-async function waitMounted(mountpoint: string, child: ChildProcess | undefined, limitMs: number): Promise<void> {
-  const deadline = Date.now() + limitMs;
-  while (Date.now() < deadline) {
-    if ((await mountedAt(mountpoint)) !== undefined) return;
-    if (child !== undefined && (child.exitCode !== null || child.signalCode !== null)) throw new Error(`exited with ${child.exitCode ?? child.signalCode} before mounting`);
-    await sleep(25);
-  }
-  throw new Error(`not mounted after ${limitMs / 1000} s`);
-}
-
-async function mountSshfs(env: Env, kernelCache: boolean): Promise<Mounted> {
-  const mountpoint = await newMountpoint(env);
-  const args = ['-f', '-F', env.sshConfig, '-p', String(env.port), `${env.user}@127.0.0.1:${env.backing}`, mountpoint];
-  if (kernelCache) args.push('-o', 'kernel_cache');
-  const child = spawn('sshfs', args, { detached: true, stdio: ['ignore', 'ignore', 'pipe'] });
-  let stderr = '';
-  child.stderr?.setEncoding('utf8').on('data', (s: string) => { stderr = (stderr + s).slice(-8192); });
-  const exited = new Promise<void>(done => child.once('exit', () => done()));
-  // Memoised: the cleanup stack (on a signal) and the workload loop may both ask.
-  let stopping: Promise<void> | undefined;
-  const stop = (): Promise<void> => (stopping ??= stopOnce());
-  const stopOnce = async (): Promise<void> => {
-    await detach(mountpoint);
-    if (child.exitCode === null && child.signalCode === null) {
-      const t = setTimeout(() => killTree(child, 'SIGKILL'), 5000);
-      killTree(child, 'SIGTERM');
-      await exited;
-      clearTimeout(t);
-    }
-  };
-  const forget = onCleanup(`sshfs ${mountpoint}`, stop);
-  try {
-    await waitMounted(mountpoint, child, 30_000);
-  } catch (error) {
-    await stop();
-    forget();
-    throw new Error(`sshfs: ${(error as Error).message}: ${stderr.trim()}`);
-  }
-  return { root: mountpoint, unmount: async () => { forget(); await stop(); } };
-}
-
-function rmountCli(args: string[], env: Env, timeoutMs = 60_000): Promise<RunResult> {
-  return run(process.execPath, [...TSX_ARGS, join(REPO, 'src', 'cli', 'run.ts'), ...args], { env: env.rmountEnv, timeoutMs, cwd: REPO });
-}
-
-async function rmountDaemonPid(env: Env, mountpoint: string): Promise<number | undefined> {
-  const dir = env.rmountEnv.RMOUNT_RUNTIME_DIR!;
-  try {
-    for (const name of await readdir(dir)) {
-      if (!name.endsWith('.json')) continue;
-      const record = JSON.parse(await readFile(join(dir, name), 'utf8')) as { mountpoint?: string; pid?: number };
-      if (record.mountpoint === mountpoint && typeof record.pid === 'number') return record.pid;
-    }
-  } catch { /* no record: cleanup relies on rmount unmount and fusermount3 */ }
-  return undefined;
-}
-
-async function mountRmount(env: Env, agent?: 'yes' | 'no'): Promise<Mounted> {
-  const mountpoint = await newMountpoint(env);
-  const dest = env.dockerDest ?? `ssh://${env.user}@127.0.0.1:${env.port}${env.backing}`;
-  const opts = [...(agent === undefined ? [] : [`agent=${agent}`]), ...env.rmountOpts].flatMap(o => ['-o', o]);
-  const sshArgs = env.dockerDest === undefined ? ['-F', env.sshConfig, '--known-hosts', env.knownHosts, '-i', env.key] : [];
-  let pid: number | undefined;
-  // Memoised: the cleanup stack (on a signal) and the workload loop may both ask.
-  let stopping: Promise<void> | undefined;
-  const stop = (): Promise<void> => (stopping ??= stopOnce());
-  const stopOnce = async (): Promise<void> => {
-    if ((await mountedAt(mountpoint)) !== undefined) {
-      const r = await rmountCli(['unmount', mountpoint], env, 30_000);
-      if (r.code !== 0) process.stderr.write(`  rmount unmount ${mountpoint}: ${r.stderr.trim()}\n`);
-    }
-    await detach(mountpoint);
-    if (pid !== undefined && processAlive(pid)) {
-      process.kill(pid, 'SIGTERM');
-      for (let i = 0; i < 50 && processAlive(pid); i++) await sleep(100);
-      if (processAlive(pid)) process.kill(pid, 'SIGKILL');
-    }
-  };
-  const forget = onCleanup(`rmount ${mountpoint}`, stop);
-  const r = await rmountCli(['mount', dest, mountpoint, ...sshArgs, ...opts], env, 60_000);
-  // The daemon's PID (from its record in our private runtime folder, as `rmount status` reads it),
-  // so it can be stopped even if `rmount unmount` cannot.
-  pid = await rmountDaemonPid(env, mountpoint);
-  if (r.code !== 0 || (await mountedAt(mountpoint)) === undefined) {
-    await stop();
-    forget();
-    throw new Error(`rmount mount failed (${r.timedOut ? 'timeout' : r.code}): ${r.stderr.trim().slice(-1500)}`);
-  }
-  return { root: mountpoint, unmount: async () => { forget(); await stop(); } };
-}
+const mountRmount = (env: Env, agent?: 'yes' | 'no'): Promise<Mounted> =>
+  mountRmountAt(env, env.dockerDest ?? sshDest(env, env.backing), [...(agent === undefined ? [] : [`agent=${agent}`]), ...env.rmountOpts]);
 
 /**
  * Mounts and waits until a `stat` of the root answers: sshfs shows in mountinfo before its SSH
@@ -355,8 +176,8 @@ async function mount(target: TargetId, env: Env): Promise<{ mounted: Mounted; se
   let mounted: Mounted;
   switch (target) {
     case 'local': return { mounted: { root: env.backing, unmount: async () => {} }, seconds: Number.NaN };
-    case 'sshfs': mounted = await mountSshfs(env, false); break;
-    case 'sshfs-kc': mounted = await mountSshfs(env, true); break;
+    case 'sshfs': mounted = await mountSshfs(env, env.backing); break;
+    case 'sshfs-kc': mounted = await mountSshfs(env, env.backing, ['kernel_cache']); break;
     case 'rmount': mounted = await mountRmount(env); break;
     case 'rmount-agent': mounted = await mountRmount(env, 'yes'); break;
     case 'docker-agent': mounted = await mountRmount(env, 'yes'); break;
@@ -378,13 +199,117 @@ interface Shared {
   source: string;
   sizeMb: number;
   files: number;
-  /** The source-like tree on the backing folder (relative), its git template, its tarball. */
+  /** The tree on the backing folder (relative), its git template (relative), its tarball. */
   tree: string;
   gitTemplate: string;
   tarball: string;
+  /** What the tree rows call it: `5000 files`, or a real tree's path and count. */
+  treeLabel: string;
+  /** A copy of a real folder (--tree), not the generated tree: no file holds {@link NEEDLE}. */
+  realTree: boolean;
   dropCaches: boolean;
   smallFiles: number;
   saves: number;
+  mixOps: number;
+}
+
+/** The workloads that run on the tree (and need it prepared). */
+const TREE_WORKLOADS = ['find', 'ls-lR', 'git-status', 'grep', 'tar-x', 'missing-lookups'];
+
+interface PreparedTree {
+  tree: string;
+  gitTemplate: string;
+  tarball: string;
+  treeLabel: string;
+  realTree: boolean;
+  /** For the output header: where the tree came from, how it was copied, what is in it. */
+  description: string;
+}
+
+const gitIn = (repo: string, args: string[]): Promise<RunResult> =>
+  mustRun('git', ['-c', 'user.name=bench', '-c', 'user.email=bench@127.0.0.1', '-c', 'init.defaultBranch=main', '-c', 'safe.directory=*', '-C', repo, ...args], { timeoutMs: 600_000 });
+
+/** Commits everything in `repo` to a new repository, ignored files too, so it tracks the whole tree. */
+async function commitAll(repo: string): Promise<void> {
+  await gitIn(repo, ['init', '-q']);
+  await gitIn(repo, ['add', '-A', '-f']);
+  await gitIn(repo, ['commit', '-q', '--no-verify', '-m', 'tree']);
+}
+
+interface TreeCount { files: number; dirs: number; symlinks: number; bytes: number }
+
+/** Files, folders (the root included) and symlinks below `root`, without following links. */
+async function countTree(root: string): Promise<TreeCount> {
+  const c: TreeCount = { files: 0, dirs: 1, symlinks: 0, bytes: 0 };
+  const walk = async (path: string): Promise<void> => {
+    for (const e of await readdir(path, { withFileTypes: true })) {
+      const p = join(path, e.name);
+      if (e.isDirectory()) {
+        c.dirs++;
+        await walk(p);
+      } else if (e.isSymbolicLink()) {
+        c.symlinks++;
+      } else {
+        c.files++;
+        if (e.isFile()) c.bytes += (await lstat(p)).size;
+      }
+    }
+  };
+  await walk(root);
+  return c;
+}
+
+const describeCount = (c: TreeCount): string =>
+  `${c.files} files, ${c.dirs} folders, ${c.symlinks} symlinks, ${(c.bytes / 1e6).toFixed(1)} MB`;
+
+async function prepareGeneratedTree(dir: string, backing: string, files: number): Promise<PreparedTree> {
+  const tree = `tree-${files}`;
+  const gitTemplate = `git-template-${files}`;
+  const tarball = join(dir, `tree-${files}.tar`);
+  const made = generateTree(join(backing, tree), files);
+  await mustRun('tar', ['-cf', tarball, '-C', join(backing, tree), '.']);
+  await mustRun('cp', ['-a', join(backing, tree), join(backing, gitTemplate)]);
+  await commitAll(join(backing, gitTemplate));
+  return {
+    tree, gitTemplate, tarball, treeLabel: `${files} files`, realTree: false,
+    description: `generated, ${files} files in ${made.dirs} folders, ${(made.bytes / 1e6).toFixed(1)} MB`,
+  };
+}
+
+/**
+ * A copy of `source` in the backing folder. A git checkout (`source` is the top of its work tree)
+ * is cloned, so `.git` and an index written by git come along and `git status` works on a real
+ * repository; any other folder is copied with `cp -a` and committed to a new repository for
+ * git status, as the generated tree is. The clone holds what HEAD holds: changes not committed in
+ * `source` are not in it.
+ */
+async function prepareRealTree(dir: string, backing: string, source: string): Promise<PreparedTree> {
+  const path = await realpath(source);
+  const top = await run('git', ['-c', 'safe.directory=*', '-C', path, 'rev-parse', '--show-toplevel'], { timeoutMs: 30_000 });
+  const isCheckout = top.code === 0 && top.stdout.trim() === path;
+  const tree = 'tree-real';
+  let gitTemplate: string;
+  let how: string;
+  if (isCheckout) {
+    await mustRun('git', ['-c', 'safe.directory=*', 'clone', '-q', '--no-hardlinks', path, join(backing, tree)], { timeoutMs: 600_000 });
+    gitTemplate = tree;
+    const head = (await gitIn(join(backing, tree), ['log', '-1', '--format=%h'])).stdout.trim();
+    how = `git checkout, cloned at ${head}; find, ls -lR and grep walk .git too`;
+  } else {
+    await mustRun('cp', ['-a', path, join(backing, tree)], { timeoutMs: 600_000 });
+    gitTemplate = 'git-template-real';
+    await mustRun('cp', ['-a', path, join(backing, gitTemplate)], { timeoutMs: 600_000 });
+    await commitAll(join(backing, gitTemplate));
+    how = 'copied with cp -a; for git status a copy committed to a new repository';
+  }
+  const tarball = join(dir, 'tree-real.tar');
+  await mustRun('tar', ['-cf', tarball, '-C', join(backing, tree), '.'], { timeoutMs: 600_000 });
+  const count = await countTree(join(backing, tree));
+  if (isCheckout) how += `, ${(await countTree(join(backing, tree, '.git'))).files} of the files in .git`;
+  return {
+    tree, gitTemplate, tarball, treeLabel: `${path}, ${count.files} files`, realTree: true,
+    description: `${path}: ${how}; ${describeCount(count)}`,
+  };
 }
 
 interface Job {
@@ -426,14 +351,25 @@ async function timed(job: Job, cmd: string, args: string[], opts: { cwd?: string
   return r.seconds;
 }
 
-/** Runs a workload of bench/fs-workloads.ts in a child that times itself. */
-async function selfTimed(job: Job, name: string, dir: string, count: number): Promise<number> {
-  const r = await run(process.execPath, [...TSX_ARGS, join(HERE, 'fs-workloads.ts'), name, dir, String(count)], { cwd: REPO, timeoutMs: remaining(job) });
+/** Runs a child that times itself and prints `{"seconds":S}` (or a list, one a row) as its last line. */
+async function selfTimedCommand(job: Job, name: string, cmd: string, args: string[]): Promise<number[]> {
+  const r = await run(cmd, args, { cwd: REPO, timeoutMs: remaining(job) });
   if (r.timedOut) throw new TimeoutError('timeout');
   if (r.code !== 0) throw new Error(`${name} exited ${r.code ?? r.signal}: ${r.stderr.trim().slice(-600)}`);
   const last = r.stdout.trim().split('\n').pop() ?? '';
-  return (JSON.parse(last) as { seconds: number }).seconds;
+  const seconds = (JSON.parse(last) as { seconds: number | number[] }).seconds;
+  return Array.isArray(seconds) ? seconds : [seconds];
 }
+
+/** Runs a workload of bench/fs-workloads.ts in a child that times itself. */
+const selfTimed = (job: Job, name: string, dir: string, count: number): Promise<number[]> =>
+  selfTimedCommand(job, name, process.execPath, [...TSX_ARGS, join(HERE, 'fs-workloads.ts'), name, dir, String(count)]);
+
+/** Names the missing-lookups row stats in the tree's top folder, each pass. */
+const MISSING_NAMES = 100;
+/** The file the random mix works on starts at this size and stays below twice it. */
+const MIX_FILE_BYTES = 256 * 1024;
+const MIX_SEED = 13;
 
 async function dropCaches(shared: Shared): Promise<void> {
   if (!shared.dropCaches) return;
@@ -471,28 +407,32 @@ const WORKLOADS: Workload[] = [
     id: 'small-files',
     rows: s => [`create ${s.smallFiles} small files + read back`],
     async run(job, root) {
-      return [await selfTimed(job, 'small-files', join(root, job.tag), job.shared.smallFiles)];
+      return selfTimed(job, 'small-files', join(root, job.tag), job.shared.smallFiles);
     },
   },
   {
     id: 'find',
-    rows: s => [`find (${s.files} files)`],
+    rows: s => [`find (${s.treeLabel})`],
     async run(job, root) {
       return [await timed(job, 'find', [join(root, job.shared.tree)])];
     },
   },
   {
     id: 'ls-lR',
-    rows: s => [`ls -lR (${s.files} files)`],
+    rows: s => [`ls -lR (${s.treeLabel})`],
     async run(job, root) {
       return [await timed(job, 'ls', ['-lR', join(root, job.shared.tree)])];
     },
   },
   {
     id: 'git-status',
-    rows: s => [`git status cold (${s.files} files)`, 'git status warm'],
+    rows: s => [`git status cold (${s.treeLabel})`, 'git status warm'],
     async prepare(job) {
-      await mustRun('cp', ['-a', join(job.env.backing, job.shared.gitTemplate), join(job.env.backing, job.tag)]);
+      // A clone has an index git wrote for these very files, as a checkout someone works in has;
+      // the status on the server side refreshes what the clone left racily clean.
+      const repo = join(job.env.backing, job.tag);
+      await mustRun('git', ['-c', 'safe.directory=*', 'clone', '-q', '--no-hardlinks', join(job.env.backing, job.shared.gitTemplate), repo], { timeoutMs: 600_000 });
+      await gitIn(repo, ['status', '--porcelain']);
     },
     async run(job, root) {
       const repo = join(root, job.tag);
@@ -504,9 +444,27 @@ const WORKLOADS: Workload[] = [
   },
   {
     id: 'grep',
-    rows: s => [`grep -r (${s.files} files)`],
+    rows: s => [`grep -r (${s.treeLabel})`],
     async run(job, root) {
-      return [await timed(job, 'grep', ['-r', '-l', NEEDLE, join(root, job.shared.tree)])];
+      // A real tree holds no needle: grep then reads every file to its end, and exits 1.
+      return [await timed(job, 'grep', ['-r', '-l', NEEDLE, join(root, job.shared.tree)], { okCodes: job.shared.realTree ? [0, 1] : [0] })];
+    },
+  },
+  {
+    id: 'missing-lookups',
+    rows: () => [`stat ${MISSING_NAMES} missing names in a listed folder`, 'same names again'],
+    async run(job, root) {
+      return selfTimed(job, 'missing-lookups', join(root, job.shared.tree), MISSING_NAMES);
+    },
+  },
+  {
+    id: 'mix',
+    rows: s => [`random mix: ${s.mixOps} reads, writes, truncates, mmap writes on one file`],
+    async prepare(job) {
+      await mustRun('python3', [RANDOM_MIX, 'init', join(job.env.backing, `${job.tag}.bin`), String(MIX_FILE_BYTES), String(MIX_SEED)]);
+    },
+    async run(job, root) {
+      return selfTimedCommand(job, 'random mix', 'python3', [RANDOM_MIX, 'run', join(root, `${job.tag}.bin`), String(job.shared.mixOps), String(MIX_SEED), String(MIX_FILE_BYTES)]);
     },
   },
   {
@@ -516,12 +474,12 @@ const WORKLOADS: Workload[] = [
       prepareEditorFolder(join(job.env.backing, job.tag));
     },
     async run(job, root) {
-      return [await selfTimed(job, 'editor-saves', join(root, job.tag), job.shared.saves)];
+      return selfTimed(job, 'editor-saves', join(root, job.tag), job.shared.saves);
     },
   },
   {
     id: 'tar-x',
-    rows: s => [`tar -x (${s.files} files)`],
+    rows: s => [`tar -x (${s.treeLabel})`],
     async prepare(job) {
       await mkdir(join(job.env.backing, job.tag));
     },
@@ -537,7 +495,7 @@ void EDITOR_FILES;
 // Results
 
 type Cell = number | 'timeout' | 'error' | 'skipped';
-interface Table { rtt: number; sizeMb: number; files: number; rows: { name: string; cells: Partial<Record<TargetId, Cell>> }[] }
+interface Table { rtt: number; sizeMb: number; files: number; tree?: string; rows: { name: string; cells: Partial<Record<TargetId, Cell>> }[] }
 
 const fmt = (c: Cell | undefined): string => c === undefined || Number.isNaN(c) ? '–' : typeof c === 'number' ? c < 10 ? c.toFixed(3) : c.toFixed(1) : c;
 function ratio(r: Cell | undefined, s: Cell | undefined): string {
@@ -579,29 +537,6 @@ function renderMarkdown(t: Table, targets: TargetId[]): string {
 // ---------------------------------------------------------------------------------------------
 // Main
 
-/** Starts the latency proxy; resolves with its port and a function that stops it (also run at cleanup). */
-async function startProxy(targetPort: number, rttMs: number): Promise<{ port: number; stop: () => Promise<void> }> {
-  const child = spawn(process.execPath, [...TSX_ARGS, join(HERE, 'latency-proxy.ts'), '--target', `127.0.0.1:${targetPort}`, '--delay-ms', String(rttMs / 2)], { cwd: REPO, detached: true, stdio: ['ignore', 'pipe', 'inherit'] });
-  const exited = new Promise<void>(done => child.once('exit', () => done()));
-  const kill = async (): Promise<void> => {
-    if (child.exitCode !== null || child.signalCode !== null) return;
-    killTree(child, 'SIGTERM');
-    const t = setTimeout(() => killTree(child, 'SIGKILL'), 3000);
-    await exited;
-    clearTimeout(t);
-  };
-  const forget = onCleanup('latency proxy', kill);
-  const line = await new Promise<string>((ok, fail) => {
-    let text = '';
-    child.stdout!.setEncoding('utf8').on('data', (s: string) => {
-      text += s;
-      if (text.includes('\n')) ok(text.split('\n')[0]!);
-    });
-    child.once('exit', code => fail(new Error(`latency proxy exited with ${code}`)));
-  });
-  return { port: (JSON.parse(line) as { port: number }).port, stop: async () => { forget(); await kill(); } };
-}
-
 async function main(): Promise<void> {
   const o = parseOptions(process.argv.slice(2));
   if (process.getuid?.() !== 0) usage('needs root (sshd logs in as the current user; drop_caches)');
@@ -609,7 +544,7 @@ async function main(): Promise<void> {
     const reason = dockerdSkipReason();
     if (reason !== false) usage(`--docker: ${reason}`);
   }
-  for (const tool of [...(o.docker ? [] : ['sshfs']), 'fusermount3', 'git', 'tar', 'grep', 'find', 'dd']) {
+  for (const tool of [...(o.docker ? [] : ['sshfs']), 'fusermount3', 'git', 'tar', 'grep', 'find', 'dd', 'python3']) {
     const r = await run('sh', ['-c', `command -v ${tool}`]);
     if (r.code !== 0) usage(`${tool} is not installed`);
   }
@@ -624,9 +559,6 @@ async function main(): Promise<void> {
     await rm(dir, { recursive: true, force: true });
   });
 
-  const user = userInfo().username;
-  const knownHosts = join(dir, 'known_hosts');
-  const sshConfig = join(dir, 'ssh_config');
   const backing = join(dir, 'backing');
   await mkdir(backing);
   const rmountEnv: NodeJS.ProcessEnv = { ...process.env, RMOUNT_RUNTIME_DIR: join(dir, 'rmount-run') };
@@ -640,59 +572,52 @@ async function main(): Promise<void> {
     dockerDest = `docker://${name}/work`;
     process.stderr.write(`private dockerd ${d.host} (pid ${d.pid}); container ${name} with ${backing} at /work\n`);
   }
-  const sshd = o.docker ? undefined : await startSshd({ after: fn => { onCleanup('sshd', fn); } });
-  // No Port: sshfs and rmount are pointed at the sshd, or at the latency proxy, by -p / the URL.
-  if (sshd !== undefined) await writeFile(sshConfig, renderClientConfig({ hosts: '127.0.0.1', user, identityFile: sshd.userKey, knownHostsFile: knownHosts }));
-  const hostKeyLines = sshd === undefined ? [] : [`[127.0.0.1]:${sshd.port} ${sshd.hostPublicKey}`];
-  await writeFile(knownHosts, `${hostKeyLines.join('\n')}\n`);
+  const sshd = o.docker ? undefined : await startSshServer(cleanup, dir);
 
   const workloads = WORKLOADS.filter(w => o.only === undefined || o.only.has(w.id));
   const log = (s: string): void => void process.stderr.write(`${s}\n`);
   log(`rmount mount-workloads: ${startedAt.toISOString()}, ${cpus().length} CPUs, load ${loadavg().map(l => l.toFixed(2)).join(' ')}`);
   log(`temporary folder ${dir}; ${sshd === undefined ? dockerDest : `sshd 127.0.0.1:${sshd.port}`}`);
 
-  // Source data for sequential I/O: random bytes, read once so they sit in the page cache.
   const preparedSizes = new Map<number, string>();
-  const preparedTrees = new Map<number, { tree: string; gitTemplate: string; tarball: string }>();
+  const preparedTrees = new Map<number | string, PreparedTree>();
   const localCache = new Map<string, Cell>();
   const tables: Table[] = [];
 
   for (const [index, rtt] of o.rtts.entries()) {
     const sizeMb = perRtt(o.sizeMb, index);
     const files = perRtt(o.files, index);
+    // Random bytes for sequential I/O, read once so they sit in the page cache.
     let source = preparedSizes.get(sizeMb);
-    if (source === undefined) {
+    if (source === undefined && workloads.some(w => ['seq-write', 'seq-read'].includes(w.id))) {
       source = join(dir, `source-${sizeMb}.bin`);
       await mustRun('dd', ['if=/dev/urandom', `of=${source}`, 'bs=1M', `count=${sizeMb}`, 'status=none']);
       preparedSizes.set(sizeMb, source);
     }
-    let prepared = preparedTrees.get(files);
-    if (prepared === undefined && workloads.some(w => ['find', 'ls-lR', 'git-status', 'grep', 'tar-x'].includes(w.id))) {
-      const tree = `tree-${files}`;
-      const gitTemplate = `git-template-${files}`;
-      const tarball = join(dir, `tree-${files}.tar`);
-      const made = generateTree(join(backing, tree), files);
-      await mustRun('tar', ['-cf', tarball, '-C', join(backing, tree), '.']);
-      await mustRun('cp', ['-a', join(backing, tree), join(backing, gitTemplate)]);
-      const git = (args: string[]): Promise<RunResult> => mustRun('git', ['-c', 'user.name=bench', '-c', 'user.email=bench@127.0.0.1', '-c', 'init.defaultBranch=main', '-C', join(backing, gitTemplate), ...args]);
-      await git(['init', '-q']);
-      await git(['add', '-A']);
-      await git(['commit', '-q', '-m', 'tree']);
-      log(`tree of ${files} files in ${made.dirs} folders, ${(made.bytes / 1e6).toFixed(1)} MB`);
-      prepared = { tree, gitTemplate, tarball };
-      preparedTrees.set(files, prepared);
+    const treeKey = o.tree ?? files;
+    let prepared = preparedTrees.get(treeKey);
+    if (prepared === undefined && workloads.some(w => TREE_WORKLOADS.includes(w.id))) {
+      prepared = o.tree === undefined ? await prepareGeneratedTree(dir, backing, files) : await prepareRealTree(dir, backing, o.tree);
+      log(`tree: ${prepared.description}`);
+      preparedTrees.set(treeKey, prepared);
     }
-    const shared: Shared = { source, sizeMb, files, ...(prepared ?? { tree: '', gitTemplate: '', tarball: '' }), dropCaches: o.dropCaches, smallFiles: perRtt(o.smallFiles, index), saves: perRtt(o.saves, index) };
+    const shared: Shared = {
+      source: source ?? '', sizeMb, files, tree: '', gitTemplate: '', tarball: '', treeLabel: `${files} files`, realTree: false, ...prepared,
+      dropCaches: o.dropCaches, smallFiles: perRtt(o.smallFiles, index), saves: perRtt(o.saves, index), mixOps: perRtt(o.mixOps, index),
+    };
 
     let port = sshd?.port ?? 0;
     let stopProxy: (() => Promise<void>) | undefined;
     if (sshd !== undefined && rtt > 0 && o.targets.some(t => t !== 'local')) {
-      ({ port, stop: stopProxy } = await startProxy(sshd.port, rtt));
-      await writeFile(knownHosts, `${[...hostKeyLines, `[127.0.0.1]:${port} ${sshd.hostPublicKey}`].join('\n')}\n`);
+      ({ port, stop: stopProxy } = await startProxy(cleanup, sshd.port, rtt));
+      await sshd.trust(port);
       log(`RTT ${rtt} ms: latency proxy 127.0.0.1:${port} → ${sshd.port}, ${rtt / 2} ms each way`);
     }
-    const env: Env = { dir, backing, sshConfig, knownHosts, key: sshd?.userKey ?? '', user, port, timeoutMs: o.timeoutMs, rmountOpts: o.rmountOpts, rmountEnv, dockerDest };
-    const table: Table = { rtt, sizeMb, files, rows: [] };
+    const env: Env = {
+      cleanup, dir, backing, sshConfig: sshd?.sshConfig ?? '', knownHosts: sshd?.knownHosts ?? '', key: sshd?.key ?? '', user: sshd?.user ?? '',
+      port, timeoutMs: o.timeoutMs, rmountOpts: o.rmountOpts, rmountEnv, dockerDest,
+    };
+    const table: Table = { rtt, sizeMb, files, tree: prepared?.description, rows: [] };
     tables.push(table);
 
     for (const w of workloads) {
@@ -701,7 +626,7 @@ async function main(): Promise<void> {
       table.rows.push(...rows);
       for (const target of o.targets) {
         if (cleanup.interrupted) return;
-        const cacheKey = `${w.id}/${sizeMb}/${files}/${shared.smallFiles}/${shared.saves}`;
+        const cacheKey = `${w.id}/${sizeMb}/${treeKey}/${shared.smallFiles}/${shared.saves}/${shared.mixOps}`;
         if (target === 'local' && localCache.has(`${cacheKey}/0`)) {
           rows.forEach((r, i) => { r.cells.local = localCache.get(`${cacheKey}/${i}`)!; });
           continue;
@@ -741,14 +666,16 @@ async function main(): Promise<void> {
     }
     await stopProxy?.();
 
-    process.stdout.write(`\nRTT ${rtt} ms (${o.docker ? 'private dockerd, unix socket' : rtt === 0 ? 'direct to sshd' : `latency proxy, ${rtt / 2} ms each way`}), ${sizeMb} MiB, ${files} files; seconds, lower is better\n`);
+    process.stdout.write(`\nRTT ${rtt} ms (${o.docker ? 'private dockerd, unix socket' : rtt === 0 ? 'direct to sshd' : `latency proxy, ${rtt / 2} ms each way`}), ${sizeMb} MiB${o.tree === undefined ? `, ${files} files` : ''}; seconds, lower is better\n`);
+    if (table.tree !== undefined) process.stdout.write(`tree: ${table.tree}\n`);
     process.stdout.write(`${renderText(table, o.targets)}\n`);
   }
 
   process.stdout.write(`\n## mount-workloads, ${startedAt.toISOString().slice(0, 16).replace('T', ' ')} UTC\n\n`);
   process.stdout.write(`\`node --import tsx bench/mount-workloads.ts ${process.argv.slice(2).join(' ')}\`\n`);
   for (const t of tables) {
-    process.stdout.write(`\n### RTT ${t.rtt} ms${t.rtt === 0 ? ' (direct)' : ` (proxy, ${t.rtt / 2} ms each way)`}, ${t.sizeMb} MiB, ${t.files} files\n\n`);
+    process.stdout.write(`\n### RTT ${t.rtt} ms${t.rtt === 0 ? ' (direct)' : ` (proxy, ${t.rtt / 2} ms each way)`}, ${t.sizeMb} MiB${o.tree === undefined ? `, ${t.files} files` : ''}\n\n`);
+    if (t.tree !== undefined) process.stdout.write(`Tree: ${t.tree}\n\n`);
     process.stdout.write(`${renderMarkdown(t, o.targets)}\n`);
   }
 }
@@ -759,7 +686,7 @@ try {
   process.stderr.write(`mount-workloads: ${(error as Error).stack ?? String(error)}\n`);
   process.exitCode = 1;
 } finally {
-  for (const child of running) killTree(child, 'SIGKILL');
+  killRunning();
   await cleanup.runAll();
 }
 process.exit(process.exitCode ?? 0);
