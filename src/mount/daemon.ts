@@ -1,11 +1,11 @@
-import { connectBackend, type BackendOptions } from '../backends/open.ts';
-import { mountFuse, type FuseMount } from '../fuse/mount.ts';
+import { openBackend, type BackendOptions } from '../backends/open.ts';
+import type { FuseMount, mountFuse } from '../fuse/mount.ts';
 import { linkHealth, type Backend } from '../remote/backend.ts';
 import type { Destination } from '../remote/destination.ts';
 import { NotFoundError, TimeoutError, UsageError } from '../remote/errors.ts';
 import { canWatch, isDirMode, reportsLink, type FileClient, type WatchSubscription } from '../remote/file-client.ts';
 import { isFsError } from '../remote/fs-error.ts';
-import { WorkspaceFilesystem } from '../workspacefs/workspace-filesystem.ts';
+import type { WorkspaceFilesystem } from '../workspacefs/workspace-filesystem.ts';
 import type { Logger } from '../remote/log.ts';
 import { kernelChecksPermissions, newFileOwner, type MountOptions } from './mount-options.ts';
 import { canonicalMountpoint } from '../system/mountinfo.ts';
@@ -13,8 +13,7 @@ import { checkMountpoint } from './preflight.ts';
 import { removeRecord, runtimeDir, writeRecord, type MountRecord } from './registry.ts';
 import { sendJournal } from './send-journal.ts';
 import type { WriteBack } from '../remote/write-back.ts';
-import { journalRoot } from '../writeback/journal-dir.ts';
-import { openWriteBack } from '../writeback/replay.ts';
+import type { OpenWriteBackOptions, openWriteBack } from '../writeback/replay.ts';
 import type { WriteBackClient } from '../writeback/write-back-client.ts';
 
 /** A running mount: the backend, the filesystem over it and the kernel mount. */
@@ -49,6 +48,11 @@ export interface StartMountOptions {
    * called when nothing was left.
    */
   onReplayProgress?: (progress: ReplayProgress) => void;
+  /**
+   * Called once the backend's module is loaded and its connection is about to start: what the
+   * caller loads from here on loads while the connection waits on the remote.
+   */
+  whileConnecting?: () => void;
 }
 
 /** How far the replay of an earlier mount's journal has come. */
@@ -69,12 +73,17 @@ export async function startMount(dest: Destination, mountpointArg: string, optio
   const mountpoint = await canonicalMountpoint(mountpointArg);
   await checkMountpoint(mountpoint, options.mount.nonempty);
   // The logger lets the backend say what its link does (lost, reconnecting, reconnected).
-  const backend = await connectBackend(dest, {
-    agent: options.mount.agent, agentGraceMs: options.mount.agentGraceMs, ...options.backend, log: options.log, signal: AbortSignal.timeout(options.backend.connectTimeoutMs ?? 30_000),
-  });
+  const backend = await openBackend(dest, { agent: options.mount.agent, agentGraceMs: options.mount.agentGraceMs, ...options.backend, log: options.log });
+  // Loaded once the backend's own module is (so that its connection starts first), while it
+  // connects: a remote's handshake and first round trips leave the loop idle long enough.
+  const parts = loadMountParts();
+  // Awaited below once connected; a failure to load is reported there.
+  void parts.catch(() => {});
+  options.whileConnecting?.();
   let fuse: FuseMount | undefined;
   let writeBack: WriteBackClient | undefined;
   try {
+    await backend.start(AbortSignal.timeout(options.backend.connectTimeoutMs ?? 30_000));
     const files = await backend.files();
     const remotePath = await backend.resolvePath(dest.path);
     let st;
@@ -92,8 +101,9 @@ export async function startMount(dest: Destination, mountpointArg: string, optio
     const m = options.mount;
     // A removed container: nothing more can reach it, so no cache or journal answers for it.
     const linkGone = (): boolean => linkHealth(backend).state === 'closed';
+    const { WorkspaceFilesystem, mountFuse, openJournal } = await parts;
     if (m.writeBack === 'on' && !m.readOnly) {
-      writeBack = await startJournal(files, { dest, addr: backend.addr, remotePath, mountpoint, owner: st, maxBytes: m.writeBackMaxBytes, log: options.log, env: options.env ?? process.env, linkGone, onProgress: options.onReplayProgress, stallMs: m.opTimeoutMs });
+      writeBack = await startJournal(openJournal, files, { dest, addr: backend.addr, remotePath, mountpoint, owner: st, maxBytes: m.writeBackMaxBytes, log: options.log, env: options.env ?? process.env, linkGone, onProgress: options.onReplayProgress, stallMs: m.opTimeoutMs });
     }
     const filesystem = new WorkspaceFilesystem(writeBack ?? files, {
       root: remotePath,
@@ -142,6 +152,25 @@ export async function startMount(dest: Destination, mountpointArg: string, optio
     await backend.close().catch(() => {});
     throw error;
   }
+}
+
+/** What a mount needs once it is connected: the VFS, the FUSE face and the write-back journal. */
+interface MountParts {
+  WorkspaceFilesystem: typeof WorkspaceFilesystem;
+  mountFuse: typeof mountFuse;
+  /** Opens the journal under the journal root of `env`. */
+  openJournal(files: FileClient, options: Omit<OpenWriteBackOptions, 'root'> & { env: NodeJS.ProcessEnv }): ReturnType<typeof openWriteBack>;
+}
+
+async function loadMountParts(): Promise<MountParts> {
+  const [vfs, fuse, replay, journalDir] = await Promise.all([
+    import('../workspacefs/workspace-filesystem.ts'), import('../fuse/mount.ts'), import('../writeback/replay.ts'), import('../writeback/journal-dir.ts'),
+  ]);
+  return {
+    WorkspaceFilesystem: vfs.WorkspaceFilesystem,
+    mountFuse: fuse.mountFuse,
+    openJournal: (files, { env, ...options }) => replay.openWriteBack(files, { ...options, root: journalDir.journalRoot(env) }),
+  };
 }
 
 /**
@@ -225,9 +254,9 @@ const LOG_EVERY_MS = 5000;
  * journal (a killed daemon, a reboot) is sent before the mount answers, so that nothing a program
  * was told is written shows an older remote underneath.
  */
-async function startJournal(files: FileClient, s: JournalSetup): Promise<WriteBackClient> {
-  const { client, adopted } = await openWriteBack(files, {
-    root: journalRoot(s.env), destination: s.dest.raw, addr: s.addr, remotePath: s.remotePath, mountpoint: s.mountpoint,
+async function startJournal(openJournal: MountParts['openJournal'], files: FileClient, s: JournalSetup): Promise<WriteBackClient> {
+  const { client, adopted } = await openJournal(files, {
+    env: s.env, destination: s.dest.raw, addr: s.addr, remotePath: s.remotePath, mountpoint: s.mountpoint,
     log: s.log, maxBytes: s.maxBytes, owner: { uid: s.owner.uid, gid: s.owner.gid }, linkGone: s.linkGone,
   });
   if (adopted > 0) {

@@ -3,14 +3,14 @@
  * recorded in the runtime folder. `rmount mount` runs this in its daemon, or in the foreground
  * with -f; the CLI only parses flags, reports readiness and sets the exit code.
  */
-import { serveControl, type ControlServer } from '../control/server.ts';
+import type { ControlServer, serveControl } from '../control/server.ts';
 import type { Destination } from '../remote/destination.ts';
 import type { Logger } from '../remote/log.ts';
 import { waitLinkReady } from '../remote/backend.ts';
-import { HostHolder } from '../sessions/host-holder.ts';
-import { ForwardSet, agentTransport, preferBackendDial } from '../sessions/forward-set.ts';
-import { runOnHost } from '../sessions/host-run.ts';
-import { DaemonSessionHost } from '../sessions/daemon-host.ts';
+import type { DaemonSessionHost } from '../sessions/daemon-host.ts';
+import type { ForwardSet, agentTransport, preferBackendDial } from '../sessions/forward-set.ts';
+import type { HostHolder } from '../sessions/host-holder.ts';
+import type { runOnHost } from '../sessions/host-run.ts';
 import { PermissionError, UnsupportedError } from '../remote/errors.ts';
 import { canonicalMountpoint } from '../system/mountinfo.ts';
 import { startMount, type RunningMount, type StartMountOptions } from './daemon.ts';
@@ -40,8 +40,14 @@ export async function serveMount(dest: Destination, mountpointArg: string, optio
   const dir = await runtimeDir(options.env);
   const mountpoint = await canonicalMountpoint(mountpointArg);
   const { logsToRuntimeFile, ...start } = options;
-  const mount = await startMount(dest, mountpoint, { ...start, logFile: logsToRuntimeFile ? runtimeFiles(dir, mountpoint).log : '' });
-  const control = await serveMountControl(mount, dest.raw, dir, options.log, options.mount.opTimeoutMs, options.mount.agent !== 'no').catch(async (error: unknown) => {
+  let loading: Promise<ControlParts> | undefined;
+  const parts = (): Promise<ControlParts> => (loading ??= loadControlParts());
+  const mount = await startMount(dest, mountpoint, {
+    ...start, logFile: logsToRuntimeFile ? runtimeFiles(dir, mountpoint).log : '',
+    // Awaited below; a failure to load is reported there.
+    whileConnecting: () => void parts().catch(() => {}),
+  });
+  const control = await parts().then(p => serveMountControl(p, mount, dest.raw, dir, options.log, options.mount.opTimeoutMs, options.mount.agent !== 'no')).catch(async (error: unknown) => {
     await mount.stop();
     throw error;
   });
@@ -56,8 +62,30 @@ export async function serveMount(dest: Destination, mountpointArg: string, optio
 }
 
 
+/** The control socket and the sessions and forwards it serves: loaded while the backend connects. */
+interface ControlParts {
+  serveControl: typeof serveControl;
+  HostHolder: typeof HostHolder;
+  ForwardSet: typeof ForwardSet;
+  agentTransport: typeof agentTransport;
+  preferBackendDial: typeof preferBackendDial;
+  runOnHost: typeof runOnHost;
+  DaemonSessionHost: typeof DaemonSessionHost;
+}
+
+async function loadControlParts(): Promise<ControlParts> {
+  const [server, holder, forwardSet, hostRun, daemonHost] = await Promise.all([
+    import('../control/server.ts'), import('../sessions/host-holder.ts'), import('../sessions/forward-set.ts'), import('../sessions/host-run.ts'), import('../sessions/daemon-host.ts'),
+  ]);
+  return {
+    serveControl: server.serveControl, HostHolder: holder.HostHolder, ForwardSet: forwardSet.ForwardSet, agentTransport: forwardSet.agentTransport,
+    preferBackendDial: forwardSet.preferBackendDial, runOnHost: hostRun.runOnHost, DaemonSessionHost: daemonHost.DaemonSessionHost,
+  };
+}
+
 /** Serves the mount's control socket and records its path in the mount's runtime record. */
-async function serveMountControl(mount: RunningMount, destination: string, dir: string, log: Logger, linkTimeoutMs: number, warmHost: boolean): Promise<ControlServer> {
+async function serveMountControl(parts: ControlParts, mount: RunningMount, destination: string, dir: string, log: Logger, linkTimeoutMs: number, warmHost: boolean): Promise<ControlServer> {
+  const { serveControl, HostHolder, ForwardSet, agentTransport, preferBackendDial, runOnHost, DaemonSessionHost } = parts;
   const record = await readRecord(dir, mount.mountpoint);
   // Sessions live in rmount-agent's process host on the remote, reached over the mount's own
   // connection on first use; the host outlives this daemon.
