@@ -94,6 +94,29 @@ export function generateTree(root: string, files: number, seed = 1): { dirs: num
   return { dirs: dirs.length, bytes };
 }
 
+export interface TreeCount { files: number; dirs: number; symlinks: number; bytes: number }
+
+/** Files, folders (the root included) and symlinks below `root`, without following links; bytes of the regular files. */
+export function countTree(root: string): TreeCount {
+  const c: TreeCount = { files: 0, dirs: 1, symlinks: 0, bytes: 0 };
+  const walk = (path: string): void => {
+    for (const e of readdirSync(path, { withFileTypes: true })) {
+      const p = join(path, e.name);
+      if (e.isDirectory()) {
+        c.dirs++;
+        walk(p);
+      } else if (e.isSymbolicLink()) {
+        c.symlinks++;
+      } else {
+        c.files++;
+        if (e.isFile()) c.bytes += lstatSync(p).size;
+      }
+    }
+  };
+  walk(root);
+  return c;
+}
+
 /** Creates `count` files of 1–4 KB in `dir`, then reads each back and checks its length. */
 export function smallFiles(dir: string, count: number): void {
   mkdirSync(dir, { recursive: true });

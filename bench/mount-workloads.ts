@@ -32,12 +32,12 @@
  * Everything this starts (sshd, proxy, sshfs, rmount daemons, workload processes) is stopped by
  * PID, every mount is unmounted and the temporary folder removed, also on failure and Ctrl-C.
  */
-import { copyFile, lstat, mkdir, mkdtemp, readFile, readdir, realpath, rm, writeFile } from 'node:fs/promises';
+import { copyFile, mkdir, mkdtemp, readFile, realpath, rm, writeFile } from 'node:fs/promises';
 import { tmpdir, cpus, loadavg } from 'node:os';
 import { join } from 'node:path';
 import { BenchCleanup } from './cleanup.ts';
 import { dockerdSkipReason, startDockerd } from '../test/helpers/dockerd.ts';
-import { EDITOR_FILES, NEEDLE, generateTree, prepareEditorFolder } from './fs-workloads.ts';
+import { EDITOR_FILES, NEEDLE, countTree, generateTree, prepareEditorFolder, type TreeCount } from './fs-workloads.ts';
 import {
   HERE, REPO, TSX_ARGS, killRunning, mountRmount as mountRmountAt, mountSshfs, mustRun, run, sshDest, startProxy, startSshServer,
   type Mounted, type Rig, type RunResult,
@@ -236,29 +236,6 @@ async function commitAll(repo: string): Promise<void> {
   await gitIn(repo, ['commit', '-q', '--no-verify', '-m', 'tree']);
 }
 
-interface TreeCount { files: number; dirs: number; symlinks: number; bytes: number }
-
-/** Files, folders (the root included) and symlinks below `root`, without following links. */
-async function countTree(root: string): Promise<TreeCount> {
-  const c: TreeCount = { files: 0, dirs: 1, symlinks: 0, bytes: 0 };
-  const walk = async (path: string): Promise<void> => {
-    for (const e of await readdir(path, { withFileTypes: true })) {
-      const p = join(path, e.name);
-      if (e.isDirectory()) {
-        c.dirs++;
-        await walk(p);
-      } else if (e.isSymbolicLink()) {
-        c.symlinks++;
-      } else {
-        c.files++;
-        if (e.isFile()) c.bytes += (await lstat(p)).size;
-      }
-    }
-  };
-  await walk(root);
-  return c;
-}
-
 const describeCount = (c: TreeCount): string =>
   `${c.files} files, ${c.dirs} folders, ${c.symlinks} symlinks, ${(c.bytes / 1e6).toFixed(1)} MB`;
 
@@ -304,8 +281,8 @@ async function prepareRealTree(dir: string, backing: string, source: string): Pr
   }
   const tarball = join(dir, 'tree-real.tar');
   await mustRun('tar', ['-cf', tarball, '-C', join(backing, tree), '.'], { timeoutMs: 600_000 });
-  const count = await countTree(join(backing, tree));
-  if (isCheckout) how += `, ${(await countTree(join(backing, tree, '.git'))).files} of the files in .git`;
+  const count = countTree(join(backing, tree));
+  if (isCheckout) how += `, ${countTree(join(backing, tree, '.git')).files} of the files in .git`;
   return {
     tree, gitTemplate, tarball, treeLabel: `${path}, ${count.files} files`, realTree: true,
     description: `${path}: ${how}; ${describeCount(count)}`,
