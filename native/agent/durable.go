@@ -7,7 +7,10 @@ package main
 // `rmount-agent sftp --durable` is a relay: it reads "rmount-durable 1 ID TOKEN" from stdin,
 // connects to the session's keeper at SOCKDIR/sftp-ID.sock (starting one, detached, when none
 // listens), proves itself with the token, prints "rmount-durable new|resumed INSTANCE" and then
-// copies bytes both ways. The keeper (`rmount-agent sftp-keeper`) holds the SFTP server: its
+// hands its stdin and stdout to the keeper over the socket (SCM_RIGHTS), so that the SFTP bytes
+// go between the keeper and sshd (or docker) with no process copying them in between; the relay
+// only waits until the keeper is done with them. Where its stdio are not files (tests), it copies
+// bytes both ways instead. The keeper (`rmount-agent sftp-keeper`) holds the SFTP server: its
 // handle table stays while no connection is attached, for the grace period, and then it exits and
 // removes its socket. A new connection with the token replaces an attached one (the old link may
 // not have noticed yet that it is dead). INSTANCE names the keeper process: handles of one
@@ -37,6 +40,13 @@ import (
 
 // durablePreamble starts the line the client writes before any SFTP byte.
 const durablePreamble = "rmount-durable 1 "
+
+// After the keeper's answer the relay sends one byte: modeFDs with its stdin and stdout attached
+// as SCM_RIGHTS, or modeCopy and then the bytes themselves.
+const (
+	modeFDs  = 'F'
+	modeCopy = 'C'
+)
 
 // tokenEnv hands the token to a keeper this relay starts; the keeper clears it at once.
 const tokenEnv = "RMOUNT_AGENT_TOKEN"
@@ -80,8 +90,19 @@ func runDurableRelay(o sftpOptions, d durableFlags, stdin io.Reader, stdout, std
 		fmt.Fprintf(stderr, "rmount-agent sftp --durable: "+format+"\n", args...)
 		return 1
 	}
-	in := bufio.NewReaderSize(stdin, 256<<10)
-	line, err := readLine(in, 512)
+	inFile, inIsFile := stdin.(*os.File)
+	outFile, outIsFile := stdout.(*os.File)
+	handOver := inIsFile && outIsFile
+	var in *bufio.Reader
+	var line string
+	var err error
+	if handOver {
+		// Nothing past the line may be read here: the keeper reads the rest from the same fd.
+		line, err = readLineUnbuffered(inFile, 512)
+	} else {
+		in = bufio.NewReaderSize(stdin, 256<<10)
+		line, err = readLine(in, 512)
+	}
 	if err != nil {
 		return fail("reading the session line: %v", err)
 	}
@@ -97,7 +118,9 @@ func runDurableRelay(o sftpOptions, d durableFlags, stdin io.Reader, stdout, std
 	if dir == "" {
 		dir = filepath.Dir(defaultSocketPath())
 	}
-	sock := filepath.Join(dir, "sftp-"+id+".sock")
+	// "sftp2-": keepers that take the relay's stdio by SCM_RIGHTS; one of an older build listening
+	// at "sftp-" would take the mode byte for SFTP, so the two never meet.
+	sock := filepath.Join(dir, "sftp2-"+id+".sock")
 	conn, err := dialHost(sock, true, func() error {
 		args := []string{"sftp-keeper", "--socket", sock, "--grace", d.grace.String(), "--umask", strconv.FormatUint(uint64(o.umask), 8)}
 		if o.root != "" {
@@ -126,12 +149,44 @@ func runDurableRelay(o sftpOptions, d durableFlags, stdin io.Reader, stdout, std
 	if _, err := fmt.Fprintf(stdout, "rmount-durable %s %s\n", state[0], state[1]); err != nil {
 		return 1
 	}
+	if handOver {
+		rights := syscall.UnixRights(int(inFile.Fd()), int(outFile.Fd()))
+		if _, _, err := conn.WriteMsgUnix([]byte{modeFDs}, rights, nil); err != nil {
+			return fail("handing the connection to the keeper: %v", err)
+		}
+		// The keeper closes the socket once it is done with our stdio; until then we hold them
+		// too, so sshd sees the session end only when both are done.
+		io.Copy(io.Discard, from)
+		return 0
+	}
+	if _, err := conn.Write([]byte{modeCopy}); err != nil {
+		return fail("%v", err)
+	}
 	go func() {
 		io.Copy(conn, in)
 		conn.CloseWrite() // the keeper then detaches this connection, and the copy below ends
 	}()
 	io.Copy(stdout, from)
 	return 0
+}
+
+// readLineUnbuffered reads up to '\n' (not included) one byte at a time, at most max bytes.
+func readLineUnbuffered(r io.Reader, max int) (string, error) {
+	var b []byte
+	var c [1]byte
+	for len(b) <= max {
+		if _, err := io.ReadFull(r, c[:]); err != nil {
+			if err == io.EOF && len(b) > 0 {
+				err = io.ErrUnexpectedEOF
+			}
+			return "", err
+		}
+		if c[0] == '\n' {
+			return string(b), nil
+		}
+		b = append(b, c[0])
+	}
+	return "", fmt.Errorf("line longer than %d bytes", max)
 }
 
 // keeper holds one durable session's server between connections.
@@ -155,6 +210,19 @@ type keeper struct {
 type durableConn struct {
 	conn net.Conn
 	done chan struct{}
+	mu   sync.Mutex
+	// stdio are the relay's stdin and stdout once it handed them over; closed with conn.
+	stdio []*os.File
+}
+
+// close ends the connection's serve: its socket, and the relay's stdio if it handed them over.
+func (d *durableConn) close() {
+	d.conn.Close()
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	for _, f := range d.stdio {
+		f.Close()
+	}
 }
 
 func newKeeper(srv *server, token string, grace time.Duration) *keeper {
@@ -184,7 +252,7 @@ func (k *keeper) run(ln net.Listener) {
 	cur := k.cur
 	k.mu.Unlock()
 	if cur != nil {
-		cur.conn.Close()
+		cur.close()
 		<-cur.done
 	}
 	k.srv.shutdown()
@@ -226,7 +294,7 @@ func (k *keeper) attach(conn net.Conn) {
 	conn.SetDeadline(time.Time{})
 	a := &durableConn{conn: conn, done: make(chan struct{})}
 	defer close(a.done)
-	defer conn.Close()
+	defer a.close()
 	k.mu.Lock()
 	if k.finished {
 		k.mu.Unlock()
@@ -246,7 +314,7 @@ func (k *keeper) attach(conn net.Conn) {
 	k.resumable = true
 	k.mu.Unlock()
 	if old != nil {
-		old.conn.Close() // its serve returns; the server is ours once it has
+		old.close() // its serve returns; the server is ours once it has
 		<-old.done
 	}
 	k.mu.Lock()
@@ -256,7 +324,14 @@ func (k *keeper) attach(conn net.Conn) {
 		return
 	}
 	if _, err := fmt.Fprintf(conn, "%s %s\n", state, k.instance); err == nil {
-		if err := k.srv.serve(in, conn); err != nil && err != io.EOF && !errors.Is(err, net.ErrClosed) && k.srv.opts.debug {
+		var err error
+		switch mode, r, w := a.receiveMode(); mode {
+		case modeFDs:
+			err = k.srv.serve(r, w)
+		case modeCopy:
+			err = k.srv.serve(in, conn)
+		}
+		if err != nil && err != io.EOF && !errors.Is(err, net.ErrClosed) && !errors.Is(err, os.ErrClosed) && k.srv.opts.debug {
 			log.Printf("connection ended: %v", err)
 		}
 	}
@@ -271,6 +346,52 @@ func (k *keeper) attach(conn net.Conn) {
 			k.timer = time.AfterFunc(k.grace, k.expire)
 		}
 	}
+}
+
+// receiveMode reads the relay's mode byte, with its stdin and stdout for modeFDs; 0 for anything
+// else. The token line was read through a buffer, but the relay sends the mode only after our
+// answer, so the buffer holds nothing of it (and the SCM_RIGHTS must come with a recvmsg).
+func (d *durableConn) receiveMode() (byte, *os.File, *os.File) {
+	uc, ok := d.conn.(*net.UnixConn)
+	if !ok {
+		return 0, nil, nil
+	}
+	b := make([]byte, 1)
+	oob := make([]byte, syscall.CmsgSpace(2*4))
+	uc.SetReadDeadline(time.Now().Add(handshakeWait))
+	n, oobn, _, _, err := uc.ReadMsgUnix(b, oob)
+	uc.SetReadDeadline(time.Time{})
+	if err != nil || n != 1 {
+		return 0, nil, nil
+	}
+	var fds []int
+	if msgs, err := syscall.ParseSocketControlMessage(oob[:oobn]); err == nil {
+		for _, m := range msgs {
+			if got, err := syscall.ParseUnixRights(&m); err == nil {
+				fds = append(fds, got...)
+			}
+		}
+	}
+	if b[0] != modeFDs || len(fds) != 2 {
+		for _, fd := range fds {
+			syscall.Close(fd)
+		}
+		if b[0] == modeCopy {
+			return modeCopy, nil, nil
+		}
+		return 0, nil, nil
+	}
+	files := make([]*os.File, 2)
+	for i, fd := range fds {
+		// Non-blocking, so that closing the file (a newer connection supersedes this one) ends a
+		// read in progress.
+		syscall.SetNonblock(fd, true)
+		files[i] = os.NewFile(uintptr(fd), []string{"relay stdin", "relay stdout"}[i])
+	}
+	d.mu.Lock()
+	d.stdio = files
+	d.mu.Unlock()
+	return modeFDs, files[0], files[1]
 }
 
 // runKeeper is `rmount-agent sftp-keeper`, started by a relay; the token comes in $RMOUNT_AGENT_TOKEN.

@@ -31,7 +31,7 @@ func startTestKeeper(t *testing.T, root string, grace time.Duration) (string, *k
 }
 
 // attachKeeper connects with token and returns the keeper's answer line and, when it accepted,
-// an SFTP session over the connection (INIT done).
+// an SFTP session over the connection (INIT done), in copy mode.
 func attachKeeper(t *testing.T, sock, token string) (string, *session, net.Conn) {
 	t.Helper()
 	conn, err := net.Dial("unix", sock)
@@ -48,6 +48,7 @@ func attachKeeper(t *testing.T, sock, token string) (string, *session, net.Conn)
 		conn.Close()
 		return line, nil, nil
 	}
+	conn.Write([]byte{modeCopy})
 	s := startServing(t, func(in io.Reader, out io.Writer) error {
 		go func() {
 			io.Copy(conn, in)
@@ -215,6 +216,74 @@ func TestDurableRelayStartsAndResumesKeeper(t *testing.T) {
 	}
 	if got := readHandle(t, s2, h, 100); string(got) != "through the relay" {
 		t.Fatalf("read %q", got)
+	}
+	typ, r := s2.call(fxpExtended, func(w *writer) { w.str(extEnd) })
+	if code, _ := status(t, typ, r); code != fxOK {
+		t.Fatalf("end@rmount: %d", code)
+	}
+}
+
+// With files for stdio (as under sshd or docker exec) the relay hands them to the keeper, which
+// then speaks SFTP on them directly; the relay ends once the client closes its side, and a
+// second relay resumes the session.
+func TestDurableRelayHandsItsStdioToTheKeeper(t *testing.T) {
+	t.Setenv("RMOUNT_AGENT_AS_MAIN", "1")
+	dir := t.TempDir()
+	os.WriteFile(filepath.Join(dir, "f"), []byte("straight from the keeper"), 0o644)
+	sockDir := shortTempDir(t)
+	relay := func() (string, *session, *os.File, chan int) {
+		inR, inW, err := os.Pipe()
+		if err != nil {
+			t.Fatal(err)
+		}
+		outR, outW, err := os.Pipe()
+		if err != nil {
+			t.Fatal(err)
+		}
+		exited := make(chan int, 1)
+		go func() {
+			var errs bytes.Buffer
+			code := runDurableRelay(sftpOptions{root: dir}, durableFlags{grace: 5 * time.Second, socketDir: sockDir}, inR, outW, &errs)
+			if code != 0 {
+				t.Errorf("relay exit %d: %s", code, errs.String())
+			}
+			inR.Close()
+			outW.Close()
+			exited <- code
+		}()
+		io.WriteString(inW, durablePreamble+"fdsession "+testToken+"\n")
+		br := bufio.NewReader(outR)
+		line, err := readLine(br, 256)
+		if err != nil {
+			t.Fatal(err)
+		}
+		s := startServing(t, func(in io.Reader, out io.Writer) error {
+			go func() { io.Copy(inW, in); inW.Close() }()
+			io.Copy(out, br)
+			return nil
+		})
+		return line, s, inW, exited
+	}
+	first, s, in1, exited1 := relay()
+	if !strings.HasPrefix(first, "rmount-durable new ") {
+		t.Fatalf("first relay said %q", first)
+	}
+	h := openTestHandle(t, s, "f", pflagRead)
+	if got := readHandle(t, s, h, 100); string(got) != "straight from the keeper" {
+		t.Fatalf("read %q", got)
+	}
+	in1.Close()
+	select {
+	case <-exited1:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the relay did not end after its client closed")
+	}
+	second, s2, _, _ := relay()
+	if second != strings.Replace(first, " new ", " resumed ", 1) {
+		t.Fatalf("second relay said %q after %q", second, first)
+	}
+	if got := readHandle(t, s2, h, 100); string(got) != "straight from the keeper" {
+		t.Fatalf("read after resume %q", got)
 	}
 	typ, r := s2.call(fxpExtended, func(w *writer) { w.str(extEnd) })
 	if code, _ := status(t, typ, r); code != fxOK {
