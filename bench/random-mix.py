@@ -5,7 +5,7 @@ checked against what the file must hold. A mount that loses or reorders a write 
 instead of giving a time.
 
   python3 bench/random-mix.py init PATH SIZE SEED       writes the starting contents (untimed)
-  python3 bench/random-mix.py run PATH OPS SEED SIZE    the mix; prints {"seconds": S}
+  python3 bench/random-mix.py run PATH OPS SEED SIZE    the mix; prints {"seconds": S, "ops": {kind: {count, seconds}}}
 
 `run` rebuilds the starting contents from SIZE and SEED rather than reading the file, so no page
 of it is in the cache before the clock starts. After the timed part the whole file is read back
@@ -38,8 +38,10 @@ def mix(path, ops, seed, size):
     rand = random.Random(seed + 1)
     fd = os.open(path, os.O_RDWR)
     counts = {'read': 0, 'write': 0, 'truncate': 0, 'mmap-write': 0}
+    spent = dict.fromkeys(counts, 0.0)
     start = time.perf_counter()
     for i in range(ops):
+        began = time.perf_counter()
         pick = rand.random()
         if pick < 0.35:
             off = rand.randrange(0, limit)
@@ -47,7 +49,7 @@ def mix(path, ops, seed, size):
             got = os.pread(fd, n, off)
             if got != bytes(shadow[off:off + n]):
                 fail(f'op {i}: read of {n} at {off} differs (file {len(shadow)} bytes)')
-            counts['read'] += 1
+            kind = 'read'
         elif pick < 0.70 or (pick >= 0.80 and len(shadow) == 0):
             off = rand.randrange(0, limit)
             data = rand.randbytes(rand.randint(1, MAX_IO))
@@ -56,7 +58,7 @@ def mix(path, ops, seed, size):
             if off > len(shadow):
                 shadow.extend(bytes(off - len(shadow)))
             shadow[off:off + len(data)] = data
-            counts['write'] += 1
+            kind = 'write'
         elif pick < 0.80:
             new = rand.randrange(0, limit)
             os.ftruncate(fd, new)
@@ -64,7 +66,7 @@ def mix(path, ops, seed, size):
                 del shadow[new:]
             else:
                 shadow.extend(bytes(new - len(shadow)))
-            counts['truncate'] += 1
+            kind = 'truncate'
         else:
             off = rand.randrange(0, len(shadow))
             n = min(rand.randint(1, MAX_IO), len(shadow) - off)
@@ -76,7 +78,10 @@ def mix(path, ops, seed, size):
             # map a file; the fsync at the end makes every target pay for what is still dirty.
             m.close()
             shadow[off:off + n] = data
-            counts['mmap-write'] += 1
+            kind = 'mmap-write'
+        counts[kind] += 1
+        spent[kind] += time.perf_counter() - began
+    synced = time.perf_counter()
     os.fsync(fd)
     seconds = time.perf_counter() - start
     whole = os.pread(fd, limit + MAX_IO, 0)
@@ -84,7 +89,9 @@ def mix(path, ops, seed, size):
     if whole != bytes(shadow):
         at = next((i for i, (a, b) in enumerate(zip(whole, shadow)) if a != b), min(len(whole), len(shadow)))
         fail(f'after the mix the file ({len(whole)} bytes) differs from what was written ({len(shadow)} bytes) at byte {at}')
-    print(json.dumps({'seconds': seconds, 'ops': counts}))
+    by_kind = {k: {'count': counts[k], 'seconds': round(spent[k], 3)} for k in counts}
+    by_kind['fsync'] = {'count': 1, 'seconds': round(seconds - (synced - start), 3)}
+    print(json.dumps({'seconds': seconds, 'ops': by_kind}))
 
 
 def main(argv):
