@@ -1,10 +1,11 @@
-import { READ_FILES_MAX, S_IFMT, S_IFREG, canReadFiles, type FileHandle, type FileStat, type ReadFilesFileClient } from '../remote/file-client.ts';
+import { READ_FILES_MAX, S_IFDIR, S_IFMT, S_IFREG, canReadFiles, type FileHandle, type FileStat, type ReadFilesFileClient } from '../remote/file-client.ts';
 import type { Attributes } from './attributes.ts';
 import { LazyFileHandle, type ContentCache } from './content-cache.ts';
 import type { VfsCore } from './core.ts';
 import type { Entries } from './entries.ts';
 import { IdleSignal } from './idle.ts';
 import type { Node } from './inode-table.ts';
+import type { Listing } from './dir-cache.ts';
 import type { Listings } from './listings.ts';
 import type { Logger } from '../remote/log.ts';
 
@@ -116,31 +117,62 @@ export class ContentPrefetch {
       });
   }
 
-  /** Queues the small regular files of `dir` (names after `current`'s first) for reading ahead. */
+  /**
+   * Queues the small regular files of `dir` (names after `current`'s first) for reading ahead,
+   * then those of the folders below it whose listings are cached (a walk goes there next), breadth
+   * first, within one budget.
+   */
   async #plan(dir: Node, current: Node): Promise<void> {
-    const { opts, table, handles } = this.#core;
+    const { opts, table } = this.#core;
     let listing = this.#listings.cached(dir.ino);
     if (listing === undefined) {
       const path = table.pathOf(dir);
       if (path === undefined) return;
       listing = await this.#listings.fetch(dir, path);
     }
-    if (table.get(dir.ino) !== dir || table.pathOf(dir) !== listing.path) return;
-    const currentName = current.firstLink()?.name ?? '';
+    const budget = { bytes: opts.contentCacheBytes / 4 };
+    const folders: Array<[Node, Listing]> = [[dir, listing]];
+    for (let i = 0; i < folders.length && budget.bytes > 0 && this.#queue.length < opts.prefetchQueueMax; i++) {
+      const [folder, its] = folders[i]!;
+      if (table.get(folder.ino) !== folder || table.pathOf(folder) !== its.path) continue;
+      this.#planFolder(folder, its, i === 0 ? current : undefined, budget);
+      for (const { name, stat } of its.entries) {
+        if ((stat.mode & S_IFMT) !== S_IFDIR) continue;
+        const child = table.child(folder, name);
+        const childListing = child === undefined ? undefined : this.#listings.cached(child.ino);
+        const queued = child === undefined ? undefined : this.#queuedDirs.get(child.ino);
+        if (child === undefined || childListing === undefined || (queued !== undefined && opts.now() - queued < opts.attrTimeoutMs)) continue;
+        this.#queuedDirs.delete(child.ino);
+        this.#queuedDirs.set(child.ino, opts.now());
+        folders.push([child, childListing]);
+      }
+    }
+    if (this.#queuedDirs.size > CONTENT_DIRS_MAX) {
+      for (const ino of this.#queuedDirs.keys()) {
+        if (this.#queuedDirs.size <= CONTENT_DIRS_MAX) break;
+        this.#queuedDirs.delete(ino);
+      }
+    }
+    this.#pump();
+  }
+
+  /** Queues the small files of one folder, from `listing`, in name order after `current`'s. */
+  #planFolder(dir: Node, listing: Listing, current: Node | undefined, budget: { bytes: number }): void {
+    const { opts, handles } = this.#core;
+    const currentName = current?.firstLink()?.name ?? '';
     const files = listing.entries
       .filter(e => (e.stat.mode & S_IFMT) === S_IFREG && e.stat.size <= opts.contentMaxFileBytes)
       .sort((a, b) => Buffer.compare(Buffer.from(a.name), Buffer.from(b.name)));
     const after = files.findIndex(e => Buffer.compare(Buffer.from(e.name), Buffer.from(currentName)) > 0);
     const ordered = after < 0 ? files : [...files.slice(after), ...files.slice(0, after)];
     const expires = listing.fetchedAt + opts.attrTimeoutMs;
-    let budget = opts.contentCacheBytes / 4;
     for (const { name, stat } of ordered) {
-      if (budget < stat.size || this.#queue.length >= opts.prefetchQueueMax) break;
+      if (budget.bytes < stat.size || this.#queue.length >= opts.prefetchQueueMax) break;
       const node = this.#entries.node(dir, name, stat);
       if (node === current || this.#inFlight.has(node.ino) || this.#contents.has(node.ino)) continue;
       if (handles.hasWriter(node)) continue;
       if (!this.#attrs.fresh(node)) this.#attrs.store(node, stat, listing.fetchedAt);
-      budget -= stat.size;
+      budget.bytes -= stat.size;
       if (stat.size === 0) {
         this.#keep(node, Buffer.alloc(0), stat, expires);
         continue;
@@ -149,7 +181,6 @@ export class ContentPrefetch {
       this.#inFlight.set(node.ino, new Promise<void>(resolve => { release = resolve; }));
       this.#queue.push({ node, stat, fetchedAt: listing.fetchedAt, release });
     }
-    this.#pump();
   }
 
   /** Reads queued small files, `prefetchConcurrency` requests at once. */

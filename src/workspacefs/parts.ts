@@ -13,6 +13,7 @@ import { InodeTable } from './inode-table.ts';
 import { KernelNotices } from './kernel-notices.ts';
 import { ListingPrefetch } from './listing-prefetch.ts';
 import { Outage } from './outage.ts';
+import { ReadOpens } from './read-opens.ts';
 import { Listings } from './listings.ts';
 import { OpenFiles } from './open-files.ts';
 import type { ResolvedWorkspaceOptions } from './options.ts';
@@ -30,6 +31,7 @@ export interface VfsParts {
   entries: Entries;
   listingPrefetch: ListingPrefetch;
   contentPrefetch: ContentPrefetch;
+  readOpens: ReadOpens;
   dirs: DirReader;
   files: OpenFiles;
 }
@@ -57,10 +59,11 @@ export function assembleParts(client: FileClient, opts: ResolvedWorkspaceOptions
   core.table.onFolderDropped = node => listings.forgotten(node.ino);
   const entries = new Entries(core, attrs, listings, notices);
   listingPrefetch = new ListingPrefetch(core, attrs, listings, entries);
+  const contentPrefetch = new ContentPrefetch(core, attrs, listings, entries, contents, opts.log);
   return {
-    core, notices, ids, attrs, listings, entries, listingPrefetch,
+    core, notices, ids, attrs, listings, entries, listingPrefetch, contentPrefetch,
     attrSource: new AttrSource(core, attrs, listings),
-    contentPrefetch: new ContentPrefetch(core, attrs, listings, entries, contents, opts.log),
+    readOpens: new ReadOpens(core, attrs, notices, contentPrefetch),
     dirs: new DirReader(core, listings, entries),
     files: new OpenFiles(core, attrs, opts.log),
   };

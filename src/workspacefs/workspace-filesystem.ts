@@ -10,7 +10,6 @@ import {
 import { FsError, isFsError } from '../remote/fs-error.ts';
 import type { AttrSource } from './attr-source.ts';
 import { permits, W_OK, type Attributes } from './attributes.ts';
-import { LazyFileHandle } from './content-cache.ts';
 import type { ContentPrefetch } from './content-prefetch.ts';
 import { pathOrEnoent, type VfsCore } from './core.ts';
 import type { DirReader } from './dir-reader.ts';
@@ -24,6 +23,7 @@ import type { Logger } from '../remote/log.ts';
 import { NewOwners } from './new-owner.ts';
 import { checkName, createMode, NAME_MAX } from './names.ts';
 import type { OpenFiles } from './open-files.ts';
+import type { ReadOpens } from './read-opens.ts';
 import { O_EXCL, O_TRUNC, decodeAccess, type Access } from './open-flags.ts';
 import { resolveOptions, type ResolvedWorkspaceOptions, type WorkspaceOptions } from './options.ts';
 import { assembleParts } from './parts.ts';
@@ -38,8 +38,9 @@ import { Counters, type WorkspaceStats } from './stats.ts';
  * only writer of cached attributes), {@link AttrSource} (where fresh ones come from),
  * {@link Listings} (folder listings, negative lookups), {@link Entries} (bookkeeping after a
  * remote answer), {@link ListingPrefetch} and {@link ContentPrefetch} (read-ahead of listings and
- * small files), {@link DirReader} (open folders), {@link HandleTable} and {@link OpenFile} (open
- * files with write gathering and read-ahead), {@link KernelNotices} and {@link IdMap}.
+ * small files), {@link ReadOpens} (read-only opens in the fewest round trips), {@link DirReader}
+ * (open folders), {@link HandleTable} and {@link OpenFile} (open files with write gathering and
+ * read-ahead), {@link KernelNotices} and {@link IdMap}.
  *
  * Requests run concurrently; ordering is held only per open file. Every remote call is bounded by
  * `opTimeoutMs` and every remote failure leaves as an FsError. Kernel notices queued during an op
@@ -57,6 +58,7 @@ export class WorkspaceFilesystem implements FuseOperations {
   readonly #entries: Entries;
   readonly #listingPrefetch: ListingPrefetch;
   readonly #contentPrefetch: ContentPrefetch;
+  readonly #readOpens: ReadOpens;
   readonly #dirs: DirReader;
   readonly #files: OpenFiles;
   readonly #owners: NewOwners;
@@ -73,7 +75,7 @@ export class WorkspaceFilesystem implements FuseOperations {
     ({
       core: this.#core, notices: this.#notices, ids: this.#ids, attrs: this.#attrs, attrSource: this.#attrSource,
       listings: this.#listings, entries: this.#entries, listingPrefetch: this.#listingPrefetch,
-      contentPrefetch: this.#contentPrefetch, dirs: this.#dirs, files: this.#files,
+      contentPrefetch: this.#contentPrefetch, readOpens: this.#readOpens, dirs: this.#dirs, files: this.#files,
     } = assembleParts(client, this.#opts));
     this.#owners = new NewOwners(this.#core, this.#ids, this.#log, this.#opts.owner);
   }
@@ -356,23 +358,18 @@ export class WorkspaceFilesystem implements FuseOperations {
       // The watch tells the kernel of every change as it comes: its pages stay right across opens.
       const keepCache = this.#opts.kernelCache || watch.live;
       if (!access.write && !truncate && node.type === S_IFREG) {
-        const ahead = await this.#contentPrefetch.opened(node, path);
-        if (ahead !== undefined) return { fh: this.#files.add(node, ahead.remote, access, ahead.data), keepCache };
-      }
-      // Close-to-open: the attributes are asked again at open, unless the watch keeps them right.
-      const kept = watch.live && this.#attrs.fresh(node);
-      if (kept && !access.write && !truncate && node.type === S_IFREG && !handles.hasWriter(node)) {
-        // The kernel's pages are right: the remote file is opened only if it reads past them.
-        const lazy = new LazyFileHandle(path, () => this.#core.table.pathOf(node), p => caller.call('open', p, () => client.open(p, access)));
-        return { fh: this.#files.add(node, lazy, access), keepCache };
+        const { remote, data } = await this.#readOpens.open(node, path, access);
+        return { fh: this.#files.add(node, remote, access, data), keepCache };
       }
       if (truncate) await handles.settle(node);
+      // Close-to-open: the attributes are asked again at open, unless the watch keeps them right.
+      const kept = watch.live && this.#attrs.fresh(node);
       const revalidating = truncate || kept || node.type !== S_IFREG || handles.hasWriter(node)
         ? undefined
         : caller.call('lstat', path, () => client.lstat(path)).catch(() => undefined);
       const remote = await caller.call('open', path, () => client.open(path, { ...access, ...(truncate ? { truncate: true } : {}) }));
       if (truncate) this.#entries.truncated(node);
-      if (revalidating !== undefined) await this.#revalidated(node, await revalidating);
+      if (revalidating !== undefined) await this.#readOpens.revalidated(node, await revalidating);
       return { fh: this.#files.add(node, remote, access), keepCache };
     });
   }
@@ -566,22 +563,6 @@ export class WorkspaceFilesystem implements FuseOperations {
     if (want !== undefined) stat = await exactMode(this.#core, stat, want, path);
     stat = await this.#owners.settle(path, stat, ctx, dir.attr?.mode ?? 0);
     return this.#entries.created(dir, name, stat);
-  }
-
-  /**
-   * Close-to-open: the attributes fetched beside an open (in the same round trip) replace cached
-   * ones, and when the file changed on the remote the kernel drops its size and pages before the
-   * open is answered. Otherwise a read right after the file grew there would stop at the old size,
-   * which the kernel keeps for the attribute lifetime without asking.
-   */
-  async #revalidated(node: Node, stat: FileStat | undefined): Promise<void> {
-    if (stat === undefined || (stat.mode & S_IFMT) !== S_IFREG || this.#core.handles.hasWriter(node)) return;
-    const old = node.attr;
-    // Told to the kernel here, before the open is answered, not queued for after it as well.
-    this.#attrs.store(node, stat, undefined, false);
-    if (old !== undefined && (old.size !== stat.size || old.mtime.sec !== stat.mtime.sec || old.mtime.nsec !== stat.mtime.nsec)) {
-      await this.#notices.inodeNow(node.ino);
-    }
   }
 
   /** Runs `fn` on a just-created open file; a failure closes the remote handle before it leaves. */

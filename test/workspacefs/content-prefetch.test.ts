@@ -64,6 +64,33 @@ describe('ContentPrefetch', () => {
     assert.equal(await contentPrefetch.opened(c, '/work/c'), undefined);
   });
 
+  it('a walk reads ahead the small files of the folders below, where their listings are cached', async () => {
+    const { client, core, entries, attrSource, listings, contentPrefetch } = makeParts({ contentMaxFileBytes: 100 }, { capabilities: { readFiles: true } });
+    for (const name of ['a', 'b']) client.put(`/work/${name}`, name);
+    for (const name of ['c', 'd']) client.put(`/work/sub/${name}`, name);
+    client.put('/work/sub/deeper/e', 'e');
+    client.put('/work/other/f', 'f');
+    await listings.listing(core.table.root);
+    const sub = entries.node(core.table.root, 'sub', await client.lstat('/work/sub'));
+    await listings.listing(sub);
+    const node = async (dir: string, name: string) => {
+      const parent = dir === '' ? core.table.root : core.table.child(core.table.root, dir)!;
+      const n = entries.node(parent, name, await client.lstat(`/work/${dir === '' ? '' : `${dir}/`}${name}`));
+      await attrSource.get(n);
+      return n;
+    };
+    await contentPrefetch.opened(await node('', 'a'), '/work/a');
+    await contentPrefetch.opened(await node('', 'b'), '/work/b');
+    await contentPrefetch.idle();
+    client.resetCounts();
+    for (const name of ['c', 'd']) {
+      const got = await contentPrefetch.opened(await node('sub', name), `/work/sub/${name}`);
+      assert.equal(got?.data.toString(), name, `sub/${name} read ahead`);
+      await got!.remote.close();
+    }
+    assert.equal(client.count('readFiles') + client.count('open'), 0);
+  });
+
   it('is off with contentCacheBytes 0', async () => {
     const { client, core, entries, contentPrefetch } = makeParts({ contentCacheBytes: 0 });
     client.put('/work/a', 'x');
