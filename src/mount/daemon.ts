@@ -73,7 +73,7 @@ export async function startMount(dest: Destination, mountpointArg: string, optio
   const mountpoint = await canonicalMountpoint(mountpointArg);
   await checkMountpoint(mountpoint, options.mount.nonempty);
   // The logger lets the backend say what its link does (lost, reconnecting, reconnected).
-  const backend = await openBackend(dest, { agent: options.mount.agent, agentGraceMs: options.mount.agentGraceMs, ...options.backend, log: options.log });
+  const backend = await openBackend(dest, { agent: options.mount.agent, agentGraceMs: options.mount.agentGraceMs, sshClient: options.mount.sshClient, ...options.backend, log: options.log });
   // Loaded once the backend's own module is (so that its connection starts first), while it
   // connects: a remote's handshake and first round trips leave the loop idle long enough.
   const parts = loadMountParts();
