@@ -435,7 +435,8 @@ export class SshBackend implements Backend {
       // Always rmount's own limit, as for the built-in client: OpenSSH's default waits as long as
       // TCP does, and a banner that never comes (a blackholed link) forever.
       connectTimeoutS: this.#connectTimeoutMs() / 1000,
-      ...(keepAlive === undefined ? {} : { serverAliveIntervalS: Math.max(1, Math.round(keepAlive / 1000)) }),
+      // 0 is off, as in ssh_config; anything else at least a second.
+      ...(keepAlive === undefined ? {} : { serverAliveIntervalS: keepAlive === 0 ? 0 : Math.max(1, Math.round(keepAlive / 1000)) }),
       // Only a first channel started where someone can answer may prompt (ssh asks on /dev/tty);
       // a reconnect in the daemon has nobody to ask.
       batchMode: !(first && options.prompt !== undefined) || this.#config.batchMode,

@@ -215,6 +215,23 @@ describe('SshBackend with sshClient openssh and the agent', { skip: agentSkip, t
     await backend.close();
     assert.deepEqual(sshChildren().filter(pid => !before.has(pid)), []);
   });
+
+  it('a killed ssh under the agent is replaced: the next call runs on a new agent channel', async t => {
+    const sshd = await startSshd(t);
+    const before = new Set(sshChildren());
+    const dir = await mkdtemp(join(sshd.dir, 'agent-'));
+    const backend = await connectBackend(t, sshd, { ...OPENSSH, agent: 'yes', agentFrom: await testAgentDist(), agentDirs: [dir] });
+    const files = await backend.files();
+    await files.stat(sshd.dir);
+    const [first] = sshChildren().filter(pid => !before.has(pid));
+    assert.ok(first !== undefined);
+    process.kill(first, 'SIGKILL');
+    assert.equal((await files.stat(sshd.dir)).mode & 0o170000, 0o040000);
+    assert.equal((files as unknown as { reconnects: number }).reconnects, 1);
+    const now = sshChildren().filter(pid => !before.has(pid));
+    assert.equal(now.length, 1);
+    assert.notEqual(now[0], first);
+  });
 });
 
 // The contract the built-in client passes (files.test.ts), over OpenSSH's client.
