@@ -399,7 +399,7 @@ export class SshBackend implements Backend {
   }
 
   // A command through a child `ssh`. A missing client rejects here; a failure of ssh itself (auth,
-  // host key) shows only once it exits, as status 255 (see `#openAgentFiles`).
+  // host key) shows only once it exits, as status 255 (see `#reconnectingOpenssh`).
   async #opensshExec(argv: readonly string[], options: ExecOptions = {}): Promise<Session> {
     if (options.pty !== undefined) {
       throw new UnsupportedError(`${this.addr}: a TTY through OpenSSH's client is not supported here`, { suggestion: 'exec with a TTY uses the built-in client' });
