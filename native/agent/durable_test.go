@@ -176,6 +176,24 @@ func TestKeeperEndsOnRequest(t *testing.T) {
 
 // The relay as the client runs it: it starts a detached keeper (this test binary as the agent),
 // and a second relay resumes the same keeper.
+// greetRelay sends a relay its session line on in, reads its answer from out and speaks SFTP
+// through the two (INIT done); closing in ends the client's side.
+func greetRelay(t *testing.T, id string, in io.WriteCloser, out io.Reader) (string, *session) {
+	t.Helper()
+	io.WriteString(in, durablePreamble+id+" "+testToken+"\n")
+	br := bufio.NewReader(out)
+	line, err := readLine(br, 256)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := startServing(t, func(from io.Reader, to io.Writer) error {
+		go func() { io.Copy(in, from); in.Close() }()
+		io.Copy(to, br)
+		return nil
+	})
+	return line, s
+}
+
 func TestDurableRelayStartsAndResumesKeeper(t *testing.T) {
 	t.Setenv("RMOUNT_AGENT_AS_MAIN", "1")
 	dir := t.TempDir()
@@ -191,17 +209,7 @@ func TestDurableRelayStartsAndResumesKeeper(t *testing.T) {
 			}
 			outW.Close()
 		}()
-		io.WriteString(inW, durablePreamble+"testsession "+testToken+"\n")
-		br := bufio.NewReader(outR)
-		line, err := readLine(br, 256)
-		if err != nil {
-			t.Fatal(err)
-		}
-		s := startServing(t, func(in io.Reader, out io.Writer) error {
-			go func() { io.Copy(inW, in); inW.Close() }()
-			io.Copy(out, br)
-			return nil
-		})
+		line, s := greetRelay(t, "testsession", inW, outR)
 		return line, s, inW
 	}
 	first, s, in1 := relay()
@@ -251,17 +259,7 @@ func TestDurableRelayHandsItsStdioToTheKeeper(t *testing.T) {
 			outW.Close()
 			exited <- code
 		}()
-		io.WriteString(inW, durablePreamble+"fdsession "+testToken+"\n")
-		br := bufio.NewReader(outR)
-		line, err := readLine(br, 256)
-		if err != nil {
-			t.Fatal(err)
-		}
-		s := startServing(t, func(in io.Reader, out io.Writer) error {
-			go func() { io.Copy(inW, in); inW.Close() }()
-			io.Copy(out, br)
-			return nil
-		})
+		line, s := greetRelay(t, "fdsession", inW, outR)
 		return line, s, inW, exited
 	}
 	first, s, in1, exited1 := relay()
