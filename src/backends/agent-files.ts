@@ -123,7 +123,15 @@ export async function startAgentFiles(backend: Backend, remotePath: string, opti
   // When the agent dies the exec stream ends: the codec fails every request with ENOTCONN and
   // resolves the client's `closed`.
   stream.once('close', () => session.close());
-  return SftpFileClient.over(stream, { name: `rmount-agent on ${backend.addr}`, ...(instance === undefined ? {} : { instance }) });
+  // The codec reports what breaks the stream; once it has let go (a failed handshake) an error
+  // left without a listener would end the daemon.
+  stream.on('error', error => options.logger?.debug(`rmount-agent's stream on ${backend.addr} failed`, error));
+  try {
+    return await SftpFileClient.over(stream, { name: `rmount-agent on ${backend.addr}`, ...(instance === undefined ? {} : { instance }) });
+  } catch (error) {
+    session.close();
+    throw error;
+  }
 }
 
 /**
