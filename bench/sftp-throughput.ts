@@ -17,12 +17,12 @@ import { promisify } from 'node:util';
 import { SshBackend } from '../src/backends/ssh/backend.ts';
 import type { FileClient } from '../src/remote/file-client.ts';
 import { SSHD_HOST_ALIAS, sshdSkipReason, startSshd, type AfterHook } from '../test/helpers/sshd.ts';
+import { readAll, writeAll } from './file-transfer.ts';
 
 const run = promisify(execFile);
 const MiB = 1024 * 1024;
 const SIZE = Number(process.env.BENCH_SIZE_MIB ?? 256) * MiB;
 /** Bytes per write/read call handed to the codec; it splits and pipelines them itself. */
-const CHUNK = 8 * MiB;
 
 async function main(): Promise<void> {
   const skip = sshdSkipReason();
@@ -78,32 +78,6 @@ async function main(): Promise<void> {
   } finally {
     for (const fn of cleanups.reverse()) await fn();
   }
-}
-
-async function writeAll(files: FileClient, path: string, data: Buffer): Promise<void> {
-  const handle = await files.open(path, { read: false, write: true, create: true, truncate: true });
-  try {
-    for (let pos = 0; pos < data.length; pos += CHUNK) {
-      await handle.write(data, pos, Math.min(CHUNK, data.length - pos), pos);
-    }
-  } finally {
-    await handle.close();
-  }
-}
-
-async function readAll(files: FileClient, path: string, size: number): Promise<Buffer> {
-  const out = Buffer.alloc(size);
-  const handle = await files.open(path, { read: true, write: false });
-  try {
-    for (let pos = 0; pos < size;) {
-      const n = await handle.read(out, pos, Math.min(CHUNK, size - pos), pos);
-      if (n === 0) throw new Error(`short read at ${pos}`);
-      pos += n;
-    }
-  } finally {
-    await handle.close();
-  }
-  return out;
 }
 
 async function timed(fn: () => Promise<void>): Promise<number> {

@@ -26,10 +26,10 @@ import { SshBackend, type SshBackendOptions } from '../src/backends/ssh/backend.
 import type { FileClient } from '../src/remote/file-client.ts';
 import { workerFileClient } from './ssh2-worker.ts';
 import { renderClientConfig, sshdSkipReason, startSshd, type AfterHook, type SshdFixture } from '../test/helpers/sshd.ts';
+import { readAll, writeAll } from './file-transfer.ts';
 
 const HERE = dirname(fileURLToPath(import.meta.url));
 const MiB = 1024 * 1024;
-const CHUNK = 8 * MiB;
 const CLK_TCK = 100;
 
 interface Args { rtts: number[]; rounds: number; sizeMiB: number; lstats: number }
@@ -201,36 +201,6 @@ function cpuOfPid(pid: number, tid?: number): number {
   } catch {
     return 0;
   }
-}
-
-async function writeAll(files: FileClient, path: string, data: Buffer): Promise<void> {
-  const handle = await files.open(path, { read: false, write: true, create: true, truncate: true });
-  try {
-    for (const [pos, len] of chunks(data.length)) await handle.write(data, pos, len, pos);
-  } finally {
-    await handle.close();
-  }
-}
-
-async function readAll(files: FileClient, path: string, size: number): Promise<Buffer> {
-  const out = Buffer.alloc(size);
-  const handle = await files.open(path, { read: true, write: false });
-  try {
-    for (let pos = 0; pos < size;) {
-      const n = await handle.read(out, pos, Math.min(CHUNK, size - pos), pos);
-      if (n === 0) throw new Error(`short read at ${pos}`);
-      pos += n;
-    }
-  } finally {
-    await handle.close();
-  }
-  return out;
-}
-
-function chunks(size: number): [number, number][] {
-  const out: [number, number][] = [];
-  for (let pos = 0; pos < size; pos += CHUNK) out.push([pos, Math.min(CHUNK, size - pos)]);
-  return out;
 }
 
 function median(xs: number[]): number {
