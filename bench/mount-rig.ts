@@ -5,6 +5,7 @@
  * Everything started here is registered on the caller's cleanup stack and stopped by its PID, and
  * every mount is unmounted (lazily as a last resort), also on failure and Ctrl-C.
  */
+import { existsSync, readdirSync, statSync } from 'node:fs';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
 import { userInfo } from 'node:os';
@@ -177,8 +178,29 @@ export async function mountSshfs(rig: Rig, remotePath: string, opts: string[] = 
   return { root: mountpoint, pid: child.pid, unmount: async () => { forget(); await stop(); } };
 }
 
+/** BENCH_NODE_FLAGS (e.g. `--cpu-prof --cpu-prof-dir=DIR`) reach the daemon too: it starts with the CLI's execArgv. */
+const NODE_FLAGS = (process.env.BENCH_NODE_FLAGS ?? '').split(' ').filter(Boolean);
+
+/**
+ * Runs the rmount CLI as users do: the compiled one in lib/ (build it first: `npm run build:ts`),
+ * else the sources through tsx, whose loader adds to every start and shows in profiles.
+ */
 export function rmountCli(args: string[], env: NodeJS.ProcessEnv, timeoutMs = 60_000): Promise<RunResult> {
-  return run(process.execPath, [...TSX_ARGS, join(REPO, 'src', 'cli', 'run.ts'), ...args], { env, timeoutMs, cwd: REPO });
+  return run(process.execPath, [...NODE_FLAGS, ...cliEntry(), ...args], { env, timeoutMs, cwd: REPO });
+}
+
+let entry: string[] | undefined;
+
+/** lib/cli/run.js when it is newer than every source file, else the sources through tsx (said once). */
+function cliEntry(): string[] {
+  if (entry !== undefined) return entry;
+  const compiled = join(REPO, 'lib', 'cli', 'run.js');
+  const built = existsSync(compiled) ? statSync(compiled).mtimeMs : 0;
+  const newest = (dir: string): number => readdirSync(dir, { withFileTypes: true })
+    .reduce((most, e) => Math.max(most, e.isDirectory() ? newest(join(dir, e.name)) : statSync(join(dir, e.name)).mtimeMs), 0);
+  if (built > 0 && built >= newest(join(REPO, 'src'))) return (entry = [compiled]);
+  process.stderr.write('bench: lib/ is missing or older than src/ (npm run build:ts): rmount runs through tsx\n');
+  return (entry = [...TSX_ARGS, join(REPO, 'src', 'cli', 'run.ts')]);
 }
 
 async function rmountDaemonPid(rig: Rig, mountpoint: string): Promise<number | undefined> {
