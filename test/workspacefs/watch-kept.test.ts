@@ -54,8 +54,10 @@ describe('caches kept by the watch', () => {
     // A read the kernel's pages do not answer opens the file then.
     assert.deepEqual(await walk(fs), first);
     assert.deepEqual([...client.calls.keys()].sort(), ['handle.close', 'handle.read', 'open']);
-    // Lookups of missing names, known missing, likewise.
+    // A name missing from a listing the watch keeps is missing without asking, and stays so.
+    client.resetCounts();
     assert.equal((await fs.lookup(ROOT_INO, '.editorconfig', ctx)).ino, 0);
+    assert.equal(remoteCalls(client), 0, JSON.stringify([...client.calls]));
     clock.advance(60_000);
     client.resetCounts();
     assert.equal((await fs.lookup(ROOT_INO, '.editorconfig', ctx)).ino, 0);
