@@ -84,18 +84,13 @@ export class LazyFileHandle implements FileHandle {
   readonly path: string;
   readonly #open: (path: string) => Promise<FileHandle>;
   readonly #currentPath: () => string | undefined;
-  /** Reads the whole file in one request (undefined when it could not); reads are then answered from it. */
-  readonly #readWhole: ((path: string) => Promise<Buffer | undefined>) | undefined;
-  #whole: Promise<Buffer | undefined> | undefined;
   #handle: Promise<FileHandle> | undefined;
   #closed = false;
 
-  constructor(path: string, currentPath: () => string | undefined, open: (path: string) => Promise<FileHandle>,
-    readWhole?: (path: string) => Promise<Buffer | undefined>) {
+  constructor(path: string, currentPath: () => string | undefined, open: (path: string) => Promise<FileHandle>) {
     this.path = path;
     this.#currentPath = currentPath;
     this.#open = open;
-    this.#readWhole = readWhole;
   }
 
   #get(): Promise<FileHandle> {
@@ -105,11 +100,6 @@ export class LazyFileHandle implements FileHandle {
   }
 
   async read(buffer: Uint8Array, offset: number, length: number, position: number): Promise<number> {
-    if (this.#readWhole !== undefined && this.#handle === undefined && !this.#closed) {
-      this.#whole ??= this.#readWhole(this.#currentPath() ?? this.path).catch(() => undefined);
-      const data = await this.#whole;
-      if (data !== undefined) return data.copy(buffer, offset, Math.min(position, data.length), Math.min(data.length, position + length));
-    }
     return (await this.#get()).read(buffer, offset, length, position);
   }
 

@@ -15,10 +15,11 @@ export interface ReadOpen {
 
 /**
  * Read-only opens of regular files, in as few round trips as the client allows, in this order:
- * from small-file read-ahead (none); lazily while the watch keeps the file's attributes (none:
- * the kernel's pages are right, and a read past them costs one); a small file where the client
- * reads files whole (one request brings its attributes and bytes); else an open with an lstat
- * beside it (close-to-open, one round trip, then the reads).
+ * from small-file read-ahead (none); a small file where the client reads files whole (one request
+ * brings its attributes and bytes); else an open with an lstat beside it (one round trip, then the
+ * reads). Close-to-open holds also while the watch keeps the caches: a file a remote command just
+ * changed (rmount exec, a stub) must read new to the local tool that runs next, before the
+ * watch's event comes; the kernel's pages are dropped only when the file did change.
  */
 export class ReadOpens {
   readonly #core: VfsCore;
@@ -35,17 +36,14 @@ export class ReadOpens {
 
   /** Opens `node` (a regular file at `path`) for reading. */
   async open(node: Node, path: string, access: Access): Promise<ReadOpen> {
-    const { caller, client, handles, watch, table, opts } = this.#core;
+    const { caller, client, handles, table, opts } = this.#core;
     const ahead = await this.#prefetch.opened(node, path);
     if (ahead !== undefined) return ahead;
     const writing = handles.hasWriter(node);
     const small = canReadFiles(client) && !writing && node.attr !== undefined && node.attr.size <= opts.contentMaxFileBytes;
     const openRemote = (p: string): Promise<FileHandle> => caller.call('open', p, () => client.open(p, access));
-    if (!writing && watch.live && this.#attrs.fresh(node)) {
-      return { remote: new LazyFileHandle(path, () => table.pathOf(node), openRemote, small ? p => this.#readWhole(node, p, false) : undefined) };
-    }
     if (small) {
-      const got = await this.#readWhole(node, path, true);
+      const got = await this.#readWhole(node, path);
       if (got !== undefined) return { remote: new LazyFileHandle(path, () => table.pathOf(node), openRemote), data: got };
     }
     const revalidating = writing ? undefined : caller.call('lstat', path, () => client.lstat(path)).catch(() => undefined);
@@ -71,23 +69,16 @@ export class ReadOpens {
   }
 
   /**
-   * The whole of small file `node` and its attributes in one request (readfiles@rmount); undefined
-   * when it failed or is not small any more (a plain open then says why, or reads it). At an open
-   * (`revalidate`) the attributes are revalidated as by the lstat beside an open; for a read
-   * through a lazy handle the kernel's pages must not be dropped under it, so bytes that are not
-   * of the attributes shown are not used (the open reads them instead).
+   * The whole of small file `node` and its attributes in one request (readfiles@rmount), the
+   * attributes revalidated as by the lstat beside an open; undefined when it failed or is not
+   * small any more (a plain open then says why, or reads it).
    */
-  async #readWhole(node: Node, path: string, revalidate: boolean): Promise<Buffer | undefined> {
+  async #readWhole(node: Node, path: string): Promise<Buffer | undefined> {
     const { caller, client, opts, counters } = this.#core;
     if (!canReadFiles(client)) return undefined;
     const [got] = await caller.call('readFiles', path, () => client.readFiles([path], opts.contentMaxFileBytes));
     if (got === undefined || got.error !== undefined || got.stat === undefined || got.data === undefined) return undefined;
-    if (revalidate) {
-      await this.revalidated(node, got.stat);
-    } else {
-      const shown = node.attr;
-      if (shown === undefined || shown.size !== got.stat.size || shown.mtime.sec !== got.stat.mtime.sec || shown.mtime.nsec !== got.stat.mtime.nsec) return undefined;
-    }
+    await this.revalidated(node, got.stat);
     if ((got.stat.mode & S_IFMT) !== S_IFREG || got.data.length !== got.stat.size) return undefined;
     counters.remoteBytesRead += got.data.length;
     return got.data;

@@ -355,16 +355,16 @@ export class WorkspaceFilesystem implements FuseOperations {
       if (this.#opts.readOnly && (access.write || truncate)) throw new FsError('EROFS', 'open');
       const path = this.#path(node, 'open');
       const { caller, client, handles, watch } = this.#core;
-      // The watch tells the kernel of every change as it comes: its pages stay right across opens.
+      // The watch tells the kernel of every change as it comes, and an open drops its pages when
+      // the file changed: they stay right across opens.
       const keepCache = this.#opts.kernelCache || watch.live;
       if (!access.write && !truncate && node.type === S_IFREG) {
         const { remote, data } = await this.#readOpens.open(node, path, access);
         return { fh: this.#files.add(node, remote, access, data), keepCache };
       }
       if (truncate) await handles.settle(node);
-      // Close-to-open: the attributes are asked again at open, unless the watch keeps them right.
-      const kept = watch.live && this.#attrs.fresh(node);
-      const revalidating = truncate || kept || node.type !== S_IFREG || handles.hasWriter(node)
+      // Close-to-open: the attributes are asked again at open.
+      const revalidating = truncate || node.type !== S_IFREG || handles.hasWriter(node)
         ? undefined
         : caller.call('lstat', path, () => client.lstat(path)).catch(() => undefined);
       const remote = await caller.call('open', path, () => client.open(path, { ...access, ...(truncate ? { truncate: true } : {}) }));
