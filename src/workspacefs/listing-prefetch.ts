@@ -120,14 +120,21 @@ export class ListingPrefetch {
 
   /** True while a subtree read that holds `path` is under way. */
   #reading(path: string): boolean {
-    return this.reading(path) !== undefined;
+    return this.#readingAt(path) !== undefined;
   }
 
   /**
-   * Settles once the subtree read under way that holds `path` is stored; undefined when none is.
-   * A request for a folder's listing waits for it rather than asking for the same listing again.
+   * Settles once the subtree read under way that holds folder `dir` is stored; undefined when none
+   * is. A request for a folder's listing waits for it rather than asking for the same listing
+   * again. Asked on every listing the caches miss: no path is made while nothing is being read.
    */
-  reading(path: string): Promise<void> | undefined {
+  reading(dir: Node): Promise<void> | undefined {
+    if (this.#subtreesReading.size === 0) return undefined;
+    const path = this.#core.table.pathOf(dir);
+    return path === undefined ? undefined : this.#readingAt(path);
+  }
+
+  #readingAt(path: string): Promise<void> | undefined {
     for (const [top, done] of this.#subtreesReading) {
       if (path === top || path.startsWith(top === '/' ? '/' : `${top}/`)) return done;
     }

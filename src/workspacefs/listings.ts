@@ -42,8 +42,8 @@ export class Listings {
   readonly #notices: KernelNotices;
   /** A request used a listing: the listing read-ahead decides what follows. */
   readonly #used: (dir: Node, listing: Listing) => void;
-  /** Settles once a read under way that brings the listing of remote `path` (a subtree) is stored. */
-  readonly #coming: (path: string) => Promise<void> | undefined;
+  /** Settles once a read under way that brings the listing of folder `dir` (a subtree) is stored. */
+  readonly #coming: (dir: Node) => Promise<void> | undefined;
   /** Replaced only by `reset`; a listing read under an older instance is never stored. */
   #dirs: DirCache;
   /** Replaced only by `reset`. */
@@ -52,7 +52,7 @@ export class Listings {
   readonly #inFlight = new Map<number, ListingInFlight>();
 
   constructor(core: VfsCore, attrs: Attributes, notices: KernelNotices, used: (dir: Node, listing: Listing) => void,
-    coming: (path: string) => Promise<void> | undefined = () => undefined) {
+    coming: (dir: Node) => Promise<void> | undefined = () => undefined) {
     this.#core = core;
     this.#attrs = attrs;
     this.#notices = notices;
@@ -120,6 +120,7 @@ export class Listings {
    */
   async find(dir: Node, name: string, syscall: string): Promise<Found | undefined> {
     const { counters } = this.#core;
+    let arriving: Promise<Listing | undefined> | undefined;
     if (this.#negative.has(dir.ino, name)) {
       counters.cache.negative.hits++;
       return undefined;
@@ -132,7 +133,7 @@ export class Listings {
     } else if ((listing = this.#outdated(dir, true)) !== undefined) {
       outdated = true;
       counters.cache.dir.hits++;
-    } else if ((listing = await this.#arriving(dir)) !== undefined) {
+    } else if ((arriving = this.#arriving(dir)) !== undefined && (listing = await arriving) !== undefined) {
       counters.cache.dir.hits++;
     } else if (this.#listsForLookup(dir)) {
       fetchedForThis = true;
@@ -198,13 +199,14 @@ export class Listings {
   /** The listing of `dir` for a request: cached while fresh, else one remote readdir. */
   async listing(dir: Node): Promise<Listing> {
     const { counters, table } = this.#core;
+    let arriving: Promise<Listing | undefined> | undefined;
     let listing = this.#dirs.get(dir.ino);
     if (listing !== undefined) {
       counters.cache.dir.hits++;
     } else if ((listing = this.#outdated(dir)) !== undefined) {
       counters.cache.dir.hits++;
       return listing;
-    } else if ((listing = await this.#arriving(dir)) !== undefined) {
+    } else if ((arriving = this.#arriving(dir)) !== undefined && (listing = await arriving) !== undefined) {
       counters.cache.dir.hits++;
     } else {
       counters.cache.dir.misses++;
@@ -307,13 +309,12 @@ export class Listings {
     return dirs === this.#dirs && generation === dirs.generation(dir.ino) ? listing : undefined;
   }
 
-  /** The listing of `dir` brought by a read under way (a subtree), once it is stored; undefined when none comes. */
-  async #arriving(dir: Node): Promise<Listing | undefined> {
-    const path = this.#core.table.pathOf(dir);
-    const coming = path === undefined ? undefined : this.#coming(path);
-    if (coming === undefined) return undefined;
-    await coming;
-    return this.#dirs.get(dir.ino);
+  /**
+   * The listing of `dir` brought by a read under way (a subtree), once it is stored (undefined when
+   * that read did not bring it); undefined at once when none is under way, with no await.
+   */
+  #arriving(dir: Node): Promise<Listing | undefined> | undefined {
+    return this.#coming(dir)?.then(() => this.#dirs.get(dir.ino));
   }
 
   /** The listing of `dir` past its lifetime, when the link is down and one is kept. */

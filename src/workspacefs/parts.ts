@@ -55,7 +55,7 @@ export function assembleParts(client: FileClient, opts: ResolvedWorkspaceOptions
   // The listing read-ahead is made below; a listing is first used after construction.
   let listingPrefetch: ListingPrefetch | undefined;
   const listings = new Listings(core, attrs, notices, (dir, listing) => listingPrefetch?.used(dir, listing),
-    path => listingPrefetch?.reading(path));
+    dir => listingPrefetch?.reading(dir));
   core.table.onFolderDropped = node => listings.forgotten(node.ino);
   const entries = new Entries(core, attrs, listings, notices);
   listingPrefetch = new ListingPrefetch(core, attrs, listings, entries);
