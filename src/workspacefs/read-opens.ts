@@ -1,4 +1,4 @@
-import { S_IFMT, S_IFREG, canReadFiles, type FileHandle, type FileStat } from '../remote/file-client.ts';
+import { S_IFMT, S_IFREG, canReadFiles, type FileHandle, type FileStat, type OpenFlags } from '../remote/file-client.ts';
 import type { Attributes } from './attributes.ts';
 import { LazyFileHandle } from './content-cache.ts';
 import type { ContentPrefetch } from './content-prefetch.ts';
@@ -19,7 +19,8 @@ export interface ReadOpen {
  * brings its attributes and bytes); else an open with an lstat beside it (one round trip, then the
  * reads). Close-to-open holds also while the watch keeps the caches: a file a remote command just
  * changed (rmount exec, a stub) must read new to the local tool that runs next, before the
- * watch's event comes; the kernel's pages are dropped only when the file did change.
+ * watch's event comes; the kernel's pages are dropped only when the file did change. Other opens
+ * take their close-to-open lstat from here too ({@link ReadOpens.openRevalidating}).
  */
 export class ReadOpens {
   readonly #core: VfsCore;
@@ -41,15 +42,24 @@ export class ReadOpens {
     if (ahead !== undefined) return ahead;
     const writing = handles.hasWriter(node);
     const small = canReadFiles(client) && !writing && node.attr !== undefined && node.attr.size <= opts.contentMaxFileBytes;
-    const openRemote = (p: string): Promise<FileHandle> => caller.call('open', p, () => client.open(p, access));
     if (small) {
       const got = await this.#readWhole(node, path);
-      if (got !== undefined) return { remote: new LazyFileHandle(path, () => table.pathOf(node), openRemote), data: got };
+      const openLater = (p: string): Promise<FileHandle> => caller.call('open', p, () => client.open(p, access));
+      if (got !== undefined) return { remote: new LazyFileHandle(path, () => table.pathOf(node), openLater), data: got };
     }
-    const revalidating = writing ? undefined : caller.call('lstat', path, () => client.lstat(path)).catch(() => undefined);
-    const remote = await openRemote(path);
+    return { remote: await this.openRevalidating(node, path, access, !writing) };
+  }
+
+  /**
+   * Opens `path` with `flags`; with `revalidate`, an lstat goes beside the open (the same round
+   * trip) and its attributes are taken before the open is answered (see {@link revalidated}).
+   */
+  async openRevalidating(node: Node, path: string, flags: OpenFlags, revalidate: boolean): Promise<FileHandle> {
+    const { caller, client } = this.#core;
+    const revalidating = revalidate ? caller.call('lstat', path, () => client.lstat(path)).catch(() => undefined) : undefined;
+    const remote = await caller.call('open', path, () => client.open(path, flags));
     if (revalidating !== undefined) await this.revalidated(node, await revalidating);
-    return { remote };
+    return remote;
   }
 
   /**

@@ -137,8 +137,9 @@ export class WorkspaceFilesystem implements FuseOperations {
 
   /**
    * The remote's watch reports every change under the root from now on, for as long as `live`
-   * says: the caches keep what they read past their lifetimes (no revalidation round trips), and
-   * the kernel keeps its pages across opens. A rescan event must come as `flushCaches()`.
+   * says: the caches keep what they read past their lifetimes, and the kernel keeps its pages
+   * across opens of an unchanged file (opens still ask, close-to-open). A rescan event must come
+   * as `flushCaches()`.
    */
   watched(live: () => boolean): void {
     this.#core.watch.attach(live);
@@ -354,7 +355,7 @@ export class WorkspaceFilesystem implements FuseOperations {
       const truncate = (flags & O_TRUNC) !== 0;
       if (this.#opts.readOnly && (access.write || truncate)) throw new FsError('EROFS', 'open');
       const path = this.#path(node, 'open');
-      const { caller, client, handles, watch } = this.#core;
+      const { handles, watch } = this.#core;
       // The watch tells the kernel of every change as it comes, and an open drops its pages when
       // the file changed: they stay right across opens.
       const keepCache = this.#opts.kernelCache || watch.live;
@@ -364,12 +365,9 @@ export class WorkspaceFilesystem implements FuseOperations {
       }
       if (truncate) await handles.settle(node);
       // Close-to-open: the attributes are asked again at open.
-      const revalidating = truncate || node.type !== S_IFREG || handles.hasWriter(node)
-        ? undefined
-        : caller.call('lstat', path, () => client.lstat(path)).catch(() => undefined);
-      const remote = await caller.call('open', path, () => client.open(path, { ...access, ...(truncate ? { truncate: true } : {}) }));
+      const revalidate = !truncate && node.type === S_IFREG && !handles.hasWriter(node);
+      const remote = await this.#readOpens.openRevalidating(node, path, { ...access, ...(truncate ? { truncate: true } : {}) }, revalidate);
       if (truncate) this.#entries.truncated(node);
-      if (revalidating !== undefined) await this.#readOpens.revalidated(node, await revalidating);
       return { fh: this.#files.add(node, remote, access), keepCache };
     });
   }
