@@ -104,10 +104,7 @@ export class ContentPrefetch {
       || (last !== undefined && last.dir === dir.ino && last.ino !== node.ino && now - last.at < 1000);
     if (!walking) return;
     this.#readWalkUntil = now + 2000;
-    const queued = this.#queuedDirs.get(dir.ino);
-    if (queued !== undefined && now - queued < opts.attrTimeoutMs) return;
-    this.#queuedDirs.set(dir.ino, now);
-    if (this.#queuedDirs.size > CONTENT_DIRS_MAX) this.#queuedDirs.delete(this.#queuedDirs.keys().next().value!);
+    if (!this.#claimFolder(dir.ino)) return;
     this.#planning++;
     void this.#plan(dir, node)
       .catch(error => this.#log.debug('content read-ahead failed', error))
@@ -140,20 +137,26 @@ export class ContentPrefetch {
         if ((stat.mode & S_IFMT) !== S_IFDIR) continue;
         const child = table.child(folder, name);
         const childListing = child === undefined ? undefined : this.#listings.cached(child.ino);
-        const queued = child === undefined ? undefined : this.#queuedDirs.get(child.ino);
-        if (child === undefined || childListing === undefined || (queued !== undefined && opts.now() - queued < opts.attrTimeoutMs)) continue;
-        this.#queuedDirs.delete(child.ino);
-        this.#queuedDirs.set(child.ino, opts.now());
+        if (child === undefined || childListing === undefined || !this.#claimFolder(child.ino)) continue;
         folders.push([child, childListing]);
       }
     }
-    if (this.#queuedDirs.size > CONTENT_DIRS_MAX) {
-      for (const ino of this.#queuedDirs.keys()) {
-        if (this.#queuedDirs.size <= CONTENT_DIRS_MAX) break;
-        this.#queuedDirs.delete(ino);
-      }
-    }
     this.#pump();
+  }
+
+  /**
+   * True when folder `ino` was not queued for read-ahead within the attribute lifetime, and now
+   * is (remembered as the newest; the oldest are forgotten past CONTENT_DIRS_MAX).
+   */
+  #claimFolder(ino: number): boolean {
+    const { opts } = this.#core;
+    const now = opts.now();
+    const queued = this.#queuedDirs.get(ino);
+    if (queued !== undefined && now - queued < opts.attrTimeoutMs) return false;
+    this.#queuedDirs.delete(ino);
+    this.#queuedDirs.set(ino, now);
+    if (this.#queuedDirs.size > CONTENT_DIRS_MAX) this.#queuedDirs.delete(this.#queuedDirs.keys().next().value!);
+    return true;
   }
 
   /** Queues the small files of one folder, from `listing`, in name order after `current`'s. */
