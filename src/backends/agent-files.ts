@@ -14,8 +14,9 @@ import type { Backend } from '../remote/backend.ts';
 import { PermissionError, UnreachableError, UnsupportedError } from '../remote/errors.ts';
 import type { ClosingFileClient, FileClient } from '../remote/file-client.ts';
 import type { Logger } from '../remote/log.ts';
+import type { Session } from '../remote/session.ts';
 import { ReconnectingFileClient } from '../remote/reconnecting-file-client.ts';
-import { SftpFileClient } from '../sftp/sftp-file-client.ts';
+import { SftpFileClient, type SftpFileClientOptions } from '../sftp/sftp-file-client.ts';
 
 /** The agent's client, which says when its exec stream is gone (as every SftpFileClient does). */
 export type AgentFileClient = SftpFileClient & ClosingFileClient;
@@ -119,15 +120,24 @@ export async function startAgentFiles(backend: Backend, remotePath: string, opti
       ? `rmount-agent session resumed on ${backend.addr}: open files carry on as they were`
       : `rmount-agent session started on ${backend.addr} (kept ${durable.graceMs / 1000} s after a lost link)`);
   }
+  return sftpOverStdio(session, { name: `rmount-agent on ${backend.addr}`, ...(instance === undefined ? {} : { instance }) },
+    error => options.logger?.debug(`rmount-agent's stream on ${backend.addr} failed`, error));
+}
+
+/**
+ * An SFTP client over a session's stdio (an agent started over exec, a child `ssh -s … sftp`).
+ * When the process dies its stream ends: the codec fails every request with ENOTCONN and resolves
+ * the client's `closed`, and the session is closed with the stream. What breaks the stream goes
+ * to `onError` too: once the codec has let go of it (a failed handshake), an error left without a
+ * listener would end the daemon. A failed handshake closes the session.
+ */
+export async function sftpOverStdio(session: Pick<Session, 'stdin' | 'stdout' | 'close'>, options: SftpFileClientOptions,
+  onError: (error: Error) => void = () => {}): Promise<AgentFileClient> {
   const stream = Duplex.from({ readable: session.stdout, writable: session.stdin });
-  // When the agent dies the exec stream ends: the codec fails every request with ENOTCONN and
-  // resolves the client's `closed`.
   stream.once('close', () => session.close());
-  // The codec reports what breaks the stream; once it has let go (a failed handshake) an error
-  // left without a listener would end the daemon.
-  stream.on('error', error => options.logger?.debug(`rmount-agent's stream on ${backend.addr} failed`, error));
+  stream.on('error', onError);
   try {
-    return await SftpFileClient.over(stream, { name: `rmount-agent on ${backend.addr}`, ...(instance === undefined ? {} : { instance }) });
+    return await SftpFileClient.over(stream, options);
   } catch (error) {
     session.close();
     throw error;

@@ -11,7 +11,7 @@
 import { randomBytes } from 'node:crypto';
 import { homedir, userInfo } from 'node:os';
 import { posix } from 'node:path';
-import { Duplex } from 'node:stream';
+import type { Duplex } from 'node:stream';
 import type { ClientChannel } from 'ssh2';
 import type { Backend, DialTarget, LinkHealth } from '../../remote/backend.ts';
 import { normalizeRemotePath, type Destination } from '../../remote/destination.ts';
@@ -362,21 +362,10 @@ export class SshBackend implements Backend {
   // handshake says why on its stderr and with status 255; that becomes the error.
   async #opensshSubsystemClient(): Promise<FileClient> {
     // Loaded before ssh starts: the codec must be listening before the child can fail or exit.
-    const { SftpFileClient } = await import('../../sftp/sftp-file-client.ts');
+    const { sftpOverStdio } = await import('../agent-files.ts');
     const session = this.#startOpenssh({ subsystem: 'sftp' });
-    const stream = Duplex.from({ readable: session.stdout, writable: session.stdin });
-    // ssh dying makes this stream fail "premature close", also after the codec has let go of it;
-    // the codec hears it through its own listener, and ssh's exit says why.
-    stream.on('error', () => {});
-    let client: FileClient;
-    try {
-      client = await SftpFileClient.over(stream, { name: `sftp over OpenSSH ssh to ${this.addr}` });
-    } catch (error) {
-      session.close();
-      throw error;
-    }
-    stream.once('close', () => session.close());
-    return client;
+    // ssh dying makes the stream fail "premature close"; ssh's exit says why.
+    return sftpOverStdio(session, { name: `sftp over OpenSSH ssh to ${this.addr}` });
   }
 
   // This backend with exec through `ssh`, for the agent's install and start (agent-files).
