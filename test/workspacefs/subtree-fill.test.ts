@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { ROOT_INO } from '../../src/fuse/operations.ts';
 import type { WorkspaceFilesystem } from '../../src/workspacefs/workspace-filesystem.ts';
-import { ctx, makeFs } from './fixture.ts';
+import { ctx, makeFs, O_CREAT, O_EXCL, O_WRONLY } from './fixture.ts';
 import type { MemoryFileClient } from '../helpers/memory-file-client.ts';
 
 /** `find -ls` through the VFS: a listing of each folder, a lookup and a getattr of each name. */
@@ -62,22 +62,26 @@ describe('subtree fill', () => {
   it('a folder changed through us while its subtree was read keeps what we did', async () => {
     const { client, fs } = makeFs({}, { capabilities: { subtree: true } });
     client.put('/work/a/b/old.txt', 'x');
-    const a = await fs.lookup(ROOT_INO, 'a', ctx);
-    const b = await fs.lookup(a.ino, 'b', ctx);
     let release!: () => void;
     const held = new Promise<void>(r => { release = r; });
-    client.hook = async (method: string) => { if (method === 'subtree') await held; };
-    // Listing the root on demand starts the subtree read of it.
-    const { fh } = await fs.opendir(ROOT_INO, 0, ctx);
-    await fs.readdir(ROOT_INO, fh, 0, 1 << 20, ctx);
-    await fs.releasedir(ROOT_INO, fh, ctx);
-    await fs.unlink(b.ino, 'old.txt', ctx);
+    // The answer is made at once (without new.txt) and held on its way back.
+    const answer = client.subtree.bind(client);
+    client.subtree = async (path, bounds) => {
+      const tree = await answer(path, bounds);
+      await held;
+      return tree;
+    };
+    // Looking up a name in the root lists it on demand and starts the subtree read of it.
+    await fs.lookup(ROOT_INO, 'a', ctx);
+    const made = await fs.create(ROOT_INO, 'new.txt', 0o644, O_WRONLY | O_CREAT | O_EXCL, ctx);
+    await fs.release(made.entry.ino, made.open.fh, ctx);
     release();
     await fs.readAheadIdle();
-    client.hook = undefined;
-    const { fh: fb } = await fs.opendir(b.ino, 0, ctx);
-    const names = (await fs.readdir(b.ino, fb, 0, 1 << 20, ctx)).map(e => e.name).filter(n => n !== '.' && n !== '..');
-    assert.deepEqual(names, []);
+    assert.equal(client.count('subtree'), 1, 'the read was under way across the create');
+    const { fh } = await fs.opendir(ROOT_INO, 0, ctx);
+    const names = (await fs.readdir(ROOT_INO, fh, 0, 1 << 20, ctx)).map(e => e.name).filter(n => n !== '.' && n !== '..');
+    await fs.releasedir(ROOT_INO, fh, ctx);
+    assert.deepEqual(names.sort(), ['a', 'new.txt']);
   });
 
   it('without the capability the read-ahead lists folder by folder as before', async () => {
