@@ -1,7 +1,8 @@
 /**
  * Whether the remote's watch keeps the caches right. While it is live, every change on the remote
  * comes as an event that drops what the caches knew of it, so what was read after the watch
- * became live stays right past its lifetime: a warm walk costs no round trip at all. Without a
+ * became live stays right past its lifetime: a warm `find` costs no round trip at all (opens still
+ * ask, close-to-open; see ReadOpens). Without a
  * watch, or once it is lost, the lifetimes (`cache_timeout`) rule again, and what was read before
  * the watch came back is never trusted to it (the daemon flushes the caches on the rescan that
  * renews it, see {@link CacheWatch.restart}).
