@@ -60,8 +60,9 @@ export class OverlayReads {
     if (entry?.type === 'file' || entry?.type === 'symlink' || entry?.type === 'remote') throw new FsError('ENOTDIR', 'readdir', path);
     if (entry === undefined && this.#underGone(path)) throw new FsError('ENOENT', 'readdir', path);
     const complete = entry?.type === 'dir' && entry.complete;
-    const listed = complete ? [] : await this.located(path, at => this.#inner.readdir(at));
-    const out = this.#merged(path, listed);
+    // Merged while the read still counts as in flight: a change that lands meanwhile is let go
+    // only after the merge, so it shows either in the remote's answer or from the journal.
+    const out = complete ? this.#merged(path, []) : await this.located(path, async at => this.#merged(path, await this.#inner.readdir(at)));
     // The names as shown: one removed through us and not yet on the remote is not there.
     if (!complete) this.#folders.listed(path, out.map(e => e.name));
     return out;

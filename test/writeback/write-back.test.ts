@@ -233,6 +233,37 @@ describe('write-back journal over a local folder', () => {
     await client.close();
   });
 
+  it('lists a change that lands while a listing is on its way, from the remote or from the journal', async () => {
+    // The remote reads the folder before the changes land and answers after they did.
+    class SlowListing extends MemoryFileClient {
+      answer: Promise<void> = Promise.resolve();
+      override async readdir(path: string) {
+        const entries = await super.readdir(path);
+        await this.answer;
+        return entries;
+      }
+    }
+    const mem = new SlowListing();
+    mem.putDir('/w');
+    mem.put('/w/old', 'x');
+    let land!: () => void;
+    const landing = new Promise<void>(resolve => { land = resolve; });
+    mem.hook = async method => { if (method === 'symlink' || method === 'unlink') await landing; };
+    const { client } = await open(mem, '/w');
+    await client.symlink('t', '/w/sym');
+    await client.unlink('/w/old');
+    let answer!: () => void;
+    mem.answer = new Promise<void>(resolve => { answer = resolve; });
+    const listing = client.readdir('/w');
+    for (let i = 0; i < 100 && !mem.calls.has('readdir'); i++) await new Promise(resolve => setTimeout(resolve, 10));
+    land();
+    for (let i = 0; i < 200 && client.status().pendingOps > 0; i++) await new Promise(resolve => setTimeout(resolve, 10));
+    assert.equal(client.status().pendingOps, 0);
+    answer();
+    assert.deepEqual((await listing).map(e => e.name).sort(), ['sym']);
+    await client.close();
+  });
+
   it('sends again after the link comes back, without reporting a failure', async () => {
     const mem = new MemoryFileClient();
     mem.putDir('/w');
