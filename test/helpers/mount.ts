@@ -5,7 +5,7 @@
  */
 import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { mkdtemp, readdir, readFile, rm, rmdir } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, rmdir } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -15,6 +15,7 @@ import { readMounts } from '../../src/system/mountinfo.ts';
 import { runCli, type CliResult } from './cli.ts';
 import { requirePart, which } from './skip.ts';
 import type { AfterHook } from './sshd.ts';
+import { removeTree } from './tmp.ts';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 
@@ -105,7 +106,7 @@ export async function daemonLogs(runtimeDir: string): Promise<string> {
 /** A fresh private runtime folder, removed by the cleanup registered with `t`. */
 export async function runtimeDirFor(t: AfterHook): Promise<{ dir: string; env: NodeJS.ProcessEnv }> {
   const dir = await mkdtemp(join(tmpdir(), 'rmount-run-'));
-  t.after(() => rm(dir, { recursive: true, force: true }));
+  t.after(() => removeTree(dir));
   return { dir, env: { RMOUNT_RUNTIME_DIR: dir } };
 }
 

@@ -11,6 +11,7 @@ import { tmpdir, userInfo } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { requirePart, which } from './skip.ts';
+import { removeTree } from './tmp.ts';
 
 const run = promisify(execFile);
 
@@ -110,7 +111,7 @@ export async function startSshd(t: AfterHook, options: SshdOptions = {}): Promis
   // Registered before anything can fail, so a half-made fixture is cleaned up too.
   t.after(async () => {
     await daemon?.stop();
-    await rm(dir, { recursive: true, force: true });
+    await removeTree(dir);
   });
 
   // OpenSSH's privilege separation folder; a container without a running sshd lacks it.
