@@ -24,6 +24,11 @@ export interface ExecDeps {
   run?: ((argv: string[], options: ExecOptions) => Promise<Session> | undefined) | undefined;
   /** The mount's write-back journal: an exec first waits until what was saved is on the remote. */
   writeBack?: WriteBack | undefined;
+  /**
+   * Waited for after a command ends and before its exit is told: the next local tool (a build's
+   * output read by the editor, a stub's caller) must see what the command changed.
+   */
+  settleRemote?: (() => Promise<void>) | undefined;
 }
 
 /** The exec sessions of one control socket. */
@@ -138,9 +143,10 @@ export class ExecRelay {
       forward(s.stdout, CHANNEL.stdout, socket);
       forward(s.stderr, CHANNEL.stderr, socket);
       for (const frame of queued.splice(0)) onFrame(frame);
-      void s.wait().then(status => {
+      void s.wait().then(async status => {
         exited = true;
         this.sessions.delete(s);
+        await this.#deps.settleRemote?.().catch(error => this.#deps.log.debug('exec: the remote\'s changes could not be settled', error));
         if (socket.writable) socket.end(encodeControl({ exit: status }));
         s.close();
       });

@@ -65,6 +65,8 @@ export interface ControlTarget {
    * before every exec. Absent: changes are on the remote when they return, nothing to wait for.
    */
   readonly writeBack?: WriteBack;
+  /** Waited for after each exec ends, before the exit is told: what the command changed shows through the mount. */
+  readonly settleRemote?: () => Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -116,7 +118,7 @@ class ServerState implements ControlServer {
     this.#authTimeoutMs = options.authTimeoutMs ?? 5000;
     this.#degradedForMs = options.degradedForMs ?? 30_000;
     this.#server = createServer(socket => this.#accept(socket));
-    this.#execs = new ExecRelay({ backend: target.backend, log: options.log, linkTimeoutMs: target.linkTimeoutMs, run: target.run, writeBack: target.writeBack });
+    this.#execs = new ExecRelay({ backend: target.backend, log: options.log, linkTimeoutMs: target.linkTimeoutMs, run: target.run, writeBack: target.writeBack, settleRemote: target.settleRemote });
     const sessions = target.sessions;
     this.#sessionRelay = new SessionRelay(sessions ?? (() => Promise.reject(new SessionError('ERR_NO_SESSIONS', `the mount on ${target.mountpoint} cannot hold sessions`, {
       suggestion: 'sessions need rmount-agent on the remote; start one with --in DESTINATION instead',

@@ -1,3 +1,4 @@
+import { setTimeout as sleep } from 'node:timers/promises';
 import { openBackend, type BackendOptions } from '../backends/open.ts';
 import type { FuseMount, mountFuse } from '../fuse/mount.ts';
 import { linkHealth, type Backend } from '../remote/backend.ts';
@@ -28,6 +29,12 @@ export interface RunningMount {
   readonly writeBack?: WriteBack;
   /** Resolves when the mount has ended (unmounted by us or from outside). */
   readonly ended: Promise<void>;
+  /**
+   * After a remote command the mount ran has ended: resolves once what it changed shows through
+   * the caches (the watch's barrier; where that cannot be told in time, the caches are flushed).
+   * At once without a watch, whose caches keep only their lifetimes.
+   */
+  settleRemote(): Promise<void>;
   /** Unmounts and closes the connection; idempotent. */
   stop(): Promise<void>;
   /** Sends what the journal holds while sends make progress (see sendJournal); none after one stalled. */
@@ -193,6 +200,8 @@ async function watchRemote(files: FileClient, root: string, filesystem: Workspac
       }
     });
     filesystem.watched(() => sub.live());
+    // One round trip, not waited for: opens keep close-to-open until the remote proves it has one.
+    void sub.barrier().then(ok => { if (ok) filesystem.runsBarriers(); }, () => {});
     return sub;
   } catch (error) {
     log.warn(`remote changes will not be watched: ${(error as Error).message}`);
@@ -224,9 +233,16 @@ function running(mountpoint: string, remotePath: string, backend: Backend, files
     })();
     return stopping;
   };
+  const settleRemote = async (): Promise<void> => {
+    if (watch === undefined) return;
+    const timer = sleep(BARRIER_TIMEOUT_MS, false, { ref: false });
+    if (await Promise.race([watch.barrier(), timer])) return;
+    // Not told in time, or no barrier: forget what might predate the command; the caches refill.
+    if (watch.live()) filesystem.flushCaches();
+  };
   // Unmounted from outside (fusermount3 -u, umount): close down too.
   const ended = fuse.closed.then(() => stop());
-  return { mountpoint, remotePath, backend, filesystem, watching: watch !== undefined, ...(writeBack === undefined ? {} : { writeBack }), ended, stop, drain };
+  return { mountpoint, remotePath, backend, filesystem, watching: watch !== undefined, ...(writeBack === undefined ? {} : { writeBack }), ended, stop, drain, settleRemote };
 }
 
 /** What opening the journal needs. */
@@ -248,6 +264,8 @@ interface JournalSetup {
 
 /** How often the log says how far a replay has come. */
 const LOG_EVERY_MS = 5000;
+/** How long the end of a remote command waits for the watch's barrier before flushing the caches instead. */
+const BARRIER_TIMEOUT_MS = 10_000;
 
 /**
  * Opens the mount's write-back journal. What an earlier mount of the same folder left in its

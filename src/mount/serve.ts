@@ -128,6 +128,7 @@ async function serveMountControl(parts: ControlParts, mount: RunningMount, desti
       return runOnHost(host.mux, argv, options, destination);
     },
     forwards,
+    settleRemote: () => mount.settleRemote(),
     // rmount sync, writeBack in status, and the barrier that makes every exec wait for the journal.
     ...(mount.writeBack === undefined ? {} : { writeBack: mount.writeBack }),
   }, { socketPath: runtimeFiles(dir, mount.mountpoint).socket, log });

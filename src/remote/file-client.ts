@@ -301,6 +301,12 @@ export interface WatchSubscription {
    * tree (out of inotify watches). Caches may rely on the events only while it is true.
    */
   live(): boolean;
+  /**
+   * A barrier: resolves true once every change the remote had seen when it was called has been
+   * handed to the listener (a remote command that just ended has all its changes shown). False
+   * when that cannot be told: the remote has no barrier, or the watch is not live.
+   */
+  barrier(): Promise<boolean>;
   /** Ends the subscription; no event is delivered after it resolves. Idempotent. */
   close(): Promise<void>;
 }

@@ -256,6 +256,12 @@ export class ReconnectingFileClient implements FileClient {
     return {
       // The renewed subscription's rescan event follows at once: until then the old one says no.
       live: () => !w.closed && !this.#dead && !this.#closed && w.sub !== undefined && w.sub.live(),
+      barrier: async () => {
+        const sub = w.sub;
+        if (w.closed || this.#dead || this.#closed || sub === undefined || !sub.live()) return false;
+        // A subscription renewed meanwhile was not the one asked: its rescan tells the rest.
+        return (await sub.barrier()) && w.sub === sub;
+      },
       close: async () => {
         w.closed = true;
         this.#watchers.delete(w);

@@ -126,6 +126,7 @@ export const RMOUNT_EXT = {
   /** Subscribe to changes under a folder; events arrive as EXTENDED_REPLY with id EVENT_ID. */
   WATCH: 'watch@rmount',
   UNWATCH: 'unwatch@rmount',
+  WATCH_SYNC: 'watchsync@rmount',
   /** The client is done with a durable agent session for good: it ends when the connection closes. */
   END: 'end@rmount',
   /** Makes a FIFO, socket file, device node or empty regular file. */

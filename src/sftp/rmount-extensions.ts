@@ -167,6 +167,12 @@ export class RmountExtensions {
     return this.#conn.extended(RMOUNT_EXT.WATCH, w => w.string(path), expect(FXP.EXTENDED_REPLY, r => r.u32()));
   }
 
+  // EXTENDED "watchsync@rmount", uint32 watch-id → STATUS
+  /** watchsync@rmount: answered once the changes queued for the watch are pushed (events come first). */
+  watchSync(id: number): Promise<void> {
+    return this.#conn.extended(RMOUNT_EXT.WATCH_SYNC, w => w.u32(id), expectStatus);
+  }
+
   // EXTENDED "unwatch@rmount", uint32 watch-id → STATUS
   /** unwatch@rmount. */
   unwatch(id: number): Promise<void> {

@@ -423,6 +423,15 @@ export class SftpFileClient implements FileClient {
     let closed = false;
     return {
       live: () => !closed && !this.sftp.closed && !target.unwatched,
+      barrier: async () => {
+        if (closed || this.sftp.closed || target.unwatched || !this.sftp.has(RMOUNT_EXT.WATCH_SYNC)) return false;
+        try {
+          await this.sftp.rmount.watchSync(id);
+          return !closed && !target.unwatched;
+        } catch {
+          return false;
+        }
+      },
       close: async () => {
         if (closed) return;
         closed = true;

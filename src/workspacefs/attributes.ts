@@ -55,6 +55,12 @@ export class Attributes {
     return node.attr !== undefined && this.#watch.valid(node.attrExpires, this.#opts.attrTimeoutMs);
   }
 
+  /** True when `node`'s cached attributes came from the remote and the watch is trusted with them (see CacheWatch.trusts). */
+  trusted(node: Node): boolean {
+    const ttl = this.#opts.attrTimeoutMs;
+    return node.attr !== undefined && node.attrFromRemote && ttl > 0 && this.#watch.trusts(node.attrExpires - ttl);
+  }
+
   /** True when `node`'s cached attributes may answer: fresh, or any age while the link is down. */
   usable(node: Node): boolean {
     return this.fresh(node) || (node.attr !== undefined && !node.attrOutdated && this.#outage.servesStale());

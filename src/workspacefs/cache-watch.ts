@@ -1,8 +1,9 @@
 /**
  * Whether the remote's watch keeps the caches right. While it is live, every change on the remote
  * comes as an event that drops what the caches knew of it, so what was read after the watch
- * became live stays right past its lifetime: a warm `find` costs no round trip at all (opens still
- * ask, close-to-open; see ReadOpens). Without a
+ * became live stays right past its lifetime: a warm `find` costs no round trip at all. Opens and
+ * names missing from a listing are trusted to the watch only where the mount runs a barrier after
+ * each remote command it starts (see {@link CacheWatch.trusts}). Without a
  * watch, or once it is lost, the lifetimes (`cache_timeout`) rule again, and what was read before
  * the watch came back is never trusted to it (the daemon flushes the caches on the rescan that
  * renews it, see {@link CacheWatch.restart}).
@@ -16,6 +17,13 @@ export class CacheWatch {
    * is kept by the watch. Infinity while there is no watch.
    */
   #since = Number.POSITIVE_INFINITY;
+  /**
+   * True when the mount waits for the watch's barrier after every remote command it runs (rmount
+   * exec, path stubs) before it says the command ended: what such a command made is then in the
+   * caches before the local tool that runs next can ask. Only then may an open skip its
+   * close-to-open lstat, or a name missing from a kept listing go unasked.
+   */
+  #barriers = false;
 
   constructor(now: () => number) {
     this.#now = now;
@@ -25,6 +33,11 @@ export class CacheWatch {
   attach(live: () => boolean): void {
     this.#live = live;
     this.#since = this.#now();
+  }
+
+  /** The mount runs the watch's barrier after every remote command from now on (see {@link #barriers}). */
+  runsBarriers(): void {
+    this.#barriers = true;
   }
 
   /** The watch is renewed (a rescan: events may have been lost), and the caches were just flushed. */
@@ -50,5 +63,13 @@ export class CacheWatch {
   /** True when what was read from the remote at `fetchedAt` is right still: the watch has reported every change since. */
   keeps(fetchedAt: number): boolean {
     return fetchedAt >= this.#since && this.live;
+  }
+
+  /**
+   * True when what was read at `fetchedAt` is kept by the watch and the mount runs barriers (see
+   * {@link #barriers}): an open need not revalidate it, and a name missing from it is missing.
+   */
+  trusts(fetchedAt: number): boolean {
+    return this.#barriers && this.keeps(fetchedAt);
   }
 }

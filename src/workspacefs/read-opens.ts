@@ -17,9 +17,10 @@ export interface ReadOpen {
  * Read-only opens of regular files, in as few round trips as the client allows, in this order:
  * from small-file read-ahead (none); a small file where the client reads files whole (one request
  * brings its attributes and bytes); else an open with an lstat beside it (one round trip, then the
- * reads). Close-to-open holds also while the watch keeps the caches: a file a remote command just
- * changed (rmount exec, a stub) must read new to the local tool that runs next, before the
- * watch's event comes; the kernel's pages are dropped only when the file did change. Other opens
+ * reads). Close-to-open holds also while the watch keeps the caches, unless the mount runs the
+ * watch's barrier after each remote command (CacheWatch.trusts): else a file a remote command just
+ * changed (rmount exec, a stub) could read old to the local tool that runs next, before the
+ * watch's event comes. The kernel's pages are dropped only when the file did change. Other opens
  * take their close-to-open lstat from here too ({@link ReadOpens.openRevalidating}).
  */
 export class ReadOpens {
@@ -47,7 +48,7 @@ export class ReadOpens {
       const openLater = (p: string): Promise<FileHandle> => caller.call('open', p, () => client.open(p, access));
       if (got !== undefined) return { remote: new LazyFileHandle(path, () => table.pathOf(node), openLater), data: got };
     }
-    return { remote: await this.openRevalidating(node, path, access, !writing) };
+    return { remote: await this.openRevalidating(node, path, access, !writing && !this.#attrs.trusted(node)) };
   }
 
   /**

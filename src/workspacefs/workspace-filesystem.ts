@@ -138,11 +138,20 @@ export class WorkspaceFilesystem implements FuseOperations {
   /**
    * The remote's watch reports every change under the root from now on, for as long as `live`
    * says: the caches keep what they read past their lifetimes, and the kernel keeps its pages
-   * across opens of an unchanged file (opens still ask, close-to-open). A rescan event must come
-   * as `flushCaches()`.
+   * across opens of an unchanged file. Opens and names missing from kept listings still ask
+   * (close-to-open) until {@link runsBarriers}. A rescan event must come as `flushCaches()`.
    */
   watched(live: () => boolean): void {
     this.#core.watch.attach(live);
+  }
+
+  /**
+   * The mount waits for the watch's barrier after each remote command it runs (rmount exec, path
+   * stubs) before it reports the command ended: opens and names missing from kept listings are
+   * trusted to the watch from now on (CacheWatch.trusts).
+   */
+  runsBarriers(): void {
+    this.#core.watch.runsBarriers();
   }
 
   /** Settles and closes every open file (unmount). Write errors are logged. */

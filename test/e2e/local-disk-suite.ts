@@ -293,6 +293,32 @@ export function localDiskSuite(name: string, makeTarget: (hook: AfterHook) => Pr
       assert.deepEqual(seen, want);
     });
 
+    it('what a command run through rmount exec changed shows as soon as it returns, through every cache', async t => {
+      const { m } = await caseDir(t);
+      await writeFile(join(m, 'small'), 'one');
+      await writeFile(join(m, 'big'), Buffer.alloc(1 << 20, 1));
+      const look = async () => ({
+        names: (await readdir(m)).sort().join(','),
+        small: await readFile(join(m, 'small'), 'utf8'),
+        big: existsSync(join(m, 'big')),
+        later: existsSync(join(m, 'later')) ? await readFile(join(m, 'later'), 'utf8') : 'missing',
+        deep: existsSync(join(m, 'sub', 'deep')),
+      });
+      assert.deepEqual(await look(), { names: 'big,small', small: 'one', big: true, later: 'missing', deep: false });
+      await look();
+      const r = await target.cli(['exec', '--in', m, '--', 'sh', '-c', 'printf two! > small && printf new > later && rm big && mkdir sub && printf x > sub/deep']);
+      assert.equal(r.code, 0, r.stderr.toString());
+      const want = { names: 'later,small,sub', small: 'two!', later: 'new', big: false, deep: true };
+      // Where the remote is watched, the exec returns only once its changes are in the caches (the
+      // watch's barrier): the first look is right. Elsewhere, within cache_timeout (2 s).
+      let seen = await look();
+      for (const deadline = Date.now() + 15_000; !target.watch && JSON.stringify(seen) !== JSON.stringify(want) && Date.now() < deadline;) {
+        await new Promise(r => setTimeout(r, 100));
+        seen = await look();
+      }
+      assert.deepEqual(seen, want);
+    });
+
     it('fstat of an open file whose name was removed says nlink 0', async t => {
       const { m, d } = await caseDir(t);
       for (const folder of [d, m]) {

@@ -8,7 +8,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { goSkipReason } from '../agent/agent-binary.ts';
 import { dockerdSkipReason, startDockerd } from '../helpers/dockerd.ts';
-import { fuseSkipReason, mountFor } from '../helpers/mount.ts';
+import type { CliResult } from '../helpers/cli.ts';
+import { cliFor, fuseSkipReason, mountFor } from '../helpers/mount.ts';
 import { sshdSkipReason, startSshd, type AfterHook } from '../helpers/sshd.ts';
 import { settleMount, type PosixTarget } from './posix-suite.ts';
 
@@ -20,6 +21,8 @@ export interface Target extends PosixTarget {
   watch: boolean;
   /** Mounts `back/sub` with more `-o` options; cleaned up with `t`. */
   remountAt(t: AfterHook, sub: string, o: string[]): Promise<string>;
+  /** Runs `rmount` with `args` as the user of the first mount would (its runtime folder). */
+  cli(args: string[]): Promise<CliResult>;
 }
 
 /** One kind of target: its label, how to make it, and why it cannot run here. */
@@ -38,8 +41,10 @@ export async function backingDir(hook: AfterHook): Promise<string> {
 
 /** A target mounting `dest` (a folder whose backing is `back`) with `o` and `extraArgs`. */
 async function mounted(hook: AfterHook, dest: string, back: string, o: string[], extraArgs: string[], traits: Pick<Target, 'agent' | 'watch' | 'nanosecondTimes' | 'bulkFiles'>): Promise<Target> {
-  const { mountpoint } = await mountFor(hook, dest, { o, extraArgs });
+  const mount = await mountFor(hook, dest, { o, extraArgs });
+  const { mountpoint } = mount;
   return {
+    cli: args => cliFor(mount, args),
     mnt: mountpoint,
     back,
     ...traits,

@@ -8,9 +8,9 @@ describe('FileClient power guards', () => {
   it('canWatch needs the capability and the method', () => {
     const bitOnly = new MemoryFileClient({ capabilities: { watch: true } });
     assert.equal(canWatch(bitOnly), false);
-    const both: FileClient = Object.assign(new MemoryFileClient({ capabilities: { watch: true } }), { watch: async () => ({ live: () => true, close: noop }) });
+    const both: FileClient = Object.assign(new MemoryFileClient({ capabilities: { watch: true } }), { watch: async () => ({ live: () => true, barrier: async () => false, close: noop }) });
     assert.equal(canWatch(both), true);
-    const methodOnly: FileClient = Object.assign(new MemoryFileClient({ capabilities: { watch: false } }), { watch: async () => ({ live: () => true, close: noop }) });
+    const methodOnly: FileClient = Object.assign(new MemoryFileClient({ capabilities: { watch: false } }), { watch: async () => ({ live: () => true, barrier: async () => false, close: noop }) });
     assert.equal(canWatch(methodOnly), false);
   });
   it('canCopyData needs the capability and the method', () => {

@@ -226,7 +226,7 @@ describe('ReconnectingFileClient handles', () => {
       return Object.assign(c, {
         watch: async (_root: string, listener: (events: WatchEvent[]) => void) => {
           listeners.push(listener);
-          return { live: () => alive, close: async () => undefined };
+          return { live: () => alive, barrier: async () => alive, close: async () => undefined };
         },
       });
     };

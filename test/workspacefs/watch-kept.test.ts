@@ -70,6 +70,34 @@ describe('caches kept by the watch', () => {
     assert.ok(client.count('readdir') >= 1 || client.count('lstat') >= 1, JSON.stringify([...client.calls]));
   });
 
+  it('where the mount runs barriers after remote commands, opens and names missing from kept listings cost no round trip', async () => {
+    const { client, fs, clock } = makeFs();
+    tree(client);
+    fs.watched(() => true);
+    fs.runsBarriers();
+    const first = await walk(fs);
+    await fs.readAheadIdle();
+    clock.advance(3_600_000);
+    client.resetCounts();
+    // Bytes not kept are read, but no open asks for attributes beside it (close-to-open).
+    assert.deepEqual(await walk(fs), first);
+    assert.deepEqual([...client.calls.keys()].sort(), ['handle.close', 'handle.read', 'open']);
+    client.resetCounts();
+    // A name missing from a kept listing is missing, unasked.
+    assert.equal((await fs.lookup(ROOT_INO, '.editorconfig', ctx)).ino, 0);
+    assert.equal((await fs.lookup(ROOT_INO, '.gitignore', ctx)).ino, 0);
+    assert.equal(remoteCalls(client), 0, JSON.stringify([...client.calls]));
+    // A file bigger than the read-ahead: its open goes without the close-to-open lstat.
+    client.put('/work/big.bin', Buffer.alloc(1 << 20, 1));
+    fs.invalidate('/work/big.bin', ['create']);
+    const big = await fs.lookup(ROOT_INO, 'big.bin', ctx);
+    client.resetCounts();
+    const open = await fs.open(big.ino, O_RDONLY, ctx);
+    await fs.release(big.ino, open.fh, ctx);
+    assert.equal(client.count('lstat'), 0, JSON.stringify([...client.calls]));
+    assert.equal(client.count('open'), 1);
+  });
+
   it('a change the watch reports is seen through every cache, and only that path is read again', async () => {
     const { client, fs, clock } = makeFs();
     tree(client);
