@@ -31,6 +31,7 @@ const (
 	extReadFiles   = "readfiles@rmount"
 	extWatch       = "watch@rmount"
 	extUnwatch     = "unwatch@rmount"
+	extWatchSync   = "watchsync@rmount"
 	extEnd         = "end@rmount"
 	extMknod       = "mknod@rmount"
 	extPutFile     = "putfile@rmount"
@@ -47,7 +48,7 @@ func advertised(durable bool) [][2]string {
 		{extPutFile, "1"}, {extBatch, "1"},
 	}
 	if watchSupported {
-		e = append(e, [2]string{extWatch, "1"}, [2]string{extUnwatch, "1"})
+		e = append(e, [2]string{extWatch, "1"}, [2]string{extUnwatch, "1"}, [2]string{extWatchSync, "1"})
 	}
 	if durable {
 		e = append(e, [2]string{extEnd, "1"})
@@ -142,6 +143,8 @@ func (s *server) opExtended(id uint32, r *reader) ([]byte, error) {
 			return nil, errBadHandle
 		}
 		return nil, s.watches.remove(wid)
+	case extWatchSync:
+		return nil, s.extWatchSync(r)
 	case extEnd:
 		if !s.opts.durable {
 			return nil, errUnsupported
@@ -644,6 +647,26 @@ func (s *server) extWatch(id uint32, r *reader) ([]byte, error) {
 		return nil, err
 	}
 	return newPacket(fxpExtendedReply, id).u32(wid).finish(), nil
+}
+
+// watchsync@rmount: uint32 watch-id → STATUS, sent after the events of every change the watch's
+// inotify instance had queued when the request was handled (PROTOCOL.md).
+//
+// It holds up this connection's later requests (the server answers one at a time, in order)
+// until the watch's reader has made one pass over its queue. That is milliseconds, and a client
+// asks for it where it wants the events before anything else anyway.
+func (s *server) extWatchSync(r *reader) error {
+	wid := r.u32()
+	if r.err != nil {
+		return r.err
+	}
+	if !watchSupported {
+		return errUnsupported
+	}
+	if s.watches == nil {
+		return errBadHandle
+	}
+	return s.watches.sync(wid)
 }
 
 // Event bits of a watch event.

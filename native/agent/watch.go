@@ -19,8 +19,12 @@ const (
 )
 
 // coalescer gathers events per path (masks OR-ed) and flushes them coalesceDelay after the
-// first one. Safe for concurrent use.
+// first one, or at once on flushNow. Safe for concurrent use.
 type coalescer struct {
+	// sending is held from taking a batch to the end of its flush, so that flushNow cannot
+	// return while the timer's batch is still on its way: a watchsync answered before those
+	// events would claim a barrier that does not hold.
+	sending sync.Mutex
 	mu      sync.Mutex
 	pending map[string]uint32
 	order   []string
@@ -28,11 +32,15 @@ type coalescer struct {
 	// unwatched is sticky for the watch's life: the folder stays unwatched.
 	unwatched bool
 	timer     *time.Timer
-	flush     func([]watchEvent)
+	// delay is coalesceDelay; tests stretch it so that only flushNow can have sent a batch.
+	delay time.Duration
+	// stopped: the watch is gone, and a timer that fires late must not speak for it.
+	stopped bool
+	flush   func([]watchEvent)
 }
 
 func newCoalescer(flush func([]watchEvent)) *coalescer {
-	return &coalescer{pending: map[string]uint32{}, flush: flush}
+	return &coalescer{pending: map[string]uint32{}, delay: coalesceDelay, flush: flush}
 }
 
 // add records a change of rel (mask evRescan: everything may have changed).
@@ -55,13 +63,33 @@ func (c *coalescer) add(rel string, mask uint32) {
 			c.order = append(c.order, rel)
 		}
 	}
-	if c.timer == nil {
-		c.timer = time.AfterFunc(coalesceDelay, c.fire)
+	if c.timer == nil && !c.stopped {
+		c.timer = time.AfterFunc(c.delay, c.fire)
 	}
 }
 
-func (c *coalescer) fire() {
+// flushNow sends what is pending without waiting out the delay; nothing when nothing is. When
+// it returns, every change added before the call has been handed to flush, a batch the timer
+// was sending meanwhile included. It reports false once stop was called: then nothing was sent,
+// nor will be.
+func (c *coalescer) flushNow() bool { return c.send() }
+
+func (c *coalescer) fire() { c.send() }
+
+func (c *coalescer) send() bool {
+	c.sending.Lock()
+	defer c.sending.Unlock()
 	c.mu.Lock()
+	if c.timer != nil {
+		// This pass sends the whole batch, so a timer still to fire would only wake to find
+		// nothing (or flush a later batch early); stopping the one that is firing is harmless.
+		c.timer.Stop()
+		c.timer = nil
+	}
+	if c.stopped {
+		c.mu.Unlock()
+		return false
+	}
 	var events []watchEvent
 	if c.rescan {
 		mask := uint32(evRescan)
@@ -78,7 +106,6 @@ func (c *coalescer) fire() {
 	c.pending = map[string]uint32{}
 	c.order = nil
 	c.rescan = false
-	c.timer = nil
 	c.mu.Unlock()
 	for len(events) > 0 {
 		n := len(events)
@@ -88,12 +115,15 @@ func (c *coalescer) fire() {
 		c.flush(events[:n])
 		events = events[n:]
 	}
+	return true
 }
 
-// stop cancels a pending flush.
+// stop cancels a pending flush for good. It does not wait for a batch already being sent: that
+// send may be stuck on a client that stopped reading, and closing the watch must not be.
 func (c *coalescer) stop() {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	c.stopped = true
 	if c.timer != nil {
 		c.timer.Stop()
 		c.timer = nil

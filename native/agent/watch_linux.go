@@ -3,11 +3,13 @@
 package main
 
 import (
+	"errors"
 	"log"
 	"os"
 	"path"
 	"sync"
 	"syscall"
+	"time"
 	"unsafe"
 )
 
@@ -38,7 +40,23 @@ type rootWatch struct {
 	fd   int
 	wds  map[int32]string
 	c    *coalescer
+
+	mu sync.Mutex
+	// syncs wait for the reader's next barrier pass; closed: the reader has ended, so no pass
+	// will come.
+	syncs  []*syncWaiter
+	closed bool
 }
+
+// syncWaiter is one watchsync request; err is set before done is closed.
+type syncWaiter struct {
+	done chan struct{}
+	err  error
+}
+
+// syncTimeout bounds a watchsync: a pass normally takes milliseconds, but its events go out on
+// the connection, and a client that stopped reading must not hold the request forever.
+const syncTimeout = 10 * time.Second
 
 func (ws *watchSet) add(root string) (uint32, error) {
 	fd, err := syscall.InotifyInit1(syscall.IN_NONBLOCK | syscall.IN_CLOEXEC)
@@ -74,6 +92,43 @@ func (ws *watchSet) remove(id uint32) error {
 	}
 	rw.c.stop()
 	return rw.f.Close()
+}
+
+// sync returns once every event queued for watch id when it was called has been handled and
+// its batch handed to send.
+func (ws *watchSet) sync(id uint32) error {
+	ws.mu.Lock()
+	rw, ok := ws.roots[id]
+	ws.mu.Unlock()
+	if !ok {
+		return errBadHandle
+	}
+	return rw.sync(syncTimeout)
+}
+
+// sync asks the reader for a barrier pass rather than reading the instance itself: with two
+// readers, one could hold a batch it has not handled yet while the other reports the queue
+// empty.
+func (rw *rootWatch) sync(timeout time.Duration) error {
+	w := &syncWaiter{done: make(chan struct{})}
+	rw.mu.Lock()
+	if rw.closed {
+		rw.mu.Unlock()
+		return errBadHandle
+	}
+	rw.syncs = append(rw.syncs, w)
+	rw.mu.Unlock()
+	// A deadline already past wakes the reader out of its Read (the poller owns the fd). It
+	// fails only once the file is closed, and then the ending reader fails w.
+	rw.f.SetReadDeadline(time.Now())
+	t := time.NewTimer(timeout)
+	defer t.Stop()
+	select {
+	case <-w.done:
+		return w.err
+	case <-t.C:
+		return pathError("watchsync", rw.root, syscall.ETIMEDOUT)
+	}
 }
 
 func (ws *watchSet) closeAll() {
@@ -145,28 +200,131 @@ func (rw *rootWatch) dropTree(rel string) {
 }
 
 func (rw *rootWatch) readLoop() {
+	defer rw.end()
 	buf := make([]byte, 64<<10)
 	for {
 		n, err := rw.f.Read(buf)
+		if errors.Is(err, os.ErrDeadlineExceeded) {
+			if rw.barrier(buf) != nil {
+				return
+			}
+			continue
+		}
 		if err != nil {
 			return // closed by remove, or the instance broke
 		}
-		for off := 0; off+syscall.SizeofInotifyEvent <= n; {
-			ev := (*syscall.InotifyEvent)(unsafe.Pointer(&buf[off]))
-			name := ""
-			if ev.Len > 0 {
-				raw := buf[off+syscall.SizeofInotifyEvent : off+syscall.SizeofInotifyEvent+int(ev.Len)]
-				for i, b := range raw {
-					if b == 0 {
-						raw = raw[:i]
-						break
-					}
-				}
-				name = string(raw)
-			}
-			rw.handle(ev.Wd, ev.Mask, name)
-			off += syscall.SizeofInotifyEvent + int(ev.Len)
+		rw.handleEvents(buf[:n])
+	}
+}
+
+// end fails the syncs still waiting: the reader is gone, so no barrier pass will answer them.
+func (rw *rootWatch) end() {
+	rw.mu.Lock()
+	rw.closed = true
+	waiting := rw.syncs
+	rw.syncs = nil
+	rw.mu.Unlock()
+	for _, w := range waiting {
+		w.err = errBadHandle
+		close(w.done)
+	}
+}
+
+// barrier answers the syncs that woke the reader: it handles what the instance has queued, sends
+// the coalesced batch at once, and only then lets them go.
+func (rw *rootWatch) barrier(buf []byte) error {
+	var waiting []*syncWaiter
+	for {
+		// The deadline is cleared before the list is taken: a sync that registers after the
+		// take sets it again, so the next Read wakes for it rather than blocking.
+		err := rw.f.SetReadDeadline(time.Time{})
+		if err == nil {
+			rw.mu.Lock()
+			waiting = append(waiting, rw.syncs...)
+			rw.syncs = nil
+			rw.mu.Unlock()
+			err = rw.drain(buf)
 		}
+		if errors.Is(err, os.ErrDeadlineExceeded) {
+			continue // a sync arrived between the clear and the drain
+		}
+		if err != nil {
+			for _, w := range waiting {
+				w.err = errBadHandle
+				close(w.done)
+			}
+			return err
+		}
+		break
+	}
+	var err error
+	if !rw.c.flushNow() {
+		err = errBadHandle // being removed: its events are dropped, so no barrier holds
+	}
+	for _, w := range waiting {
+		w.err = err
+		close(w.done)
+	}
+	return nil
+}
+
+// drain reads and handles the events queued now, and no more: a process that keeps changing
+// files must not hold a barrier up forever, and what it queues later is read as usual. It goes
+// through the file's raw conn rather than reading rw.fd bare, because the conn holds the fd
+// open: a remove closing it meanwhile must not let the number be reused under the read.
+func (rw *rootWatch) drain(buf []byte) error {
+	rc, err := rw.f.SyscallConn()
+	if err != nil {
+		return err
+	}
+	var readErr error
+	err = rc.Read(func(fd uintptr) bool {
+		var queued int32
+		// FIONREAD (TIOCINQ on Linux): the bytes of every event queued, as read returns them.
+		if _, _, e := syscall.Syscall(syscall.SYS_IOCTL, fd, syscall.TIOCINQ, uintptr(unsafe.Pointer(&queued))); e != 0 {
+			readErr = e
+			return true
+		}
+		for left := int(queued); left > 0; {
+			n, err := syscall.Read(int(fd), buf)
+			if err == syscall.EINTR {
+				continue
+			}
+			if err == syscall.EAGAIN {
+				break
+			}
+			if err != nil {
+				readErr = err
+				break
+			}
+			rw.handleEvents(buf[:n])
+			left -= n
+		}
+		return true
+	})
+	if err != nil {
+		return err
+	}
+	return readErr
+}
+
+// handleEvents handles the inotify events of one read.
+func (rw *rootWatch) handleEvents(buf []byte) {
+	for off := 0; off+syscall.SizeofInotifyEvent <= len(buf); {
+		ev := (*syscall.InotifyEvent)(unsafe.Pointer(&buf[off]))
+		name := ""
+		if ev.Len > 0 {
+			raw := buf[off+syscall.SizeofInotifyEvent : off+syscall.SizeofInotifyEvent+int(ev.Len)]
+			for i, b := range raw {
+				if b == 0 {
+					raw = raw[:i]
+					break
+				}
+			}
+			name = string(raw)
+		}
+		rw.handle(ev.Wd, ev.Mask, name)
+		off += syscall.SizeofInotifyEvent + int(ev.Len)
 	}
 }
 

@@ -11,3 +11,4 @@ func newWatchSet(func(uint32, []watchEvent)) *watchSet { return &watchSet{} }
 func (*watchSet) add(string) (uint32, error)           { return 0, errUnsupported }
 func (*watchSet) remove(uint32) error                  { return errBadHandle }
 func (*watchSet) closeAll()                            {}
+func (*watchSet) sync(uint32) error                    { return errUnsupported }
