@@ -181,8 +181,8 @@ export interface FuseNotifier {
    * returned promise settles once the kernel has done it.
    */
   invalInode(ino: number, offset?: number, length?: number): void | Promise<void>;
-  /** Drops the kernel's cached name → inode mapping `name` in `parent`. */
-  invalEntry(parent: number, name: string): void;
+  /** Drops the kernel's cached name → inode mapping `name` in `parent`; a returned promise settles once done. */
+  invalEntry(parent: number, name: string): void | Promise<void>;
 }
 
 /** How to mount. */

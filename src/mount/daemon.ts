@@ -236,7 +236,8 @@ function running(mountpoint: string, remotePath: string, backend: Backend, files
   const settleRemote = async (): Promise<void> => {
     if (watch === undefined) return;
     const timer = sleep(BARRIER_TIMEOUT_MS, false, { ref: false });
-    if (await Promise.race([watch.barrier(), timer])) return;
+    // The kernel's caches too: it keeps names and pages for 60 s under a live watch, unasked.
+    if (await Promise.race([watch.barrier(), timer])) return filesystem.kernelSettled();
     // Not told in time, or no barrier: forget what might predate the command; the caches refill.
     if (watch.live()) filesystem.flushCaches();
   };

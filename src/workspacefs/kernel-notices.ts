@@ -13,7 +13,7 @@ export class KernelNotices {
   /** Written only by `attach` (once mounted); until then nothing is queued. */
   #notifier: FuseNotifier | undefined;
   /** Appended by `inode`/`entry`, emptied only by the drain that `sendSoon` schedules. */
-  readonly #queue: Array<(n: FuseNotifier) => void> = [];
+  readonly #queue: Array<(n: FuseNotifier) => void | Promise<void>> = [];
   #drainScheduled = false;
 
   constructor(log: Logger) {
@@ -61,6 +61,26 @@ export class KernelNotices {
     if (this.#notifier !== undefined) this.#queue.push(n => n.invalEntry(parent, name));
   }
 
+  /**
+   * Sends what is queued now and resolves once the kernel has done it (within the same bound as
+   * {@link inodeNow}). Only where no request of the kernel waits on us for these inodes.
+   */
+  async flush(): Promise<void> {
+    const notifier = this.#notifier;
+    if (notifier === undefined || this.#queue.length === 0) return;
+    const sent: Promise<void>[] = [];
+    for (const fn of this.#queue.splice(0)) {
+      try {
+        sent.push(Promise.resolve(fn(notifier)).catch(error => this.#log.debug('kernel notification failed', error)));
+      } catch (error) {
+        this.#log.debug('kernel notification failed', error);
+      }
+    }
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([Promise.all(sent), new Promise<void>(resolve => { timer = setTimeout(resolve, NOTICE_WAIT_MS); })]);
+    clearTimeout(timer);
+  }
+
   /** Sends what is queued on the next turn of the event loop, after the current reply. */
   sendSoon(): void {
     if (this.#drainScheduled || this.#queue.length === 0) return;
@@ -70,7 +90,7 @@ export class KernelNotices {
       const notifier = this.#notifier;
       for (const fn of this.#queue.splice(0)) {
         try {
-          if (notifier !== undefined) fn(notifier);
+          if (notifier !== undefined) void Promise.resolve(fn(notifier)).catch(error => this.#log.debug('kernel notification failed', error));
         } catch (error) {
           this.#log.debug('kernel notification failed', error);
         }

@@ -145,6 +145,11 @@ export class WorkspaceFilesystem implements FuseOperations {
     this.#core.watch.attach(live);
   }
 
+  /** Resolves once the kernel has dropped what the changes reported so far made stale (bounded). */
+  kernelSettled(): Promise<void> {
+    return this.#notices.flush();
+  }
+
   /**
    * The mount waits for the watch's barrier after each remote command it runs (rmount exec, path
    * stubs) before it reports the command ended: opens and names missing from kept listings are
