@@ -239,7 +239,9 @@ function running(mountpoint: string, remotePath: string, backend: Backend, files
     // The kernel's caches too: it keeps names and pages for 60 s under a live watch, unasked.
     if (await Promise.race([watch.barrier(), timer])) return filesystem.kernelSettled();
     // Not told in time, or no barrier: forget what might predate the command; the caches refill.
-    if (watch.live()) filesystem.flushCaches();
+    if (!watch.live()) return;
+    filesystem.flushCaches();
+    await filesystem.kernelSettled();
   };
   // Unmounted from outside (fusermount3 -u, umount): close down too.
   const ended = fuse.closed.then(() => stop());
