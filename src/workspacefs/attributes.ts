@@ -40,6 +40,12 @@ export class Attributes {
    */
   #rootDev: number | undefined;
   #rootSeen = false;
+  /**
+   * Files whose remote changes were reported while they were open for writing here and not told to
+   * the kernel then (see Entries.remoteChanged): its pages are dropped once, when the last writer
+   * closes, in case a change was not ours.
+   */
+  readonly #heldChanges = new Set<number>();
 
   constructor(opts: ResolvedWorkspaceOptions, ids: IdMap, contents: ContentCache, notices: KernelNotices, outage: Outage, watch: CacheWatch) {
     this.#opts = opts;
@@ -78,6 +84,16 @@ export class Attributes {
   outdate(node: Node): void {
     this.expire(node);
     node.attrOutdated = true;
+  }
+
+  /** A change of `node` was reported while it is open for writing here (see {@link #heldChanges}). */
+  changeHeld(node: Node): void {
+    this.#heldChanges.add(node.ino);
+  }
+
+  /** The last writer of `node` here closed: a change held meanwhile is told to the kernel now. */
+  writersGone(node: Node): void {
+    if (this.#heldChanges.delete(node.ino)) this.#notices.inode(node.ino);
   }
 
   /** Marks `node`'s attributes stale and keeps its content: what we showed was ours, not the remote's. */

@@ -180,6 +180,16 @@ export class Entries {
       this.#notices.entry(node.ino, missing);
       return;
     }
+    if (!node.isDir && kinds !== undefined && kinds.every(k => k === 'modify' || k === 'attrib') && this.#core.handles.hasWriter(node)) {
+      // Our own writes come back as events while the file is open for writing here. Dropping the
+      // kernel's pages for each would make it write back and throw away what it holds for us,
+      // every 50 ms. While it is open here our view of it wins anyway; its last close takes the
+      // remote's attributes again and drops the pages once (OpenFiles.release), in case a change
+      // was someone else's.
+      this.#attrs.changeHeld(node);
+      if (parent !== undefined) this.#listings.changed(parent.ino);
+      return;
+    }
     this.#attrs.expire(node);
     this.#listings.changed(node.ino);
     if (parent !== undefined) {

@@ -53,7 +53,10 @@ export class OpenFiles {
     } finally {
       handles.removeFile(fh);
       file.node.opens--;
-      if (file.writable) this.#attrs.expire(file.node);
+      if (file.writable) {
+        this.#attrs.expire(file.node);
+        if (!handles.hasWriter(file.node)) this.#attrs.writersGone(file.node);
+      }
       table.maybeDrop(file.node);
     }
     if (error !== undefined) {

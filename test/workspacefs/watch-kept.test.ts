@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { ROOT_INO } from '../../src/fuse/operations.ts';
 import type { WorkspaceFilesystem } from '../../src/workspacefs/workspace-filesystem.ts';
-import { ctx, makeFs, O_RDONLY, recordingNotifier } from './fixture.ts';
+import { ctx, makeFs, O_RDONLY, O_RDWR, recordingNotifier } from './fixture.ts';
 import type { MemoryFileClient } from '../helpers/memory-file-client.ts';
 
 /** What a `find -ls` (`read` false) or a `cat` of every file found does: lookups, getattrs, listings, opens, reads. */
@@ -96,6 +96,41 @@ describe('caches kept by the watch', () => {
     await fs.release(big.ino, open.fh, ctx);
     assert.equal(client.count('lstat'), 0, JSON.stringify([...client.calls]));
     assert.equal(client.count('open'), 1);
+  });
+
+  it('a change reported for a file open for writing here keeps the kernel\'s pages and asks nothing until the last close', async () => {
+    const { client, fs } = makeFs();
+    tree(client);
+    fs.watched(() => true);
+    fs.runsBarriers();
+    const kernel = recordingNotifier();
+    fs.attachNotifier(kernel);
+    const a = await fs.lookup(ROOT_INO, 'a.txt', ctx);
+    const w = await fs.open(a.ino, O_RDWR, ctx);
+    await fs.write(a.ino, w.fh, Buffer.from('Z'), 0, ctx);
+    // Sends the write.
+    await fs.getattr(a.ino, undefined, ctx);
+    // The echo of our own write: nothing is dropped, and nothing is asked.
+    fs.invalidate('/work/a.txt', ['modify']);
+    await new Promise(r => setImmediate(r));
+    assert.deepEqual(kernel.calls.filter(c => c === `inode ${a.ino}`), []);
+    client.resetCounts();
+    await fs.getattr(a.ino, undefined, ctx);
+    assert.equal(remoteCalls(client), 0, JSON.stringify([...client.calls]));
+    await fs.flush(a.ino, w.fh, ctx);
+    await fs.release(a.ino, w.fh, ctx);
+    // The last close takes the remote's attributes again and drops the pages once: the change
+    // held may have been someone else's.
+    await new Promise(r => setImmediate(r));
+    assert.deepEqual(kernel.calls.filter(c => c === `inode ${a.ino}`), [`inode ${a.ino}`]);
+    kernel.calls.length = 0;
+    client.resetCounts();
+    assert.equal((await fs.getattr(a.ino, undefined, ctx)).attr.size, 1);
+    assert.equal(remoteCalls(client), 1, JSON.stringify([...client.calls]));
+    // Once no one here writes it, a reported change drops the kernel's pages at once.
+    fs.invalidate('/work/a.txt', ['modify']);
+    await new Promise(r => setImmediate(r));
+    assert.ok(kernel.calls.includes(`inode ${a.ino}`), JSON.stringify(kernel.calls));
   });
 
   it('a change the watch reports is seen through every cache, and only that path is read again', async () => {
