@@ -8,8 +8,8 @@
  */
 import { createHash } from 'node:crypto';
 import { createReadStream, readFileSync } from 'node:fs';
-import { stat } from 'node:fs/promises';
-import { resolve } from 'node:path';
+import { readdir, readFile, stat } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
 import { Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { Backend } from '../remote/backend.ts';
@@ -17,7 +17,7 @@ import { PermissionError, StateError } from '../remote/errors.ts';
 import { formatPlatform, type PlatformInfo } from '../remote/platform.ts';
 import { collectOutput } from '../remote/session-output.ts';
 import { AGENT_DIR_FNS, formatRefusals, readRefusals, REFUSED_SUGGESTION, UID_PLACEHOLDER } from './agent-dir.ts';
-import { resolveBinary, type ResolvedBinary } from './resolve.ts';
+import { defaultAgentDist, resolveBinary, type ResolvedBinary } from './resolve.ts';
 
 /** rmount's version: the agent's remote file name carries it. */
 export const RMOUNT_VERSION: string = (JSON.parse(readFileSync(resolve(import.meta.dirname, '../../package.json'), 'utf8')) as { version: string }).version;
@@ -96,6 +96,67 @@ for c in "$@"; do
   exit 0
 done
 exit 3`;
+
+/** What the quick start prints instead of starting an agent: none of ours is where an install would put it. */
+export const AGENT_MISSING = 'rmount-agent-missing';
+
+// $1 file name, $2 the sums of our builds (space-separated), $3 how many agent arguments follow,
+// those arguments, then the candidate folders. Runs the first agent found in a folder the probe
+// above would accept that is one of our builds and that nobody else could have written; else
+// prints AGENT_MISSING. No folder is made, and none is checked for exec: an exec that fails ends
+// the script as well.
+// One exec instead of three (the platform, the probe, the start) for a remote that has the agent.
+const QUICK_START = `${SUM_FN}
+${AGENT_DIR_FNS}
+name=$1; sums=" $2 "; k=$3; shift 3
+i=0
+for c do
+  i=$((i + 1))
+  [ "$i" -le "$k" ] && continue
+  ad_expand "$c"
+  [ -d "$e" ] && ad_use "$e" || continue
+  f="$r/$name"
+  ad_file_ok "$f" || continue
+  s=$(sum "$f")
+  case $sums in *" \${s:--} "*) ;; *) continue ;; esac
+  # Keep only the agent's arguments: append them, then drop the whole list before them.
+  j=0
+  for a do j=$((j + 1)); [ "$j" -le "$k" ] && set -- "$@" "$a"; done
+  shift "$j"
+  exec "$f" "$@"
+done
+echo ${AGENT_MISSING}`;
+
+/**
+ * The argv that starts the agent already installed on the remote with `agentArgs` in one exec
+ * (see QUICK_START), or undefined when the builds' sums cannot be had cheaply (an exact --to path,
+ * builds named by a template, none found).
+ */
+export async function quickStartArgv(backend: Pick<Backend, 'type'>, agentArgs: readonly string[], options: InstallOptions = {}): Promise<string[] | undefined> {
+  if (options.remotePath !== undefined) return undefined;
+  const sums = await buildSums(options.from ?? defaultAgentDist());
+  if (sums.length === 0) return undefined;
+  const name = options.name ?? `agent-${RMOUNT_VERSION}`;
+  const candidates = options.candidates ?? (backend.type === 'ssh' ? SSH_AGENT_DIRS : CONTAINER_AGENT_DIRS);
+  return ['sh', '-c', QUICK_START, 'sh', name, sums.join(' '), String(agentArgs.length), ...agentArgs, ...candidates];
+}
+
+/** The SHA-256 of every build in dist folder `from`: its SHA256SUMS (written by the build), else each build hashed. */
+async function buildSums(from: string): Promise<string[]> {
+  if (from.includes('{')) return [];
+  const isSum = (s: string): boolean => /^[0-9a-f]{64}$/.test(s);
+  try {
+    return (await readFile(join(from, 'SHA256SUMS'), 'utf8')).split('\n').map(l => l.split(/\s+/)[0]!).filter(isSum);
+  } catch {
+    // No list: a folder of builds made otherwise (tests, a copy).
+  }
+  try {
+    const names = (await readdir(from)).filter(n => n.startsWith('rmount-agent_'));
+    return await Promise.all(names.map(n => sha256File(join(from, n))));
+  } catch {
+    return [];
+  }
+}
 
 // $1 exact path. The same for its folder alone (made when missing, no exec probe: a pushed file
 // need not run there): "UID", then "DIR" and "SUM" or one "REFUSED" line and exit 3.

@@ -9,7 +9,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { Duplex, type Readable } from 'node:stream';
-import { installAgent, type InstallOptions } from '../agent/install.ts';
+import { installAgent, quickStartArgv, type InstallOptions } from '../agent/install.ts';
 import type { Backend } from '../remote/backend.ts';
 import { PermissionError, UnreachableError, UnsupportedError } from '../remote/errors.ts';
 import type { ClosingFileClient, FileClient } from '../remote/file-client.ts';
@@ -86,9 +86,20 @@ function firstLine(stream: Readable, ms: number, why: () => string): Promise<str
 
 /** Starts the agent at `remotePath` over `backend.exec` and resolves with a client over its stdio. */
 export async function startAgentFiles(backend: Backend, remotePath: string, options: AgentFilesOptions = {}): Promise<AgentFileClient> {
+  return startAgentCommand(backend, [remotePath, ...agentArgs(options)], options);
+}
+
+/** `sftp` and what follows it on the agent's command line. */
+function agentArgs(options: AgentFilesOptions): string[] {
   const durable = options.durable;
   const durableArgs = durable === undefined ? [] : ['--durable', '--grace', `${Math.max(1, Math.round(durable.graceMs / 1000))}s`];
-  const session = await backend.exec([remotePath, 'sftp', ...durableArgs, ...(options.args ?? [])]);
+  return ['sftp', ...durableArgs, ...(options.args ?? [])];
+}
+
+/** Runs `argv` (the agent, or a script that execs it) over `backend.exec` and resolves with a client over its stdio. */
+async function startAgentCommand(backend: Backend, argv: string[], options: AgentFilesOptions): Promise<AgentFileClient> {
+  const durable = options.durable;
+  const session = await backend.exec(argv);
   let pending = '';
   const said: string[] = [];
   session.stderr.on('data', (chunk: Buffer) => {
@@ -145,13 +156,18 @@ export async function sftpOverStdio(session: Pick<Session, 'stdin' | 'stdout' | 
 }
 
 /**
- * Makes agent clients for one backend, for a ReconnectingFileClient. The first call installs the
- * agent (see `installAgent`) and remembers where; later ones start that copy at once — one exec
- * on a reconnect instead of three (uname, the install check, the agent) — and install again only
- * when it fails to start (a container restarted with a fresh /tmp).
+ * Makes agent clients for one backend, for a ReconnectingFileClient, each in one exec where the
+ * remote has the agent already: a durable session first tries the quick start (one of our builds
+ * where an install would have put it, see `quickStartArgv`), which is what a mount of a remote
+ * mounted before needs. Otherwise it installs the agent (see `installAgent`: uname, the install
+ * check, perhaps an upload, then the start) and remembers where, so that a reconnect starts that
+ * copy at once; it installs again only when that fails to start (a container restarted with a
+ * fresh /tmp).
  */
 export function agentConnector(backend: Backend, install: InstallOptions = {}, options: AgentFilesOptions = {}): () => Promise<AgentFileClient> {
   let remotePath: string | undefined;
+  // The quick start tells a missing agent apart only by the durable session's first line.
+  let quick = options.durable !== undefined;
   return async () => {
     if (remotePath !== undefined) {
       try {
@@ -159,6 +175,17 @@ export function agentConnector(backend: Backend, install: InstallOptions = {}, o
       } catch (error) {
         options.logger?.debug(`rmount-agent at ${remotePath} did not start; installing it again`, error);
       }
+    } else if (quick) {
+      const argv = await quickStartArgv(backend, agentArgs(options), install);
+      if (argv !== undefined) {
+        try {
+          return await startAgentCommand(backend, argv, options);
+        } catch (error) {
+          options.logger?.debug(`rmount-agent is not installed on ${backend.addr} yet (or did not start); installing it`, error);
+        }
+      }
+      // Installed below: from now on its path is known.
+      quick = false;
     }
     remotePath = (await installAgent(backend, install)).remotePath;
     return startAgentFiles(backend, remotePath, options);

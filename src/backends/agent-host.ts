@@ -4,16 +4,32 @@
  * child), which starts the host on the remote when none runs and bridges its socket to stdio.
  */
 import { Duplex } from 'node:stream';
-import { installAgent, type InstallOptions } from '../agent/install.ts';
+import { installAgent, quickStartArgv, type InstallOptions } from '../agent/install.ts';
 import type { Backend } from '../remote/backend.ts';
 import { connectAgentHost, type AgentHostClient } from '../sessions/agent-host.ts';
 
-/** Installs the agent when needed and connects to its process host (started when none runs). */
+/**
+ * Connects to the agent's process host (started when none runs): in one exec where the remote has
+ * the agent already (the quick start, see `quickStartArgv`), else after installing it.
+ */
 export async function openAgentHost(backend: Backend, install: InstallOptions = {}): Promise<AgentHostClient> {
-  const { remotePath } = await installAgent(backend, install);
   // A host this starts ends a minute after its last client left, when it holds no session (one
   // holding sessions stays, as sessions must).
-  const session = await backend.exec([remotePath, 'connect', '--start', '--idle-exit', '1m']);
+  const args = ['connect', '--start', '--idle-exit', '1m'];
+  const quick = await quickStartArgv(backend, args, install);
+  if (quick !== undefined) {
+    try {
+      return await connectOver(backend, quick);
+    } catch {
+      // Not installed (the script said so and ended), or it did not start: install, then try that.
+    }
+  }
+  const { remotePath } = await installAgent(backend, install);
+  return connectOver(backend, [remotePath, ...args]);
+}
+
+async function connectOver(backend: Backend, argv: string[]): Promise<AgentHostClient> {
+  const session = await backend.exec(argv);
   let said = '';
   session.stderr.on('data', (chunk: Buffer) => { if (said.length < 2000) said += chunk.toString('utf8'); });
   const stream = Duplex.from({ readable: session.stdout, writable: session.stdin });

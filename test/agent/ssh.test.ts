@@ -1,11 +1,11 @@
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { mkdtemp, readdir, readFile, readlink, stat, writeFile } from 'node:fs/promises';
+import { chmod, copyFile, mkdtemp, readdir, readFile, readlink, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { before, describe, it } from 'node:test';
 import { promisify } from 'node:util';
-import { installAgent } from '../../src/agent/install.ts';
+import { AGENT_MISSING, installAgent, quickStartArgv, runRemote } from '../../src/agent/install.ts';
 import type { SshBackend } from '../../src/backends/ssh/backend.ts';
 import { fileClientContract } from '../remote/file-client-contract.ts';
 import { sshdSkipReason, startSshd, type SshdFixture } from '../helpers/sshd.ts';
@@ -62,6 +62,32 @@ describe('agent transfer to a real sshd', { skip }, () => {
     assert.deepEqual((await readdir(dir)).filter(n => n.includes('.tmp-')), []);
   });
 
+  it('the quick start runs an installed build in one exec, and says the agent is missing otherwise', async () => {
+    const [empty, dir] = [await mkdtemp(join(sshd.dir, 'quick-')), await mkdtemp(join(sshd.dir, 'quick-'))];
+    const quick = async (): Promise<string> => {
+      const argv = await quickStartArgv(backend, ['version'], { from: dist, candidates: [join(sshd.dir, 'no-such-folder'), empty, dir] });
+      assert.ok(argv !== undefined, 'the builds\' sums are at hand');
+      const r = await runRemote(backend, argv);
+      assert.equal(r.code, 0, r.stderr);
+      return r.stdout.trim();
+    };
+    assert.equal(await quick(), AGENT_MISSING);
+    // Made only in `dir`, as an install that found `empty` unusable would have.
+    const { remotePath } = await installAgent(backend, { from: dist, candidates: [dir] });
+    assert.match(await quick(), /^rmount-agent /);
+    assert.deepEqual(await readdir(empty), [], 'nothing is made in a folder passed on the way');
+    // A copy others could have written is not ours to run; nor one that is not one of our builds.
+    await chmod(remotePath, 0o777);
+    assert.equal(await quick(), AGENT_MISSING);
+    await chmod(remotePath, 0o755);
+    const original = `${remotePath}.orig`;
+    await copyFile(remotePath, original);
+    await writeFile(remotePath, '#!/bin/sh\necho impostor\n');
+    assert.equal(await quick(), AGENT_MISSING);
+    await copyFile(original, remotePath);
+    assert.match(await quick(), /^rmount-agent /);
+  });
+
   it('push puts a build at an exact path with the given mode', async () => {
     const dir = await mkdtemp(join(sshd.dir, 'push-'));
     const to = join(dir, 'deep/er/tool');
@@ -113,6 +139,28 @@ describe('SshBackend files() choosing the agent', { skip }, () => {
     assert.equal(files.capabilities.inodes, true);
     const st = await files.stat(sshd.dir);
     assert.equal(BigInt(st.ino!), (await stat(sshd.dir, { bigint: true })).ino);
+  });
+
+  it('a second mount of a remote that has the agent starts it in one exec', async () => {
+    const dir = await mkdtemp(join(sshd.dir, 'quick-'));
+    const execs = async (): Promise<(readonly string[])[]> => {
+      // Durable, as mounts are: the quick start is told apart from a missing agent by the session's first line.
+      const backend = await connectBackend(cleanup, sshd, { agent: 'yes', agentFrom: dist, agentDirs: [dir], agentGraceMs: 5000 });
+      const argvs: (readonly string[])[] = [];
+      const exec = backend.exec.bind(backend);
+      backend.exec = (argv, options) => {
+        argvs.push(argv);
+        return exec(argv, options);
+      };
+      const files = await backend.files();
+      await files.stat(dir);
+      await backend.close();
+      return argvs;
+    };
+    // Nothing there yet: the quick start says so, then the platform, the probe, the upload, its check, the start.
+    assert.ok((await execs()).length >= 4);
+    const second = await execs();
+    assert.equal(second.length, 1, JSON.stringify(second.map(a => a.slice(0, 2))));
   });
 
   it('a killed agent is replaced: the next operations run on a new one', async () => {
