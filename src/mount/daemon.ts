@@ -145,7 +145,7 @@ export async function startMount(dest: Destination, mountpointArg: string, optio
     }, { log: options.log });
     filesystem.attachNotifier(fuse.notifier);
     writeBack?.onLanded((path, stat) => filesystem.attributesChanged(path, stat));
-    const watch = await watchRemote(files, remotePath, filesystem, options.log);
+    const watch = await watchRemote(files, remotePath, filesystem, options.log, !m.cto);
     const dir = await runtimeDir(options.env);
     const record: MountRecord = {
       pid: process.pid, destination: dest.raw, mountpoint, remotePath,
@@ -184,7 +184,7 @@ async function loadMountParts(): Promise<MountParts> {
  * Subscribes to remote changes under the mount root when the file client can watch, and drops the
  * VFS's and the kernel's caches for each changed path (all of them when events were lost).
  */
-async function watchRemote(files: FileClient, root: string, filesystem: WorkspaceFilesystem, log: Logger): Promise<WatchSubscription | undefined> {
+async function watchRemote(files: FileClient, root: string, filesystem: WorkspaceFilesystem, log: Logger, trust: boolean): Promise<WatchSubscription | undefined> {
   if (!canWatch(files)) return undefined;
   try {
     let said = false;
@@ -201,7 +201,7 @@ async function watchRemote(files: FileClient, root: string, filesystem: Workspac
     });
     filesystem.watched(() => sub.live());
     // One round trip, not waited for: opens keep close-to-open until the remote proves it has one.
-    void sub.barrier().then(ok => { if (ok) filesystem.runsBarriers(); }, () => {});
+    if (trust) void sub.barrier().then(ok => { if (ok) filesystem.runsBarriers(); }, () => {});
     return sub;
   } catch (error) {
     log.warn(`remote changes will not be watched: ${(error as Error).message}`);

@@ -41,6 +41,13 @@ export interface MountOptions {
   writebackCache: boolean;
   /** Keep the kernel's page cache across opens (dropped when the mount sees the file change). */
   kernelCache: boolean;
+  /**
+   * Close-to-open also for changes made on the remote outside rmount while the agent's watch is
+   * live: opens ask for the file's attributes and a name missing from a kept listing is asked for
+   * once (NFS's `cto`). Off: both are trusted to the watch, whose barrier every `rmount exec` and
+   * stub waits for, so only changes made otherwise show within the watch's latency.
+   */
+  cto: boolean;
   /** SSH: use the agent ('yes'), the sftp subsystem ('no'), or the agent only when needed. */
   agent: 'yes' | 'no' | 'auto';
   /**
@@ -78,6 +85,7 @@ export const DEFAULT_MOUNT_OPTIONS: MountOptions = {
   opTimeoutMs: OP_TIMEOUT_DEFAULT_MS,
   writebackCache: false,
   kernelCache: false,
+  cto: false,
   agent: 'auto',
   agentGraceMs: AGENT_GRACE_DEFAULT_MS,
   sshClient: 'builtin',
@@ -168,6 +176,10 @@ export const MOUNT_OPTIONS: readonly MountOptionSpec[] = [
   {
     name: 'kernel_cache', help: 'keep the kernel page cache across opens (dropped when the mount sees the file change)',
     apply: o => { o.kernelCache = true; },
+  },
+  {
+    name: 'cto', help: "with the agent's watch, opens and lookups of missing names still ask the remote, so that changes made there outside rmount show at once (not only within the watch's latency, about 50 ms)",
+    apply: o => { o.cto = true; },
   },
   {
     name: 'agent', value: 'auto|yes|no', help: 'serve files through rmount-agent (yes), the sftp subsystem (no), or the agent when needed (auto, default)',

@@ -3,6 +3,7 @@ import { FsError, isFsError } from '../remote/fs-error.ts';
 import type { Attributes } from './attributes.ts';
 import { pathOrEnoent, type VfsCore } from './core.ts';
 import type { Node } from './inode-table.ts';
+import { LazyFileHandle } from './content-cache.ts';
 import type { Listings } from './listings.ts';
 
 /**
@@ -50,6 +51,9 @@ export class AttrSource {
     }
     const file = handles.filesOf(node)[0];
     if (file !== undefined) {
+      // Read whole and never opened on the remote, it cannot be reached there once its last name is
+      // gone: what we last knew of it stands (its link count lowered by the unlink).
+      if (file.remote instanceof LazyFileHandle && !file.remote.opened && node.attr !== undefined) return node.attr;
       const stat = await caller.call('handle.stat', file.path, () => file.remote.stat());
       this.#attrs.store(node, stat);
       return stat;

@@ -93,6 +93,11 @@ export class LazyFileHandle implements FileHandle {
     this.#open = open;
   }
 
+  /** True once the remote file was opened (something needed more than the bytes read whole). */
+  get opened(): boolean {
+    return this.#handle !== undefined;
+  }
+
   #get(): Promise<FileHandle> {
     if (this.#closed) return Promise.reject(new FsError('EBADF', 'read', this.path));
     this.#handle ??= this.#open(this.#currentPath() ?? this.path);

@@ -298,7 +298,9 @@ export function localDiskSuite(name: string, makeTarget: (hook: AfterHook) => Pr
     });
 
     it('what a command run through rmount exec changed shows as soon as it returns, through every cache', async t => {
-      const { m } = await caseDir(t);
+      // Mounted as users get it: opens and missing names trusted to the watch where there is one.
+      const trusting = await target.mountTrusting(t);
+      const { m } = await caseDir(t, trusting.mnt);
       await writeFile(join(m, 'small'), 'one');
       await writeFile(join(m, 'big'), Buffer.alloc(1 << 20, 1));
       const look = async () => ({
@@ -310,7 +312,7 @@ export function localDiskSuite(name: string, makeTarget: (hook: AfterHook) => Pr
       });
       assert.deepEqual(await look(), { names: 'big,small', small: 'one', big: true, later: 'missing', deep: false });
       await look();
-      const r = await target.cli(['exec', '--in', m, '--', 'sh', '-c', 'printf two! > small && printf new > later && rm big && mkdir sub && printf x > sub/deep']);
+      const r = await trusting.cli(['exec', '--in', m, '--', 'sh', '-c', 'printf two! > small && printf new > later && rm big && mkdir sub && printf x > sub/deep']);
       assert.equal(r.code, 0, r.stderr.toString());
       const want = { names: 'later,small,sub', small: 'two!', later: 'new', big: false, deep: true };
       // Where the remote is watched, the exec returns only once its changes are in the caches (the

@@ -23,6 +23,8 @@ export interface Target extends PosixTarget {
   remountAt(t: AfterHook, sub: string, o: string[]): Promise<string>;
   /** Runs `rmount` with `args` as the user of the first mount would (its runtime folder). */
   cli(args: string[]): Promise<CliResult>;
+  /** Mounts `back` again as users get it by default (no `-o cto`, see MountForOptions.trustWatch), with a CLI of its own. */
+  mountTrusting(t: AfterHook): Promise<{ mnt: string; cli(args: string[]): Promise<CliResult> }>;
 }
 
 /** One kind of target: its label, how to make it, and why it cannot run here. */
@@ -45,6 +47,10 @@ async function mounted(hook: AfterHook, dest: string, back: string, o: string[],
   const { mountpoint } = mount;
   return {
     cli: args => cliFor(mount, args),
+    mountTrusting: async t => {
+      const trusting = await mountFor(t, dest, { o, extraArgs, trustWatch: true });
+      return { mnt: trusting.mountpoint, cli: args => cliFor(trusting, args) };
+    },
     mnt: mountpoint,
     back,
     ...traits,

@@ -54,6 +54,13 @@ export interface MountForOptions {
   runtimeDir?: string;
   /** More environment for the mount command (so for its daemon) and every later CLI call. */
   env?: NodeJS.ProcessEnv;
+  /**
+   * Mount without `-o cto`, trusting opens and missing names to the agent's watch as users get by
+   * default. Tests mount with `cto` unless they say so: most change "the remote" straight on its
+   * disk and read through the mount at once, as close-to-open allows; a trusted watch shows such a
+   * change only within its latency (commands run through rmount exec show at once either way).
+   */
+  trustWatch?: boolean;
 }
 
 /** One `rmount status --json` record. */
@@ -112,7 +119,8 @@ export async function runtimeDirFor(t: AfterHook): Promise<{ dir: string; env: N
 
 /** `rmount mount` arguments for `dest` on `mountpoint` with `opts`. */
 export function mountArgs(dest: string, mountpoint: string, opts: MountForOptions = {}): string[] {
-  return ['mount', ...(opts.o ?? []).flatMap(o => ['-o', o]), ...(opts.extraArgs ?? []), dest, mountpoint];
+  const o = opts.trustWatch === true ? opts.o ?? [] : ['cto', ...(opts.o ?? [])];
+  return ['mount', ...o.flatMap(v => ['-o', v]), ...(opts.extraArgs ?? []), dest, mountpoint];
 }
 
 /** What {@link attemptMount} returns: the CLI's answer and where it tried to mount. */

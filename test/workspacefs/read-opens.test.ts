@@ -37,6 +37,19 @@ describe('read-only opens', () => {
     assert.equal(await cat(fs, 'f'), 'not small any more');
   });
 
+  it('fstat of a file read whole and then unlinked answers from what is known, nlink 0, without reaching for its name', async () => {
+    const { client, fs } = makeFs({}, { capabilities: { readFiles: true } });
+    client.put('/work/f', 'small');
+    const entry = await fs.lookup(ROOT_INO, 'f', ctx);
+    const { fh } = await fs.open(entry.ino, O_RDONLY, ctx);
+    await fs.unlink(ROOT_INO, 'f', ctx);
+    const { attr } = await fs.getattr(entry.ino, fh, ctx);
+    assert.equal(attr.nlink, 0);
+    assert.equal(attr.size, 5);
+    assert.equal(Buffer.from(await fs.read(entry.ino, fh, 0, 100, ctx)).toString(), 'small');
+    await fs.release(entry.ino, fh, ctx);
+  });
+
   it('a missing file fails the open as before', async () => {
     const { client, fs } = makeFs({}, { capabilities: { readFiles: true } });
     client.put('/work/f', 'x');
