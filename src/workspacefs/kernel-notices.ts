@@ -43,17 +43,7 @@ export class KernelNotices {
   async inodeNow(ino: number): Promise<void> {
     const notifier = this.#notifier;
     if (notifier === undefined) return;
-    let timer: NodeJS.Timeout | undefined;
-    try {
-      await Promise.race([
-        Promise.resolve(notifier.invalInode(ino)),
-        new Promise<void>(resolve => { timer = setTimeout(resolve, NOTICE_WAIT_MS); }),
-      ]);
-    } catch (error) {
-      this.#log.debug('kernel notification failed', error);
-    } finally {
-      clearTimeout(timer);
-    }
+    await this.#within([this.#send(notifier, n => n.invalInode(ino))]);
   }
 
   /** Queues "drop the name `name` in `parent`". */
@@ -68,17 +58,7 @@ export class KernelNotices {
   async flush(): Promise<void> {
     const notifier = this.#notifier;
     if (notifier === undefined || this.#queue.length === 0) return;
-    const sent: Promise<void>[] = [];
-    for (const fn of this.#queue.splice(0)) {
-      try {
-        sent.push(Promise.resolve(fn(notifier)).catch(error => this.#log.debug('kernel notification failed', error)));
-      } catch (error) {
-        this.#log.debug('kernel notification failed', error);
-      }
-    }
-    let timer: NodeJS.Timeout | undefined;
-    await Promise.race([Promise.all(sent), new Promise<void>(resolve => { timer = setTimeout(resolve, NOTICE_WAIT_MS); })]);
-    clearTimeout(timer);
+    await this.#within(this.#queue.splice(0).map(fn => this.#send(notifier, fn)));
   }
 
   /** Sends what is queued on the next turn of the event loop, after the current reply. */
@@ -88,13 +68,24 @@ export class KernelNotices {
     setImmediate(() => {
       this.#drainScheduled = false;
       const notifier = this.#notifier;
-      for (const fn of this.#queue.splice(0)) {
-        try {
-          if (notifier !== undefined) void Promise.resolve(fn(notifier)).catch(error => this.#log.debug('kernel notification failed', error));
-        } catch (error) {
-          this.#log.debug('kernel notification failed', error);
-        }
-      }
+      const queued = this.#queue.splice(0);
+      if (notifier !== undefined) for (const fn of queued) void this.#send(notifier, fn);
     });
+  }
+
+  /** Sends one notice; resolves once the kernel has done it, never rejects (a failure is logged). */
+  async #send(notifier: FuseNotifier, fn: (n: FuseNotifier) => void | Promise<void>): Promise<void> {
+    try {
+      await fn(notifier);
+    } catch (error) {
+      this.#log.debug('kernel notification failed', error);
+    }
+  }
+
+  /** Resolves once every one of `sent` has, or after the bound: a notice stuck in the kernel must not hold up who waits. */
+  async #within(sent: Promise<void>[]): Promise<void> {
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([Promise.all(sent), new Promise<void>(resolve => { timer = setTimeout(resolve, NOTICE_WAIT_MS); })]);
+    clearTimeout(timer);
   }
 }
