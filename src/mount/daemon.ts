@@ -235,9 +235,12 @@ function running(mountpoint: string, remotePath: string, backend: Backend, files
   };
   const settleRemote = async (): Promise<void> => {
     if (watch === undefined) return;
-    const timer = sleep(BARRIER_TIMEOUT_MS, false, { ref: false });
+    const waited = new AbortController();
+    const timer = sleep(BARRIER_TIMEOUT_MS, false, { ref: false, signal: waited.signal }).catch(() => false);
+    const told = await Promise.race([watch.barrier(), timer]);
+    waited.abort();
     // The kernel's caches too: it keeps names and pages for 60 s under a live watch, unasked.
-    if (await Promise.race([watch.barrier(), timer])) return filesystem.kernelSettled();
+    if (told) return filesystem.kernelSettled();
     // Not told in time, or no barrier: forget what might predate the command; the caches refill.
     if (!watch.live()) return;
     filesystem.flushCaches();
