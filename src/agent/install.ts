@@ -141,8 +141,18 @@ export async function quickStartArgv(backend: Pick<Backend, 'type'>, agentArgs: 
   return ['sh', '-c', QUICK_START, 'sh', name, sums.join(' '), String(agentArgs.length), ...agentArgs, ...candidates];
 }
 
+/** buildSums per dist folder: asked on every connect and reconnect, and builds do not change under a running daemon. */
+const sumsOf = new Map<string, Promise<string[]>>();
+
+/** The SHA-256 of every build in dist folder `from` (see {@link readBuildSums}), read once. */
+function buildSums(from: string): Promise<string[]> {
+  let sums = sumsOf.get(from);
+  if (sums === undefined) sumsOf.set(from, sums = readBuildSums(from));
+  return sums;
+}
+
 /** The SHA-256 of every build in dist folder `from`: its SHA256SUMS (written by the build), else each build hashed. */
-async function buildSums(from: string): Promise<string[]> {
+async function readBuildSums(from: string): Promise<string[]> {
   if (from.includes('{')) return [];
   const isSum = (s: string): boolean => /^[0-9a-f]{64}$/.test(s);
   try {
