@@ -3,7 +3,7 @@
  * SSH host (sftp subsystem or rmount-agent) and a Docker container (rmount-agent or agentless).
  * The "remote" side of each is a folder on this machine, so a suite can check it directly.
  */
-import { chmod, mkdtemp, rm } from 'node:fs/promises';
+import { chmod, mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { goSkipReason } from '../agent/agent-binary.ts';
@@ -11,6 +11,7 @@ import { dockerdSkipReason, startDockerd } from '../helpers/dockerd.ts';
 import type { CliResult } from '../helpers/cli.ts';
 import { cliFor, fuseSkipReason, mountFor } from '../helpers/mount.ts';
 import { sshdSkipReason, startSshd, type AfterHook } from '../helpers/sshd.ts';
+import { removeTree } from '../helpers/tmp.ts';
 import { settleMount, type PosixTarget } from './posix-suite.ts';
 
 /** A target with what it can do and a way to mount a folder below its root. */
@@ -37,7 +38,7 @@ export interface TargetKind {
 /** A temporary backing folder removed with `hook` (after the mounts over it, which register later). */
 export async function backingDir(hook: AfterHook): Promise<string> {
   const dir = await mkdtemp(join(tmpdir(), 'rmount-back-'));
-  hook.after(() => rm(dir, { recursive: true, force: true }));
+  hook.after(() => removeTree(dir));
   return dir;
 }
 
