@@ -141,6 +141,26 @@ export async function quickStartArgv(backend: Pick<Backend, 'type'>, agentArgs: 
   return ['sh', '-c', QUICK_START, 'sh', name, sums.join(' '), String(agentArgs.length), ...agentArgs, ...candidates];
 }
 
+/**
+ * Starts the agent with `args` through `start` (which runs an argv on the remote and fails when
+ * what it ran is not the agent): the copy already there in one exec (the quick start), else after
+ * installing it. `remotePath` says where it was installed; undefined after a quick start.
+ */
+export async function startAgent<T>(backend: Backend, install: InstallOptions, args: readonly string[], start: (argv: string[]) => Promise<T>,
+  onQuickFailed?: (error: unknown) => void): Promise<{ started: T; remotePath: string | undefined }> {
+  const quick = await quickStartArgv(backend, args, install);
+  if (quick !== undefined) {
+    try {
+      return { started: await start(quick), remotePath: undefined };
+    } catch (error) {
+      // Not installed (the script said so and ended), or it did not start: install, then run that.
+      onQuickFailed?.(error);
+    }
+  }
+  const { remotePath } = await installAgent(backend, install);
+  return { started: await start([remotePath, ...args]), remotePath };
+}
+
 /** buildSums per dist folder: asked on every connect and reconnect, and builds do not change under a running daemon. */
 const sumsOf = new Map<string, Promise<string[]>>();
 

@@ -9,7 +9,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { Duplex, type Readable } from 'node:stream';
-import { installAgent, quickStartArgv, type InstallOptions } from '../agent/install.ts';
+import { installAgent, startAgent, type InstallOptions } from '../agent/install.ts';
 import type { Backend } from '../remote/backend.ts';
 import { PermissionError, UnreachableError, UnsupportedError } from '../remote/errors.ts';
 import type { ClosingFileClient, FileClient } from '../remote/file-client.ts';
@@ -167,7 +167,7 @@ export async function sftpOverStdio(session: Pick<Session, 'stdin' | 'stdout' | 
 export function agentConnector(backend: Backend, install: InstallOptions = {}, options: AgentFilesOptions = {}): () => Promise<AgentFileClient> {
   let remotePath: string | undefined;
   // The quick start tells a missing agent apart only by the durable session's first line.
-  let quick = options.durable !== undefined;
+  const quick = options.durable !== undefined;
   return async () => {
     if (remotePath !== undefined) {
       try {
@@ -176,16 +176,11 @@ export function agentConnector(backend: Backend, install: InstallOptions = {}, o
         options.logger?.debug(`rmount-agent at ${remotePath} did not start; installing it again`, error);
       }
     } else if (quick) {
-      const argv = await quickStartArgv(backend, agentArgs(options), install);
-      if (argv !== undefined) {
-        try {
-          return await startAgentCommand(backend, argv, options);
-        } catch (error) {
-          options.logger?.debug(`rmount-agent is not installed on ${backend.addr} yet (or did not start); installing it`, error);
-        }
-      }
-      // Installed below: from now on its path is known.
-      quick = false;
+      const r = await startAgent(backend, install, agentArgs(options), argv => startAgentCommand(backend, argv, options),
+        error => options.logger?.debug(`rmount-agent is not installed on ${backend.addr} yet (or did not start); installing it`, error));
+      // Installed: from now on its path is known.
+      if (r.remotePath !== undefined) ({ remotePath } = r);
+      return r.started;
     }
     remotePath = (await installAgent(backend, install)).remotePath;
     return startAgentFiles(backend, remotePath, options);

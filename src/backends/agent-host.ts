@@ -4,7 +4,7 @@
  * child), which starts the host on the remote when none runs and bridges its socket to stdio.
  */
 import { Duplex } from 'node:stream';
-import { installAgent, quickStartArgv, type InstallOptions } from '../agent/install.ts';
+import { startAgent, type InstallOptions } from '../agent/install.ts';
 import type { Backend } from '../remote/backend.ts';
 import { connectAgentHost, type AgentHostClient } from '../sessions/agent-host.ts';
 
@@ -16,16 +16,7 @@ export async function openAgentHost(backend: Backend, install: InstallOptions = 
   // A host this starts ends a minute after its last client left, when it holds no session (one
   // holding sessions stays, as sessions must).
   const args = ['connect', '--start', '--idle-exit', '1m'];
-  const quick = await quickStartArgv(backend, args, install);
-  if (quick !== undefined) {
-    try {
-      return await connectOver(backend, quick);
-    } catch {
-      // Not installed (the script said so and ended), or it did not start: install, then try that.
-    }
-  }
-  const { remotePath } = await installAgent(backend, install);
-  return connectOver(backend, [remotePath, ...args]);
+  return (await startAgent(backend, install, args, argv => connectOver(backend, argv))).started;
 }
 
 async function connectOver(backend: Backend, argv: string[]): Promise<AgentHostClient> {
