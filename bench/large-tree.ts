@@ -135,8 +135,10 @@ async function makeTree(root: string, o: Options): Promise<Made> {
   return { repo: repoRoot, big };
 }
 
+// No automatic gc: one started in the background by the commit makes the bench's own gc fail, and
+// would repack under the mounts.
 const git = (repo: string, args: string[], timeoutMs = 900_000): Promise<unknown> =>
-  mustRun('git', ['-c', 'user.name=bench', '-c', 'user.email=bench@127.0.0.1', '-c', 'init.defaultBranch=main', '-c', 'safe.directory=*', '-C', repo, ...args], { timeoutMs });
+  mustRun('git', ['-c', 'gc.auto=0', '-c', 'maintenance.auto=false', '-c', 'user.name=bench', '-c', 'user.email=bench@127.0.0.1', '-c', 'init.defaultBranch=main', '-c', 'safe.directory=*', '-C', repo, ...args], { timeoutMs });
 
 // ---------------------------------------------------------------------------------------------
 // Readings

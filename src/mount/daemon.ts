@@ -145,6 +145,7 @@ export async function startMount(dest: Destination, mountpointArg: string, optio
     }, { log: options.log });
     filesystem.attachNotifier(fuse.notifier);
     writeBack?.onLanded((path, stat) => filesystem.attributesChanged(path, stat));
+    if (!m.cto) filesystem.trustLifetimes();
     const watch = await watchRemote(files, remotePath, filesystem, options.log, !m.cto);
     const dir = await runtimeDir(options.env);
     const record: MountRecord = {
@@ -234,6 +235,7 @@ function running(mountpoint: string, remotePath: string, backend: Backend, files
     return stopping;
   };
   const settleRemote = async (): Promise<void> => {
+    filesystem.remoteCommandEnded();
     if (watch === undefined) return;
     const waited = new AbortController();
     const timer = sleep(BARRIER_TIMEOUT_MS, false, { ref: false, signal: waited.signal }).catch(() => false);

@@ -42,10 +42,12 @@ export interface MountOptions {
   /** Keep the kernel's page cache across opens (dropped when the mount sees the file change). */
   kernelCache: boolean;
   /**
-   * Close-to-open also for changes made on the remote outside rmount while the agent's watch is
-   * live: opens ask for the file's attributes and a name missing from a kept listing is asked for
-   * once (NFS's `cto`). Off: both are trusted to the watch, whose barrier every `rmount exec` and
-   * stub waits for, so only changes made otherwise show within the watch's latency.
+   * Close-to-open also for changes made on the remote outside rmount: opens ask for the file's
+   * attributes while the agent's watch is live, and a name missing from a listing not read for
+   * this lookup is asked for once (NFS's `cto`). Off: both are trusted to the watch, whose barrier
+   * every `rmount exec` and stub waits for, and without a watch a name missing from a listing
+   * within its lifetime is missing unless a command of ours ended since; so only changes made
+   * otherwise show late (within the watch's latency, or `cache_timeout`).
    */
   cto: boolean;
   /** SSH: use the agent ('yes'), the sftp subsystem ('no'), or the agent only when needed. */
@@ -178,7 +180,7 @@ export const MOUNT_OPTIONS: readonly MountOptionSpec[] = [
     apply: o => { o.kernelCache = true; },
   },
   {
-    name: 'cto', help: "with the agent's watch, opens and lookups of missing names still ask the remote, so that changes made there outside rmount show at once (not only within the watch's latency, about 50 ms)",
+    name: 'cto', help: "opens, and lookups of names missing from a listing, ask the remote, so that changes made there outside rmount show at once (not within the watch's latency, about 50 ms, or cache_timeout without it)",
     apply: o => { o.cto = true; },
   },
   {

@@ -24,6 +24,17 @@ export class CacheWatch {
    * close-to-open lstat, or a name missing from a kept listing go unasked.
    */
   #barriers = false;
+  /**
+   * True when, without a live watch, a name missing from a listing within its lifetime is missing
+   * (no `-o cto`), as the kernel's own negative entries are: `git status` and a compiler's include
+   * search then cost one listing per folder, not one round trip per name they try.
+   */
+  #lifetimesTrusted = false;
+  /**
+   * `now()` when the last remote command the mount ran (rmount exec, a path stub) ended: a listing
+   * asked for before it may lack what the command made, so it answers no missing name.
+   */
+  #commandEndedAt = Number.NEGATIVE_INFINITY;
 
   constructor(now: () => number) {
     this.#now = now;
@@ -38,6 +49,16 @@ export class CacheWatch {
   /** The mount runs the watch's barrier after every remote command from now on (see {@link #barriers}). */
   runsBarriers(): void {
     this.#barriers = true;
+  }
+
+  /** Without a live watch, names missing from listings within their lifetime are missing (see {@link #lifetimesTrusted}). */
+  trustLifetimes(): void {
+    this.#lifetimesTrusted = true;
+  }
+
+  /** A remote command the mount ran has ended (see {@link #commandEndedAt}). */
+  commandEnded(): void {
+    this.#commandEndedAt = this.#now();
   }
 
   /** The watch is renewed (a rescan: events may have been lost), and the caches were just flushed. */
@@ -71,5 +92,24 @@ export class CacheWatch {
    */
   trusts(fetchedAt: number): boolean {
     return this.#barriers && this.keeps(fetchedAt);
+  }
+
+  /**
+   * True when a name missing from a listing asked for at `fetchedAt`, still within its lifetime or
+   * kept by the watch, is missing: under a live watch as {@link trusts} says; without one where
+   * lifetimes are trusted, if no remote command of ours ended since the listing was asked for
+   * (strictly later: the clock counts milliseconds).
+   */
+  trustsMissing(fetchedAt: number): boolean {
+    if (this.live) return this.trusts(fetchedAt);
+    return this.#lifetimesTrusted && this.afterCommands(fetchedAt);
+  }
+
+  /**
+   * False when what was read at `fetchedAt` may lack what a remote command of ours made: no watch
+   * is live (its events and barrier cover those commands) and one ended since.
+   */
+  afterCommands(fetchedAt: number): boolean {
+    return this.live || fetchedAt > this.#commandEndedAt;
   }
 }

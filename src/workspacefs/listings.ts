@@ -146,12 +146,11 @@ export class Listings {
     if (listing !== undefined) {
       if (!outdated) this.#used(dir, listing);
       if (listed !== undefined) return { stat: listed, fetchedAt: listing.fetchedAt };
-      // "Missing" is taken only from a listing fetched for this lookup: a name missing from an
-      // older one may have been made since (a remote build's output), so it is checked by name;
-      // while the link is down, the listing we have is the best answer (and is not remembered).
-      // From one the watch keeps, only where the mount runs barriers: a file a remote command just
-      // made (rmount exec, a stub) must show to the local tool that runs next (CacheWatch.trusts).
-      if (fetchedForThis || (!outdated && this.#core.watch.trusts(listing.fetchedAt))) return this.#missing(dir, name);
+      // "Missing" is taken from a listing fetched for this lookup, and from an older one only as
+      // CacheWatch.trustsMissing says: a file a remote command just made (rmount exec, a stub) must
+      // show to the local tool that runs next, and with `-o cto` every name is checked. While the
+      // link is down, the listing we have is the best answer (and is not remembered).
+      if (fetchedForThis || (!outdated && this.#core.watch.trustsMissing(listing.fetchedAt))) return this.#missing(dir, name);
       // While the link is down the listing is the best answer, fresh or not: a save into a listed
       // folder then goes to the write-back journal instead of failing after the timeout.
       if (outdated || this.#core.outage.servesStale()) return undefined;

@@ -38,7 +38,8 @@ export class NegativeCache {
     const names = this.#dirs.get(parent);
     const expires = names?.get(name);
     if (names === undefined || expires === undefined) return false;
-    if (this.#watch === undefined ? expires > this.#now() : this.#watch.valid(expires, this.#ttlMs)) return true;
+    const watch = this.#watch;
+    if (watch === undefined ? expires > this.#now() : watch.valid(expires, this.#ttlMs) && watch.afterCommands(expires - this.#ttlMs)) return true;
     names.delete(name);
     if (names.size === 0) this.#dirs.delete(parent);
     return false;

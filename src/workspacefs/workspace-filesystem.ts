@@ -145,6 +145,22 @@ export class WorkspaceFilesystem implements FuseOperations {
     this.#core.watch.attach(live);
   }
 
+  /**
+   * Without a live watch, a name missing from a listing within its lifetime is missing (no `-o
+   * cto`): see CacheWatch.trustsMissing.
+   */
+  trustLifetimes(): void {
+    this.#core.watch.trustLifetimes();
+  }
+
+  /**
+   * A remote command the mount ran (rmount exec, a path stub) has ended: without a live watch,
+   * listings and names found missing before now no longer say a name is missing.
+   */
+  remoteCommandEnded(): void {
+    this.#core.watch.commandEnded();
+  }
+
   /** Resolves once the kernel has dropped what the changes reported so far made stale (bounded). */
   kernelSettled(): Promise<void> {
     return this.#notices.flush();

@@ -48,6 +48,54 @@ describe('Listings', () => {
     assert.equal(core.counters.cache.negative.hits, 1);
   });
 
+  it('without a watch, where lifetimes are trusted, a name missing from a listing within its lifetime is missing unasked', async () => {
+    const { client, core, listings, clock } = makeParts({ prefetchConcurrency: 0, cacheTimeoutMs: 2000 });
+    core.watch.trustLifetimes();
+    client.put('/work/a', 'x');
+    const root = core.table.root;
+    assert.notEqual(await listings.find(root, 'a', 'lookup'), undefined);
+    client.resetCounts();
+    for (const name of ['.gitignore', '.editorconfig', 'Makefile']) assert.equal(await listings.find(root, name, 'lookup'), undefined);
+    assert.equal(client.count('lstat'), 0, JSON.stringify([...client.calls]));
+    // Past the listing's lifetime the name is asked for again, as a lookup with nothing cached.
+    clock.advance(2001);
+    client.put('/work/Makefile', 'all:');
+    assert.equal((await listings.find(root, 'Makefile', 'lookup'))?.stat.size, 4);
+  });
+
+  it('a remote command that ended makes older listings and names found missing answer no missing name', async () => {
+    const { client, core, listings, clock } = makeParts({ prefetchConcurrency: 0, cacheTimeoutMs: 2000 });
+    core.watch.trustLifetimes();
+    const root = core.table.root;
+    assert.equal(await listings.find(root, 'out.o', 'lookup'), undefined);
+    assert.equal(await listings.find(root, 'log.txt', 'lookup'), undefined);
+    // `rmount exec make` made both, and ended.
+    clock.advance(5);
+    client.put('/work/out.o', 'obj');
+    client.put('/work/log.txt', 'ok');
+    core.watch.commandEnded();
+    client.resetCounts();
+    assert.equal((await listings.find(root, 'out.o', 'lookup'))?.stat.size, 3, 'listed before the command ended');
+    assert.equal((await listings.find(root, 'log.txt', 'lookup'))?.stat.size, 2, 'remembered missing before it ended');
+    assert.equal(client.count('readdir') + client.count('lstat'), 2, JSON.stringify([...client.calls]));
+    // A listing asked for after the command ended is trusted again.
+    clock.advance(5);
+    await listings.fetch(root, '/work');
+    client.resetCounts();
+    assert.equal(await listings.find(root, 'core', 'lookup'), undefined);
+    assert.equal(client.count('lstat'), 0);
+  });
+
+  it('with close-to-open (-o cto), a name missing from an older listing is asked for once', async () => {
+    const { client, core, listings } = makeParts({ prefetchConcurrency: 0 });
+    const root = core.table.root;
+    await listings.fetch(root, '/work');
+    client.resetCounts();
+    assert.equal(await listings.find(root, 'nope', 'lookup'), undefined);
+    assert.equal(await listings.find(root, 'nope', 'lookup'), undefined);
+    assert.equal(client.count('lstat'), 1);
+  });
+
   it('a vanished name is unlinked, remembered missing, and the kernel told', async () => {
     const { client, core, listings, notices, kernel } = makeParts();
     client.put('/work/a', 'x');
