@@ -28,6 +28,17 @@ static void fb_op_init(void *userdata, struct fuse_conn_info *conn)
 		want |= FUSE_CAP_READDIRPLUS;
 	if (s->want_writeback)
 		want |= FUSE_CAP_WRITEBACK_CACHE;
+	/*
+	 * The VFS tells the kernel which pages went stale (notify_inval_inode,
+	 * for a change the watch reported or a refetch showed). Left to itself
+	 * the kernel drops a file's pages whenever its mtime moves, our own
+	 * writes' included, so a file written and mapped here would be read
+	 * again after every stat.
+	 */
+	if (conn->capable & FUSE_CAP_EXPLICIT_INVAL_DATA) {
+		want &= ~FUSE_CAP_AUTO_INVAL_DATA;
+		want |= FUSE_CAP_EXPLICIT_INVAL_DATA;
+	}
 	/* libfuse fails the mount with EPROTO if we want what the kernel lacks. */
 	conn->want = want & conn->capable;
 	/* libfuse 3.14 clamps this to its 1 MiB buffer and derives max_pages from it. */

@@ -120,6 +120,8 @@ export interface MountStatusPayload {
   startedAt: string;
   ops: number;
   opsByName: Record<string, number>;
+  /** Calls the VFS made to the remote, by name (lstat, readdir, handle.write, ...). */
+  remoteCallsByName: Record<string, number>;
   errors: number;
   bytesRead: number;
   bytesWritten: number;

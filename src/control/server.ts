@@ -201,6 +201,7 @@ class ServerState implements ControlServer {
       startedAt: t.startedAt,
       ops: Object.values(stats.ops).reduce((n, v) => n + v, 0),
       opsByName: stats.ops,
+      remoteCallsByName: stats.remoteCalls,
       errors: Object.values(stats.errors).reduce((n, v) => n + v, 0),
       bytesRead: stats.bytesRead, bytesWritten: stats.bytesWritten,
       remoteBytesRead: stats.remoteBytesRead, remoteBytesWritten: stats.remoteBytesWritten,

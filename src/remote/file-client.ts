@@ -186,6 +186,13 @@ export interface FileHandle {
   write(buffer: Uint8Array, offset: number, length: number, position: number): Promise<void>;
   /** The open file's attributes (fstat). */
   stat(): Promise<FileStat>;
+  /**
+   * True when the remote carries out this handle's calls in the order they were made, so a `stat`
+   * called after a `write` sees it even before the write is acknowledged (sftp-server and
+   * rmount-agent answer one request at a time). Absent where calls may overtake each other (the
+   * local backend's thread pool, a local staging file).
+   */
+  readonly inOrder?: boolean;
   /** Changes the open file's attributes (ftruncate, fchmod, fchown, futimens). */
   setattr(attrs: SetAttr): Promise<void>;
   /**

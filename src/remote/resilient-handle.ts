@@ -54,6 +54,14 @@ export class ResilientHandle implements FileHandle {
   #inner: FileHandle;
   /** The reopen in progress, shared by every call that found the transport gone. */
   #reopening: Promise<void> | undefined;
+  /** Calls made so far: a call's number is its place when calls resume after a reopen. */
+  #calls = 0;
+  /**
+   * Calls waiting for the reopen in progress. They resume in the order they were made, not the
+   * order their failures came in, so the remote still sees them in order (see `inOrder`): a
+   * read sent right behind a write sees it.
+   */
+  #waiting: Array<{ seq: number; resume: () => void; fail: (error: unknown) => void }> = [];
   /** Why the file cannot be reached any more; once set, every call throws it. */
   #failure: FsError | undefined;
   /** The name the handle was opened by was removed or replaced through the client. */
@@ -69,6 +77,14 @@ export class ResilientHandle implements FileHandle {
     this.#path = path;
     this.#flags = reopenFlags(flags);
     if (canFlush(inner)) this.flush = () => this.#run('flush', h => (canFlush(h) ? h.flush() : Promise.resolve()));
+  }
+
+  /**
+   * As the handle underneath: a call finding the transport gone waits for the reopen, and calls
+   * resume in the order they were made (they wait on one shared reopen).
+   */
+  get inOrder(): boolean | undefined {
+    return this.#inner.inOrder;
   }
 
   /** Where the file is now, as far as this client knows (renames through it are followed). */
@@ -137,6 +153,7 @@ export class ResilientHandle implements FileHandle {
   }
 
   async #run<T>(op: string, fn: (h: FileHandle) => Promise<T>): Promise<T> {
+    const seq = this.#calls++;
     for (;;) {
       if (this.#closed) throw new FsError('EBADF', op, this.#path);
       if (this.#failure !== undefined) throw this.#failure;
@@ -148,14 +165,33 @@ export class ResilientHandle implements FileHandle {
           if (this.#closed || !this.#home.lost(client, error)) throw error;
         }
       }
-      await this.#reopen(client, op);
+      await this.#reopen(client, op, seq);
     }
   }
 
-  /** Reopens the file on a client newer than `dead` (once, whoever asks). @throws FsError */
-  async #reopen(dead: FileClient, op: string): Promise<void> {
+  /**
+   * Reopens the file on a client newer than `dead` (once, whoever asks), and resolves in call
+   * `seq`'s turn (see {@link #waiting}). @throws FsError
+   */
+  async #reopen(dead: FileClient, op: string, seq: number): Promise<void> {
     if (this.#client !== dead) return;
-    this.#reopening ??= (async () => {
+    const turn = new Promise<void>((resume, fail) => { this.#waiting.push({ seq, resume, fail }); });
+    this.#reopening ??= this.#reopenOnce(dead, op);
+    await turn;
+  }
+
+  /** The reopen itself; when it ends, every waiting call is resumed (or failed) in the order the calls were made. */
+  #reopenOnce(dead: FileClient, op: string): Promise<void> {
+    const settled = (error: unknown, failed: boolean): void => {
+      this.#reopening = undefined;
+      const waiting = this.#waiting.sort((a, b) => a.seq - b.seq);
+      this.#waiting = [];
+      for (const w of waiting) {
+        if (failed) w.fail(error);
+        else w.resume();
+      }
+    };
+    return (async () => {
       let previous = dead;
       for (;;) {
         const next = await this.#home.current(op);
@@ -180,7 +216,6 @@ export class ResilientHandle implements FileHandle {
           throw (this.#failure = new FsError(isFsError(error) ? error.code : 'EIO', op, this.#path, { cause: error }));
         }
       }
-    })().finally(() => { this.#reopening = undefined; });
-    await this.#reopening;
+    })().then(() => settled(undefined, false), error => settled(error, true));
   }
 }

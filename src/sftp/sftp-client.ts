@@ -216,8 +216,13 @@ export class SftpClient {
   }
 
   // uint32 id, string handle → ATTRS
-  /** SSH_FXP_FSTAT. */
-  fstat(handle: Buffer): Promise<SftpAttrs> {
+  /**
+   * SSH_FXP_FSTAT, sent after every read and write called before it (those waiting for the
+   * bytes-in-flight budget included), so that it sees the writes (see FileHandle.inOrder).
+   */
+  async fstat(handle: Buffer): Promise<SftpAttrs> {
+    const wait = this.#budget.acquire(0);
+    if (wait !== undefined) await wait;
     return this.#conn.request(FXP.FSTAT, 'FSTAT', w => w.string(handle), expectAttrs);
   }
 

@@ -27,6 +27,8 @@ export class SftpFileHandle implements FileHandle {
   readonly #sftp: SftpClient;
   readonly #errno: SftpErrno;
   #handle: Buffer | undefined;
+  /** sftp-server and rmount-agent read and answer one request at a time (see SftpClient.fstat for the client's side). */
+  readonly inOrder = true;
 
   /**
    * @internal Made by `SftpFileClient.open` (and `adopt`). `instance` names the durable agent

@@ -16,6 +16,11 @@ const BLKSIZE = 4096;
  */
 const OWN_INO_BASE = 2 ** 52;
 
+/** An ask for a node's attributes made by a close (see Attributes.asking); `at`: when it was made. */
+export interface AttrAsk {
+  readonly at: number;
+}
+
 /** access(2) mask bits. */
 export const R_OK = 4;
 export const W_OK = 2;
@@ -46,6 +51,12 @@ export class Attributes {
    * closes, in case a change was not ours.
    */
   readonly #heldChanges = new Set<number>();
+  /**
+   * Nodes whose attributes a close(2) asked the remote for behind its writes, with the ask's token:
+   * any change of the node's attributes here meanwhile takes it out, and the answer is then too
+   * old to keep (see {@link answered}).
+   */
+  readonly #asked = new Map<number, AttrAsk>();
 
   constructor(opts: ResolvedWorkspaceOptions, ids: IdMap, contents: ContentCache, notices: KernelNotices, outage: Outage, watch: CacheWatch) {
     this.#opts = opts;
@@ -72,8 +83,32 @@ export class Attributes {
     return this.fresh(node) || (node.attr !== undefined && !node.attrOutdated && this.#outage.servesStale());
   }
 
+  /** A close of `node` asks the remote for its attributes behind its writes: the token to hand {@link answered}. */
+  asking(node: Node): AttrAsk {
+    const token = { at: this.#opts.now() };
+    this.#asked.set(node.ino, token);
+    return token;
+  }
+
+  /**
+   * The remote's answer to {@link asking} (undefined: none to keep). Stored when nothing changed
+   * the node's attributes here since the ask and it shows `size` (what our writes, or a truncate,
+   * made); else the attributes are expired, and the next stat asks.
+   */
+  answered(node: Node, token: AttrAsk, stat: FileStat | undefined, size = node.attr?.size): void {
+    const current = this.#asked.get(node.ino) === token;
+    if (current) this.#asked.delete(node.ino);
+    if (current && stat !== undefined && size !== undefined && stat.size === size && (stat.mode & S_IFMT) === node.type) {
+      this.#contents.delete(node.ino);
+      this.store(node, stat, token.at);
+    } else {
+      this.expire(node);
+    }
+  }
+
   /** Marks `node`'s attributes stale after a mutation of ours (no remote-change notice on refetch). */
   expire(node: Node): void {
+    this.#changing(node);
     this.#contents.delete(node.ino);
     node.attrExpires = 0;
     node.attrFromRemote = false;
@@ -98,6 +133,7 @@ export class Attributes {
 
   /** Marks `node`'s attributes stale and keeps its content: what we showed was ours, not the remote's. */
   expireAttributes(node: Node): void {
+    this.#changing(node);
     node.attrExpires = 0;
     node.attrFromRemote = false;
   }
@@ -108,6 +144,7 @@ export class Attributes {
    * after the current reply (with `queueNotice` false the caller tells the kernel itself).
    */
   store(node: Node, stat: FileStat, fetchedAt = this.#opts.now(), queueNotice = true): void {
+    this.#changing(node);
     const old = node.attr;
     if (queueNotice && old !== undefined && node.attrFromRemote && node.type === S_IFREG
       && (old.size !== stat.size || !sameTime(old.mtime, stat.mtime))) {
@@ -126,11 +163,17 @@ export class Attributes {
 
   /** `n` bytes were written at `offset` (or appended) through us: size and times as we know them. */
   wrote(node: Node, offset: number, n: number, append: boolean): void {
+    this.#changing(node);
     if (node.attr === undefined) return;
     const now = nowTimespec();
     const size = append ? node.attr.size + n : Math.max(node.attr.size, offset + n);
     node.attr = { ...node.attr, size, mtime: now, ctime: now };
     node.attrFromRemote = false;
+  }
+
+  /** `node`'s attributes change here: an answer asked for before is too old (see {@link #asked}). */
+  #changing(node: Node): void {
+    if (this.#asked.size > 0) this.#asked.delete(node.ino);
   }
 
   /** The file was cut to 0 bytes through us. */

@@ -116,6 +116,23 @@ export class HandleTable {
     if (files.length > 0) await Promise.all(files.map(f => f.settle()));
   }
 
+  /**
+   * Before a read through `file`: where the read may go right behind the writes of its file
+   * (OpenFile.sendAhead, and no other descriptor holds writes), their sends are started and the
+   * read need not wait; else waits until every write is acknowledged.
+   */
+  async settleForRead(file: OpenFile): Promise<void> {
+    if (!this.sendAhead(file)) await this.settle(file.node);
+  }
+
+  /**
+   * Starts the sends of `file`'s gathered writes, and says whether a call made through it now
+   * comes after every write of its file (OpenFile.sendAhead), no other descriptor holding any.
+   */
+  sendAhead(file: OpenFile): boolean {
+    return this.filesOf(file.node).every(f => f === file || !f.dirty) && file.sendAhead();
+  }
+
   /** Every open file. */
   allFiles(): OpenFile[] {
     return [...this.#files.values()];

@@ -1,4 +1,4 @@
-import { canFlush, type FileHandle } from '../remote/file-client.ts';
+import { canFlush, type FileHandle, type FileStat } from '../remote/file-client.ts';
 import { FsError, isFsError } from '../remote/fs-error.ts';
 import type { Node } from './inode-table.ts';
 import type { RemoteCaller } from './remote-call.ts';
@@ -120,6 +120,38 @@ export class OpenFile implements Gatherer {
     if (canFlush(remote)) await this.#caller.call('handle.flush', this.path, () => remote.flush());
   }
 
+  /**
+   * {@link push}, with the file's attributes asked for right behind its writes: a close(2) then
+   * costs one round trip and leaves the remote's attributes, so a stat after it needs none.
+   * Resolves with them only where they must include every write of the file: the remote handle
+   * carries out calls in order (FileHandle.inOrder) and holds no writes back, every send of any
+   * descriptor was issued before the ask, and none began after it. Rejects as `push`.
+   */
+  async pushAndStat(): Promise<FileStat | undefined> {
+    const remote = this.remote;
+    const order = this.#order;
+    const ahead = this.sendAhead();
+    const sends = order.sends;
+    const asked = ahead
+      ? this.#caller.call('handle.stat', this.path, () => remote.stat()).catch(() => undefined)
+      : undefined;
+    await this.push();
+    const stat = await asked;
+    return order.sends === sends && order.idle ? stat : undefined;
+  }
+
+  /**
+   * Starts sending what is gathered, and says whether a call made on the remote handle right now
+   * comes after every write of the file: the handle carries out calls in order
+   * (FileHandle.inOrder) and holds none back, and every send of every descriptor of the file has
+   * been handed to it. Then a read or stat need not wait for the writes' answers.
+   */
+  sendAhead(): boolean {
+    this.#send();
+    const remote = this.remote;
+    return remote.inOrder === true && !canFlush(remote) && this.#order.issued;
+  }
+
   /** The failure of a background write since the last call, cleared by this call. */
   takeError(): FsError | undefined {
     const error = this.#error;
@@ -131,7 +163,8 @@ export class OpenFile implements Gatherer {
   async read(size: number, offset: number): Promise<Buffer> {
     const preloaded = this.#preloaded;
     if (preloaded !== undefined) return preloaded.subarray(Math.min(offset, preloaded.length), Math.min(preloaded.length, offset + size));
-    await this.settle();
+    // A read sent right behind the writes sees them (see sendAhead); else it waits for them.
+    if (!this.sendAhead()) await this.settle();
     const chunkSize = this.#tuning.readChunkBytes;
     const windowChunks = Math.ceil(this.#tuning.readAheadBytes / chunkSize);
     const first = Math.floor(offset / chunkSize);
@@ -244,10 +277,13 @@ export class OpenFile implements Gatherer {
     this.#bufferLength = 0;
     this.#order.release(this);
     const before = this.#order.after(start, end, this.append);
-    const entry: PendingWrite = { start, end, append: this.append, done: Promise.resolve() };
+    const entry: PendingWrite = { start, end, append: this.append, issued: false, done: Promise.resolve() };
     entry.done = (async () => {
       try {
-        await Promise.all(before);
+        // Handed to the remote handle at once when nothing is before it, so a stat asked for next
+        // comes after it (see pushAndStat).
+        if (before.length > 0) await Promise.all(before);
+        entry.issued = true;
         await this.#caller.call('handle.write', this.path, () => this.remote.write(data, 0, data.length, start));
         this.#counters.remoteBytesWritten += data.length;
       } catch (error) {

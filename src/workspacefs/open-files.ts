@@ -1,4 +1,4 @@
-import type { FileHandle } from '../remote/file-client.ts';
+import type { FileHandle, FileStat } from '../remote/file-client.ts';
 import type { FsError } from '../remote/fs-error.ts';
 import type { Attributes } from './attributes.ts';
 import type { VfsCore } from './core.ts';
@@ -33,12 +33,24 @@ export class OpenFiles {
     return handles.addFile(file);
   }
 
-  /** close(2) of one descriptor: settles writes and reports a write failure. */
+  /**
+   * close(2) of one descriptor: settles writes and reports a write failure. A writer's attributes
+   * come back from the remote with its writes where they can (OpenFile.pushAndStat): a stat right
+   * after close(2) must show the remote's, as close-to-open promises, and then needs no round trip.
+   */
   async flush(fh: number): Promise<void> {
     const file = this.#core.handles.file(fh, 'flush');
-    if (file.writable) await file.push();
-    else await file.settle();
-    if (file.writable) this.#attrs.expire(file.node);
+    if (file.writable) {
+      const token = this.#attrs.asking(file.node);
+      let stat: FileStat | undefined;
+      try {
+        stat = await file.pushAndStat();
+      } finally {
+        this.#attrs.answered(file.node, token, stat);
+      }
+    } else {
+      await file.settle();
+    }
     const error = file.takeError();
     if (error !== undefined) throw error;
   }

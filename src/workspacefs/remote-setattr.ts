@@ -2,7 +2,10 @@ import type { SetAttr } from '../remote/file-client.ts';
 import { S_IFLNK } from '../remote/file-client.ts';
 import { FsError } from '../remote/fs-error.ts';
 import { pathOrEnoent, type VfsCore } from './core.ts';
+import type { Attributes } from './attributes.ts';
+import type { Entries } from './entries.ts';
 import type { Node } from './inode-table.ts';
+import type { OpenFile } from './open-file.ts';
 
 /**
  * Sends a setattr of `node`: through open file `fh` when given (works after unlink), else one of
@@ -25,5 +28,27 @@ export async function sendSetattr(core: VfsCore, node: Node, attrs: SetAttr, fh:
   } else {
     // Without lsetstat the only way to reach the remote would follow the link: refuse instead.
     throw new FsError('ENOTSUP', 'setattr', path);
+  }
+}
+
+/**
+ * A setattr through open `file`, sent right behind its writes (Handles.sendAhead), with the
+ * file's attributes asked for right behind it: one round trip, and the remote's attributes kept
+ * after it unless something changed them here meanwhile (Attributes.answered).
+ */
+export async function setattrAhead(core: VfsCore, entries: Entries, attrs: Attributes, file: OpenFile, changes: SetAttr): Promise<void> {
+  const { caller } = core;
+  const node = file.node;
+  // What we showed is wrong from here on, whatever the answer.
+  entries.changed(node, changes.size !== undefined);
+  const token = attrs.asking(node);
+  const setting = caller.call('handle.setattr', file.path, () => file.remote.setattr(changes));
+  const asked = caller.call('handle.stat', file.path, () => file.remote.stat()).catch(() => undefined);
+  let stat;
+  try {
+    await setting;
+    stat = await asked;
+  } finally {
+    attrs.answered(node, token, stat, changes.size ?? node.attr?.size);
   }
 }

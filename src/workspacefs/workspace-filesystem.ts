@@ -28,7 +28,7 @@ import { O_EXCL, O_TRUNC, decodeAccess, type Access } from './open-flags.ts';
 import { resolveOptions, type ResolvedWorkspaceOptions, type WorkspaceOptions } from './options.ts';
 import { assembleParts } from './parts.ts';
 import { exactMode, openCreating } from './remote-create.ts';
-import { sendSetattr } from './remote-setattr.ts';
+import { sendSetattr, setattrAhead } from './remote-setattr.ts';
 import { Counters, type WorkspaceStats } from './stats.ts';
 
 /**
@@ -220,11 +220,14 @@ export class WorkspaceFilesystem implements FuseOperations {
     this.#core.table.forget(ino, nlookup);
   }
 
-  /** Attributes of `ino`, from the cache while fresh; buffered writes are settled first. */
+  /**
+   * Attributes of `ino`, from the cache while usable: they count the writes gathered here
+   * (Attributes.wrote). Else buffered writes are settled first, so the remote's include them.
+   */
   getattr(ino: number, _fh: number | undefined, _ctx: RequestContext): Promise<AttrReply> {
     return this.#op('getattr', async () => {
       const node = this.#node(ino, 'getattr');
-      await this.#core.handles.settle(node);
+      if (!this.#attrs.usable(node)) await this.#core.handles.settle(node);
       return this.#attrReply(node);
     });
   }
@@ -238,13 +241,22 @@ export class WorkspaceFilesystem implements FuseOperations {
       this.#writable('setattr');
       const node = this.#node(ino, 'setattr');
       const attrs = this.#ids.toRemoteSetAttr(changes);
-      await this.#core.handles.settle(node);
+      const { handles } = this.#core;
+      const file = fh === undefined ? undefined : handles.findFile(fh);
+      // ftruncate, fchmod, futimens: sent right behind the file's writes where they may be
+      // (see Handles.sendAhead), with the attributes asked for right behind, so one round trip.
+      const ahead = file !== undefined && file.node === node && handles.sendAhead(file);
+      if (!ahead) await handles.settle(node);
       if (attrs.mode !== undefined && (attrs.mode & 0o2000) !== 0 && ctx.uid !== 0) {
         const { gid } = this.#attrs.toAttr(node, await this.#attrSource.get(node));
         if (!(await inGroup(ctx, gid))) attrs.mode &= ~0o2000;
       }
       if (Object.keys(attrs).length === 0) return this.#attrReply(node);
       if (attrs.size !== undefined && node.isDir) throw new FsError('EISDIR', 'setattr');
+      if (ahead) {
+        await setattrAhead(this.#core, this.#entries, this.#attrs, file, attrs);
+        return this.#attrReply(node);
+      }
       await sendSetattr(this.#core, node, attrs, fh);
       this.#entries.changed(node, attrs.size !== undefined);
       return this.#attrReply(node);
@@ -428,7 +440,7 @@ export class WorkspaceFilesystem implements FuseOperations {
   read(ino: number, fh: number, offset: number, size: number, _ctx: RequestContext): Promise<Uint8Array> {
     return this.#op('read', async () => {
       const file = this.#core.handles.file(fh, 'read');
-      await this.#core.handles.settle(file.node);
+      await this.#core.handles.settleForRead(file);
       const data = await file.read(size, offset);
       this.#core.counters.bytesRead += data.length;
       return data;

@@ -4,6 +4,8 @@ export interface PendingWrite {
   end: number;
   /** Sent through an O_APPEND handle: the remote picks the offset, so it may land anywhere past the end. */
   append: boolean;
+  /** Handed to the remote handle (no longer waiting for an earlier send it overlaps). */
+  issued: boolean;
   done: Promise<void>;
 }
 
@@ -32,9 +34,24 @@ export class WriteOrder {
   /** The descriptor holding gathered, unsent bytes; written only by `claim` and `release`. */
   #gatherer: Gatherer | undefined;
 
+  /** Sends tracked so far: a count that changed says some send began meanwhile. */
+  #sends = 0;
+
   /** True while no descriptor of the file has bytes gathered or in flight. */
   get idle(): boolean {
     return this.#gatherer === undefined && this.#inFlight.size === 0;
+  }
+
+  /** How many sends were tracked so far (see {@link #sends}). */
+  get sends(): number {
+    return this.#sends;
+  }
+
+  /** True when no descriptor holds gathered bytes and every send in flight was handed to the remote handle. */
+  get issued(): boolean {
+    if (this.#gatherer !== undefined) return false;
+    for (const w of this.#inFlight) if (!w.issued) return false;
+    return true;
   }
 
   /** `file` is about to gather bytes: another descriptor's gathered bytes are sent first. */
@@ -60,6 +77,7 @@ export class WriteOrder {
 
   /** Tracks `write` until its `done` settles. */
   track(write: PendingWrite): void {
+    this.#sends++;
     this.#inFlight.add(write);
     void write.done.finally(() => this.#inFlight.delete(write));
   }

@@ -4,20 +4,27 @@
  * is open, other opens of the same path for writing also go through, so that two copies of one
  * file never diverge.
  */
-import type { FileHandle, FileStat, SetAttr } from '../remote/file-client.ts';
+import { canFlush, type FileHandle, type FileStat, type SetAttr } from '../remote/file-client.ts';
 
 export class ThroughHandle implements FileHandle {
   readonly inner: FileHandle;
   readonly #released: () => void;
   #closed = false;
+  /** Present only where the handle underneath holds writes back (see FileHandle.flush). */
+  readonly flush?: () => Promise<void>;
 
   constructor(inner: FileHandle, released: () => void) {
     this.inner = inner;
     this.#released = released;
+    if (canFlush(inner)) this.flush = () => inner.flush();
   }
 
   get path(): string {
     return this.inner.path;
+  }
+
+  get inOrder(): boolean | undefined {
+    return this.inner.inOrder;
   }
 
   read(buffer: Uint8Array, offset: number, length: number, position: number): Promise<number> {
@@ -34,10 +41,6 @@ export class ThroughHandle implements FileHandle {
 
   setattr(attrs: SetAttr): Promise<void> {
     return this.inner.setattr(attrs);
-  }
-
-  async flush(): Promise<void> {
-    await this.inner.flush?.();
   }
 
   sync(): Promise<void> {

@@ -45,6 +45,11 @@ export interface MemoryFileClientOptions {
   killable?: boolean;
   /** Serve the files of this client, as a new connection to the same server would. */
   sameFilesAs?: MemoryFileClient;
+  /**
+   * Handles say they carry out calls in order (FileHandle.inOrder), as SFTP's do. Calls with the
+   * same latency run in the order they were made; a hook that delays some breaks that.
+   */
+  inOrder?: boolean;
 }
 
 /**
@@ -84,6 +89,8 @@ export class MemoryFileClient implements FileClient {
   readonly #uid: number;
   readonly #gid: number;
   readonly #reportInodes: boolean;
+  /** See MemoryFileClientOptions.inOrder. */
+  readonly handlesInOrder: boolean;
   readonly #latencyMs: number;
   readonly #umask: number;
   #closed = false;
@@ -95,6 +102,7 @@ export class MemoryFileClient implements FileClient {
     this.#gid = options.gid ?? 1000;
     this.#reportInodes = options.reportInodes ?? true;
     this.#latencyMs = options.latencyMs ?? 0;
+    this.handlesInOrder = options.inOrder ?? false;
     this.#umask = options.umask ?? 0;
     this.#death = new Promise<never>((_, reject) => { this.#die = () => reject(new Error('killed')); });
     this.#death.catch(() => undefined);
@@ -569,6 +577,10 @@ class MemoryFileHandle implements FileHandle {
     this.path = path;
     this.#node = node;
     this.#flags = flags;
+  }
+
+  get inOrder(): boolean {
+    return this.#client.handlesInOrder;
   }
 
   async read(buffer: Uint8Array, offset: number, length: number, position: number): Promise<number> {

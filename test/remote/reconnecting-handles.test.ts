@@ -1,9 +1,10 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { setImmediate as tick } from 'node:timers/promises';
-import { batchOpPath, canBatch, type BatchOp, type FileClient, type WatchEvent } from '../../src/remote/file-client.ts';
+import { batchOpPath, canBatch, type BatchOp, type FileClient, type FileHandle, type WatchEvent } from '../../src/remote/file-client.ts';
 import { FsError } from '../../src/remote/fs-error.ts';
 import { ReconnectingFileClient } from '../../src/remote/reconnecting-file-client.ts';
+import { ResilientHandle, type HandleHome } from '../../src/remote/resilient-handle.ts';
 import { MemoryFileClient } from '../helpers/memory-file-client.ts';
 
 /**
@@ -251,5 +252,46 @@ describe('ReconnectingFileClient handles', () => {
     assert.deepEqual(liveAtRescan, [true], 'live again when the rescan comes');
     await sub.close();
     assert.equal(sub.live(), false);
+  });
+
+  it('calls waiting for a reopen are sent on the new handle in the order they were made, whatever order their failures came in', async () => {
+    const lost = new FsError('ENOTCONN', 'read', '/f');
+    let failWrite!: (error: unknown) => void;
+    const sent: string[] = [];
+    const oldHandle = {
+      path: '/f',
+      inOrder: true,
+      write: () => new Promise<void>((_, reject) => { failWrite = reject; }),
+      read: () => Promise.reject(lost),
+    } as unknown as FileHandle;
+    const newHandle = {
+      path: '/f',
+      inOrder: true,
+      write: async () => { sent.push('write'); },
+      read: async () => { sent.push('read'); return 0; },
+    } as unknown as FileHandle;
+    const dead = {} as FileClient;
+    const next = { open: async () => newHandle } as unknown as FileClient;
+    let up!: () => void;
+    const linkBack = new Promise<void>(resolve => { up = resolve; });
+    let gone = false;
+    const home: HandleHome = {
+      current: async () => { await linkBack; return next; },
+      lost: (client, error) => { if (client === dead && error === lost) gone = true; return gone && client === dead; },
+      gone: client => client === dead && gone,
+      forget: () => undefined,
+      now: () => undefined,
+    };
+    const h = new ResilientHandle(home, dead, oldHandle, '/f', { read: true, write: true });
+    assert.equal(h.inOrder, true);
+    const writing = h.write(Buffer.from('x'), 0, 1, 0);
+    const reading = h.read(Buffer.alloc(1), 0, 1, 0);
+    // The read's failure comes first; the write's only later, while the reopen waits for the link.
+    await tick();
+    failWrite(lost);
+    await tick();
+    up();
+    await Promise.all([writing, reading]);
+    assert.deepEqual(sent, ['write', 'read']);
   });
 });

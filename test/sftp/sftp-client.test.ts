@@ -286,6 +286,35 @@ describe('SftpClient negotiation and splitting (scripted peer)', () => {
     assert.ok(peak >= 2000, `peak ${peak}: reads were not pipelined`);
   });
 
+  it('an fstat called after writes goes out after them, also after those waiting for the bytes-in-flight budget', async t => {
+    const sent: string[] = [];
+    const { client } = await fakeClient(t, {
+      extensions: [['limits@openssh.com', '1']],
+      limits: [4096, 1000, 1000, 0],
+      onRequest: (req, s) => {
+        if (req.type === FXP.OPEN) return s.send(s.handle(req.id, 'h'));
+        if (req.type === FXP.FSTAT) {
+          sent.push('fstat');
+          return s.send(s.attrs(req.id, { size: 3 }));
+        }
+        if (req.type === FXP.WRITE) {
+          req.r.bytes();
+          sent.push(`write ${req.r.u64()}`);
+          setTimeout(() => s.send(s.status(req.id)), 1);
+          return;
+        }
+        s.send(s.status(req.id));
+      },
+    }, { maxBytesInFlight: 2000 });
+    const h = await client.open('/f', { read: true, write: true });
+    assert.equal(h.inOrder, true);
+    // 5 pieces of 1000 bytes: two go out at once, three wait for the budget; the fstat waits behind them.
+    const writing = h.write(Buffer.alloc(5000), 0, 5000, 0);
+    const stat = h.stat();
+    await Promise.all([writing, stat]);
+    assert.deepEqual(sent, ['write 0', 'write 1000', 'write 2000', 'write 3000', 'write 4000', 'fstat']);
+  });
+
   it('a short read before end of file is completed by another read', async t => {
     const { client } = await fakeClient(t, {
       onRequest: (req, s) => {

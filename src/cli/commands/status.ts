@@ -35,6 +35,8 @@ export interface MountStatus {
   /** FUSE operations answered, in all and by name. */
   ops?: number;
   opsByName?: Record<string, number>;
+  /** Calls made to the remote for them, by name: what a workload costs in round trips. */
+  remoteCallsByName?: Record<string, number>;
   errors?: number;
   /** Bytes read and written through the mount, and moved over the connection. */
   bytesRead?: number;
@@ -110,7 +112,7 @@ async function withDaemonView(base: MountStatus, record: MountRecord): Promise<M
         health: s.health,
         ...(s.reason === undefined ? {} : { reason: s.reason }),
         ...linkFields(s.link),
-        ops: s.ops, opsByName: s.opsByName, errors: s.errors,
+        ops: s.ops, opsByName: s.opsByName, remoteCallsByName: s.remoteCallsByName, errors: s.errors,
         bytesRead: s.bytesRead, bytesWritten: s.bytesWritten,
         remoteBytesRead: s.remoteBytesRead, remoteBytesWritten: s.remoteBytesWritten,
         cacheHitRatio: s.cacheHitRatio, watch: s.watch, execRunning: s.execRunning,
