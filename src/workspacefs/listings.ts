@@ -84,9 +84,13 @@ export class Listings {
     return this.#dirs.recentlyChanged(ino);
   }
 
-  /** The kernel forgot folder `ino`: its listing goes once past its lifetime. */
+  /**
+   * The kernel forgot folder `ino`: its listing goes once past its lifetime, and the names known
+   * missing in it go now (nothing asks for them through a folder no one holds).
+   */
   forgotten(ino: number): void {
     this.#dirs.forgotten(ino);
+    this.#negative.deleteDir(ino);
   }
 
   /** Listings kept and their entries, for `rmount status`. */

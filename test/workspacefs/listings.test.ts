@@ -108,6 +108,14 @@ describe('Listings', () => {
     assert.deepEqual(kernel.calls, [`entry ${core.table.root.ino} a`]);
   });
 
+  it('a folder the kernel forgot takes the names known missing in it along', async () => {
+    const { client, core, listings } = makeParts({ prefetchConcurrency: 0 });
+    listings.markMissing(core.table.root.ino, 'x');
+    listings.forgotten(core.table.root.ino);
+    client.put('/work/x', '1');
+    assert.notEqual(await listings.find(core.table.root, 'x', 'lookup'), undefined);
+  });
+
   it('reset forgets listings and missing names', async () => {
     const { client, core, listings } = makeParts();
     await listings.fetch(core.table.root, '/work');

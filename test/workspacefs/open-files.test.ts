@@ -5,6 +5,14 @@ import type { FileStat } from '../../src/remote/file-client.ts';
 import type { MemoryFileClient } from '../helpers/memory-file-client.ts';
 import { ctx, makeFs, makeParts, O_RDWR } from './fixture.ts';
 
+/** A mount of a memory remote where /work/f holds `content`, open for reading and writing. */
+async function openWritable(inOrder: boolean, content: string, options: Parameters<typeof makeFs>[0] = {}) {
+  const { client, fs } = makeFs(options, { inOrder });
+  client.put('/work/f', content);
+  const f = await fs.lookup(ROOT_INO, 'f', ctx);
+  return { client, fs, f, opened: await fs.open(f.ino, O_RDWR, ctx) };
+}
+
 function remoteCalls(client: MemoryFileClient): string[] {
   return [...client.calls.entries()].flatMap(([k, n]) => Array<string>(n).fill(k)).sort();
 }
@@ -29,10 +37,7 @@ describe('OpenFiles', () => {
   });
 
   it('a close brings the remote\'s attributes back behind the writes, where the handle answers in order: a stat after it asks nothing', async () => {
-    const { client, fs } = makeFs({ writeFlushDelayMs: 1000 }, { inOrder: true });
-    client.put('/work/f', 'abc');
-    const f = await fs.lookup(ROOT_INO, 'f', ctx);
-    const w = await fs.open(f.ino, O_RDWR, ctx);
+    const { client, fs, f, opened: w } = await openWritable(true, 'abc', { writeFlushDelayMs: 1000 });
     await fs.write(f.ino, w.fh, Buffer.from('12345'), 1, ctx);
     client.resetCounts();
     // A stat of a file being written is answered from what the writes made, without sending them.
@@ -50,10 +55,7 @@ describe('OpenFiles', () => {
   });
 
   it('where the handle may answer out of order, a stat after a close asks the remote', async () => {
-    const { client, fs } = makeFs({}, { inOrder: false });
-    client.put('/work/f', 'abc');
-    const f = await fs.lookup(ROOT_INO, 'f', ctx);
-    const w = await fs.open(f.ino, O_RDWR, ctx);
+    const { client, fs, f, opened: w } = await openWritable(false, 'abc', {});
     await fs.write(f.ino, w.fh, Buffer.from('12345'), 1, ctx);
     await fs.flush(f.ino, w.fh, ctx);
     client.resetCounts();
@@ -67,10 +69,7 @@ describe('OpenFiles', () => {
     ['overwrites bytes inside it', 'Z', 2, '1bZ'],
   ] as const) {
     it(`a write through another descriptor that ${what} while the close's ask is on its way makes the answer too old to keep`, async () => {
-      const { client, fs } = makeFs({ writeFlushDelayMs: 1000 }, { inOrder: true });
-      client.put('/work/f', 'abc');
-      const f = await fs.lookup(ROOT_INO, 'f', ctx);
-      const one = await fs.open(f.ino, O_RDWR, ctx);
+      const { client, fs, f, opened: one } = await openWritable(true, 'abc', { writeFlushDelayMs: 1000 });
       const two = await fs.open(f.ino, O_RDWR, ctx);
       await fs.write(f.ino, one.fh, Buffer.from('1'), 0, ctx);
       let answer: (() => void) | undefined;
@@ -99,10 +98,7 @@ describe('OpenFiles', () => {
   }
 
   it('a chmod while the close\'s ask is on its way makes the answer too old to keep', async () => {
-    const { client, fs } = makeFs({}, { inOrder: true });
-    client.put('/work/f', 'abc');
-    const f = await fs.lookup(ROOT_INO, 'f', ctx);
-    const w = await fs.open(f.ino, O_RDWR, ctx);
+    const { client, fs, f, opened: w } = await openWritable(true, 'abc', {});
     await fs.write(f.ino, w.fh, Buffer.from('1'), 0, ctx);
     // The remote takes the file's attributes when the ask comes, and its answer comes late.
     let answer!: () => void;
@@ -129,10 +125,7 @@ describe('OpenFiles', () => {
 
   for (const inOrder of [true, false]) {
     it(`a read right behind a write ${inOrder ? 'goes out without waiting for the write\'s answer, where the handle answers in order' : 'waits for the write\'s answer, where the handle may answer out of order'}`, async () => {
-      const { client, fs } = makeFs({ writeFlushDelayMs: 1000, readAheadBytes: 0 }, { inOrder });
-      client.put('/work/f', 'abcdef');
-      const f = await fs.lookup(ROOT_INO, 'f', ctx);
-      const w = await fs.open(f.ino, O_RDWR, ctx);
+      const { client, fs, f, opened: w } = await openWritable(inOrder, 'abcdef', { writeFlushDelayMs: 1000, readAheadBytes: 0 });
       await fs.write(f.ino, w.fh, Buffer.from('XY'), 2, ctx);
       const seen: string[] = [];
       let answer!: () => void;
@@ -155,10 +148,7 @@ describe('OpenFiles', () => {
 
   for (const inOrder of [true, false]) {
     it(`an ftruncate behind a write ${inOrder ? 'costs one round trip and keeps the remote\'s attributes' : 'waits for the write and asks for the attributes after'}`, async () => {
-      const { client, fs } = makeFs({ writeFlushDelayMs: 1000 }, { inOrder });
-      client.put('/work/f', 'abcdef');
-      const f = await fs.lookup(ROOT_INO, 'f', ctx);
-      const w = await fs.open(f.ino, O_RDWR, ctx);
+      const { client, fs, f, opened: w } = await openWritable(inOrder, 'abcdef', { writeFlushDelayMs: 1000 });
       await fs.write(f.ino, w.fh, Buffer.from('XY'), 6, ctx);
       client.resetCounts();
       const { attr } = await fs.setattr(f.ino, { size: 3 }, w.fh, ctx);
