@@ -100,7 +100,8 @@ export class Attributes {
     if (current) this.#asked.delete(node.ino);
     if (current && stat !== undefined && size !== undefined && stat.size === size && (stat.mode & S_IFMT) === node.type) {
       this.#contents.delete(node.ino);
-      this.store(node, stat, token.at);
+      // The change is ours: the kernel's pages hold it already.
+      this.store(node, stat, token.at, false);
     } else {
       this.expire(node);
     }
@@ -139,15 +140,18 @@ export class Attributes {
   }
 
   /**
-   * Stores remote attributes. When the previous ones also came from the remote and a regular
-   * file's size or mtime differs, it changed behind our back: the kernel's page cache is dropped,
-   * after the current reply (with `queueNotice` false the caller tells the kernel itself).
+   * Stores remote attributes. When a regular file's size or mtime differs from what the remote
+   * gave last (Node.remoteAttr), it changed there: the kernel's page cache is dropped, after the
+   * current reply. With `queueNotice` false the change was ours (our writes' attributes coming
+   * back) or the caller tells the kernel itself. Our own writes seen here otherwise (a stat that
+   * asked after them) drop the pages once: more than needed, never too little.
    */
   store(node: Node, stat: FileStat, fetchedAt = this.#opts.now(), queueNotice = true): void {
     this.#changing(node);
     const old = node.attr;
-    if (queueNotice && old !== undefined && node.attrFromRemote && node.type === S_IFREG
-      && (old.size !== stat.size || !sameTime(old.mtime, stat.mtime))) {
+    const seen = node.remoteAttr;
+    if (queueNotice && seen !== undefined && node.type === S_IFREG
+      && (seen.size !== stat.size || !sameTime(seen.mtime, stat.mtime))) {
       this.#notices.inode(node.ino);
     }
     if (node.type === S_IFLNK && old !== undefined && !sameTime(old.mtime, stat.mtime)) node.linkTargetExpires = 0;
@@ -156,6 +160,7 @@ export class Attributes {
       this.#rootDev = stat.dev;
     }
     node.attr = stat;
+    node.remoteAttr = stat;
     node.attrExpires = fetchedAt + this.#opts.attrTimeoutMs;
     node.attrFromRemote = true;
     node.attrOutdated = false;

@@ -93,6 +93,12 @@ export class Node {
   /** True when `attr` came from the remote; false after we patched it for our own mutation. */
   attrFromRemote = false;
   /**
+   * The attributes the remote last gave for this node, whatever we showed since: a size or mtime
+   * that differs from them says the file changed there, and the kernel must drop its pages (it
+   * does not on its own, see native/fuse/ops.c). Written only by Attributes.
+   */
+  remoteAttr: FileStat | undefined;
+  /**
    * True once a setattr of ours made `attr` wrong (expired, not patched): not answered even while
    * the link is down, so the FileClient (a write-back journal answers without the link) is asked.
    */

@@ -33,6 +33,29 @@ describe('Attributes', () => {
     assert.deepEqual(kernel.calls, [`inode ${node.ino}`]);
   });
 
+  it('a change behind our back after our own mutations still drops the kernel\'s pages; our writes\' attributes coming back do not', async () => {
+    const { attrs, core, kernel, notices } = makeParts();
+    const node = core.table.resolve(core.table.root, 'f', file(3)).node;
+    attrs.store(node, file(3));
+    const tell = async (): Promise<string[]> => {
+      notices.sendSoon();
+      await new Promise(resolve => setImmediate(resolve));
+      return kernel.calls.splice(0);
+    };
+    // We wrote, and the close brought the remote's attributes back with the writes: no notice.
+    attrs.wrote(node, 3, 2, false);
+    attrs.answered(node, attrs.asking(node), file(5, 2));
+    assert.deepEqual(await tell(), []);
+    // The last close expired them; someone else then changed the file on the remote.
+    attrs.expire(node);
+    attrs.store(node, file(5, 3));
+    assert.deepEqual(await tell(), [`inode ${node.ino}`]);
+    // Expired again and read again unchanged: nothing to drop.
+    attrs.expire(node);
+    attrs.store(node, file(5, 3));
+    assert.deepEqual(await tell(), []);
+  });
+
   it('our own writes, truncates and unlinks patch the cached view, which then is not the remote\'s', () => {
     const { attrs, core } = makeParts();
     const node = core.table.resolve(core.table.root, 'f', file(3)).node;
