@@ -263,7 +263,10 @@ describe('sessions, exec and forwards in a network-less container mounted with t
     assert.ok(port > 0, `a local port was picked: ${listen}`);
     assert.ok(await waitFor(() => serves(port, '/index.html', index), 60_000, 250), 'GET through the forward returns the file');
 
-    const gets = await Promise.all(Array.from({ length: 8 }, () => fetchLocal(port, '/big.bin')));
+    // Each failure names its request: a reset seen once under the full suite's load did not say which.
+    const named = <T>(what: string, p: Promise<T>): Promise<T> =>
+      p.catch((error: unknown) => { throw new Error(`${what}: ${(error as Error).message}`, { cause: error }); });
+    const gets = await Promise.all(Array.from({ length: 8 }, (_, i) => named(`GET ${i} of /big.bin through the forward`, fetchLocal(port, '/big.bin'))));
     gets.forEach((g, i) => {
       assert.equal(g.status, 200, `GET ${i}`);
       assert.equal(sha(g.body), sha(big), `GET ${i}: the checksum`);
@@ -278,7 +281,7 @@ describe('sessions, exec and forwards in a network-less container mounted with t
       'the echo server answers through the forward');
     const started = Date.now();
     const payloads = Array.from({ length: 20 }, () => randomBytes(256 * 1024));
-    const echoed = await Promise.all(payloads.map(p => echoRoundTrip(echoPort, p)));
+    const echoed = await Promise.all(payloads.map((p, i) => named(`echo ${i} through the forward`, echoRoundTrip(echoPort, p))));
     t.diagnostic(`20 parallel echo round trips of 256 KiB: ${Date.now() - started} ms`);
     echoed.forEach((e, i) => assert.equal(sha(e), sha(payloads[i]!), `connection ${i}: ${e.length} bytes back`));
 
