@@ -101,8 +101,9 @@ export class CacheWatch {
    * (strictly later: the clock counts milliseconds).
    */
   trustsMissing(fetchedAt: number): boolean {
-    if (this.live) return this.trusts(fetchedAt);
-    return this.#lifetimesTrusted && this.afterCommands(fetchedAt);
+    // `live` asks the subscription: once per lookup of a missing name.
+    if (this.live) return this.#barriers && fetchedAt >= this.#since;
+    return this.#lifetimesTrusted && fetchedAt > this.#commandEndedAt;
   }
 
   /**

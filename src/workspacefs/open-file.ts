@@ -124,20 +124,23 @@ export class OpenFile implements Gatherer {
    * {@link push}, with the file's attributes asked for right behind its writes: a close(2) then
    * costs one round trip and leaves the remote's attributes, so a stat after it needs none.
    * Resolves with them only where they must include every write of the file: the remote handle
-   * carries out calls in order (FileHandle.inOrder) and holds no writes back, every send of any
-   * descriptor was issued before the ask, and none began after it. Rejects as `push`.
+   * carries out calls in order (FileHandle.inOrder) and holds no writes back, and every send of
+   * any descriptor was issued before the ask and answered with it. Rejects as `push`.
    */
   async pushAndStat(): Promise<FileStat | undefined> {
-    const remote = this.remote;
-    const order = this.#order;
-    const ahead = this.sendAhead();
-    const sends = order.sends;
-    const asked = ahead
-      ? this.#caller.call('handle.stat', this.path, () => remote.stat()).catch(() => undefined)
-      : undefined;
+    const asked = this.sendAhead() ? this.statBehind() : undefined;
     await this.push();
     const stat = await asked;
-    return order.sends === sends && order.idle ? stat : undefined;
+    // A send of another descriptor still in flight may be sent again on another handle after a
+    // reconnect, behind the ask: its answer may then miss it. (A write begun after the ask is
+    // caught by the caller's Attributes.asking token.)
+    return this.#order.idle ? stat : undefined;
+  }
+
+  /** The file's attributes asked for now, behind what was handed to the remote handle before; undefined when the ask failed. */
+  statBehind(): Promise<FileStat | undefined> {
+    const remote = this.remote;
+    return this.#caller.call('handle.stat', this.path, () => remote.stat()).catch(() => undefined);
   }
 
   /**
@@ -159,12 +162,13 @@ export class OpenFile implements Gatherer {
     return error;
   }
 
-  /** Reads up to `size` bytes at `offset`, from read-ahead chunks when reads are sequential. */
+  /**
+   * Reads up to `size` bytes at `offset`, from read-ahead chunks when reads are sequential. The
+   * caller first makes the file's writes reach the remote before it (Handles.settleForRead).
+   */
   async read(size: number, offset: number): Promise<Buffer> {
     const preloaded = this.#preloaded;
     if (preloaded !== undefined) return preloaded.subarray(Math.min(offset, preloaded.length), Math.min(preloaded.length, offset + size));
-    // A read sent right behind the writes sees them (see sendAhead); else it waits for them.
-    if (!this.sendAhead()) await this.settle();
     const chunkSize = this.#tuning.readChunkBytes;
     const windowChunks = Math.ceil(this.#tuning.readAheadBytes / chunkSize);
     const first = Math.floor(offset / chunkSize);

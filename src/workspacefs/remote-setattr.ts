@@ -43,7 +43,7 @@ export async function setattrAhead(core: VfsCore, entries: Entries, attrs: Attri
   entries.changed(node, changes.size !== undefined);
   const token = attrs.asking(node);
   const setting = caller.call('handle.setattr', file.path, () => file.remote.setattr(changes));
-  const asked = caller.call('handle.stat', file.path, () => file.remote.stat()).catch(() => undefined);
+  const asked = file.statBehind();
   let stat;
   try {
     await setting;

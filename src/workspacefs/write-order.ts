@@ -34,17 +34,9 @@ export class WriteOrder {
   /** The descriptor holding gathered, unsent bytes; written only by `claim` and `release`. */
   #gatherer: Gatherer | undefined;
 
-  /** Sends tracked so far: a count that changed says some send began meanwhile. */
-  #sends = 0;
-
   /** True while no descriptor of the file has bytes gathered or in flight. */
   get idle(): boolean {
     return this.#gatherer === undefined && this.#inFlight.size === 0;
-  }
-
-  /** How many sends were tracked so far (see {@link #sends}). */
-  get sends(): number {
-    return this.#sends;
   }
 
   /** True when no descriptor holds gathered bytes and every send in flight was handed to the remote handle. */
@@ -77,7 +69,6 @@ export class WriteOrder {
 
   /** Tracks `write` until its `done` settles. */
   track(write: PendingWrite): void {
-    this.#sends++;
     this.#inFlight.add(write);
     void write.done.finally(() => this.#inFlight.delete(write));
   }
