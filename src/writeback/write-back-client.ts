@@ -463,11 +463,13 @@ export class WriteBackClient extends WriteBackState implements FileClient, Stage
     const op = entry.op;
     if (op.kind === 'put') {
       // Its file showed our ctime until now. What the remote showed right behind the put is
-      // handed up when nothing changed the file since (a change since queues another put); else
-      // the caches ask again. A file still open is the VFS's to judge (its own buffered writes).
+      // handed up when nothing changed the file since: no later put, and no later change of any
+      // kind queued on its path (a chmod made after the put, answered here at once, would be
+      // undone in the caches by the older mode); else the caches ask again. A file still open is
+      // the VFS's to judge (its own buffered writes).
       const entryNow = this.#overlay.get(op.path);
       const file = entryNow?.type === 'file' ? entryNow.file : undefined;
-      const settled = file === undefined || file.queuedPut === undefined;
+      const settled = this.lastOn(op.path) === entry && (file === undefined || file.queuedPut === undefined);
       const stat = entry.remoteStat;
       this.#onLanded(op.path, settled && stat !== undefined ? this.#reads.hidden(op.path, stat) : undefined);
     } else if (!this.#shown.delete(entry)) {

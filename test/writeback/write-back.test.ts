@@ -616,6 +616,24 @@ describe('write-back journal: batches where the remote takes them', () => {
     }
   });
 
+  it('does not hand up what the remote showed behind a put when a later change of the path is queued (a chmod right after the close)', async () => {
+    for (const via of ['batch', 'open'] as const) {
+      const mem = new MemoryFileClient();
+      mem.putDir('/w');
+      const inner = via === 'batch' ? batching(mem, true).client : inOrder(mem, { capabilities: { fsync: true } });
+      const { client } = await open(inner, '/w');
+      const landed: [string, number | undefined][] = [];
+      client.onLanded((path, stat) => landed.push([path, stat === undefined ? undefined : stat.mode & 0o7777]));
+      await (await writeFileThrough(client, '/w/f', 'x', 0o644)).close();
+      await client.setattr('/w/f', { mode: 0o751 });
+      await client.sync();
+      assert.ok(landed.length > 0, via);
+      for (const [path, mode] of landed) assert.deepEqual([path, mode], ['/w/f', undefined], `${via}: the put's answer predates the chmod`);
+      assert.equal((await mem.lstat('/w/f')).mode & 0o7777, 0o751, via);
+      await client.close();
+    }
+  });
+
   it('sends a refused item again alone (a file made there meanwhile is kept beside ours), and a lost request again', async () => {
     const mem = new MemoryFileClient();
     mem.putDir('/w');
