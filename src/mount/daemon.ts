@@ -236,7 +236,8 @@ function running(mountpoint: string, remotePath: string, backend: Backend, files
   };
   const settleRemote = async (): Promise<void> => {
     filesystem.remoteCommandEnded();
-    if (watch === undefined) return;
+    // No watch: the kernel drops what it may hold from before the command (queued just now).
+    if (watch === undefined) return filesystem.kernelSettled();
     const waited = new AbortController();
     const timer = sleep(BARRIER_TIMEOUT_MS, false, { ref: false, signal: waited.signal }).catch(() => false);
     const told = await Promise.race([watch.barrier(), timer]);

@@ -31,8 +31,9 @@ export class CacheWatch {
    */
   #lifetimesTrusted = false;
   /**
-   * `now()` when the last remote command the mount ran (rmount exec, a path stub) ended: a listing
-   * asked for before it may lack what the command made, so it answers no missing name.
+   * `now()` when the last remote command the mount ran (rmount exec, a path stub) ended: without a
+   * live watch, what was read before it (attributes, listings, content, names found missing) may
+   * predate what the command made, so it no longer answers (see {@link valid}).
    */
   #commandEndedAt = Number.NEGATIVE_INFINITY;
 
@@ -73,11 +74,12 @@ export class CacheWatch {
 
   /**
    * True when an entry stored to expire at `expires` under lifetime `ttlMs` may still answer: it is
-   * within its lifetime, or it was read while the watch was live and the watch still is. A lifetime
-   * of 0 (caching turned off) is never extended.
+   * within its lifetime and, without a live watch, was read after the last remote command of ours
+   * ended (see {@link afterCommands}); or it was read while the watch was live and the watch still
+   * is. A lifetime of 0 (caching turned off) is never extended.
    */
   valid(expires: number, ttlMs: number): boolean {
-    if (expires > this.#now()) return true;
+    if (expires > this.#now()) return this.afterCommands(expires - ttlMs);
     return ttlMs > 0 && this.keeps(expires - ttlMs);
   }
 
@@ -111,6 +113,7 @@ export class CacheWatch {
    * is live (its events and barrier cover those commands) and one ended since.
    */
   afterCommands(fetchedAt: number): boolean {
-    return this.live || fetchedAt > this.#commandEndedAt;
+    // The clock first: asking the subscription costs more, and most reads come after.
+    return fetchedAt > this.#commandEndedAt || this.live;
   }
 }

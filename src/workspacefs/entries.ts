@@ -4,6 +4,7 @@ import { S_IFMT, type FileStat, type WatchEventKind } from '../remote/file-clien
 import { placeholderDirStat, type Attributes } from './attributes.ts';
 import type { VfsCore } from './core.ts';
 import type { Node } from './inode-table.ts';
+import { KernelLeases } from './kernel-leases.ts';
 import type { KernelNotices } from './kernel-notices.ts';
 import type { Listings } from './listings.ts';
 
@@ -16,12 +17,51 @@ export class Entries {
   readonly #attrs: Attributes;
   readonly #listings: Listings;
   readonly #notices: KernelNotices;
+  /** What the kernel holds of ours, to tell it again after a remote command where no watch does. */
+  readonly #leases: KernelLeases;
 
   constructor(core: VfsCore, attrs: Attributes, listings: Listings, notices: KernelNotices) {
     this.#core = core;
     this.#attrs = attrs;
     this.#listings = listings;
     this.#notices = notices;
+    const { opts } = core;
+    this.#leases = new KernelLeases(opts.now, Math.max(opts.attrTimeoutMs, opts.entryTimeoutMs, opts.negativeTimeoutMs));
+  }
+
+  /** A watch reports the remote's changes from now on: its barrier tells the kernel what a remote command changed. */
+  watched(): void {
+    this.#leases.off();
+  }
+
+  /** The kernel was handed `node`'s attributes (a getattr or setattr answer). */
+  told(node: Node): void {
+    this.#leases.inode(node.ino);
+  }
+
+  /**
+   * A remote command of ours ended and no watch reports what it changed: the kernel is told to
+   * drop what it may still hold from before it (attributes, pages, names of files, names it was
+   * told are missing), queued for KernelNotices.flush. The caches here distrust it already
+   * (CacheWatch.commandEnded).
+   */
+  commandEnded(): void {
+    const held = this.#leases.take();
+    if (held === 'all') {
+      this.forgetAll();
+      return;
+    }
+    const { table, handles } = this.#core;
+    for (const ino of held.inodes) {
+      const node = table.get(ino);
+      if (node === undefined) continue;
+      // A file open for writing here keeps its pages: they may hold writes not sent yet.
+      if (handles.hasWriter(node)) this.#notices.attributes(ino);
+      else this.#notices.inode(ino);
+      // Not a folder's name: that would unhash the current folder of every process in it.
+      if (!node.isDir) for (const { parent, name } of node.links.values()) this.#notices.entry(parent.ino, name);
+    }
+    for (const { parent, name } of held.missing) this.#notices.entry(parent, name);
   }
 
   /** The folder ".." of `node` means: one of its parents, or the root for the root and orphans. */
@@ -60,6 +100,7 @@ export class Entries {
   /** The entry of `node` without a new reference ("." and ".." in readdirplus). */
   entryOf(node: Node, stat: FileStat): Entry {
     const { opts, outage } = this.#core;
+    this.#leases.inode(node.ino);
     return {
       ino: node.ino,
       generation: node.generation,
@@ -70,9 +111,10 @@ export class Entries {
   }
 
   /** A cached "no such name" for the kernel, or ENOENT when negative caching is off. */
-  negative(syscall: string): Entry {
+  negative(syscall: string, dir: Node, name: string): Entry {
     const { opts, outage } = this.#core;
     if (opts.negativeTimeoutMs <= 0) throw new FsError('ENOENT', syscall);
+    this.#leases.missing(dir.ino, name);
     return {
       ino: 0,
       generation: 0,

@@ -39,7 +39,7 @@ export class NegativeCache {
     const expires = names?.get(name);
     if (names === undefined || expires === undefined) return false;
     const watch = this.#watch;
-    if (watch === undefined ? expires > this.#now() : watch.valid(expires, this.#ttlMs) && watch.afterCommands(expires - this.#ttlMs)) return true;
+    if (watch === undefined ? expires > this.#now() : watch.valid(expires, this.#ttlMs)) return true;
     names.delete(name);
     if (names.size === 0) this.#dirs.delete(parent);
     return false;

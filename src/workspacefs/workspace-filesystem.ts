@@ -143,6 +143,7 @@ export class WorkspaceFilesystem implements FuseOperations {
    */
   watched(live: () => boolean): void {
     this.#core.watch.attach(live);
+    this.#entries.watched();
   }
 
   /**
@@ -155,10 +156,13 @@ export class WorkspaceFilesystem implements FuseOperations {
 
   /**
    * A remote command the mount ran (rmount exec, a path stub) has ended: without a live watch,
-   * listings and names found missing before now no longer say a name is missing.
+   * nothing cached here from before it answers any more (CacheWatch.commandEnded), and where the
+   * mount has no watch at all, what the kernel holds from before it is queued to be dropped: send
+   * it with {@link kernelSettled} before the command's end is reported.
    */
   remoteCommandEnded(): void {
     this.#core.watch.commandEnded();
+    this.#entries.commandEnded();
   }
 
   /** Resolves once the kernel has dropped what the changes reported so far made stale (bounded). */
@@ -209,7 +213,7 @@ export class WorkspaceFilesystem implements FuseOperations {
         return this.#entries.ref(child, child.attr!);
       }
       const found = await this.#listings.find(dir, name, 'lookup');
-      if (found === undefined) return this.#entries.negative('lookup');
+      if (found === undefined) return this.#entries.negative('lookup', dir, name);
       return this.#entries.resolve(dir, name, found.stat, found.fetchedAt);
     });
   }
@@ -558,6 +562,7 @@ export class WorkspaceFilesystem implements FuseOperations {
 
   async #attrReply(node: Node): Promise<AttrReply> {
     const stat = await this.#attrSource.get(node);
+    this.#entries.told(node);
     return { attr: this.#attrs.toAttr(node, stat), timeout: this.#core.outage.kernelTimeout(this.#opts.attrTimeoutMs) };
   }
 

@@ -47,8 +47,62 @@ describe('Entries', () => {
   });
 
   it('a negative entry is cached, or ENOENT when negative caching is off', () => {
-    assert.equal(makeParts().entries.negative('lookup').ino, 0);
-    assert.throws(() => makeParts({ negativeTimeoutMs: 0 }).entries.negative('lookup'), { code: 'ENOENT' });
+    const parts = makeParts();
+    assert.equal(parts.entries.negative('lookup', parts.core.table.root, 'x').ino, 0);
+    const off = makeParts({ negativeTimeoutMs: 0 });
+    assert.throws(() => off.entries.negative('lookup', off.core.table.root, 'x'), { code: 'ENOENT' });
+  });
+
+  it('after a remote command, without a watch, the kernel is told to drop what it was handed within its lifetime', async () => {
+    const { client, core, entries, notices, kernel, clock } = makeParts({ cacheTimeoutMs: 2000 });
+    const root = core.table.root;
+    client.put('/work/old', 'x');
+    client.put('/work/f', 'x');
+    await client.mkdir('/work/d');
+    const old = entries.resolve(root, 'old', await client.lstat('/work/old'));
+    clock.advance(2500);
+    const f = entries.resolve(root, 'f', await client.lstat('/work/f'));
+    const d = entries.resolve(root, 'd', await client.lstat('/work/d'));
+    entries.negative('lookup', root, 'gone');
+    entries.told(core.table.get(old.ino)!);
+    entries.commandEnded();
+    notices.sendSoon();
+    await new Promise(resolve => setImmediate(resolve));
+    assert.deepEqual(kernel.calls.sort(), [
+      `entry ${root.ino} f`, `entry ${root.ino} gone`, `entry ${root.ino} old`,
+      `inode ${d.ino}`, `inode ${f.ino}`, `inode ${old.ino}`,
+    ].sort(), 'a folder\'s own name stays (it may be a process\'s current folder)');
+    // Told once: the kernel asks again, and what it is handed then is remembered anew.
+    kernel.calls.length = 0;
+    entries.commandEnded();
+    notices.sendSoon();
+    await new Promise(resolve => setImmediate(resolve));
+    assert.deepEqual(kernel.calls, []);
+    // Where a watch reports changes, its barrier tells the kernel instead.
+    entries.watched();
+    entries.resolve(root, 'f', await client.lstat('/work/f'));
+    entries.commandEnded();
+    notices.sendSoon();
+    await new Promise(resolve => setImmediate(resolve));
+    assert.deepEqual(kernel.calls, []);
+  });
+
+  it('after a remote command, without a watch, nothing cached before it answers: attributes, listings', async () => {
+    const { client, core, entries, attrs, listings, clock } = makeParts({ cacheTimeoutMs: 2000, prefetchConcurrency: 0 });
+    const root = core.table.root;
+    client.put('/work/f', 'x');
+    await listings.fetch(root, '/work');
+    const f = core.table.get(entries.resolve(root, 'f', await client.lstat('/work/f')).ino)!;
+    assert.equal(attrs.fresh(f), true);
+    assert.notEqual(listings.cached(root.ino), undefined);
+    clock.advance(5);
+    core.watch.commandEnded();
+    assert.equal(attrs.fresh(f), false);
+    assert.equal(listings.cached(root.ino), undefined);
+    clock.advance(5);
+    await listings.fetch(root, '/work');
+    assert.equal(attrs.fresh(f), true, 'read again after the command');
+    assert.notEqual(listings.cached(root.ino), undefined);
   });
 
   it('a folder\'s kernel entry stays when it only changed (its dentry may be a process\'s current folder), and goes when it was removed', async () => {
