@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { LocalFileClient } from '../../src/backends/local/file-client.ts';
-import type { BatchOp, FileClient, FileHandle, PutFileOptions } from '../../src/remote/file-client.ts';
+import type { BatchOp, FileClient, FileHandle, FileStat, PutFileOptions } from '../../src/remote/file-client.ts';
 import { FsError, isFsError } from '../../src/remote/fs-error.ts';
 import { silentLogger } from '../../src/remote/log.ts';
 import { WriteBackFailedError } from '../../src/remote/write-back.ts';
@@ -592,16 +592,24 @@ describe('write-back journal: batches where the remote takes them', () => {
     await client.close();
   });
 
+  /**
+   * A journal over a remote that keeps order (batches, or one call after another as one SFTP
+   * channel does; fsync as the remote can: what an fsync of ours asks for), with what it hands up
+   * as landed: each path and `pick` of the remote's attributes, or undefined when none came.
+   */
+  async function orderedJournal(via: 'batch' | 'open', pick: (stat: FileStat) => number) {
+    const mem = new MemoryFileClient();
+    mem.putDir('/w');
+    const inner = via === 'batch' ? batching(mem, true).client : inOrder(mem, { capabilities: { fsync: true } });
+    const { client } = await open(inner, '/w');
+    const landed: [string, number | undefined][] = [];
+    client.onLanded((path, stat) => landed.push([path, stat === undefined ? undefined : pick(stat)]));
+    return { mem, client, landed };
+  }
+
   it('hands up what the remote shows right behind each put, in the same round trip, where it keeps order', async () => {
     for (const via of ['batch', 'open'] as const) {
-      const mem = new MemoryFileClient();
-      mem.putDir('/w');
-      // The memory client carries out each call as it is made: in order, as one SFTP channel does.
-      // fsync as the remote can: what an fsync of ours asks for.
-      const inner = via === 'batch' ? batching(mem, true).client : inOrder(mem, { capabilities: { fsync: true } });
-      const { client } = await open(inner, '/w');
-      const landed: [string, number | undefined][] = [];
-      client.onLanded((path, stat) => landed.push([path, stat?.size]));
+      const { mem, client, landed } = await orderedJournal(via, stat => stat.size);
       // Landed while still open (a save fsyncs before it closes), and after the close.
       const saved = await writeFileThrough(client, '/w/f', 'twelve bytes');
       await saved.sync();
@@ -618,12 +626,7 @@ describe('write-back journal: batches where the remote takes them', () => {
 
   it('does not hand up what the remote showed behind a put when a later change of the path is queued (a chmod right after the close)', async () => {
     for (const via of ['batch', 'open'] as const) {
-      const mem = new MemoryFileClient();
-      mem.putDir('/w');
-      const inner = via === 'batch' ? batching(mem, true).client : inOrder(mem, { capabilities: { fsync: true } });
-      const { client } = await open(inner, '/w');
-      const landed: [string, number | undefined][] = [];
-      client.onLanded((path, stat) => landed.push([path, stat === undefined ? undefined : stat.mode & 0o7777]));
+      const { mem, client, landed } = await orderedJournal(via, stat => stat.mode & 0o7777);
       await (await writeFileThrough(client, '/w/f', 'x', 0o644)).close();
       await client.setattr('/w/f', { mode: 0o751 });
       await client.sync();
