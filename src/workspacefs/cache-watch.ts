@@ -67,9 +67,14 @@ export class CacheWatch {
     if (this.#since !== Number.POSITIVE_INFINITY) this.#since = this.#now();
   }
 
+  /** True once a watch was attached, live or not: its barrier, not the kernel's leases, covers remote commands. */
+  get attached(): boolean {
+    return this.#since !== Number.POSITIVE_INFINITY;
+  }
+
   /** True while the watch reports every change. */
   get live(): boolean {
-    return this.#since !== Number.POSITIVE_INFINITY && this.#live();
+    return this.attached && this.#live();
   }
 
   /**

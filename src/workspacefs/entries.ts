@@ -26,12 +26,9 @@ export class Entries {
     this.#listings = listings;
     this.#notices = notices;
     const { opts } = core;
-    this.#leases = new KernelLeases(opts.now, Math.max(opts.attrTimeoutMs, opts.entryTimeoutMs, opts.negativeTimeoutMs));
-  }
-
-  /** A watch reports the remote's changes from now on: its barrier tells the kernel what a remote command changed. */
-  watched(): void {
-    this.#leases.off();
+    // Where a watch reports the remote's changes, its barrier tells the kernel what a command changed.
+    this.#leases = new KernelLeases(opts.now, Math.max(opts.attrTimeoutMs, opts.entryTimeoutMs, opts.negativeTimeoutMs),
+      () => !core.watch.attached);
   }
 
   /** The kernel was handed `node`'s attributes (a getattr or setattr answer). */
@@ -56,10 +53,7 @@ export class Entries {
       const node = table.get(ino);
       if (node === undefined) continue;
       // A file open for writing here keeps its pages: they may hold writes not sent yet.
-      if (handles.hasWriter(node)) this.#notices.attributes(ino);
-      else this.#notices.inode(ino);
-      // Not a folder's name: that would unhash the current folder of every process in it.
-      if (!node.isDir) for (const { parent, name } of node.links.values()) this.#notices.entry(parent.ino, name);
+      this.#tellKernel(node, !handles.hasWriter(node));
     }
     for (const { parent, name } of held.missing) this.#notices.entry(parent, name);
   }
@@ -281,13 +275,19 @@ export class Entries {
     const pending: Node[] = [this.#core.table.root];
     for (let node = pending.pop(); node !== undefined; node = pending.pop()) {
       this.#attrs.expire(node);
-      this.#notices.inode(node.ino);
-      for (const [name, child] of node.children) {
-        // Not a folder's entry: that would unhash the current folder of every process in it
-        // (see remoteChanged); its inode is told below, and its listing is gone.
-        if (!child.isDir) this.#notices.entry(node.ino, name);
-        pending.push(child);
-      }
+      this.#tellKernel(node, true);
+      for (const child of node.children.values()) pending.push(child);
     }
+  }
+
+  /**
+   * Tells the kernel to drop the attributes of `node` (and its pages, with `pages`) and, for a
+   * file, its names. Not a folder's names: that would unhash the current folder of every process
+   * in it (see remoteChanged); its listing is dropped here instead.
+   */
+  #tellKernel(node: Node, pages: boolean): void {
+    if (pages) this.#notices.inode(node.ino);
+    else this.#notices.attributes(node.ino);
+    if (!node.isDir) for (const { parent, name } of node.links.values()) this.#notices.entry(parent.ino, name);
   }
 }

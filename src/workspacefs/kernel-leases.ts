@@ -12,8 +12,8 @@ export class KernelLeases {
   readonly #now: () => number;
   /** The longest lifetime the kernel is given for an entry, attributes or a missing name. */
   readonly #ttlMs: number;
-  /** Turned off once a watch reports changes: its barrier tells the kernel instead. */
-  #on = true;
+  /** False once a watch reports changes: its barrier tells the kernel instead. */
+  readonly #recording: () => boolean;
   /** Inode → when last handed out; Map order is that order, oldest first (re-handing moves it last). */
   readonly #inodes = new Map<number, number>();
   /** `parent/name` → the missing name and when the kernel was told, oldest first likewise. */
@@ -21,21 +21,15 @@ export class KernelLeases {
   /** Set when more were handed out within one lifetime than are remembered (see MAX_LEASES). */
   #overflowed = false;
 
-  constructor(now: () => number, ttlMs: number) {
+  constructor(now: () => number, ttlMs: number, recording: () => boolean) {
     this.#now = now;
     this.#ttlMs = ttlMs;
-  }
-
-  /** A watch reports the remote's changes from now on: nothing more is remembered. */
-  off(): void {
-    this.#on = false;
-    this.#inodes.clear();
-    this.#missing.clear();
+    this.#recording = recording;
   }
 
   /** The kernel was handed the attributes (and a name) of `ino`. */
   inode(ino: number): void {
-    if (!this.#on || this.#ttlMs <= 0) return;
+    if (this.#ttlMs <= 0 || !this.#recording()) return;
     const now = this.#now();
     this.#inodes.delete(ino);
     this.#inodes.set(ino, now);
@@ -44,7 +38,7 @@ export class KernelLeases {
 
   /** The kernel was told `name` in folder `parent` is missing. */
   missing(parent: number, name: string): void {
-    if (!this.#on || this.#ttlMs <= 0) return;
+    if (this.#ttlMs <= 0 || !this.#recording()) return;
     const now = this.#now();
     const key = `${parent}/${name}`;
     this.#missing.delete(key);

@@ -143,7 +143,6 @@ export class WorkspaceFilesystem implements FuseOperations {
    */
   watched(live: () => boolean): void {
     this.#core.watch.attach(live);
-    this.#entries.watched();
   }
 
   /**
