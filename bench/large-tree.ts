@@ -46,6 +46,8 @@ const TARGETS: TargetId[] = ['disk', 'local', 'rmount-agent', 'rmount', 'sshfs']
 const LABEL: Record<TargetId, string> = {
   disk: 'disk (the folder itself)', local: 'rmount, local backend', 'rmount-agent': 'rmount agent (ssh)', rmount: 'rmount sftp subsystem (ssh)', sshfs: 'sshfs',
 };
+/** Two of the idle collector's periods and some slack: long enough for it to have run once. */
+const QUIET_MS = 12_000;
 const SSH_TARGETS: TargetId[] = ['rmount-agent', 'rmount', 'sshfs'];
 
 interface Options { files: number; folders: number; big: number; gitFiles: number; targets: TargetId[]; rtt: number; timeoutMs: number }
@@ -253,6 +255,11 @@ async function main(): Promise<void> {
         rows.push({ step: name, seconds, r: await reading(target, m, rig.rmountEnv) });
         log(`[${target}] ${name}${typeof seconds === 'number' ? `: ${seconds.toFixed(2)} s` : seconds === undefined ? '' : `: ${seconds}`}`);
       };
+      // The daemon gives memory back once it has been quiet for a while (src/mount/idle-collector.ts).
+      const quiet = async (): Promise<void> => {
+        await sleep(QUIET_MS);
+        await step(`then quiet for ${QUIET_MS / 1000} s`);
+      };
       const find = `find "${m.root}" | wc -l >/dev/null`;
       await step('find, cold', find);
       await step('find, warm', find);
@@ -261,6 +268,7 @@ async function main(): Promise<void> {
         await step(`git status, first (${o.gitFiles} files)`, gitStatus(join(m.root, 'repo')));
         await step('git status, warm', gitStatus(join(m.root, 'repo')));
       }
+      await quiet();
       if (root) {
         await dropCaches();
         await step('kernel forgot (drop_caches)');
@@ -269,6 +277,7 @@ async function main(): Promise<void> {
       if (root) {
         await dropCaches();
         await step('kernel forgot again');
+        await quiet();
       }
     } catch (error) {
       log(`  ${target}: ${(error as Error).message.split('\n')[0]}`);
@@ -290,7 +299,7 @@ async function main(): Promise<void> {
       + `ssh targets at RTT ${o.rtt} ms${o.rtt > 0 ? ' (latency proxy)' : ' (direct)'}. Seconds, lower is better.`,
     '',
   ];
-  const steps = [...new Set([...results.values()].flatMap(rows => rows.map(r => r.step)))].filter(s => !s.startsWith('kernel forgot'));
+  const steps = [...new Set([...results.values()].flatMap(rows => rows.map(r => r.step)))].filter(s => !s.startsWith('kernel forgot') && !s.startsWith('then quiet'));
   out.push(`| step | ${o.targets.map(t => LABEL[t]).join(' | ')} |`, `|---|${o.targets.map(() => '---:').join('|')}|`);
   for (const s of steps) out.push(`| ${s} | ${o.targets.map(t => fmtS(results.get(t)?.find(r => r.step === s)?.seconds)).join(' | ')} |`);
   for (const target of o.targets) {

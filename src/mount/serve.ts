@@ -14,6 +14,7 @@ import type { runOnHost } from '../sessions/host-run.ts';
 import { PermissionError, UnsupportedError } from '../remote/errors.ts';
 import { canonicalMountpoint } from '../system/mountinfo.ts';
 import { startMount, type RunningMount, type StartMountOptions } from './daemon.ts';
+import { IdleCollector, committedHeapBytes, compactingCollection } from './idle-collector.ts';
 import { readRecord, runtimeDir, runtimeFiles, writeRecord } from './registry.ts';
 
 /** What `serveMount` needs besides the destination and mountpoint. */
@@ -57,10 +58,32 @@ export async function serveMount(dest: Destination, mountpointArg: string, optio
     stopping ??= mount.drain().then(() => control.close()).finally(() => mount.stop());
     return stopping;
   };
-  const ended = mount.ended.then(() => control.close());
+  const collector = idleCollector(mount, options.log);
+  collector?.start();
+  const ended = mount.ended.then(() => {
+    collector?.stop();
+    return control.close();
+  });
   return { mount, control, stop, ended };
 }
 
+/** Gives back the memory a walk or a forget left behind, once the mount is quiet (none where Node cannot collect on request). */
+function idleCollector(mount: RunningMount, log: Logger): IdleCollector | undefined {
+  const collect = compactingCollection();
+  if (collect === undefined) {
+    log.debug('memory is collected by V8 alone here: this Node cannot run a collection on request');
+    return undefined;
+  }
+  return new IdleCollector({
+    collect,
+    probe: {
+      ops: () => Object.values(mount.filesystem.stats().ops).reduce((n, v) => n + v, 0),
+      inodes: () => mount.filesystem.stats().inodes,
+      committedHeapBytes,
+    },
+    onCollected: ({ ms, freedBytes }) => log.debug(`quiet after work: collected in ${Math.round(ms)} ms, the heap gave back ${Math.round(freedBytes / 1048576)} MB`),
+  });
+}
 
 /** The control socket and the sessions and forwards it serves: loaded while the backend connects. */
 interface ControlParts {
