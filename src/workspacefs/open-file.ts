@@ -14,6 +14,9 @@ export interface OpenFileTuning {
   readChunkBytes: number;
 }
 
+/** Read-ahead reaches this many times the bytes of the sequential run so far (up to the window). */
+const READ_AHEAD_RAMP = 2;
+
 /** One read-ahead chunk; `data` is short only at end of file. */
 interface Chunk {
   data: Promise<Buffer>;
@@ -28,8 +31,9 @@ interface Chunk {
  * and reported by the next write, flush or fsync, never dropped. The file's {@link WriteOrder},
  * shared by all its descriptors, makes bytes land in the order the kernel issued them.
  *
- * Reads: once reads are sequential, aligned chunks are fetched ahead, concurrently, up to the
- * read-ahead window, and later reads are served from them. Any write drops the window.
+ * Reads: once reads are sequential, aligned chunks are fetched ahead, concurrently, up to twice
+ * what the run has read so far and at most the read-ahead window, and later reads are served
+ * from them. Any write drops the window and starts the run again.
  */
 export class OpenFile implements Gatherer {
   readonly node: Node;
@@ -55,7 +59,14 @@ export class OpenFile implements Gatherer {
   /** The whole file, read ahead before it was opened (read-only handles); dropped by any change. */
   #preloaded: Buffer | undefined;
   readonly #chunks = new Map<number, Chunk>();
+  /** Where the last read asked for ends: a read starting there continues a sequential run. */
   #lastReadEnd = -1;
+  /**
+   * Bytes asked for in the current sequential run. Read-ahead starts and widens with it, so that
+   * reads at random places (a database, a mix of reads and writes through a mapping) never fetch
+   * chunks they do not use: the kernel's own read-ahead makes runs of two or three reads there.
+   */
+  #streak = 0;
   /** Chunk index at which the file ended when last read ahead, if known. */
   #eofChunk = Infinity;
 
@@ -170,13 +181,17 @@ export class OpenFile implements Gatherer {
     const preloaded = this.#preloaded;
     if (preloaded !== undefined) return preloaded.subarray(Math.min(offset, preloaded.length), Math.min(preloaded.length, offset + size));
     const chunkSize = this.#tuning.readChunkBytes;
-    const windowChunks = Math.ceil(this.#tuning.readAheadBytes / chunkSize);
     const first = Math.floor(offset / chunkSize);
-    const sequential = windowChunks > 0 && size > 0
-      && ((offset === this.#lastReadEnd && offset > 0) || this.#chunks.has(first));
+    const continues = size > 0 && ((offset === this.#lastReadEnd && offset > 0) || this.#chunks.has(first));
+    if (!continues) this.#streak = 0;
+    // Taken before the answer: the kernel sends the next read of a sequential run while this
+    // one is still out, and it must count as continuing.
+    this.#lastReadEnd = offset + size;
+    const windowChunks = Math.min(Math.ceil(this.#tuning.readAheadBytes / chunkSize), Math.floor(READ_AHEAD_RAMP * this.#streak / chunkSize));
+    this.#streak += size;
     let out: Buffer;
-    if (!sequential) {
-      this.dropReadAhead();
+    if (windowChunks === 0 && !this.#chunks.has(first)) {
+      if (!continues) this.dropReadAhead();
       out = await this.#direct(size, offset);
       this.#counters.cache.readAhead.misses++;
     } else {
@@ -187,13 +202,13 @@ export class OpenFile implements Gatherer {
       });
       this.#counters.cache.readAhead.hits++;
     }
-    this.#lastReadEnd = offset + out.length;
     return out;
   }
 
   /** Forgets prefetched data (the file changed through the VFS). */
   dropReadAhead(): void {
     this.#preloaded = undefined;
+    this.#streak = 0;
     this.#chunks.clear();
     this.#eofChunk = Infinity;
   }
