@@ -16,6 +16,7 @@ import type { ClosingFileClient, FileClient } from '../remote/file-client.ts';
 import type { Logger } from '../remote/log.ts';
 import type { Session } from '../remote/session.ts';
 import { ReconnectingFileClient } from '../remote/reconnecting-file-client.ts';
+import { sftpInitPacket } from '../sftp/sftp-connection.ts';
 import { SftpFileClient, type SftpFileClientOptions } from '../sftp/sftp-file-client.ts';
 
 /** The agent's client, which says when its exec stream is gone (as every SftpFileClient does). */
@@ -113,7 +114,9 @@ async function startAgentCommand(backend: Backend, argv: string[], options: Agen
   });
   let instance: string | undefined;
   if (durable !== undefined) {
-    session.stdin.write(`rmount-durable 1 ${durable.id} ${durable.token}\n`);
+    // SFTP's INIT goes right behind the line: the relay reads the line byte by byte and leaves
+    // the rest for the session's keeper, so VERSION comes one round trip sooner.
+    session.stdin.write(Buffer.concat([Buffer.from(`rmount-durable 1 ${durable.id} ${durable.token}\n`), sftpInitPacket()]));
     let line: string;
     try {
       line = await firstLine(session.stdout, HANDSHAKE_MS, () => (said.length > 0 || pending !== '' ? `: ${[...said, pending].join(' ').trim()}` : ''));
@@ -131,7 +134,7 @@ async function startAgentCommand(backend: Backend, argv: string[], options: Agen
       ? `rmount-agent session resumed on ${backend.addr}: open files carry on as they were`
       : `rmount-agent session started on ${backend.addr} (kept ${durable.graceMs / 1000} s after a lost link)`);
   }
-  return sftpOverStdio(session, { name: `rmount-agent on ${backend.addr}`, ...(instance === undefined ? {} : { instance }) },
+  return sftpOverStdio(session, { name: `rmount-agent on ${backend.addr}`, ...(instance === undefined ? {} : { instance, initSent: true }) },
     error => options.logger?.debug(`rmount-agent's stream on ${backend.addr} failed`, error));
 }
 

@@ -40,6 +40,11 @@ export interface SftpClientOptions {
   name?: string;
   /** Aborts the handshake. */
   signal?: AbortSignal;
+  /**
+   * The caller already wrote INIT (`sftpInitPacket`) behind a preamble the server reads first (the
+   * agent's session line): the handshake only waits for VERSION, one round trip less.
+   */
+  initSent?: boolean;
 }
 
 /** Upper bound on the negotiated read/write size. */
@@ -68,7 +73,7 @@ export class SftpClient {
    * @throws SftpConnectionError when the stream closes or the server speaks no SFTP v3.
    */
   static async connect(stream: Duplex, options: SftpClientOptions = {}): Promise<SftpClient> {
-    const client = new SftpClient(await SftpConnection.open(stream, options.name ?? 'sftp', options.signal), options);
+    const client = new SftpClient(await SftpConnection.open(stream, options.name ?? 'sftp', options.signal, options.initSent), options);
     try {
       if (client.has(EXT.LIMITS)) {
         try {

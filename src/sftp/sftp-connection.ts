@@ -22,6 +22,11 @@ interface Pending {
   reject(error: unknown): void;
 }
 
+/** SFTP's first packet: uint32 length, byte SSH_FXP_INIT, uint32 version. */
+export function sftpInitPacket(): Buffer {
+  return new PacketWriter(FXP.INIT, 9).u32(SFTP_VERSION).finish();
+}
+
 /**
  * One SFTP session on a stream. Requests are pipelined: each gets an id, goes out at once (or
  * when the stream drains) and is settled by the reader loop whatever order the replies come in.
@@ -70,10 +75,10 @@ export class SftpConnection {
    * resolves, then to the connection (`end()` ends it).
    * @throws SftpConnectionError when the stream closes or the server speaks no SFTP v3.
    */
-  static async open(stream: Duplex, name: string, signal?: AbortSignal): Promise<SftpConnection> {
+  static async open(stream: Duplex, name: string, signal?: AbortSignal, initSent = false): Promise<SftpConnection> {
     const conn = new SftpConnection(stream, name);
     try {
-      await conn.#handshake(signal);
+      await conn.#handshake(signal, initSent);
     } catch (error) {
       await conn.end();
       throw error;
@@ -106,8 +111,8 @@ export class SftpConnection {
     return this.#pending.size;
   }
 
-  // uint32 length, byte SSH_FXP_INIT, uint32 version
-  #handshake(signal: AbortSignal | undefined): Promise<void> {
+  /** Sends INIT unless the caller wrote it ahead (`sftpInitPacket`), then waits for VERSION. */
+  #handshake(signal: AbortSignal | undefined, initSent: boolean): Promise<void> {
     return new Promise<void>((resolve, reject) => {
       const onAbort = (): void => reject(new SftpConnectionError(`${this.name}: handshake aborted`, { cause: signal!.reason }));
       if (signal?.aborted) return onAbort();
@@ -131,7 +136,7 @@ export class SftpConnection {
           this.#fail(error); // rejects through #onHandshakeFailure
         }
       };
-      this.#send(new PacketWriter(FXP.INIT, 9).u32(SFTP_VERSION).finish());
+      if (!initSent) this.#send(sftpInitPacket());
     });
   }
 

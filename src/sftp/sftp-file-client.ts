@@ -37,6 +37,8 @@ export interface SftpFileClientOptions {
   name?: string;
   /** Aborts the handshake. */
   signal?: AbortSignal;
+  /** INIT was written ahead by the caller (see SftpClientOptions.initSent). */
+  initSent?: boolean;
   /**
    * The server is a durable rmount-agent session with this instance name: its handles stay valid
    * on every later client of the same instance (see `adopt`).

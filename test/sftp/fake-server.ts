@@ -34,6 +34,8 @@ export class FakeSftpServer {
   readonly toServer: PassThrough;
   readonly toClient = new PassThrough();
   readonly requests: FakeRequest[] = [];
+  /** INIT packets received. */
+  inits = 0;
   #framer = new PacketFramer();
 
   constructor(readonly options: FakeServerOptions = {}) {
@@ -46,6 +48,7 @@ export class FakeSftpServer {
     const type = packet[0]!;
     const r = new PacketReader(packet, 1);
     if (type === FXP.INIT) {
+      this.inits++;
       r.u32();
       const w = new PacketWriter(FXP.VERSION).u32(this.options.version ?? 3);
       for (const [name, data] of this.options.extensions ?? []) w.string(name).string(data);

@@ -5,6 +5,7 @@ import { setImmediate as tick } from 'node:timers/promises';
 import type { FsError } from '../../src/remote/fs-error.ts';
 import { FXP, STATUS } from '../../src/sftp/constants.ts';
 import { PacketWriter, SftpProtocolError } from '../../src/sftp/packet.ts';
+import { sftpInitPacket } from '../../src/sftp/sftp-connection.ts';
 import { SftpFileClient, SftpFileHandle, type SftpFileClientOptions } from '../../src/sftp/sftp-file-client.ts';
 import { tempDir } from '../helpers/tmp.ts';
 import { FakeSftpServer, type FakeRequest, type FakeServerOptions } from './fake-server.ts';
@@ -42,6 +43,17 @@ function fileServer(record: { reads: number[]; writes: Array<[number, Buffer]> }
 const readOnly = { read: true, write: false } as const;
 
 describe('SftpClient framing and ordering (scripted peer)', () => {
+  it('sends INIT itself, or only waits for VERSION when the caller wrote INIT ahead', async t => {
+    const own = await fakeClient(t);
+    assert.equal(own.fake.inits, 1);
+    const fake = new FakeSftpServer({ onRequest: (req, s) => s.send(s.attrs(req.id, { size: 7 })) });
+    fake.clientStream.write(sftpInitPacket());
+    const client = await SftpFileClient.over(fake.clientStream, { initSent: true });
+    t.after(() => client.close());
+    assert.equal((await client.lstat('/x')).size, 7);
+    assert.equal(fake.inits, 1);
+  });
+
   it('requests answered out of order settle their own promises', async t => {
     const held: FakeRequest[] = [];
     const { client } = await fakeClient(t, {
