@@ -183,7 +183,8 @@ export class OpenFile implements Gatherer {
     const chunkSize = this.#tuning.readChunkBytes;
     const first = Math.floor(offset / chunkSize);
     const continues = size > 0 && ((offset === this.#lastReadEnd && offset > 0) || this.#chunks.has(first));
-    if (!continues) this.#streak = 0;
+    // A new run: what was fetched for the last one goes (and the run counts from this read).
+    if (!continues) this.dropReadAhead();
     // Taken before the answer: the kernel sends the next read of a sequential run while this
     // one is still out, and it must count as continuing.
     this.#lastReadEnd = offset + size;
@@ -191,7 +192,6 @@ export class OpenFile implements Gatherer {
     this.#streak += size;
     let out: Buffer;
     if (windowChunks === 0 && !this.#chunks.has(first)) {
-      if (!continues) this.dropReadAhead();
       out = await this.#direct(size, offset);
       this.#counters.cache.readAhead.misses++;
     } else {
