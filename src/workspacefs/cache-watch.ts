@@ -78,6 +78,16 @@ export class CacheWatch {
   }
 
   /**
+   * True while the kernel may keep a folder's entries across opens (FOPEN_CACHE_DIR): the watch is
+   * live and the mount runs barriers, so every change of a folder's names, the remote's own and
+   * those of the commands the mount runs, comes as an event that drops them (Entries.remoteChanged)
+   * before anyone here can look. Once it is not, the next open of the folder drops them.
+   */
+  get keepsKernelListings(): boolean {
+    return this.#barriers && this.live;
+  }
+
+  /**
    * True when an entry stored to expire at `expires` under lifetime `ttlMs` may still answer: it is
    * within its lifetime and, without a live watch, was read after the last remote command of ours
    * ended (see {@link afterCommands}); or it was read while the watch was live and the watch still

@@ -214,6 +214,9 @@ export class Entries {
       this.#listings.changed(node.ino);
       this.#listings.unmarkMissing(node.ino, missing);
       this.#notices.entry(node.ino, missing);
+      // A name the kernel never looked up has no entry of its own to drop: the folder's entries
+      // the kernel keeps across opens (FOPEN_CACHE_DIR) go with the folder's pages.
+      if (node.isDir) this.#notices.inode(node.ino);
       return;
     }
     if (!node.isDir && kinds !== undefined && kinds.every(k => k === 'modify' || k === 'attrib') && this.#core.handles.hasWriter(node)) {
@@ -232,6 +235,8 @@ export class Entries {
       this.#listings.changed(parent.ino);
       const gone = kinds === undefined ? !node.isDir : kinds.includes('remove') || kinds.includes('rename');
       if (gone) this.#notices.entry(parent.ino, names[names.length - 1]!);
+      // The parent's names changed: the entries the kernel keeps for it go too (see above).
+      if (kinds === undefined || kinds.some(k => k === 'create' || k === 'remove' || k === 'rename')) this.#notices.inode(parent.ino);
     }
     this.#notices.inode(node.ino);
   }

@@ -481,9 +481,16 @@ export class WorkspaceFilesystem implements FuseOperations {
     return this.#op('fsync', () => this.#files.fsync(fh));
   }
 
-  /** Opens a directory and snapshots its listing, so offsets stay consistent. */
+  /**
+   * Opens a directory and snapshots its listing, so offsets stay consistent. While the watch keeps
+   * the kernel's listings right, the kernel keeps the entries it read across opens: a warm walk
+   * then reads no folder from us again.
+   */
   opendir(ino: number, _flags: number, _ctx: RequestContext): Promise<OpenReply> {
-    return this.#op('opendir', async () => ({ fh: await this.#dirs.open(this.#dir(ino, 'opendir')) }));
+    return this.#op('opendir', async () => {
+      const fh = await this.#dirs.open(this.#dir(ino, 'opendir'));
+      return this.#core.watch.keepsKernelListings ? { fh, cacheDir: true, keepCache: true } : { fh };
+    });
   }
 
   /** Entries from `offset` (a cookie from an earlier answer) that fit in `size` bytes. */

@@ -11,7 +11,7 @@
  */
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
-import { appendFile, chmod, chown, lstat, mkdir, mkdtemp, open, readdir, readFile, readlink, rm, stat, symlink, unlink, writeFile } from 'node:fs/promises';
+import { appendFile, chmod, chown, lstat, mkdir, mkdtemp, open, readdir, readFile, readlink, rename, rm, stat, symlink, unlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
@@ -319,6 +319,36 @@ export function localDiskSuite(name: string, makeTarget: (hook: AfterHook) => Pr
       // after the watch's barrier; elsewhere the caches here distrust what they read before it, and
       // the kernel is told to drop what it was handed. The first look is right.
       assert.deepEqual(await look(), want);
+    });
+
+    it('names made, removed and renamed on the remote show in folders listed before, mounted as users get it', async t => {
+      // As users get it: where the watch is trusted, the kernel keeps folders' entries across opens.
+      const trusting = await target.mountTrusting(t);
+      const { m, b } = await caseDir(t, trusting.mnt);
+      await writeFile(join(b, 'a'), 'a');
+      await writeFile(join(b, 'b'), 'b');
+      await mkdir(join(b, 'sub'));
+      // Made on the remote a moment ago: until the watch's event comes, `sub` may still be missing.
+      const look = async (): Promise<string> => `${(await readdir(m)).sort().join(',')}|${await readdir(join(m, 'sub')).then(n => n.sort().join(','), () => 'missing')}`;
+      // Within the watch's latency where the remote is watched, within cache_timeout (2 s) elsewhere.
+      const until = async (want: string, step: string): Promise<void> => {
+        let seen = await look();
+        for (const deadline = Date.now() + 15_000; seen !== want && Date.now() < deadline;) {
+          await new Promise(r => setTimeout(r, 100));
+          seen = await look();
+        }
+        assert.equal(seen, want, step);
+      };
+      await until('a,b,sub|', 'the first listing');
+      // Listed again, no name looked up: this one may come from what the kernel kept.
+      assert.equal(await look(), 'a,b,sub|');
+      // Names no one here ever looked up: the kernel has no entry of its own for them.
+      await writeFile(join(b, 'fresh'), 'new');
+      await writeFile(join(b, 'sub', 'deep'), 'x');
+      await until('a,b,fresh,sub|deep', 'names made on the remote');
+      await unlink(join(b, 'a'));
+      await rename(join(b, 'b'), join(b, 'c'));
+      await until('c,fresh,sub|deep', 'a name removed and one renamed on the remote');
     });
 
     it('fstat of an open file whose name was removed says nlink 0', async t => {

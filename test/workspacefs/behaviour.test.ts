@@ -15,7 +15,8 @@ describe('WorkspaceFilesystem under concurrency and remote change', () => {
     assert.equal((await fs.getattr(f.ino, undefined, ctx)).attr.size, 3, 'still cached');
     fs.invalidate('/work/d/f');
     await new Promise(resolve => setImmediate(resolve));
-    assert.deepEqual(notifier.calls.sort(), [`entry ${d.ino} f`, `inode ${f.ino}`]);
+    // The folder's inode too: a change of unknown kind may have changed its names.
+    assert.deepEqual(notifier.calls.sort(), [`entry ${d.ino} f`, `inode ${d.ino}`, `inode ${f.ino}`].sort());
     assert.equal((await fs.getattr(f.ino, undefined, ctx)).attr.size, 5);
   });
 

@@ -132,6 +132,41 @@ describe('Entries', () => {
     notices.sendSoon();
     await new Promise(resolve => setImmediate(resolve));
     assert.equal(attrs.fresh(node), false);
-    assert.deepEqual(kernel.calls, [`entry ${core.table.root.ino} f`, `inode ${node.ino}`]);
+    // The root's inode too: a change of unknown kind may have changed its names.
+    assert.deepEqual(kernel.calls, [`entry ${core.table.root.ino} f`, `inode ${core.table.root.ino}`, `inode ${node.ino}`]);
+  });
+
+  it('a name made on the remote drops the folder\'s entries the kernel keeps; a change of content does not', async () => {
+    const { client, core, entries, notices, kernel } = makeParts();
+    const root = core.table.root;
+    await client.mkdir('/work/d');
+    client.put('/work/d/f', 'x');
+    const d = entries.node(root, 'd', await client.lstat('/work/d'));
+    const f = entries.node(d, 'f', await client.lstat('/work/d/f'));
+    const told = async (): Promise<string[]> => {
+      notices.sendSoon();
+      await new Promise(resolve => setImmediate(resolve));
+      return kernel.calls.splice(0);
+    };
+    // Never looked up here: the kernel has no entry for it, only the folder's listing.
+    client.put('/work/d/new', 'x');
+    entries.remoteChanged('/work/d/new', ['create']);
+    assert.deepEqual(await told(), [`entry ${d.ino} new`, `inode ${d.ino}`]);
+    entries.remoteChanged('/work/d/f', ['modify']);
+    assert.deepEqual(await told(), [`inode ${f.ino}`]);
+    entries.remoteChanged('/work/d/f', ['rename']);
+    assert.deepEqual(await told(), [`entry ${d.ino} f`, `inode ${d.ino}`, `inode ${f.ino}`]);
+  });
+
+  it('lets the kernel keep folders\' entries across opens only while the watch is live and barriers run', () => {
+    const { core } = makeParts();
+    let live = true;
+    assert.equal(core.watch.keepsKernelListings, false, 'no watch');
+    core.watch.attach(() => live);
+    assert.equal(core.watch.keepsKernelListings, false, 'a watch but no barriers (-o cto)');
+    core.watch.runsBarriers();
+    assert.equal(core.watch.keepsKernelListings, true);
+    live = false;
+    assert.equal(core.watch.keepsKernelListings, false, 'the watch is lost');
   });
 });

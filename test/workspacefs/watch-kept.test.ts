@@ -39,6 +39,24 @@ function tree(client: MemoryFileClient): void {
 }
 
 describe('caches kept by the watch', () => {
+  it('lets the kernel keep a folder\'s entries across opens only while the watch is live and barriers run', async () => {
+    const { client, fs } = makeFs();
+    tree(client);
+    const opened = async (): Promise<boolean> => {
+      const open = await fs.opendir(ROOT_INO, 0, ctx);
+      await fs.releasedir(ROOT_INO, open.fh, ctx);
+      return open.cacheDir === true && open.keepCache === true;
+    };
+    assert.equal(await opened(), false, 'no watch');
+    let live = true;
+    fs.watched(() => live);
+    assert.equal(await opened(), false, 'a watch, but no barrier after remote commands (-o cto)');
+    fs.runsBarriers();
+    assert.equal(await opened(), true);
+    live = false;
+    assert.equal(await opened(), false, 'the watch is lost: this open drops what the kernel kept');
+  });
+
   it('a second warm find costs no remote call while the watch is live, however long after; opens still ask (close-to-open)', async () => {
     const { client, fs, clock } = makeFs();
     tree(client);
