@@ -21,9 +21,8 @@ export const FREED_INODES = 10_000;
 
 /** What the collector reads each period: the mount's requests so far and inodes held, and V8's heap. */
 export interface IdleProbe {
-  /** FUSE requests answered since the mount started; only differences are used. */
-  ops(): number;
-  inodes(): number;
+  /** FUSE requests answered since the mount started (only differences are used), and the inodes held now. */
+  work(): { ops: number; inodes: number };
   committedHeapBytes(): number;
 }
 
@@ -82,7 +81,7 @@ export class IdleCollector {
 
   #read(): { ops: number; inodes: number; committed: number } {
     const p = this.#opts.probe;
-    return { ops: p.ops(), inodes: p.inodes(), committed: p.committedHeapBytes() };
+    return { ...p.work(), committed: p.committedHeapBytes() };
   }
 }
 

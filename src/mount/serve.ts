@@ -77,8 +77,10 @@ function idleCollector(mount: RunningMount, log: Logger): IdleCollector | undefi
   return new IdleCollector({
     collect,
     probe: {
-      ops: () => Object.values(mount.filesystem.stats().ops).reduce((n, v) => n + v, 0),
-      inodes: () => mount.filesystem.stats().inodes,
+      work: () => {
+        const stats = mount.filesystem.stats();
+        return { ops: Object.values(stats.ops).reduce((n, v) => n + v, 0), inodes: stats.inodes };
+      },
       committedHeapBytes,
     },
     onCollected: ({ ms, freedBytes }) => log.debug(`quiet after work: collected in ${Math.round(ms)} ms, the heap gave back ${Math.round(freedBytes / 1048576)} MB`),

@@ -78,12 +78,13 @@ export class CacheWatch {
   }
 
   /**
-   * True while the kernel may keep a folder's entries across opens (FOPEN_CACHE_DIR): the watch is
-   * live and the mount runs barriers, so every change of a folder's names, the remote's own and
-   * those of the commands the mount runs, comes as an event that drops them (Entries.remoteChanged)
-   * before anyone here can look. Once it is not, the next open of the folder drops them.
+   * True while the watch is live and the mount runs barriers: every change, the remote's own and
+   * those of the commands the mount runs, comes as an event before anyone here can look. What was
+   * read since the watch became live is then trusted ({@link trusts}), and the kernel may keep a
+   * folder's entries across opens (FOPEN_CACHE_DIR; Entries.remoteChanged drops them); once this
+   * is false, the next open of the folder drops them.
    */
-  get keepsKernelListings(): boolean {
+  get trusted(): boolean {
     return this.#barriers && this.live;
   }
 
@@ -108,7 +109,7 @@ export class CacheWatch {
    * {@link #barriers}): an open need not revalidate it, and a name missing from it is missing.
    */
   trusts(fetchedAt: number): boolean {
-    return this.#barriers && this.keeps(fetchedAt);
+    return fetchedAt >= this.#since && this.trusted;
   }
 
   /**

@@ -489,7 +489,7 @@ export class WorkspaceFilesystem implements FuseOperations {
   opendir(ino: number, _flags: number, _ctx: RequestContext): Promise<OpenReply> {
     return this.#op('opendir', async () => {
       const fh = await this.#dirs.open(this.#dir(ino, 'opendir'));
-      return this.#core.watch.keepsKernelListings ? { fh, cacheDir: true, keepCache: true } : { fh };
+      return this.#core.watch.trusted ? { fh, cacheDir: true, keepCache: true } : { fh };
     });
   }
 

@@ -12,7 +12,7 @@ function rig(): { state: { ops: number; inodes: number; committed: number }; col
   let n = 0;
   const reports: { freedBytes: number }[] = [];
   const collector = new IdleCollector({
-    probe: { ops: () => state.ops, inodes: () => state.inodes, committedHeapBytes: () => state.committed },
+    probe: { work: () => ({ ops: state.ops, inodes: state.inodes }), committedHeapBytes: () => state.committed },
     collect: () => {
       n++;
       state.committed = 60 * MB;

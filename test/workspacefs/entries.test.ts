@@ -161,12 +161,12 @@ describe('Entries', () => {
   it('lets the kernel keep folders\' entries across opens only while the watch is live and barriers run', () => {
     const { core } = makeParts();
     let live = true;
-    assert.equal(core.watch.keepsKernelListings, false, 'no watch');
+    assert.equal(core.watch.trusted, false, 'no watch');
     core.watch.attach(() => live);
-    assert.equal(core.watch.keepsKernelListings, false, 'a watch but no barriers (-o cto)');
+    assert.equal(core.watch.trusted, false, 'a watch but no barriers (-o cto)');
     core.watch.runsBarriers();
-    assert.equal(core.watch.keepsKernelListings, true);
+    assert.equal(core.watch.trusted, true);
     live = false;
-    assert.equal(core.watch.keepsKernelListings, false, 'the watch is lost');
+    assert.equal(core.watch.trusted, false, 'the watch is lost');
   });
 });
