@@ -17,7 +17,7 @@
   }, {
     # utimensat/futimens with exact nanoseconds and pre-1970 times for the local backend.
     'target_name': 'posix_binding',
-    'sources': ['native/posix/posix.c'],
+    'sources': ['native/posix/posix.c', 'native/posix/detach.c'],
     'defines': ['NAPI_VERSION=8', '_GNU_SOURCE', '_FILE_OFFSET_BITS=64', '_TIME_BITS=64'],
     'cflags': ['-std=c11', '-Wall', '-Wextra'],
   }],

@@ -89,7 +89,8 @@ async function compile(dir: string, name: string, src: string): Promise<string> 
   // tsc emits even when it reports type errors (in files someone else is editing); lib/ is what counts.
   await run(process.execPath, [join(REPO, 'node_modules/typescript/bin/tsc'), '-p', join(src, 'tsconfig.build.json'), '--outDir', join(root, 'lib')]);
   if (!existsSync(join(root, 'lib/cli/run.js'))) throw new Error(`compiling ${src} into ${root}/lib failed`);
-  await cp(join(REPO, 'bin'), join(root, 'bin'), { recursive: true });
+  // The revision's own bin/rmount: its shell part and its lib/ speak to each other.
+  await cp(join(src, 'bin'), join(root, 'bin'), { recursive: true });
   await cp(join(REPO, 'package.json'), join(root, 'package.json'));
   for (const link of ['node_modules', 'build', 'dist']) {
     if (existsSync(join(REPO, link))) await symlink(join(REPO, link), join(root, link));
@@ -102,7 +103,7 @@ async function checkout(dir: string, rev: string): Promise<string> {
   const root = join(dir, 'base-src');
   await mkdir(root);
   const archive = join(dir, 'base.tar');
-  await execFileP('git', ['-C', REPO, 'archive', '--output', archive, rev, 'src', 'package.json', 'tsconfig.json', 'tsconfig.build.json']);
+  await execFileP('git', ['-C', REPO, 'archive', '--output', archive, rev, 'src', 'bin', 'package.json', 'tsconfig.json', 'tsconfig.build.json']);
   await execFileP('tar', ['-xf', archive, '-C', root]);
   await symlink(join(REPO, 'node_modules'), join(root, 'node_modules'));
   return root;

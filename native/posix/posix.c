@@ -4,7 +4,8 @@
  * nanoseconds are rounded away, takes a negative time as "now", and has no
  * mknod at all). Calls run on the libuv
  * thread pool, as node:fs calls do, and settle a promise; errors look like
- * node:fs errors (code = errno name, errno, syscall, path).
+ * node:fs errors (code = errno name, errno, syscall, path). detach.c adds the
+ * few synchronous calls a background mount makes to leave its terminal.
  */
 #include "posix.h"
 
@@ -82,7 +83,7 @@ static napi_value px_set_str(napi_env env, napi_value obj, const char *key, cons
  * reads it: libuv names the errno exactly as node:fs does, and errno is
  * negative as in node:fs. Returns NULL with an exception pending on failure.
  */
-static napi_value px_errno_error(napi_env env, int err, const char *syscall, const char *path)
+napi_value px_errno_error(napi_env env, int err, const char *syscall, const char *path)
 {
 	const char *code = uv_err_name(-err);
 	const char *text = uv_strerror(-err);
@@ -374,6 +375,9 @@ static napi_value px_init(napi_env env, napi_value exports)
 		{ "utimensat", px_utimensat },
 		{ "futimens", px_futimens },
 		{ "mknod", px_mknod },
+		{ "dupCloexec", px_dup_cloexec },
+		{ "dup2", px_dup2 },
+		{ "setsid", px_setsid },
 	};
 	napi_value fn;
 	size_t i;

@@ -1,5 +1,6 @@
 import type { Command } from 'commander';
 import type { Writable } from 'node:stream';
+import type { LauncherLink } from './launcher.ts';
 
 /** What commands may touch of the process; only src/cli sees it. */
 export interface CliContext {
@@ -8,6 +9,8 @@ export interface CliContext {
   env: NodeJS.ProcessEnv;
   /** Set by a command that wants a specific exit code (exec passes the remote's through). */
   exitCode: number;
+  /** bin/rmount's shell part, when it started this process: a background mount then runs here. */
+  launcher?: LauncherLink;
 }
 
 /** Adds the connection options every remote-reaching command takes. */

@@ -7,9 +7,9 @@
  *   {"replay":{"total":40,"pendingOps":0,"pendingBytes":0,"refused":0,"done":true}}
  *   {"ok":true}
  */
-import { closeSync, writeSync } from 'node:fs';
 import type { Readable } from 'node:stream';
 import type { ReplayProgress } from '../mount/daemon.ts';
+import { FdWriter } from './fd-writer.ts';
 
 /** The daemon's last message: mounted, or why not. */
 export interface ReadyMessage {
@@ -127,30 +127,17 @@ export function throttleReplay(report: (p: ReplayProgress) => void, intervalMs =
 
 /** The daemon's end of the ready fd. A parent that went away ends the messages, never the mount. */
 export class DaemonMessageWriter {
-  #fd: number | undefined;
+  readonly #out: FdWriter;
 
   constructor(fd: number) {
-    this.#fd = fd;
+    this.#out = new FdWriter(fd);
   }
 
   send(m: DaemonMessage): void {
-    if (this.#fd === undefined) return;
-    const bytes = Buffer.from(renderDaemonMessage(m));
-    try {
-      for (let at = 0; at < bytes.length;) at += writeSync(this.#fd, bytes, at);
-    } catch {
-      // The parent is gone (EPIPE): nobody waits for the rest.
-      this.close();
-    }
+    this.#out.write(renderDaemonMessage(m));
   }
 
   close(): void {
-    if (this.#fd === undefined) return;
-    try {
-      closeSync(this.#fd);
-    } catch {
-      // Already closed: nothing more to release.
-    }
-    this.#fd = undefined;
+    this.#out.close();
   }
 }

@@ -10,35 +10,52 @@ import { parseDestination } from '../remote/destination.ts';
 import { backendOptions } from './connect.ts';
 import type { CliContext } from './context.ts';
 import type { MountRequest } from './daemon-argv.ts';
+import type { ReplayProgress } from '../mount/daemon.ts';
 import { DaemonMessageWriter, throttleReplay, type ReadyMessage } from './daemon-messages.ts';
 import { renderError, stableCode } from './errors.ts';
 import { streamLogger } from './logger.ts';
 
 /**
- * Mounts `request` here and serves it until it is stopped. With `readyFd` (a daemon) the parent
- * waiting on that fd is told how the replay goes and when the mount answers; without it (-f) the
- * replay is drawn on stderr and the mount announced there. Throws when the mount fails.
+ * Who waits for a mount to answer and is told how its start goes: the replay of an earlier
+ * journal as it goes, then once whether it mounted. Without one (-f) the replay is drawn on stderr
+ * and the mount announced there.
  */
-export async function runMountDaemon(request: MountRequest, ctx: CliContext, readyFd?: number): Promise<void> {
+export interface StartReport {
+  replay(p: ReplayProgress): void;
+  done(m: ReadyMessage): void;
+}
+
+/** The report of a daemon started by `rmount mount`: messages on the ready fd to its parent. */
+export function readyFdReport(fd: number): StartReport {
+  const parent = new DaemonMessageWriter(fd);
+  return {
+    replay: p => parent.send({ replay: p }),
+    done: m => {
+      parent.send(m);
+      parent.close();
+    },
+  };
+}
+
+/**
+ * Mounts `request` here and serves it until it is stopped, telling `report` (when given) how the
+ * start goes; a daemon's stdout and stderr are its log. Throws when the mount fails.
+ */
+export async function runMountDaemon(request: MountRequest, ctx: CliContext, report?: StartReport): Promise<void> {
   // Asked for before anything else, so that the mount's modules load while this one sets up.
   const serving = import('../mount/serve.ts');
   // Awaited below; a failure to load is reported there, not as an unhandled rejection meanwhile.
   void serving.catch(() => {});
-  const parent = readyFd === undefined ? undefined : new DaemonMessageWriter(readyFd);
-  const say = (m: ReadyMessage): void => {
-    parent?.send(m);
-    parent?.close();
-  };
-  // The replay of an earlier journal is drawn by the parent, or with -f here, the log above the bar.
-  const view = parent === undefined ? new (await import('./write-back-view.ts')).ReplayView(ctx.stderr, resolve(request.mountpoint)) : undefined;
-  const onReplayProgress = throttleReplay(p => (parent === undefined ? view?.update(p) : parent.send({ replay: p })));
+  // The replay of an earlier journal is drawn by whoever waits, or with -f here, the log above the bar.
+  const view = report === undefined ? new (await import('./write-back-view.ts')).ReplayView(ctx.stderr, resolve(request.mountpoint)) : undefined;
+  const onReplayProgress = throttleReplay(p => (report === undefined ? view?.update(p) : report.replay(p)));
   let served;
   try {
     const options: ServeMountOptions = {
       mount: parseMountOptions(request.o),
       backend: backendOptions(request.connect),
       log: streamLogger(view === undefined ? ctx.stderr : { write: (text: string) => view.print(text) }, request.o.some(o => o.split(',').includes('debug'))),
-      logsToRuntimeFile: readyFd !== undefined,
+      logsToRuntimeFile: report !== undefined,
       env: ctx.env,
       onReplayProgress,
     };
@@ -47,11 +64,11 @@ export async function runMountDaemon(request: MountRequest, ctx: CliContext, rea
   } catch (error) {
     view?.close();
     const code = stableCode(error);
-    say({ ok: false, error: renderError(error), ...(code === undefined ? {} : { code }) });
+    report?.done({ ok: false, error: renderError(error), ...(code === undefined ? {} : { code }) });
     throw error;
   }
-  say({ ok: true });
-  if (readyFd === undefined) ctx.stderr.write(`rmount: ${request.dest} mounted on ${served.mount.mountpoint}; Ctrl-C unmounts\n`);
+  report?.done({ ok: true });
+  if (report === undefined) ctx.stderr.write(`rmount: ${request.dest} mounted on ${served.mount.mountpoint}; Ctrl-C unmounts\n`);
   const { serveUntilStopped } = await serving;
   await serveUntilStopped(served);
 }

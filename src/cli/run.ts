@@ -1,18 +1,23 @@
 import type { CliContext } from './context.ts';
 import { parseDaemonArgv, type MountRequest } from './daemon-argv.ts';
+import { LauncherLink } from './launcher.ts';
 
-const ctx: CliContext = { stdout: process.stdout, stderr: process.stderr, env: process.env, exitCode: 0 };
+const launcher = LauncherLink.take(process.env);
+const ctx: CliContext = { stdout: process.stdout, stderr: process.stderr, env: process.env, exitCode: 0, ...(launcher === undefined ? {} : { launcher }) };
 const argv = process.argv.slice(2);
 const daemon = parseDaemonArgv(argv);
 const code = daemon === undefined ? await (await import('./main.ts')).main(argv, ctx) : await runDaemon(daemon.request, daemon.readyFd);
-// Let pending stdout writes reach a pipe before leaving.
-process.stdout.write('', () => process.exit(code));
+// Let pending stdout writes reach a pipe before leaving; the launcher returns with the same code.
+process.stdout.write('', () => {
+  launcher?.exit(code);
+  process.exit(code);
+});
 
 /** A daemon started by `rmount mount`: straight to the mount, without the command-line parser. */
 async function runDaemon(request: MountRequest, readyFd: number): Promise<number> {
-  const [{ runMountDaemon }, { exitCodeForError, renderError }] = await Promise.all([import('./mount-daemon.ts'), import('./errors.ts')]);
+  const [{ runMountDaemon, readyFdReport }, { exitCodeForError, renderError }] = await Promise.all([import('./mount-daemon.ts'), import('./errors.ts')]);
   try {
-    await runMountDaemon(request, ctx, readyFd);
+    await runMountDaemon(request, ctx, readyFdReport(readyFd));
     return ctx.exitCode;
   } catch (error) {
     // As main() does for a failed command: the line goes to the daemon's log.

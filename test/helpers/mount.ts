@@ -12,7 +12,7 @@ import { fileURLToPath } from 'node:url';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { processAlive, readRecord } from '../../src/mount/registry.ts';
 import { readMounts } from '../../src/system/mountinfo.ts';
-import { runCli, type CliResult } from './cli.ts';
+import { runCli, runLauncher, type CliResult } from './cli.ts';
 import { requirePart, which } from './skip.ts';
 import type { AfterHook } from './sshd.ts';
 import { removeTree } from './tmp.ts';
@@ -61,6 +61,8 @@ export interface MountForOptions {
    * change only within its latency (commands run through rmount exec show at once either way).
    */
   trustWatch?: boolean;
+  /** Mount through bin/rmount as a command (its shell part), not `node src/cli/run.ts`. */
+  launcher?: boolean;
 }
 
 /** One `rmount status --json` record. */
@@ -174,7 +176,7 @@ export async function attemptMount(t: AfterHook, dest: string, opts: MountForOpt
   // Registered before the mount starts, so a half-made mount is cleaned up too (last in, first out).
   stack.after(unmount);
 
-  const result = await runCli(mountArgs(dest, mountpoint, opts), { env, timeoutMs: 120_000 });
+  const result = await (opts.launcher === true ? runLauncher : runCli)(mountArgs(dest, mountpoint, opts), { env, timeoutMs: 120_000 });
   // The record disappears when the daemon stops itself; remember the pid while it is there.
   knownPid = await recordedPid(dir, mountpoint);
   return { result, mountpoint, env, runtimeDir: dir, unmount };

@@ -29,9 +29,17 @@ export function registerMount(program: Command, ctx: CliContext): void {
       parseMountOptions(flags.o);
       const request: MountRequest = { dest, mountpoint, o: flags.o, connect: connectFlags(flags) };
       if (flags.foreground) {
-        const { runMountDaemon } = await import('../mount-daemon.ts');
-        await runMountDaemon(request, ctx, flags.readyFd === undefined ? undefined : Number(flags.readyFd));
+        const { runMountDaemon, readyFdReport } = await import('../mount-daemon.ts');
+        await runMountDaemon(request, ctx, flags.readyFd === undefined ? undefined : readyFdReport(Number(flags.readyFd)));
         return;
+      }
+      if (ctx.launcher !== undefined) {
+        const { mountInPlace } = await import('../mount-in-place.ts');
+        const code = await mountInPlace(request, ctx, ctx.launcher);
+        if (code !== undefined) {
+          ctx.exitCode = code;
+          return;
+        }
       }
       ctx.exitCode = await startBackground(request, ctx);
     });
@@ -52,15 +60,13 @@ function connectFlags(flags: MountFlags): ConnectFlags {
  * spawn needs is loaded before it; the rest loads while the daemon starts.
  */
 async function startBackground(request: MountRequest, ctx: CliContext): Promise<number> {
-  const [{ spawn }, { closeSync, openSync }, { canonicalMountpoint }, { checkMountpoint }, { runtimeDir, runtimeFiles }] = await Promise.all([
-    import('node:child_process'), import('node:fs'), import('../../system/mountinfo.ts'), import('../../mount/preflight.ts'), import('../../mount/registry.ts'),
+  const [{ spawn }, { closeSync, openSync }, { prepareBackground, failedMountExitCode }] = await Promise.all([
+    import('node:child_process'), import('node:fs'), import('../background-mount.ts'),
   ]);
-  const mountpoint = await canonicalMountpoint(request.mountpoint);
-  // A bad mountpoint is reported without starting a daemon (and without a log file for it).
-  const [dir] = await Promise.all([runtimeDir(ctx.env), checkMountpoint(mountpoint, parseMountOptions(request.o).nonempty)]);
-  const logFile = runtimeFiles(dir, mountpoint).log;
+  const { request: canonical, logFile } = await prepareBackground(request, ctx);
+  const { mountpoint } = canonical;
   const logFd = openSync(logFile, 'a', 0o600);
-  const args = [...process.execArgv, process.argv[1]!, ...renderDaemonArgv({ ...request, mountpoint }, 3)];
+  const args = [...process.execArgv, process.argv[1]!, ...renderDaemonArgv(canonical, 3)];
   let child: ChildProcess;
   try {
     child = spawn(process.execPath, args, { detached: true, stdio: ['ignore', logFd, logFd, 'pipe'], env: ctx.env });
@@ -80,7 +86,7 @@ async function startBackground(request: MountRequest, ctx: CliContext): Promise<
   if (message?.ok) return 0;
   if (message?.error !== undefined) {
     ctx.stderr.write(`${message.error}\n`);
-    return message.code === 'ERR_USAGE' ? 2 : 1;
+    return failedMountExitCode(message.code);
   }
   const failed = await Promise.race([spawnError, Promise.resolve(undefined)]);
   if (failed !== undefined) throw failed;
