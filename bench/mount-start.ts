@@ -154,8 +154,9 @@ async function pidsWithArg(word: string, programs: readonly string[]): Promise<n
   return out;
 }
 
-function rmountTarget(label: string, rig: Rig, node: string[], ssh: boolean): Target {
-  const cli = (args: string[]): Promise<{ code: number | null; stderr: string }> => run(process.execPath, [...node, ...args], rig.env);
+/** `command`: the program and its first arguments (bin/rmount run as users run it, or node with tsx). */
+function rmountTarget(label: string, rig: Rig, command: string[], ssh: boolean): Target {
+  const cli = (args: string[]): Promise<{ code: number | null; stderr: string }> => run(command[0]!, [...command.slice(1), ...args], rig.env);
   return {
     label,
     async mount(mountpoint) {
@@ -238,16 +239,18 @@ async function main(): Promise<void> {
     const port = proxy?.port ?? sshd.port;
     await writeFile(knownHosts, [sshd.port, port].map(p => `[127.0.0.1]:${p} ${sshd.hostPublicKey}\n`).join(''));
     const rig: Rig = { dir, backing, user: sshd.user, port, sshConfig, knownHosts, key: sshd.userKey, env };
+    // As a command, the way users run it: its shell part starts one node for a background mount.
     const bin = (root: string): string[] => [join(root, 'bin', 'rmount')];
+    const sources = [process.execPath, '--import', TSX, join(REPO, 'src/cli/run.ts')];
     const targets: Target[] = [
       nodeFloor,
       sshfsTarget(rig),
       rmountTarget('rmount ssh', rig, bin(current), true),
       ...(base === undefined ? [] : [rmountTarget(`rmount ssh @ ${o.base}`, rig, bin(base), true)]),
-      ...(o.tsx ? [rmountTarget('rmount ssh (tsx, sources)', rig, ['--import', TSX, join(REPO, 'src/cli/run.ts')], true)] : []),
+      ...(o.tsx ? [rmountTarget('rmount ssh (tsx, sources)', rig, sources, true)] : []),
       rmountTarget('rmount local:', rig, bin(current), false),
       ...(base === undefined ? [] : [rmountTarget(`rmount local: @ ${o.base}`, rig, bin(base), false)]),
-      ...(o.tsx ? [rmountTarget('rmount local: (tsx, sources)', rig, ['--import', TSX, join(REPO, 'src/cli/run.ts')], false)] : []),
+      ...(o.tsx ? [rmountTarget('rmount local: (tsx, sources)', rig, sources, false)] : []),
     ];
     const rows = targets.map(t => ({ label: t.label, ms: [] as number[] }));
     tables.push({ rtt, rows });
