@@ -12,8 +12,15 @@ export class KernelNotices {
   readonly #log: Logger;
   /** Written only by `attach` (once mounted); until then nothing is queued. */
   #notifier: FuseNotifier | undefined;
-  /** Appended by `inode`/`entry`, emptied only by the drain that `sendSoon` schedules. */
+  /** Appended by `inode`/`attributes`/`entry`, emptied by `flush` and by the drain `sendSoon` schedules. */
   readonly #queue: Array<(n: FuseNotifier) => void | Promise<void>> = [];
+  /**
+   * What is in `#queue`, by notice: emptied with it. A notice already queued is not queued again
+   * (a remote build making thousands of names in one folder queues that folder's notice once):
+   * every notice only drops what the kernel keeps, and all that are queued go out together after
+   * the caches took every change that queued them, so one copy drops what the repeats would.
+   */
+  readonly #queued = new Set<string>();
   #drainScheduled = false;
 
   constructor(log: Logger) {
@@ -27,12 +34,12 @@ export class KernelNotices {
 
   /** Queues "drop the attributes and pages of `ino`". */
   inode(ino: number): void {
-    if (this.#notifier !== undefined) this.#queue.push(n => n.invalInode(ino));
+    this.#enqueue(`i${ino}`, n => n.invalInode(ino));
   }
 
   /** Queues "drop the attributes of `ino`" and keeps its pages (a negative offset says so to FUSE). */
   attributes(ino: number): void {
-    if (this.#notifier !== undefined) this.#queue.push(n => n.invalInode(ino, -1, 0));
+    this.#enqueue(`a${ino}`, n => n.invalInode(ino, -1, 0));
   }
 
   /**
@@ -48,7 +55,7 @@ export class KernelNotices {
 
   /** Queues "drop the name `name` in `parent`". */
   entry(parent: number, name: string): void {
-    if (this.#notifier !== undefined) this.#queue.push(n => n.invalEntry(parent, name));
+    this.#enqueue(`e${parent}/${name}`, n => n.invalEntry(parent, name));
   }
 
   /**
@@ -58,7 +65,7 @@ export class KernelNotices {
   async flush(): Promise<void> {
     const notifier = this.#notifier;
     if (notifier === undefined || this.#queue.length === 0) return;
-    await this.#within(this.#queue.splice(0).map(fn => this.#send(notifier, fn)));
+    await this.#within(this.#take().map(fn => this.#send(notifier, fn)));
   }
 
   /** Sends what is queued on the next turn of the event loop, after the current reply. */
@@ -68,9 +75,21 @@ export class KernelNotices {
     setImmediate(() => {
       this.#drainScheduled = false;
       const notifier = this.#notifier;
-      const queued = this.#queue.splice(0);
+      const queued = this.#take();
       if (notifier !== undefined) for (const fn of queued) void this.#send(notifier, fn);
     });
+  }
+
+  #enqueue(key: string, fn: (n: FuseNotifier) => void | Promise<void>): void {
+    if (this.#notifier === undefined || this.#queued.has(key)) return;
+    this.#queued.add(key);
+    this.#queue.push(fn);
+  }
+
+  /** Everything queued, leaving the queue empty. */
+  #take(): Array<(n: FuseNotifier) => void | Promise<void>> {
+    this.#queued.clear();
+    return this.#queue.splice(0);
   }
 
   /** Sends one notice; resolves once the kernel has done it, never rejects (a failure is logged). */

@@ -42,4 +42,26 @@ describe('KernelNotices', () => {
     await turn();
     assert.deepEqual(calls, ['inode 2', 'entry 1 b']);
   });
+
+  it('queues a notice once while it waits to be sent, and again once it was sent', async () => {
+    const notices = new KernelNotices(silentLogger);
+    const kernel = recordingNotifier();
+    notices.attach(kernel);
+    for (let i = 0; i < 1000; i++) {
+      notices.inode(7);
+      notices.entry(7, `n${i % 3}`);
+      notices.attributes(7);
+    }
+    notices.sendSoon();
+    await turn();
+    assert.equal(kernel.calls.length, 5, kernel.calls.join(', '));
+    assert.deepEqual(kernel.calls.filter(c => c.startsWith('entry')), ['entry 7 n0', 'entry 7 n1', 'entry 7 n2']);
+    notices.inode(7);
+    await notices.flush();
+    notices.inode(7);
+    notices.sendSoon();
+    await turn();
+    // The first batch's two (all of the inode, and its attributes alone), then one per batch.
+    assert.equal(kernel.calls.filter(c => c === 'inode 7').length, 4);
+  });
 });
