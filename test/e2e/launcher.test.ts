@@ -123,6 +123,12 @@ describe("bin/rmount's shell part", () => {
     assert.match(r.stderr, /the mount daemon exited before the mount answered; its log is \/some\/where\.log/);
   });
 
+  it('reads the code from the last line only, so a log path that holds "exit 5" is no code', async t => {
+    const r = await withFakeNode(t, 'echo "log /tmp/exit 5/x.log" >&3; exit 4');
+    assert.equal(r.code, 1);
+    assert.match(r.stderr, /exited before the mount answered; its log is \/tmp\/exit 5\/x\.log/);
+  });
+
   it('names fd 3 to node in RMOUNT_LAUNCHER_FD for a background mount', async t => {
     const r = await withFakeNode(t, 'echo "exit ${RMOUNT_LAUNCHER_FD:-none}" >&3');
     assert.equal(r.code, 3, r.stderr);
