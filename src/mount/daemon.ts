@@ -1,4 +1,3 @@
-import { setTimeout as sleep } from 'node:timers/promises';
 import { openBackend, type BackendOptions } from '../backends/open.ts';
 import type { FuseMount, mountFuse } from '../fuse/mount.ts';
 import { linkHealth, type Backend } from '../remote/backend.ts';
@@ -13,6 +12,7 @@ import { canonicalMountpoint } from '../system/mountinfo.ts';
 import { checkMountpoint } from './preflight.ts';
 import { removeRecord, runtimeDir, writeRecord, type MountRecord } from './registry.ts';
 import { sendJournal } from './send-journal.ts';
+import { settleAfterCommand } from './settle-remote.ts';
 import type { WriteBack } from '../remote/write-back.ts';
 import type { OpenWriteBackOptions, openWriteBack } from '../writeback/replay.ts';
 import type { WriteBackClient } from '../writeback/write-back-client.ts';
@@ -234,21 +234,7 @@ function running(mountpoint: string, remotePath: string, backend: Backend, files
     })();
     return stopping;
   };
-  const settleRemote = async (): Promise<void> => {
-    filesystem.remoteCommandEnded();
-    // No watch: the kernel drops what it may hold from before the command (queued just now).
-    if (watch === undefined) return filesystem.kernelSettled();
-    const waited = new AbortController();
-    const timer = sleep(BARRIER_TIMEOUT_MS, false, { ref: false, signal: waited.signal }).catch(() => false);
-    const told = await Promise.race([watch.barrier(), timer]);
-    waited.abort();
-    // The kernel's caches too: it keeps names and pages for 60 s under a live watch, unasked.
-    if (told) return filesystem.kernelSettled();
-    // Not told in time, or no barrier: forget what might predate the command; the caches refill.
-    if (!watch.live()) return;
-    filesystem.flushCaches();
-    await filesystem.kernelSettled();
-  };
+  const settleRemote = (): Promise<void> => settleAfterCommand(filesystem, watch);
   // Unmounted from outside (fusermount3 -u, umount): close down too.
   const ended = fuse.closed.then(() => stop());
   return { mountpoint, remotePath, backend, filesystem, watching: watch !== undefined, ...(writeBack === undefined ? {} : { writeBack }), ended, stop, drain, settleRemote };
@@ -273,8 +259,6 @@ interface JournalSetup {
 
 /** How often the log says how far a replay has come. */
 const LOG_EVERY_MS = 5000;
-/** How long the end of a remote command waits for the watch's barrier before flushing the caches instead. */
-const BARRIER_TIMEOUT_MS = 10_000;
 
 /**
  * Opens the mount's write-back journal. What an earlier mount of the same folder left in its
