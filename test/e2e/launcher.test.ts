@@ -9,17 +9,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { launcherCopy, runProcess } from '../helpers/cli.ts';
-import { alive, attemptMount, cleanupStack, cliFor, fuseSkipReason, isMounted, mountFor, statusRecords, waitFor } from '../helpers/mount.ts';
-import type { AfterHook } from '../helpers/sshd.ts';
+import { alive, attemptMount, cleanupStack, cliFor, fuseSkipReason, helloBacking, isMounted, mountFor, statusRecords, waitFor } from '../helpers/mount.ts';
 
 const fuseSkip = fuseSkipReason();
-
-async function backing(stack: AfterHook): Promise<string> {
-  const dir = await mkdtemp(join(tmpdir(), 'rmount-back-'));
-  stack.after(() => rm(dir, { recursive: true, force: true }));
-  await writeFile(join(dir, 'hello.txt'), 'hello\n');
-  return dir;
-}
 
 /** Fields of /proc/PID/stat after the command name (which may hold spaces): state is [0]. */
 async function statFields(pid: number): Promise<string[]> {
@@ -41,7 +33,7 @@ async function processesNaming(word: string): Promise<number[]> {
 describe('bin/rmount mount: the daemon is the process the shell started', { skip: fuseSkip, timeout: 240_000 }, () => {
   it('returns once the mount answers, having printed nothing; the daemon has its own session, no terminal, and its log as stdout and stderr', async t => {
     const stack = cleanupStack(t);
-    const back = await backing(stack);
+    const back = await helloBacking(stack);
     const m = await mountFor(stack, `local:${back}`, { launcher: true });
     assert.equal(await readFile(join(m.mountpoint, 'hello.txt'), 'utf8'), 'hello\n');
     const cmdline = (await readFile(`/proc/${m.pid}/cmdline`, 'utf8')).split('\0');
@@ -64,7 +56,7 @@ describe('bin/rmount mount: the daemon is the process the shell started', { skip
 
   it('SIGTERM to it unmounts cleanly', async t => {
     const stack = cleanupStack(t);
-    const back = await backing(stack);
+    const back = await helloBacking(stack);
     const m = await mountFor(stack, `local:${back}`, { launcher: true });
     process.kill(m.pid, 'SIGTERM');
     assert.ok(await waitFor(async () => !alive(m.pid) && !(await isMounted(m.mountpoint)), 20_000), 'still mounted or daemon alive 20 s after SIGTERM');
@@ -73,7 +65,7 @@ describe('bin/rmount mount: the daemon is the process the shell started', { skip
 
   it('failures reach the shell with their exit code and message, before and after the process left the terminal, and leave no process behind', async t => {
     const stack = cleanupStack(t);
-    const back = await backing(stack);
+    const back = await helloBacking(stack);
     const missingMountpoint = join(back, 'no', 'such', 'folder');
     const cases: [string, { o?: string[]; mountpoint?: string }, number, RegExp][] = [
       // Found before the process leaves the terminal.

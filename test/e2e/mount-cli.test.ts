@@ -3,27 +3,18 @@
  * codes and the `[CODE]` token on stderr) and the lifecycle (daemon killed, terminated, peer gone).
  */
 import assert from 'node:assert/strict';
-import { mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { readdir, readFile, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, it as nodeIt, type TestContext, type TestOptions } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { runCli } from '../helpers/cli.ts';
 import {
-  alive, attemptMount, cleanupStack, cliFor, fuseSkipReason, isMounted, mountFor, runtimeDirFor, statusRecords, waitFor,
+  alive, attemptMount, cleanupStack, cliFor, fuseSkipReason, helloBacking, isMounted, mountFor, runtimeDirFor, statusRecords, waitFor,
 } from '../helpers/mount.ts';
 import { sshdSkipReason, startSshd, type AfterHook, type SshdFixture } from '../helpers/sshd.ts';
 import { tempDir } from '../helpers/tmp.ts';
 
 const fuseSkip = fuseSkipReason();
-
-/** A backing folder with one file in it, removed after the mounts over it (LIFO stack). */
-async function backing(stack: AfterHook): Promise<string> {
-  const dir = await mkdtemp(join(tmpdir(), 'rmount-back-'));
-  stack.after(() => rm(dir, { recursive: true, force: true }));
-  await writeFile(join(dir, 'hello.txt'), 'hello\n');
-  return dir;
-}
 
 /** How an operation settled: its error code, 'ok', or 'pending' when it did not settle in time. */
 async function settleWithin(op: Promise<unknown>, limitMs: number): Promise<string> {
@@ -91,7 +82,7 @@ function it(name: string, a: TestOptions | ((t: TestContext) => Promise<void>), 
 describe('rmount mount/status/unmount through the CLI', { skip: fuseSkip }, () => {
   it('mount on a missing mountpoint exits 1 with ERR_NOT_FOUND', async t => {
     const stack = cleanupStack(t);
-    const back = await backing(stack);
+    const back = await helloBacking(stack);
     const missing = join(await tempDir(stack), 'no', 'such', 'folder');
     const a = await attemptMount(stack, `local:${back}`, { mountpoint: missing });
     assert.equal(a.result.code, 1, a.result.stderr);
@@ -100,7 +91,7 @@ describe('rmount mount/status/unmount through the CLI', { skip: fuseSkip }, () =
 
   it('mount on a non-empty mountpoint exits 2 with ERR_USAGE', async t => {
     const stack = cleanupStack(t);
-    const back = await backing(stack);
+    const back = await helloBacking(stack);
     const mnt = await tempDir(stack);
     await writeFile(join(mnt, 'already-here'), 'x');
     const a = await attemptMount(stack, `local:${back}`, { mountpoint: mnt });
@@ -111,7 +102,7 @@ describe('rmount mount/status/unmount through the CLI', { skip: fuseSkip }, () =
 
   it('mount with -o nonempty on a non-empty mountpoint mounts over it', async t => {
     const stack = cleanupStack(t);
-    const back = await backing(stack);
+    const back = await helloBacking(stack);
     const mnt = await tempDir(stack);
     await writeFile(join(mnt, 'already-here'), 'x');
     const m = await mountFor(stack, `local:${back}`, { mountpoint: mnt, o: ['nonempty'] });
@@ -120,7 +111,7 @@ describe('rmount mount/status/unmount through the CLI', { skip: fuseSkip }, () =
 
   it('mount on a folder that is already mounted exits 1 with ERR_STATE', async t => {
     const stack = cleanupStack(t);
-    const back = await backing(stack);
+    const back = await helloBacking(stack);
     const m = await mountFor(stack, `local:${back}`);
     const a = await attemptMount(stack, `local:${back}`, { mountpoint: m.mountpoint, runtimeDir: m.env.RMOUNT_RUNTIME_DIR! });
     assert.equal(a.result.code, 1, a.result.stderr);
@@ -130,7 +121,7 @@ describe('rmount mount/status/unmount through the CLI', { skip: fuseSkip }, () =
 
   it('mount of a remote path that is a file exits 2 with ERR_USAGE', async t => {
     const stack = cleanupStack(t);
-    const back = await backing(stack);
+    const back = await helloBacking(stack);
     const a = await attemptMount(stack, `local:${join(back, 'hello.txt')}`);
     assert.equal(a.result.code, 2, a.result.stderr);
     assert.match(a.result.stderr, /\[ERR_USAGE\]/);
@@ -139,7 +130,7 @@ describe('rmount mount/status/unmount through the CLI', { skip: fuseSkip }, () =
 
   it('mount of a missing remote path exits 1 with ERR_NOT_FOUND', async t => {
     const stack = cleanupStack(t);
-    const back = await backing(stack);
+    const back = await helloBacking(stack);
     const a = await attemptMount(stack, `local:${join(back, 'missing')}`);
     assert.equal(a.result.code, 1, a.result.stderr);
     assert.match(a.result.stderr, /\[ERR_NOT_FOUND\]/);
@@ -148,7 +139,7 @@ describe('rmount mount/status/unmount through the CLI', { skip: fuseSkip }, () =
 
   it('mount with an unknown -o option exits 2 with ERR_USAGE', async t => {
     const stack = cleanupStack(t);
-    const back = await backing(stack);
+    const back = await helloBacking(stack);
     const a = await attemptMount(stack, `local:${back}`, { o: ['no_such_option'] });
     assert.equal(a.result.code, 2, a.result.stderr);
     assert.match(a.result.stderr, /\[ERR_USAGE\]/);
@@ -157,7 +148,7 @@ describe('rmount mount/status/unmount through the CLI', { skip: fuseSkip }, () =
 
   it('mount with a bad -o value exits 2 with ERR_USAGE', async t => {
     const stack = cleanupStack(t);
-    const back = await backing(stack);
+    const back = await helloBacking(stack);
     const a = await attemptMount(stack, `local:${back}`, { o: ['timeout=soon'] });
     assert.equal(a.result.code, 2, a.result.stderr);
     assert.match(a.result.stderr, /\[ERR_USAGE\]/);
@@ -165,7 +156,7 @@ describe('rmount mount/status/unmount through the CLI', { skip: fuseSkip }, () =
 
   it('failed mounts leave no daemon and no record behind', async t => {
     const stack = cleanupStack(t);
-    const back = await backing(stack);
+    const back = await helloBacking(stack);
     const { dir, env } = await runtimeDirFor(stack);
     await attemptMount(stack, `local:${join(back, 'missing')}`, { runtimeDir: dir });
     await attemptMount(stack, `local:${join(back, 'hello.txt')}`, { runtimeDir: dir });
@@ -174,7 +165,7 @@ describe('rmount mount/status/unmount through the CLI', { skip: fuseSkip }, () =
 
   it('mount returns once the mount answers', async t => {
     const stack = cleanupStack(t);
-    const back = await backing(stack);
+    const back = await helloBacking(stack);
     const m = await mountFor(stack, `local:${back}`);
     assert.equal(await isMounted(m.mountpoint), true);
     assert.equal(await readFile(join(m.mountpoint, 'hello.txt'), 'utf8'), 'hello\n');
@@ -182,7 +173,7 @@ describe('rmount mount/status/unmount through the CLI', { skip: fuseSkip }, () =
 
   it('status --json lists a live mount as mounted', async t => {
     const stack = cleanupStack(t);
-    const back = await backing(stack);
+    const back = await helloBacking(stack);
     const m = await mountFor(stack, `local:${back}`);
     const records = await statusRecords(m.env);
     assert.equal(records.length, 1);
@@ -194,7 +185,7 @@ describe('rmount mount/status/unmount through the CLI', { skip: fuseSkip }, () =
 
   it('unmount of a live mount stops the daemon and detaches the folder', async t => {
     const stack = cleanupStack(t);
-    const back = await backing(stack);
+    const back = await helloBacking(stack);
     const m = await mountFor(stack, `local:${back}`);
     const r = await cliFor(m, ['unmount', m.mountpoint]);
     assert.equal(r.code, 0, r.stderr);
@@ -205,7 +196,7 @@ describe('rmount mount/status/unmount through the CLI', { skip: fuseSkip }, () =
 
   it('stat on a mount whose daemon was SIGKILLed fails ENOTCONN', async t => {
     const stack = cleanupStack(t);
-    const back = await backing(stack);
+    const back = await helloBacking(stack);
     const m = await mountFor(stack, `local:${back}`);
     process.kill(m.pid, 'SIGKILL');
     assert.ok(await waitFor(() => !alive(m.pid), 15_000), 'daemon survived SIGKILL');
@@ -214,7 +205,7 @@ describe('rmount mount/status/unmount through the CLI', { skip: fuseSkip }, () =
 
   it('status --json shows a mount whose daemon was SIGKILLed as stale', async t => {
     const stack = cleanupStack(t);
-    const back = await backing(stack);
+    const back = await helloBacking(stack);
     const m = await mountFor(stack, `local:${back}`);
     process.kill(m.pid, 'SIGKILL');
     assert.ok(await waitFor(() => !alive(m.pid), 15_000), 'daemon survived SIGKILL');
@@ -224,7 +215,7 @@ describe('rmount mount/status/unmount through the CLI', { skip: fuseSkip }, () =
 
   it('unmount of a mount whose daemon was SIGKILLed detaches it', async t => {
     const stack = cleanupStack(t);
-    const back = await backing(stack);
+    const back = await helloBacking(stack);
     const m = await mountFor(stack, `local:${back}`);
     process.kill(m.pid, 'SIGKILL');
     assert.ok(await waitFor(() => !alive(m.pid), 15_000), 'daemon survived SIGKILL');
@@ -236,7 +227,7 @@ describe('rmount mount/status/unmount through the CLI', { skip: fuseSkip }, () =
 
   it('SIGTERM to the daemon unmounts cleanly', async t => {
     const stack = cleanupStack(t);
-    const back = await backing(stack);
+    const back = await helloBacking(stack);
     const m = await mountFor(stack, `local:${back}`);
     process.kill(m.pid, 'SIGTERM');
     assert.ok(await waitFor(async () => !alive(m.pid) && !(await isMounted(m.mountpoint)), 20_000), 'still mounted or daemon alive 20 s after SIGTERM');
@@ -258,7 +249,7 @@ describe('rmount mount/status/unmount through the CLI', { skip: fuseSkip }, () =
     async function sshMount(t: TestContext): Promise<{ sshd: SshdFixture; mnt: string; back: string; env: NodeJS.ProcessEnv; stack: AfterHook }> {
       const stack = cleanupStack(t);
       const sshd = await startSshd(stack);
-      const back = await backing(stack);
+      const back = await helloBacking(stack);
       const m = await mountFor(stack, `ssh://${sshd.user}@127.0.0.1:${sshd.port}${back}`, { o: ['timeout=5'], extraArgs: sshArgs(sshd) });
       assert.equal(await readFile(join(m.mountpoint, 'hello.txt'), 'utf8'), 'hello\n');
       return { sshd, mnt: m.mountpoint, back, env: m.env, stack };

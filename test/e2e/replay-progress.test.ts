@@ -22,7 +22,7 @@ async function linkIsDown(m: TestMount): Promise<boolean> {
 }
 
 describe('the journal replay at mount time', { skip: fuseSkipReason() || sshdSkipReason() }, () => {
-  it('a mount after a killed daemon says on stderr how many changes it replayed', LONG, async t => {
+  for (const launcher of [false, true]) it(`a mount after a killed daemon says on stderr how many changes it replayed (${launcher ? 'bin/rmount as a command: the daemon in the process it started' : 'node: a daemon started by the CLI'})`, LONG, async t => {
     // Last in, first out: the mounts go before the server they use.
     const stack = cleanupStack(t);
     const server = await proxiedSshd(stack);
@@ -44,7 +44,7 @@ describe('the journal replay at mount time', { skip: fuseSkipReason() || sshdSki
     }
     await m.unmount();
 
-    const again = await attemptMount(stack, server.dest, opts);
+    const again = await attemptMount(stack, server.dest, { ...opts, launcher });
     assert.equal(again.result.code, 0, again.result.stderr);
     assert.match(again.result.stderr, /^rmount: \S+: replayed \d+ changes left in the journal by an earlier mount$/m);
     assert.ok(!again.result.stderr.includes('\r'), `no bar when stderr is no terminal: ${JSON.stringify(again.result.stderr)}`);

@@ -5,7 +5,7 @@
  */
 import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { mkdtemp, readdir, readFile, rmdir } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, rm, rmdir, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -226,4 +226,12 @@ async function recordedPid(dir: string, mountpoint: string): Promise<number | un
 
 function fusermountLazy(mountpoint: string): Promise<void> {
   return new Promise(done => execFile('fusermount3', ['-uz', mountpoint], { timeout: 30_000 }, () => done()));
+}
+
+/** A backing folder holding `hello.txt` ("hello\n"), removed after the mounts over it (LIFO stack). */
+export async function helloBacking(stack: AfterHook): Promise<string> {
+  const dir = await mkdtemp(join(tmpdir(), 'rmount-back-'));
+  stack.after(() => rm(dir, { recursive: true, force: true }));
+  await writeFile(join(dir, 'hello.txt'), 'hello\n');
+  return dir;
 }
