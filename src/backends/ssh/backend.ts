@@ -30,9 +30,7 @@ import { DEFAULT_SERVER_ALIVE_INTERVAL_S, keepAliveOf, SshLink, type LinkConnect
 import { SshSession, type LinkWatch } from './session.ts';
 import { renderOpensshArgs, type OpensshRemote } from './openssh-command.ts';
 import { OpensshSession } from './openssh-session.ts';
-
-/** ssh2's channel calls, loaded once the first connection is made (connect.ts loads them while it dials). */
-const ssh2Calls = (): Promise<typeof import('./ssh2-calls.ts')> => import('./ssh2-calls.ts');
+import { openExec, openSubsystem } from './ssh2-calls.ts';
 
 /** Options of an SSH backend; everything unset comes from ssh_config, then OpenSSH's defaults. */
 export interface SshBackendOptions {
@@ -246,7 +244,7 @@ export class SshBackend implements Backend {
     const link = await this.#link.use(options.signal);
     let channel: ClientChannel;
     try {
-      channel = await (await ssh2Calls()).openExec(link.connection.client, command, pty ? { pty } : {});
+      channel = await openExec(link.connection.client, command, pty ? { pty } : {});
     } catch (error) {
       throw this.#channelError(error, `could not start ${argv[0]}`, link);
     }
@@ -263,7 +261,7 @@ export class SshBackend implements Backend {
     if (!/^[A-Z0-9]+$/.test(name)) return;
     const script = `for f in /proc/[0-9]*/environ; do if tr '\\000' '\\n' < "$f" 2>/dev/null | grep -qx '${EXEC_ID_VAR}=${execId}'; then p=\${f#/proc/}; kill -s ${name} "\${p%/environ}" 2>/dev/null; fi; done; true`;
     const link = await this.#link.use();
-    await this.#collect(new SshSession(await (await ssh2Calls()).openExec(link.connection.client, `sh -c ${quoteArg(script)}`), false));
+    await this.#collect(new SshSession(await openExec(link.connection.client, `sh -c ${quoteArg(script)}`), false));
   }
 
   #watch(link: LinkConnection): LinkWatch {
@@ -457,7 +455,7 @@ export class SshBackend implements Backend {
   async #subsystemClient(link: LinkConnection): Promise<FileClient> {
     let channel: ClientChannel;
     try {
-      channel = await (await ssh2Calls()).openSubsystem(link.connection.client, 'sftp');
+      channel = await openSubsystem(link.connection.client, 'sftp');
     } catch (error) {
       if (error instanceof RmountError) throw error;
       if (link.dead) throw this.#link.downError();
@@ -539,7 +537,7 @@ export class SshBackend implements Backend {
     const link = await this.#link.use();
     let channel: ClientChannel;
     try {
-      channel = await (await ssh2Calls()).openExec(link.connection.client, command);
+      channel = await openExec(link.connection.client, command);
     } catch (error) {
       throw this.#channelError(error, 'could not run a command', link);
     }

@@ -6,11 +6,10 @@
 import type { Duplex } from 'node:stream';
 import type { Client } from 'ssh2';
 import { RmountError, TimeoutError, UnreachableError } from '../../remote/errors.ts';
-import type { AuthAttempt, Prompter } from './auth.ts';
+import { AuthAttempt, agentSocketFor, defaultIdentityFiles, type Prompter } from './auth.ts';
 import { resolveSshConfig, type JumpHop, type SshHostConfig } from './config.ts';
 import { HostKeyCheck } from './host-key-check.ts';
-import type { Ssh2Error } from './ssh2-calls.ts';
-import { connectTcp } from './tcp.ts';
+import { connectTcp, handshake, openForwardOut, Ssh2Client, type Ssh2Error } from './ssh2-calls.ts';
 
 /** Everything a connection needs beyond the resolved host config. */
 export interface ConnectOptions {
@@ -83,7 +82,6 @@ function resolveHop(hop: JumpHop, options: ConnectOptions): SshHostConfig {
 
 async function forward(jump: Client, hop: SshHostConfig, next: SshHostConfig): Promise<Duplex> {
   try {
-    const { openForwardOut } = await import('./ssh2-calls.ts');
     return await openForwardOut(jump, next.hostName, next.port);
   } catch (error) {
     throw new UnreachableError(`jump host ${addrOf(hop)} could not open a connection to ${next.hostName}:${next.port}: ${(error as Error).message}`, {
@@ -119,35 +117,24 @@ async function connectOne(config: SshHostConfig, sock: Duplex | undefined, optio
     acceptNew: options.acceptNew,
     ...(prompt ? { prompt } : {}),
   });
-  // The TCP connection, and the server's start on it (sshd forks and sends its banner), go on
-  // while ssh2 and the authentication code load: ~80 ms of CPU, no less than the server takes.
-  const socket = sock !== undefined ? Promise.resolve(sock) : connectTcp(config.hostName, config.port, deadline.signal);
-  // Awaited below; a failure meanwhile is not an unhandled rejection.
-  socket.catch(() => {});
-  let auth: AuthAttempt | undefined;
-  let client: Client | undefined;
+  const explicitKeys = [...(options.identityFile !== undefined ? [options.identityFile] : []), ...config.identityFiles];
+  const auth = new AuthAttempt({
+    username: config.user,
+    host: config.hostName,
+    port: config.port,
+    identityFiles: explicitKeys.length > 0 ? explicitKeys : defaultIdentityFiles(options.homeDir),
+    identityFilesExplicit: explicitKeys.length > 0,
+    identitiesOnly: config.identitiesOnly,
+    agentSocket: agentSocketFor(config.identityAgent, options.env),
+    ...(prompt ? { prompt } : {}),
+  });
+
+  const client = new Ssh2Client();
   try {
-    const [{ Ssh2Client, handshake }, { AuthAttempt, agentSocketFor, defaultIdentityFiles }] = await Promise.all([
-      import('./ssh2-calls.ts'), import('./auth.ts'), hostKeys.load(),
-    ]);
-    const explicitKeys = [...(options.identityFile !== undefined ? [options.identityFile] : []), ...config.identityFiles];
-    auth = new AuthAttempt({
-      username: config.user,
-      host: config.hostName,
-      port: config.port,
-      identityFiles: explicitKeys.length > 0 ? explicitKeys : defaultIdentityFiles(options.homeDir),
-      identityFilesExplicit: explicitKeys.length > 0,
-      identitiesOnly: config.identitiesOnly,
-      agentSocket: agentSocketFor(config.identityAgent, options.env),
-      ...(prompt ? { prompt } : {}),
-    });
-    client = new Ssh2Client();
-    const stream = await socket;
-    // Closed while the modules loaded (a server or proxy that accepts and drops): ssh2, handed a
-    // stream that has closed, would wait for the events it missed until the deadline.
-    if (stream.destroyed) throw Object.assign(new Error('the connection was closed before the SSH handshake'), { code: 'ECONNRESET' });
+    await hostKeys.load();
+    const socket = sock ?? await connectTcp(config.hostName, config.port, deadline.signal);
     await handshake(client, {
-      sock: stream,
+      sock: socket,
       username: config.user,
       hostVerifier: hostKeys.verify,
       authHandler: auth.handler,
@@ -159,8 +146,8 @@ async function connectOne(config: SshHostConfig, sock: Duplex | undefined, optio
     }, deadline.signal);
     return client;
   } catch (error) {
-    client?.destroy();
-    void socket.then(s => s.destroy(), () => {});
+    client.destroy();
+    sock?.destroy();
     throw classify(error, { addr, via, config, deadline, hostKeys, auth, timeoutMs });
   } finally {
     deadline.clear();
@@ -173,8 +160,7 @@ interface FailureContext {
   config: SshHostConfig;
   deadline: Deadline;
   hostKeys: HostKeyCheck;
-  /** Absent when the failure came before authentication was set up. */
-  auth: AuthAttempt | undefined;
+  auth: AuthAttempt;
   timeoutMs: number;
 }
 
@@ -208,7 +194,7 @@ function classify(error: unknown, ctx: FailureContext): RmountError {
         suggestion: `check the network path to ${config.hostName}:${config.port} (VPN, firewall, ProxyJump)`,
       });
   }
-  if (e.level === 'client-authentication' && ctx.auth !== undefined) return ctx.auth.error(error);
+  if (e.level === 'client-authentication') return ctx.auth.error(error);
   if (e.level === 'client-timeout') {
     return new TimeoutError(`connecting to ${addr}${via}: ${e.message}`, { cause: error, suggestion: 'the server stopped answering; check the network and try again' });
   }

@@ -3,6 +3,7 @@
  * awaits these helpers; errors come back as ssh2 produced them and are converted by the caller,
  * once, at the backend's edge.
  */
+import { connect as netConnect, type Socket } from 'node:net';
 import ssh2, { type Client, type ClientChannel, type ConnectConfig, type PseudoTtyOptions } from 'ssh2';
 
 /** ssh2's Client class (ssh2 is CommonJS; its named exports are not visible to ESM). */
@@ -16,6 +17,28 @@ export const Ssh2BaseAgent = ssh2.BaseAgent;
 
 /** An error as ssh2 emits it: `level` says which phase failed. */
 export type Ssh2Error = Error & { level?: string; code?: string; description?: string };
+
+/** Opens a TCP connection; rejects with the socket's error (ECONNREFUSED, ENOTFOUND, …). */
+export function connectTcp(host: string, port: number, signal: AbortSignal): Promise<Socket> {
+  return new Promise((resolve, reject) => {
+    if (signal.aborted) return reject(signal.reason);
+    // No Nagle, as OpenSSH sets TCP_NODELAY for interactive use: every request over the mount
+    // (a forward's open, an exec) is small, and one sent while the last is unacknowledged would
+    // otherwise wait for the peer's delayed ACK, up to 40 ms.
+    const socket = netConnect({ host, port, noDelay: true });
+    const onAbort = (): void => { socket.destroy(); reject(signal.reason); };
+    signal.addEventListener('abort', onAbort, { once: true });
+    socket.once('connect', () => {
+      signal.removeEventListener('abort', onAbort);
+      socket.removeListener('error', reject);
+      resolve(socket);
+    });
+    socket.once('error', error => {
+      signal.removeEventListener('abort', onAbort);
+      reject(error);
+    });
+  });
+}
 
 /**
  * Runs ssh2's handshake and authentication over `config.sock`; resolves on 'ready'. Aborting
