@@ -40,11 +40,6 @@ export class LauncherLink {
     }
   }
 
-  /** The descriptor, while open. */
-  get fd(): number | undefined {
-    return this.#out.fd;
-  }
-
   /** Where the mount logs from now on: the shell names it if this process dies unheard. */
   log(path: string): void {
     this.#out.write(`log ${path}\n`);

@@ -16,11 +16,9 @@ describe('LauncherLink', () => {
     assert.ok(link !== undefined);
     assert.deepEqual(env, { OTHER: 'x' });
     // Opened again closed-on-exec: the descriptor the shell handed over is closed.
-    assert.notEqual(link.fd, fd);
     assert.throws(() => fstatSync(fd), { code: 'EBADF' });
     link.log('/run/x.log');
     link.exit(2);
-    assert.equal(link.fd, undefined);
     link.log('/after/the/end');
     assert.equal(readFileSync(file, 'utf8'), 'log /run/x.log\nexit 2\n');
   });
