@@ -8,7 +8,7 @@ import { chmod, mkdtemp, readFile, readdir, readlink, rm, writeFile } from 'node
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
-import { launcherCopy, runProcess } from '../helpers/cli.ts';
+import { launcherCopy, runLauncher, runProcess } from '../helpers/cli.ts';
 import { alive, attemptMount, cleanupStack, cliFor, fuseSkipReason, helloBacking, isMounted, mountFor, statusRecords, waitFor } from '../helpers/mount.ts';
 
 const fuseSkip = fuseSkipReason();
@@ -87,7 +87,7 @@ describe('bin/rmount mount: the daemon is the process the shell started', { skip
   });
 
   it('mount --help is answered as any command is', async () => {
-    const r = await runProcess(join(launcherCopy(), 'bin', 'rmount'), ['mount', '--help'], { env: { PATH: `${process.execPath.replace(/\/[^/]*$/, '')}:${process.env.PATH ?? ''}` } });
+    const r = await runLauncher(['mount', '--help']);
     assert.equal(r.code, 0, r.stderr);
     assert.match(r.stdout.toString(), /Usage: rmount mount/);
   });
